@@ -1,0 +1,245 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Config, ConfigError, loadConfig, SERVICE_NAMES, type ServiceName } from './kernel/config.js';
+import { runService } from './kernel/service.js';
+import {
+  control,
+  isAlive,
+  NotRunningError,
+  readState,
+  type SupervisorState,
+} from './ops/supervisor/control.js';
+import { runSupervisor } from './ops/supervisor/run.js';
+import { processSpecs } from './ops/supervisor/specs.js';
+import { renderTable } from './ops/supervisor/status-table.js';
+import type { ProcessStatus } from './ops/supervisor/supervisor.js';
+import { SERVICE_MODULES } from './services/registry.js';
+
+const USAGE = `tradingsystem — B3 trading platform
+
+usage: tradingsystem <command> [options]
+
+  start [service...] [--detach]   start the supervised system (foreground unless --detach)
+  stop                            stop a running supervisor and every service
+  restart [service]               restart one service, or all of them
+  status [--json]                 what the supervisor runs: pid, port, state, restarts, uptime
+  health [--json]                 probe every service's /health; exit 0 only if all are ok
+  run <service>                   run one service in the foreground, without the supervisor
+
+config: ./tradingsystem.config.json (or TRADINGSYSTEM_CONFIG), overridden by TRADINGSYSTEM__* env;
+data home: TRADINGSYSTEM_HOME (default ./data)
+`;
+
+type Handler = (args: string[], config: Config) => Promise<number>;
+
+const commands: Record<string, Handler> = {
+  async start(args, config) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { detach: { type: 'boolean' }, 'in-background': { type: 'boolean' } },
+    });
+    processSpecs(config, positionals); // unknown names fail here, before anything starts
+    if (values.detach) return startDetached(config, positionals);
+    const display = process.stdout.isTTY && !values['in-background'] ? 'table' : 'lines';
+    return runSupervisor({ config, only: positionals, display });
+  },
+
+  async stop(_args, config) {
+    const state = readState(config.home);
+    try {
+      await control(config.home, 'POST', '/stop');
+    } catch (err) {
+      if (!(err instanceof NotRunningError)) throw err;
+      if (!state || !isAlive(state.pid)) {
+        console.log('tradingsystem is not running');
+        return 0;
+      }
+      process.kill(state.pid, 'SIGTERM'); // alive but its control endpoint is not answering
+    }
+    const pid = state?.pid ?? 0;
+    const deadline =
+      Date.now() +
+      config.supervisor.stopTimeoutMs * (SERVICE_NAMES.length + config.supervisor.extra.length) +
+      5_000;
+    while (pid && isAlive(pid)) {
+      if (Date.now() > deadline) {
+        console.error(`supervisor pid ${pid} did not stop in time`);
+        return 1;
+      }
+      await sleep(100);
+    }
+    console.log('stopped');
+    return 0;
+  },
+
+  async restart(args, config) {
+    const service = args[0];
+    const result = await control<{ processes: ProcessStatus[] }>(
+      config.home,
+      'POST',
+      '/restart',
+      service ? { service } : {},
+      config.supervisor.healthTimeoutMs * (SERVICE_NAMES.length + 1),
+    );
+    console.log(renderTable(result.processes));
+    return result.processes.every(isUp) ? 0 : 1;
+  },
+
+  async status(args, config) {
+    const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+    let status: Omit<SupervisorState, 'token'> | null = null;
+    try {
+      status = await control<Omit<SupervisorState, 'token'>>(config.home, 'GET', '/status');
+    } catch (err) {
+      if (!(err instanceof NotRunningError)) throw err;
+    }
+    if (values.json) {
+      console.log(
+        JSON.stringify(status ? { running: true, ...status } : { running: false, processes: [] }, null, 2),
+      );
+    } else if (status) {
+      console.log(
+        `supervisor pid ${status.pid}, started ${status.startedAt}${status.ready ? '' : ' (starting)'}`,
+      );
+      console.log(renderTable(status.processes));
+    } else {
+      console.log('tradingsystem is not running');
+    }
+    return status ? 0 : 3;
+  },
+
+  async health(args, config) {
+    const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+    const specs = processSpecs(config);
+    const results = await Promise.all(
+      specs.map(async (s) => {
+        const url = `http://${s.host}:${s.port}${s.healthPath}`;
+        try {
+          const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+          const body = (await res.json().catch(() => ({}))) as {
+            status?: string;
+            checks?: Record<string, { status: string; detail?: string }>;
+          };
+          const failing = Object.entries(body.checks ?? {})
+            .filter(([, c]) => c.status !== 'ok')
+            .map(([n, c]) => `${n}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`);
+          return {
+            service: s.name,
+            url,
+            httpStatus: res.status,
+            status: body.status ?? (res.ok ? 'ok' : 'down'),
+            failing,
+          };
+        } catch (err) {
+          return {
+            service: s.name,
+            url,
+            httpStatus: null,
+            status: 'down',
+            failing: [`unreachable: ${(err as Error).message}`],
+          };
+        }
+      }),
+    );
+    if (values.json) console.log(JSON.stringify(results, null, 2));
+    else {
+      for (const r of results) {
+        console.log(
+          `${r.service.padEnd(14)} ${r.status.padEnd(9)} ${r.url}${r.failing.length ? `  ${r.failing.join('; ')}` : ''}`,
+        );
+      }
+    }
+    return results.every((r) => r.status === 'ok') ? 0 : 1;
+  },
+
+  async run(args) {
+    const name = args[0] as ServiceName | undefined;
+    const load = name ? SERVICE_MODULES[name] : undefined;
+    if (!name || !load) {
+      console.error(
+        `usage: tradingsystem run <service>; services: ${Object.keys(SERVICE_MODULES).join(', ') || '(none yet)'}`,
+      );
+      return 2;
+    }
+    await runService(await load());
+    return -1; // keeps running until a signal
+  },
+};
+
+const isUp = (p: ProcessStatus) => p.state === 'healthy' || p.state === 'degraded';
+
+/** Starts the supervisor in the background and returns once its start sequence has finished. */
+async function startDetached(config: Config, only: string[]): Promise<number> {
+  const existing = readState(config.home);
+  if (existing && isAlive(existing.pid)) {
+    console.log(
+      `tradingsystem is already running (supervisor pid ${existing.pid}, started ${existing.startedAt})`,
+    );
+    return 1;
+  }
+  const logDir = path.join(config.home, 'logs', 'supervisor');
+  mkdirSync(logDir, { recursive: true });
+  const output = openSync(path.join(logDir, 'console.out'), 'a');
+  const child = spawn(process.execPath, [process.argv[1] ?? '', 'start', ...only, '--in-background'], {
+    detached: true,
+    stdio: ['ignore', output, output],
+    env: { ...process.env, TRADINGSYSTEM_HOME: config.home },
+  });
+  child.unref();
+  let exited: number | null = null;
+  child.on('exit', (code) => {
+    exited = code ?? 1;
+  });
+  while (exited === null) {
+    const state = readState(config.home);
+    if (state && state.pid === child.pid && state.ready) {
+      console.log(`supervisor running in the background (pid ${state.pid}); 'tradingsystem stop' stops it`);
+      console.log(renderTable(state.processes));
+      return state.processes.every(isUp) ? 0 : 1;
+    }
+    await sleep(200);
+  }
+  console.error(`the supervisor exited with code ${exited}; see ${path.join(logDir, 'console.out')}`);
+  return 1;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    process.exitCode = command ? 0 : 2;
+    return;
+  }
+  const handler = commands[command];
+  if (!handler) {
+    process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  try {
+    const code = await handler(args, config);
+    if (code >= 0) process.exit(code);
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(err instanceof NotRunningError ? 3 : 1);
+  }
+}
+
+void main(process.argv.slice(2));

@@ -1,0 +1,227 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Type, { type Static, type TSchema } from 'typebox';
+import { assertTimeZone } from './clock.js';
+import { createAjv, describe } from './validation.js';
+
+/** The services the supervisor knows, in dependency order. */
+export const SERVICE_NAMES = [
+  'data-capture',
+  'order-manager',
+  'stream',
+  'gateway',
+  'idea-bank',
+  'docs',
+] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+
+const service = (port: number) =>
+  Type.Object(
+    {
+      host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+      port: Type.Integer({ minimum: 1, maximum: 65535, default: port }),
+      enabled: Type.Boolean({ default: true }),
+    },
+    { additionalProperties: false, default: {} },
+  );
+
+/** A process the supervisor runs besides the built-in services (a test service, an exporter). */
+const ExtraProcess = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z][a-z0-9-]*$' }),
+    command: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+    port: Port,
+    healthPath: Type.String({ default: '/health' }),
+    dependsOn: Type.Array(Type.String(), { default: [] }),
+    env: Type.Record(Type.String(), Type.String(), { default: {} }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    home: Type.String({ minLength: 1 }),
+    timezone: Type.String({ minLength: 1, default: 'America/Sao_Paulo' }),
+    log: Type.Object(
+      {
+        level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { default: 'info' }),
+        retentionDays: Type.Integer({ minimum: 1, default: 30 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    http: Type.Object(
+      {
+        bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+        shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    services: Type.Object(
+      {
+        'data-capture': service(5050),
+        'order-manager': service(5055),
+        stream: service(9001),
+        gateway: service(8000),
+        'idea-bank': service(3200),
+        docs: service(3300),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    supervisor: Type.Object(
+      {
+        healthTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),
+        healthIntervalMs: Type.Integer({ minimum: 50, default: 5_000 }),
+        livenessFailures: Type.Integer({ minimum: 1, default: 3 }),
+        backoffInitialMs: Type.Integer({ minimum: 10, default: 1_000 }),
+        backoffMaxMs: Type.Integer({ minimum: 10, default: 60_000 }),
+        backoffResetMs: Type.Integer({ minimum: 10, default: 60_000 }),
+        crashLoopMax: Type.Integer({ minimum: 1, default: 5 }),
+        crashLoopWindowMs: Type.Integer({ minimum: 1_000, default: 300_000 }),
+        stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+        extra: Type.Array(ExtraProcess, { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type ServiceConfig = Config['services'][ServiceName];
+export type ExtraProcessConfig = Static<typeof ExtraProcess>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const CONFIG_FILE = 'tradingsystem.config.json';
+export const ENV_PREFIX = 'TRADINGSYSTEM__';
+
+const validateConfig = createAjv({ useDefaults: true, coerceTypes: false }).compile(ConfigSchema);
+
+interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/**
+ * Loads the one validated config: defaults < `tradingsystem.config.json` (or `TRADINGSYSTEM_CONFIG`)
+ * < environment. Nested keys are set from the environment as `TRADINGSYSTEM__SERVICES__GATEWAY__PORT=8080`
+ * (segments match keys ignoring case, `-` and `_`: `BODY_LIMIT_BYTES` is `bodyLimitBytes`); values are JSON when they parse
+ * as JSON, text otherwise. Any bad value throws a ConfigError naming the key.
+ */
+export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): Config {
+  const raw = readConfigFile(env, cwd);
+  applyEnvOverrides(raw, env);
+  raw.home = path.resolve(
+    cwd,
+    env.TRADINGSYSTEM_HOME ?? (typeof raw.home === 'string' ? raw.home : './data'),
+  );
+
+  if (!validateConfig(raw)) {
+    const first = validateConfig.errors?.[0];
+    const { field, message } = first ? describe(first) : { field: '(root)', message: 'invalid config' };
+    throw new ConfigError(field, `invalid config: ${message}`);
+  }
+  const config = raw as unknown as Config;
+  try {
+    assertTimeZone(config.timezone);
+  } catch {
+    throw new ConfigError(
+      'timezone',
+      `invalid config: timezone '${config.timezone}' is not a known time zone`,
+    );
+  }
+  checkPorts(config);
+  return config;
+}
+
+function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): Record<string, unknown> {
+  const explicit = env.TRADINGSYSTEM_CONFIG;
+  const file = path.resolve(cwd, explicit ?? CONFIG_FILE);
+  if (!existsSync(file)) {
+    if (explicit)
+      throw new ConfigError(
+        'TRADINGSYSTEM_CONFIG',
+        `config file ${file} (TRADINGSYSTEM_CONFIG) does not exist`,
+      );
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(file, `config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(file, `config file ${file} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function applyEnvOverrides(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const segments = name.slice(ENV_PREFIX.length).split('__');
+    let schema: TSchema | undefined = ConfigSchema;
+    let node = target;
+    const keys: string[] = [];
+    for (const [i, segment] of segments.entries()) {
+      const properties: Record<string, TSchema> =
+        (schema as { properties?: Record<string, TSchema> }).properties ?? {};
+      const key = Object.keys(properties).find((k) => normalizeKey(k) === normalizeKey(segment));
+      if (!key)
+        throw new ConfigError(
+          name,
+          `invalid config: ${name} names no config key (${[...keys, segment].join('.')})`,
+        );
+      keys.push(key);
+      schema = properties[key];
+      if (i === segments.length - 1) {
+        node[key] = parseEnvValue(value);
+      } else {
+        if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+        node = node[key] as Record<string, unknown>;
+      }
+    }
+  }
+}
+
+/** `bodyLimitBytes`, `BODY_LIMIT_BYTES` and `body-limit-bytes` name the same key. */
+const normalizeKey = (k: string) => k.replace(/[-_]/g, '').toUpperCase();
+
+function parseEnvValue(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function checkPorts(config: Config): void {
+  const seen = new Map<string, string>();
+  const all: [string, { host: string; port: number; enabled?: boolean }][] = [
+    ...Object.entries(config.services).map(
+      ([name, s]) => [`services.${name}.port`, s] as [string, ServiceConfig],
+    ),
+    ...config.supervisor.extra.map(
+      (p, i) => [`supervisor.extra[${i}].port`, p] as [string, ExtraProcessConfig],
+    ),
+  ];
+  for (const [key, s] of all) {
+    if (s.enabled === false) continue;
+    const where = `${s.host}:${s.port}`;
+    const other = seen.get(where);
+    if (other) throw new ConfigError(key, `invalid config: ${key} ${s.port} is already used by ${other}`);
+    seen.set(where, key);
+  }
+}

@@ -1,0 +1,74 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from './clock.js';
+import { createLogger } from './logger.js';
+
+const lines = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('logger', () => {
+  it('writes JSON lines to {home}/logs/{service}/{date}.jsonl with the date in São Paulo', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'ts-log-'));
+    // 02:30 UTC on the 15th is still 23:30 on the 14th in São Paulo (UTC-3).
+    const clock = new ManualClock(Date.parse('2026-03-15T02:30:00Z'));
+    const { logger } = createLogger({ service: 'gateway', home, timeZone: 'America/Sao_Paulo', clock });
+    logger.info({ orderId: 'o-1' }, 'accepted');
+    const file = path.join(home, 'logs', 'gateway', '2026-03-14.jsonl');
+    const [line] = lines(file);
+    expect(line).toMatchObject({ level: 'info', service: 'gateway', msg: 'accepted', orderId: 'o-1' });
+    expect(line?.time).toBe('2026-03-15T02:30:00.000Z');
+  });
+
+  it('opens a new file when the local day changes', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'ts-log-'));
+    const clock = new ManualClock(Date.parse('2026-03-15T02:59:59.500Z')); // 23:59:59.5 local
+    const { logger } = createLogger({ service: 'docs', home, timeZone: 'America/Sao_Paulo', clock });
+    logger.info('before midnight');
+    clock.advance(400);
+    logger.info('still before');
+    clock.advance(100); // exactly 00:00:00.000 local on the 15th
+    logger.info('after midnight');
+    clock.advance(86_400_000);
+    logger.info('next day');
+    const dir = path.join(home, 'logs', 'docs');
+    expect(lines(path.join(dir, '2026-03-14.jsonl')).map((l) => l.msg)).toEqual([
+      'before midnight',
+      'still before',
+    ]);
+    expect(lines(path.join(dir, '2026-03-15.jsonl')).map((l) => l.msg)).toEqual(['after midnight']);
+    expect(lines(path.join(dir, '2026-03-16.jsonl')).map((l) => l.msg)).toEqual(['next day']);
+  });
+
+  it('follows a configured time zone', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'ts-log-'));
+    const clock = new ManualClock(Date.parse('2026-03-15T02:30:00Z'));
+    createLogger({ service: 'x', home, timeZone: 'UTC', clock }).logger.info('utc');
+    expect(existsSync(path.join(home, 'logs', 'x', '2026-03-15.jsonl'))).toBe(true);
+  });
+
+  it('redacts secrets at any depth and in request headers', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'ts-log-'));
+    const clock = new ManualClock(Date.parse('2026-03-15T15:00:00Z'));
+    const { logger } = createLogger({ service: 'data-capture', home, timeZone: 'America/Sao_Paulo', clock });
+    logger.info(
+      {
+        password: 'hunter2',
+        broker: { activationKey: 'ACT-123', user: 'joao', login: { password: 'deep-secret' } },
+        req: { headers: { 'x-api-key': 'key-abc', authorization: 'Bearer tok' } },
+        apiKey: 'plain-key',
+      },
+      'connecting',
+    );
+    const raw = readFileSync(path.join(home, 'logs', 'data-capture', '2026-03-15.jsonl'), 'utf8');
+    for (const secret of ['hunter2', 'ACT-123', 'deep-secret', 'key-abc', 'Bearer tok', 'plain-key']) {
+      expect(raw).not.toContain(secret);
+    }
+    expect(raw).toContain('joao');
+    expect(raw).toContain('[redacted]');
+  });
+});

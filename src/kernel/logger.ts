@@ -1,0 +1,122 @@
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { type DestinationStream, type Logger, pino } from 'pino';
+import { type Clock, localDate, msUntilNextLocalDay, systemClock } from './clock.js';
+
+export type { Logger } from 'pino';
+
+/** Keys whose values never reach a log line, wherever they appear in an object. */
+export const SECRET_KEYS = [
+  'password',
+  'passwd',
+  'secret',
+  'token',
+  'apiKey',
+  'api_key',
+  'activationKey',
+  'authorization',
+  'cookie',
+  'x-api-key',
+];
+
+const REDACT_PATHS = SECRET_KEYS.flatMap((k) => {
+  const key = /^[A-Za-z_$][\w$]*$/.test(k) ? k : `["${k}"]`;
+  const dot = key.startsWith('[') ? key : `.${key}`;
+  return [key, `*${dot}`, `*.*${dot}`, `req.headers${dot}`];
+});
+
+/**
+ * Appends JSON lines to `{dir}/{YYYY-MM-DD}.jsonl`, the date taken in `timeZone`; a write after the
+ * local midnight opens the next day's file. Writes are synchronous so a crash loses no line.
+ */
+export class DailyFileDestination implements DestinationStream {
+  private fd = -1;
+  private day = '';
+  private nextCheckAt = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly timeZone: string,
+    private readonly clock: Clock = systemClock,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get currentFile(): string {
+    return path.join(this.dir, `${this.day}.jsonl`);
+  }
+
+  write(line: string): void {
+    const now = this.clock.now();
+    if (this.fd < 0 || now >= this.nextCheckAt || now < this.nextCheckAt - 3_600_000) this.roll(now);
+    writeSync(this.fd, line);
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  private roll(now: number): void {
+    const day = localDate(this.timeZone, now);
+    this.nextCheckAt = now + msUntilNextLocalDay(this.timeZone, now);
+    if (day === this.day && this.fd >= 0) return;
+    this.close();
+    this.day = day;
+    this.fd = openSync(this.currentFile, 'a');
+  }
+}
+
+export interface LoggerOptions {
+  service: string;
+  home: string;
+  timeZone: string;
+  level?: string;
+  /** Also print readable lines to the terminal (foreground runs). */
+  console?: boolean;
+  clock?: Clock;
+}
+
+export interface ServiceLogger {
+  logger: Logger;
+  file: DailyFileDestination;
+}
+
+/** pino writing JSON lines to `{home}/logs/{service}/{date}.jsonl`, secrets redacted. */
+export function createLogger(opts: LoggerOptions): ServiceLogger {
+  const clock = opts.clock ?? systemClock;
+  const file = new DailyFileDestination(path.join(opts.home, 'logs', opts.service), opts.timeZone, clock);
+  const streams: pino.StreamEntry[] = [{ stream: file, level: 'trace' }];
+  if (opts.console) streams.push({ stream: consoleStream(), level: 'trace' });
+  const logger = pino(
+    {
+      level: opts.level ?? 'info',
+      base: { service: opts.service, pid: process.pid },
+      timestamp: () => `,"time":"${new Date(clock.now()).toISOString()}"`,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.multistream(streams),
+  );
+  return { logger, file };
+}
+
+function consoleStream(): DestinationStream {
+  return {
+    write(line: string) {
+      process.stdout.write(formatConsoleLine(line));
+    },
+  };
+}
+
+/** A compact human line from a JSON log line: `12:00:01 INFO  gateway  message {extra}`. */
+export function formatConsoleLine(line: string): string {
+  try {
+    const { time, level, service, msg, pid: _pid, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    const hhmmss = typeof time === 'string' ? time.slice(11, 19) : '';
+    const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+    return `${hhmmss} ${String(level).toUpperCase().padEnd(5)} ${service} ${msg ?? ''}${extra}\n`;
+  } catch {
+    return line;
+  }
+}

@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { type Clock, systemClock } from './clock.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { AppError, type ErrorEnvelope } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type ServiceMetrics } from './metrics.js';
+import { coercingAjv, describe, strictAjv } from './validation.js';
+
+export type HealthStatus = 'ok' | 'degraded' | 'down';
+export interface HealthCheckResult {
+  status: HealthStatus;
+  detail?: string;
+  [extra: string]: unknown;
+}
+export type HealthCheck = () => HealthCheckResult | Promise<HealthCheckResult>;
+
+export type App = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  Logger,
+  TypeBoxTypeProvider
+>;
+
+/** What a service's setup receives: everything shared, created once by the base. */
+export interface ServiceContext {
+  name: string;
+  config: Config;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  clock: Clock;
+  app: App;
+  addHealthCheck(name: string, check: HealthCheck): void;
+  /** Runs at shutdown after the HTTP server stops taking requests, in reverse order of registration. */
+  onShutdown(fn: () => unknown): void;
+}
+
+export interface ServiceDefinition {
+  name: string;
+  setup(ctx: ServiceContext): void | Promise<void>;
+}
+
+export interface BuildOptions {
+  config: Config;
+  logger?: Logger;
+  clock?: Clock;
+  console?: boolean;
+}
+
+const HEALTH_CHECK_TIMEOUT_MS = 2_000;
+const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, down: 2 };
+
+/**
+ * The service base every service is built on: Fastify with the error envelope, schema validation
+ * (strict bodies, coerced query strings), request ids, body limits, `GET /health`, `GET /metrics`
+ * and ordered shutdown hooks.
+ */
+export async function buildService(def: ServiceDefinition, opts: BuildOptions): Promise<ServiceContext> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const logger =
+    opts.logger ??
+    createLogger({
+      service: def.name,
+      home: config.home,
+      timeZone: config.timezone,
+      level: config.log.level,
+      console: opts.console ?? false,
+      clock,
+    }).logger;
+  const metrics = createMetrics();
+
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: config.http.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'reqId',
+    genReqId: () => randomUUID(),
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema),
+  );
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    metrics.httpDuration.observe(
+      { service: def.name, method: request.method, route, status: String(status) },
+      reply.elapsedTime / 1000,
+    );
+    const line = {
+      method: request.method,
+      url: request.url,
+      status,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+    };
+    if (status >= 500) request.log.warn(line, 'request failed');
+    else if (status >= 400) request.log.info(line, 'request rejected');
+    else request.log.debug(line, 'request');
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { status, envelope } = toEnvelope(err, request.id);
+    if (status >= 500) request.log.error({ err }, 'unhandled error');
+    reply.status(status).send(envelope);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({
+      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` },
+    } satisfies ErrorEnvelope);
+  });
+
+  const checks = new Map<string, HealthCheck>();
+  const shutdownHooks: (() => unknown)[] = [];
+  const startedAt = clock.now();
+
+  app.get('/health', async (_request, reply) => {
+    const results: Record<string, HealthCheckResult> = {};
+    await Promise.all(
+      [...checks].map(async ([name, check]) => {
+        results[name] = await runCheck(check);
+      }),
+    );
+    const status = Object.values(results).reduce<HealthStatus>(
+      (worst, r) => (RANK[r.status] > RANK[worst] ? r.status : worst),
+      'ok',
+    );
+    reply.status(status === 'down' ? 503 : 200);
+    return {
+      status,
+      service: def.name,
+      uptimeSeconds: Math.round((clock.now() - startedAt) / 1000),
+      checks: results,
+    };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.addHook('onClose', async () => {
+    for (const fn of [...shutdownHooks].reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error({ err }, 'shutdown hook failed');
+      }
+    }
+  });
+
+  const ctx: ServiceContext = {
+    name: def.name,
+    config,
+    logger,
+    metrics,
+    clock,
+    app,
+    addHealthCheck: (name, check) => checks.set(name, check),
+    onShutdown: (fn) => shutdownHooks.push(fn),
+  };
+  await def.setup(ctx);
+  return ctx;
+}
+
+async function runCheck(check: HealthCheck): Promise<HealthCheckResult> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      Promise.resolve().then(check),
+      new Promise<HealthCheckResult>((resolve) => {
+        timer = setTimeout(
+          () => resolve({ status: 'down', detail: `check timed out after ${HEALTH_CHECK_TIMEOUT_MS} ms` }),
+          HEALTH_CHECK_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } catch (err) {
+    return { status: 'down', detail: (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Maps any error thrown in a request to a status and the one envelope. */
+export function toEnvelope(err: unknown, requestId: string): { status: number; envelope: ErrorEnvelope } {
+  if (err instanceof AppError) return { status: err.status, envelope: err.toEnvelope() };
+  const e = err as FastifyError & { validationContext?: string };
+  if (e.validation?.length) {
+    const errors = e.validation.map((v) => describe(v as never));
+    const first = errors[0] ?? { field: '(root)', message: 'invalid request' };
+    return {
+      status: 400,
+      envelope: {
+        error: {
+          code: 'VALIDATION_ERROR',
+          message: `${e.validationContext ?? 'request'}: ${first.message}`,
+          details: { location: e.validationContext, field: first.field, errors },
+        },
+      },
+    };
+  }
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  if (status >= 500) {
+    return {
+      status: 500,
+      envelope: { error: { code: 'INTERNAL_ERROR', message: 'internal error', details: { requestId } } },
+    };
+  }
+  const code =
+    e.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+      ? 'PAYLOAD_TOO_LARGE'
+      : e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? 'UNSUPPORTED_MEDIA_TYPE'
+        : e instanceof SyntaxError ||
+            e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+            e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+          ? 'INVALID_JSON'
+          : 'BAD_REQUEST';
+  return { status, envelope: { error: { code, message: e.message } } };
+}
+
+/**
+ * Runs one service as this process: loads and validates config (a bad value exits 2 naming the
+ * key), listens on the configured address, and shuts down in order on SIGTERM/SIGINT or when the
+ * supervisor that started it goes away.
+ */
+export async function runService(
+  def: ServiceDefinition,
+  opts: { console?: boolean } = {},
+): Promise<ServiceContext> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${def.name}: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const address = config.services[def.name as keyof Config['services']];
+  if (!address) throw new Error(`no service named ${def.name} in config.services`);
+  const ctx = await buildService(def, {
+    config,
+    console: opts.console ?? !process.env.TRADINGSYSTEM_SUPERVISED,
+  });
+  const { app, logger } = ctx;
+
+  let stopping = false;
+  const shutdown = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error({ timeoutMs: config.http.shutdownTimeoutMs }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, config.http.shutdownTimeoutMs);
+    force.unref();
+    await app.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // Started by the supervisor over an IPC channel: when the supervisor dies, so do we.
+  process.once('disconnect', () => void shutdown('supervisor gone'));
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err }, 'unhandled rejection');
+    process.exit(1);
+  });
+
+  try {
+    await app.listen({ host: address.host, port: address.port });
+  } catch (err) {
+    logger.fatal({ err, host: address.host, port: address.port }, 'cannot listen');
+    process.exit(1);
+  }
+  logger.info({ host: address.host, port: address.port }, 'listening');
+  return ctx;
+}

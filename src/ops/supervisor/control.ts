@@ -1,0 +1,151 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { ProcessStatus } from './supervisor.js';
+
+/**
+ * How other shells reach a running supervisor: a state file in the data home naming its pid and a
+ * control port on 127.0.0.1, with a token only readers of that file (mode 0600) know.
+ */
+export interface SupervisorState {
+  pid: number;
+  controlPort: number;
+  token: string;
+  startedAt: string;
+  /** True once the initial start sequence has finished. */
+  ready: boolean;
+  processes: ProcessStatus[];
+}
+
+export const stateFilePath = (home: string) => path.join(home, 'run', 'supervisor.json');
+
+export function readState(home: string): SupervisorState | null {
+  try {
+    return JSON.parse(readFileSync(stateFilePath(home), 'utf8')) as SupervisorState;
+  } catch {
+    return null;
+  }
+}
+
+/** Creates the state file only if none exists; false means another supervisor holds it. */
+export function claimState(home: string, state: SupervisorState): boolean {
+  mkdirSync(path.dirname(stateFilePath(home)), { recursive: true });
+  try {
+    writeFileSync(stateFilePath(home), JSON.stringify(state), { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+export function writeState(home: string, state: SupervisorState): void {
+  const file = stateFilePath(home);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function removeState(home: string): void {
+  rmSync(stateFilePath(home), { force: true });
+}
+
+export const newToken = () => randomBytes(24).toString('hex');
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface ControlHandlers {
+  status(): object;
+  stop(): void;
+  restart(service?: string): Promise<object>;
+}
+
+const TOKEN_HEADER = 'x-supervisor-token';
+
+/** The control endpoint: GET /status, POST /stop, POST /restart {service?}. */
+export async function startControlServer(token: string, handlers: ControlHandlers): Promise<http.Server> {
+  const expected = Buffer.from(token);
+  const server = http.createServer(async (req, res) => {
+    const send = (status: number, body: object) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const given = Buffer.from(String(req.headers[TOKEN_HEADER] ?? ''));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return send(401, { error: { code: 'UNAUTHORIZED', message: 'bad or missing supervisor token' } });
+    }
+    try {
+      if (req.method === 'GET' && req.url === '/status') return send(200, handlers.status());
+      if (req.method === 'POST' && req.url === '/stop') {
+        send(202, { stopping: true });
+        return handlers.stop();
+      }
+      if (req.method === 'POST' && req.url === '/restart') {
+        const body = JSON.parse((await readBody(req)) || '{}') as { service?: unknown };
+        const service = typeof body.service === 'string' ? body.service : undefined;
+        return send(200, await handlers.restart(service));
+      }
+      send(404, { error: { code: 'NOT_FOUND', message: `no control route ${req.method} ${req.url}` } });
+    } catch (err) {
+      send(400, { error: { code: 'CONTROL_FAILED', message: (err as Error).message } });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+export const controlPort = (server: http.Server) => (server.address() as AddressInfo).port;
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => {
+      data += c;
+      if (data.length > 10_000) req.destroy(new Error('body too large'));
+    });
+    req.on('end', () => resolve(data));
+    req.on('error', reject);
+  });
+}
+
+export class NotRunningError extends Error {
+  constructor() {
+    super('the supervisor is not running');
+  }
+}
+
+/** Calls a running supervisor; NotRunningError when there is none (or only a stale state file). */
+export async function control<T>(
+  home: string,
+  method: 'GET' | 'POST',
+  route: string,
+  body?: object,
+  timeoutMs = 5_000,
+): Promise<T> {
+  const state = readState(home);
+  if (!state || !isAlive(state.pid)) throw new NotRunningError();
+  let res: Response;
+  try {
+    res = await fetch(`http://127.0.0.1:${state.controlPort}${route}`, {
+      method,
+      headers: { [TOKEN_HEADER]: state.token, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch {
+    throw new NotRunningError();
+  }
+  const json = (await res.json()) as T & { error?: { message: string } };
+  if (!res.ok) throw new Error(json.error?.message ?? `control request failed with ${res.status}`);
+  return json;
+}

@@ -1,0 +1,211 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../../kernel/config.js';
+import { createLogger, type Logger } from '../../kernel/logger.js';
+import {
+  claimState,
+  controlPort,
+  isAlive,
+  newToken,
+  readState,
+  removeState,
+  type SupervisorState,
+  startControlServer,
+  writeState,
+} from './control.js';
+import { type ProcessSpec, processSpecs } from './specs.js';
+import { renderTable } from './status-table.js';
+import { type ProcessStatus, Supervisor } from './supervisor.js';
+
+export interface RunSupervisorOptions {
+  config: Config;
+  only?: string[];
+  /** 'table': redraw a live table (a terminal); 'lines': print one line per state change. */
+  display: 'table' | 'lines';
+  out?: NodeJS.WritableStream;
+}
+
+/**
+ * The supervisor process: refuses to start beside a live one, cleans up after a dead one, runs the
+ * services, serves the control endpoint, keeps the state file current and stops everything on
+ * SIGINT/SIGTERM or `tradingsystem stop`. Resolves with the exit code.
+ */
+export async function runSupervisor({
+  config,
+  only = [],
+  display,
+  out = process.stdout,
+}: RunSupervisorOptions): Promise<number> {
+  const { logger } = createLogger({
+    service: 'supervisor',
+    home: config.home,
+    timeZone: config.timezone,
+    level: config.log.level,
+  });
+  const specs = processSpecs(config, only);
+
+  const existing = readState(config.home);
+  if (existing) {
+    if (isAlive(existing.pid)) {
+      out.write(
+        `tradingsystem is already running (supervisor pid ${existing.pid}, started ${existing.startedAt})\n`,
+      );
+      return 1;
+    }
+    cleanUpStale(existing, specs, logger, config.home);
+  }
+
+  const supervisor = new Supervisor(specs, config.supervisor, logger, { TRADINGSYSTEM_HOME: config.home });
+  const token = newToken();
+  let stopRequested: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stopRequested = resolve;
+  });
+  const server = await startControlServer(token, {
+    status: () => snapshot(),
+    stop: () => stopRequested(),
+    restart: async (service) => {
+      await supervisor.restart(service);
+      return snapshot();
+    },
+  });
+  const state: SupervisorState = {
+    pid: process.pid,
+    controlPort: controlPort(server),
+    token,
+    startedAt: new Date().toISOString(),
+    ready: false,
+    processes: supervisor.status(),
+  };
+  const snapshot = () => ({ ...state, token: undefined, processes: supervisor.status() });
+
+  if (!claimState(config.home, state)) {
+    server.close();
+    const other = readState(config.home);
+    out.write(`tradingsystem is already running (supervisor pid ${other?.pid ?? 'unknown'})\n`);
+    return 1;
+  }
+  logger.info(
+    { event: 'supervisor.up', pid: process.pid, processes: specs.map((s) => s.name) },
+    'supervisor started',
+  );
+
+  const view = display === 'table' ? new LiveTable(out, () => supervisor.status()) : new ChangeLines(out);
+  supervisor.on('change', (rows: ProcessStatus[]) => {
+    state.processes = rows;
+    writeState(config.home, state);
+    view.update(rows);
+  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ event: 'supervisor.signal', signal }, 'stopping on signal');
+    stopRequested();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const starting = supervisor.start().then(() => {
+    state.ready = true;
+    state.processes = supervisor.status();
+    writeState(config.home, state);
+    logger.info({ event: 'supervisor.ready' }, 'start sequence finished');
+  });
+
+  await stopped;
+  view.stop();
+  out.write('stopping…\n');
+  await supervisor.stop();
+  await starting.catch(() => {});
+  server.close();
+  removeState(config.home);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  out.write(`${renderTable(supervisor.status())}\nstopped\n`);
+  logger.info({ event: 'supervisor.down' }, 'supervisor stopped');
+  return 0;
+}
+
+/**
+ * A supervisor that died without stopping (kill -9, power loss) left a state file. Its services
+ * stop by themselves when it goes (their IPC channel closes), but one that hangs is killed here,
+ * after checking that the pid still runs the command we started.
+ */
+function cleanUpStale(stale: SupervisorState, specs: ProcessSpec[], logger: Logger, home: string): void {
+  for (const p of stale.processes ?? []) {
+    if (p.pid === null || !isAlive(p.pid)) continue;
+    const spec = specs.find((s) => s.name === p.name);
+    if (spec && commandLineOf(p.pid) === spec.command.join('\0')) {
+      logger.warn(
+        { event: 'supervisor.orphan_killed', service: p.name, pid: p.pid },
+        'killing orphan from a dead supervisor',
+      );
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  logger.warn(
+    { event: 'supervisor.stale_state', pid: stale.pid },
+    'removed stale state file of a dead supervisor',
+  );
+  removeState(home);
+}
+
+function commandLineOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '');
+  } catch {
+    return null;
+  }
+}
+
+interface View {
+  update(rows: ProcessStatus[]): void;
+  stop(): void;
+}
+
+/** Redraws the status table in place in a terminal: on every change and once a second (uptime). */
+class LiveTable implements View {
+  private drawnLines = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly rows: () => ProcessStatus[],
+  ) {
+    this.timer = setInterval(() => this.draw(), 1_000);
+  }
+
+  update(): void {
+    this.draw();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private draw(): void {
+    const text = `${renderTable(this.rows())}\n(Ctrl-C stops everything)\n`;
+    const up = this.drawnLines ? `\x1b[${this.drawnLines}A\x1b[J` : '';
+    this.out.write(up + text);
+    this.drawnLines = text.split('\n').length - 1;
+  }
+}
+
+/** One line per state change, for logs and pipes. */
+class ChangeLines implements View {
+  private last = new Map<string, string>();
+  constructor(private readonly out: NodeJS.WritableStream) {}
+  update(rows: ProcessStatus[]): void {
+    for (const r of rows) {
+      const key = `${r.state}|${r.pid}|${r.detail}`;
+      if (this.last.get(r.name) === key) continue;
+      this.last.set(r.name, key);
+      const time = new Date().toISOString().slice(11, 19);
+      this.out.write(
+        `${time} ${r.name} ${r.state}${r.pid ? ` pid=${r.pid}` : ''}${r.detail ? ` (${r.detail})` : ''}\n`,
+      );
+    }
+  }
+  stop(): void {}
+}

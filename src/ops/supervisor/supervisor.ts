@@ -1,0 +1,341 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Config } from '../../kernel/config.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { ProcessSpec } from './specs.js';
+
+export type ProcessState =
+  | 'stopped'
+  | 'starting'
+  | 'healthy'
+  | 'degraded'
+  | 'unhealthy'
+  | 'backoff'
+  | 'failed'
+  | 'stopping';
+
+export interface ProcessStatus {
+  name: string;
+  pid: number | null;
+  host: string;
+  port: number;
+  state: ProcessState;
+  restarts: number;
+  /** Seconds since the current process started, or null when none runs. */
+  uptimeSeconds: number | null;
+  lastExit: string | null;
+  detail: string | null;
+}
+
+type SupervisorPolicy = Config['supervisor'];
+
+const PROBE_TIMEOUT_MS = 2_000;
+const GATE_POLL_MS = 100;
+const OUTPUT_TAIL_LINES = 20;
+
+class Managed {
+  child: ChildProcess | null = null;
+  state: ProcessState = 'stopped';
+  restarts = 0;
+  startedAt = 0;
+  healthySince = 0;
+  crashTimes: number[] = [];
+  nextBackoffMs: number;
+  livenessMisses = 0;
+  lastExit: string | null = null;
+  detail: string | null = null;
+  outputTail: string[] = [];
+  restartTimer: NodeJS.Timeout | null = null;
+  /** Set while we are the ones stopping it, so its exit is not a crash. */
+  stopping = false;
+
+  constructor(
+    readonly spec: ProcessSpec,
+    initialBackoffMs: number,
+  ) {
+    this.nextBackoffMs = initialBackoffMs;
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+}
+
+/**
+ * Runs processes in dependency order, each gated on its health endpoint before the next starts;
+ * restarts a crashed one with exponential backoff, gives up on a crash loop, kills a process that
+ * stops answering its health endpoint, and stops everything in reverse order.
+ * Emits 'change' whenever any process changes state.
+ */
+export class Supervisor extends EventEmitter {
+  private readonly procs: Managed[];
+  private monitor: NodeJS.Timeout | null = null;
+  private shuttingDown = false;
+
+  constructor(
+    specs: ProcessSpec[],
+    private readonly policy: SupervisorPolicy,
+    private readonly logger: Logger,
+    private readonly childEnv: Record<string, string> = {},
+  ) {
+    super();
+    this.procs = specs.map((s) => new Managed(s, policy.backoffInitialMs));
+  }
+
+  status(): ProcessStatus[] {
+    const now = Date.now();
+    return this.procs.map((p) => ({
+      name: p.spec.name,
+      pid: p.pid,
+      host: p.spec.host,
+      port: p.spec.port,
+      state: p.state,
+      restarts: p.restarts,
+      uptimeSeconds: p.child ? Math.round((now - p.startedAt) / 1000) : null,
+      lastExit: p.lastExit,
+      detail: p.detail,
+    }));
+  }
+
+  /** Starts every process in order; resolves once each is healthy, failed, or past its gate timeout. */
+  async start(): Promise<void> {
+    this.monitor ??= setInterval(() => void this.probeAll(), this.policy.healthIntervalMs);
+    for (const p of this.procs) {
+      if (this.shuttingDown) return;
+      await this.startAndGate(p);
+    }
+  }
+
+  async restart(name?: string): Promise<void> {
+    const targets = name ? this.procs.filter((p) => p.spec.name === name) : this.procs;
+    if (name && targets.length === 0) throw new Error(`unknown service ${name}`);
+    for (const p of [...targets].reverse()) await this.stopOne(p);
+    for (const p of targets) {
+      p.crashTimes = [];
+      p.nextBackoffMs = this.policy.backoffInitialMs;
+      await this.startAndGate(p);
+    }
+  }
+
+  /** Stops every process, dependents first, each with SIGTERM then SIGKILL after the timeout. */
+  async stop(): Promise<void> {
+    this.shuttingDown = true;
+    if (this.monitor) clearInterval(this.monitor);
+    this.monitor = null;
+    for (const p of [...this.procs].reverse()) await this.stopOne(p);
+  }
+
+  private async startAndGate(p: Managed): Promise<void> {
+    this.spawn(p);
+    const deadline = Date.now() + this.policy.healthTimeoutMs;
+    // Crashes during the gate are restarted by the exit handler; keep waiting for the verdict.
+    while (!this.shuttingDown) {
+      if (p.state === 'healthy' || p.state === 'degraded' || p.state === 'failed' || p.state === 'stopped')
+        return;
+      if (Date.now() > deadline) {
+        const detail = `not healthy within ${this.policy.healthTimeoutMs} ms`;
+        this.logger.error({ event: 'supervisor.health_gate_timeout', service: p.spec.name }, detail);
+        // A running process stays under the monitor, which may still see it healthy or kill it.
+        if (p.state === 'starting') {
+          p.state = 'unhealthy';
+          p.detail = detail;
+          this.changed();
+        }
+        return;
+      }
+      if (p.child && p.state === 'starting') await this.probe(p);
+      await sleep(GATE_POLL_MS);
+    }
+  }
+
+  private spawn(p: Managed): void {
+    const [cmd, ...args] = p.spec.command;
+    if (!cmd) throw new Error(`empty command for ${p.spec.name}`);
+    p.restartTimer = null;
+    p.stopping = false;
+    p.livenessMisses = 0;
+    p.healthySince = 0;
+    p.outputTail = [];
+    const child = spawn(cmd, args, {
+      env: { ...process.env, ...this.childEnv, ...p.spec.env, TRADINGSYSTEM_SUPERVISED: '1' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Own process group: Ctrl-C reaches only the supervisor, which stops children in order,
+      // and a stop can signal the whole group so no grandchild survives.
+      detached: true,
+    });
+    p.child = child;
+    p.startedAt = Date.now();
+    p.state = 'starting';
+    p.detail = null;
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim()) p.outputTail.push(line);
+      }
+      if (p.outputTail.length > OUTPUT_TAIL_LINES)
+        p.outputTail.splice(0, p.outputTail.length - OUTPUT_TAIL_LINES);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    child.on('error', (err) => {
+      p.detail = `spawn failed: ${err.message}`;
+      this.logger.error({ event: 'supervisor.spawn_failed', service: p.spec.name, err }, 'spawn failed');
+    });
+    child.on('exit', (code, signal) => this.onExit(p, child, code, signal));
+    this.logger.info(
+      { event: 'supervisor.started', service: p.spec.name, pid: child.pid },
+      'process started',
+    );
+    this.changed();
+  }
+
+  private onExit(p: Managed, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (p.child !== child) return;
+    p.child = null;
+    p.lastExit = signal ? `signal ${signal}` : `code ${code}`;
+    if (p.stopping || this.shuttingDown) {
+      p.state = 'stopped';
+      this.changed();
+      return;
+    }
+    const now = Date.now();
+    if (p.healthySince && now - p.healthySince >= this.policy.backoffResetMs) {
+      p.nextBackoffMs = this.policy.backoffInitialMs;
+    }
+    p.crashTimes = [...p.crashTimes.filter((t) => now - t < this.policy.crashLoopWindowMs), now];
+    const output = p.outputTail.slice(-5);
+    if (p.crashTimes.length >= this.policy.crashLoopMax) {
+      p.state = 'failed';
+      p.detail = `crash loop: ${p.crashTimes.length} crashes in ${Math.round(this.policy.crashLoopWindowMs / 1000)} s; not restarting`;
+      this.logger.error(
+        {
+          event: 'supervisor.crash_loop',
+          service: p.spec.name,
+          crashes: p.crashTimes.length,
+          lastExit: p.lastExit,
+          output,
+        },
+        p.detail,
+      );
+      this.changed();
+      return;
+    }
+    const delay = p.nextBackoffMs;
+    p.nextBackoffMs = Math.min(p.nextBackoffMs * 2, this.policy.backoffMaxMs);
+    p.state = 'backoff';
+    p.detail = `exited (${p.lastExit}); restarting in ${delay} ms`;
+    this.logger.warn(
+      { event: 'supervisor.crashed', service: p.spec.name, lastExit: p.lastExit, restartInMs: delay, output },
+      'process exited unexpectedly',
+    );
+    this.changed();
+    p.restartTimer = setTimeout(() => {
+      if (this.shuttingDown || p.state !== 'backoff') return;
+      p.restarts += 1;
+      this.spawn(p);
+    }, delay);
+  }
+
+  private async stopOne(p: Managed): Promise<void> {
+    if (p.restartTimer) clearTimeout(p.restartTimer);
+    p.restartTimer = null;
+    const child = p.child;
+    p.stopping = true;
+    if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+      if (p.state !== 'failed') p.state = 'stopped';
+      this.changed();
+      return;
+    }
+    p.state = 'stopping';
+    this.changed();
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    signalGroup(child.pid, 'SIGTERM');
+    const inTime = await Promise.race([
+      exited.then(() => true),
+      sleep(this.policy.stopTimeoutMs).then(() => false),
+    ]);
+    if (!inTime) {
+      this.logger.warn(
+        { event: 'supervisor.stop_timeout', service: p.spec.name },
+        'did not stop in time; killing',
+      );
+      signalGroup(child.pid, 'SIGKILL');
+      await exited;
+    }
+    // Whatever the service left in its group goes too.
+    signalGroup(child.pid, 'SIGKILL');
+    this.logger.info({ event: 'supervisor.stopped', service: p.spec.name }, 'process stopped');
+  }
+
+  private async probeAll(): Promise<void> {
+    await Promise.all(this.procs.filter((p) => p.child && !p.stopping).map((p) => this.probe(p)));
+  }
+
+  private async probe(p: Managed): Promise<void> {
+    const child = p.child;
+    if (!child) return;
+    const url = `http://${p.spec.host}:${p.spec.port}${p.spec.healthPath}`;
+    let next: ProcessState;
+    let detail: string | null = null;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const body = (await res.json().catch(() => ({}))) as {
+        status?: string;
+        checks?: Record<string, { status?: string }>;
+      };
+      p.livenessMisses = 0;
+      if (res.status === 200) next = body.status === 'degraded' ? 'degraded' : 'healthy';
+      else next = 'unhealthy';
+      if (next !== 'healthy' && body.checks) {
+        detail = Object.entries(body.checks)
+          .filter(([, c]) => c.status !== 'ok')
+          .map(([name, c]) => `${name}: ${c.status}`)
+          .join(', ');
+      }
+    } catch (err) {
+      if (p.child !== child) return; // gone meanwhile
+      // Not listening yet is normal while booting, until the health timeout.
+      if (p.state === 'starting' && Date.now() - p.startedAt < this.policy.healthTimeoutMs) return;
+      p.livenessMisses += 1;
+      if (p.livenessMisses >= this.policy.livenessFailures) {
+        this.logger.error(
+          {
+            event: 'supervisor.liveness_failed',
+            service: p.spec.name,
+            misses: p.livenessMisses,
+            err: (err as Error).message,
+          },
+          'health endpoint not answering; killing for restart',
+        );
+        if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+      }
+      return;
+    }
+    if (p.child !== child || p.stopping) return;
+    if ((next === 'healthy' || next === 'degraded') && !p.healthySince) p.healthySince = Date.now();
+    if (next === 'unhealthy') p.healthySince = 0;
+    if (next !== p.state || detail !== p.detail) {
+      if (next !== p.state)
+        this.logger.info(
+          { event: 'supervisor.state', service: p.spec.name, state: next, detail },
+          'state changed',
+        );
+      p.state = next;
+      p.detail = detail;
+      this.changed();
+    }
+  }
+
+  private changed(): void {
+    this.emit('change', this.status());
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,8 @@
+import type { ServiceName } from '../kernel/config.js';
+import type { ServiceDefinition } from '../kernel/service.js';
+
+/**
+ * The services whose code exists, loaded lazily so `tradingsystem run <name>` imports only its own.
+ * A service in the config schema but not here is not started.
+ */
+export const SERVICE_MODULES: Partial<Record<ServiceName, () => Promise<ServiceDefinition>>> = {};
