@@ -17,15 +17,14 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 
-const service = (port: number) =>
-  Type.Object(
-    {
-      host: Type.String({ minLength: 1, default: '127.0.0.1' }),
-      port: Type.Integer({ minimum: 1, maximum: 65535, default: port }),
-      enabled: Type.Boolean({ default: true }),
-    },
-    { additionalProperties: false, default: {} },
-  );
+/** Where a service listens, and whether the supervisor starts it. */
+const address = (port: number) => ({
+  host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, default: port }),
+  enabled: Type.Boolean({ default: true }),
+});
+const section = { additionalProperties: false, default: {} } as const;
+const service = (port: number) => Type.Object(address(port), section);
 
 /** A process the supervisor runs besides the built-in services (a test service, an exporter). */
 const ExtraProcess = Type.Object(
@@ -66,7 +65,16 @@ export const ConfigSchema = Type.Object(
         stream: service(9001),
         gateway: service(8000),
         'idea-bank': service(3200),
-        docs: service(3300),
+        docs: Type.Object(
+          {
+            ...address(3300),
+            /** The handbook folder, relative to the working directory. */
+            dir: Type.String({ minLength: 1, default: 'docs' }),
+            /** A page whose `last_review` is older than this is reported stale. */
+            reviewMaxAgeDays: Type.Integer({ minimum: 1, default: 90 }),
+          },
+          section,
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -5,4 +5,6 @@ import type { ServiceDefinition } from '../kernel/service.js';
  * The services whose code exists, loaded lazily so `tradingsystem run <name>` imports only its own.
  * A service in the config schema but not here is not started.
  */
-export const SERVICE_MODULES: Partial<Record<ServiceName, () => Promise<ServiceDefinition>>> = {};
+export const SERVICE_MODULES: Partial<Record<ServiceName, () => Promise<ServiceDefinition>>> = {
+  'idea-bank': async () => (await import('./idea-bank/service.js')).ideaBankService,
+};

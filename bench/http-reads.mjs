@@ -1,0 +1,67 @@
+// Read throughput and latency of the idea bank (GET /api/items over 1,000 ideas) and the handbook
+// search, each beside a bare Fastify route answering the same bytes, in the same run.
+import path from 'node:path';
+import { compare, freePort, machine, ROOT, startScript, startService, tempHome } from './lib.mjs';
+
+const IDEAS = 1_000;
+
+export async function run({ rounds = 3, durationS = 5 } = {}) {
+  const ideaPort = await freePort();
+  const docsPort = await freePort();
+  const ideas = await startService('idea-bank', {
+    TRADINGSYSTEM_HOME: tempHome('bench-ideas-'),
+    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
+  });
+  const docs = await startService('docs', {
+    TRADINGSYSTEM_HOME: tempHome('bench-docs-'),
+    TRADINGSYSTEM__SERVICES__DOCS__PORT: String(docsPort),
+    TRADINGSYSTEM__SERVICES__DOCS__DIR: path.join(ROOT, 'docs'),
+  });
+  const categories = [
+    'documentacao',
+    'coleta-dados',
+    'banco-dados',
+    'analise-dados',
+    'gestao-riscos',
+    'dashboard',
+  ];
+  for (let i = 0; i < IDEAS; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, (_, j) =>
+        fetch(`${ideas.base}/api/items`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            title: `Idea ${i + j} about ${j % 2 ? 'liquidez' : 'volatilidade'} on WINZ26`,
+            description: `Measure and act on market microstructure signal number ${i + j}; compare with last session.`,
+            category: categories[(i + j) % categories.length],
+            tags: ['b3', `t${(i + j) % 10}`],
+          }),
+        }),
+      ),
+    );
+  }
+  const listBody = await (await fetch(`${ideas.base}/api/items`)).text();
+  const searchBody = await (await fetch(`${docs.base}/api/docs/search?q=restart`)).text();
+  const baseList = await startScript(path.join(ROOT, 'bench', 'baseline-fastify.mjs'), await freePort(), {
+    BODY: listBody,
+  });
+  const baseSearch = await startScript(path.join(ROOT, 'bench', 'baseline-fastify.mjs'), await freePort(), {
+    BODY: searchBody,
+  });
+  try {
+    const r = await compare(
+      {
+        'GET /api/items (page of 100 of 1,000)': `${ideas.base}/api/items`,
+        'baseline: bare Fastify, same bytes (list)': `${baseList.base}/static`,
+        'GET /api/items?q=liquidez&category=dashboard': `${ideas.base}/api/items?q=liquidez&category=dashboard`,
+        'GET /api/docs/search?q=restart': `${docs.base}/api/docs/search?q=restart`,
+        'baseline: bare Fastify, same bytes (search)': `${baseSearch.base}/static`,
+      },
+      { rounds, durationS, connections: 10 },
+    );
+    return { machine: machine(), ideas: IDEAS, rounds, durationS, results: r };
+  } finally {
+    await Promise.all([ideas.stop(), docs.stop(), baseList.stop(), baseSearch.stop()]);
+  }
+}

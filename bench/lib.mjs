@@ -1,0 +1,103 @@
+// Shared helpers for benchmarks: real service processes on loopback, repeated runs, medians.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI = path.join(ROOT, 'dist', 'cli.js');
+
+export const tempHome = (prefix) => mkdtempSync(path.join(os.tmpdir(), prefix));
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `tradingsystem run <service>` and resolves once its /health answers. */
+export async function startService(service, env) {
+  const child = spawn(process.execPath, [CLI, 'run', service], {
+    env: { ...process.env, TRADINGSYSTEM__LOG__LEVEL: 'warn', TRADINGSYSTEM_SUPERVISED: '1', ...env },
+    stdio: 'ignore',
+  });
+  const port = env[`TRADINGSYSTEM__SERVICES__${service.replace(/-/g, '_').toUpperCase()}__PORT`];
+  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  return { child, base: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+}
+
+/** Starts a plain node script that listens on PORT. */
+export async function startScript(script, port, env = {}) {
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, PORT: String(port), ...env },
+    stdio: 'ignore',
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  return { child, base: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+}
+
+async function waitForHttp(url, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.status < 500) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+function stopChild(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** One autocannon run: requests per second and latency percentiles in ms. */
+export async function load(url, { connections = 10, durationS = 5, headers = {} } = {}) {
+  const r = await autocannon({ url, connections, duration: durationS, headers });
+  if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/**
+ * Runs each target `rounds` times, interleaved so drift on a noisy machine hits all of them alike,
+ * and reports the median of each figure.
+ */
+export async function compare(targets, { rounds = 3, ...opts } = {}) {
+  const runs = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, url] of Object.entries(targets)) runs[name].push(await load(url, opts));
+  }
+  return Object.fromEntries(
+    Object.entries(runs).map(([name, rs]) => [
+      name,
+      {
+        rps: Math.round(median(rs.map((r) => r.rps))),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+      },
+    ]),
+  );
+}
+
+export function machine() {
+  return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}

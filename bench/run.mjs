@@ -1,0 +1,29 @@
+// `npm run bench`: runs every benchmark (or those named on the command line) and prints a table.
+// Results with their method are recorded in BENCHMARKS.md.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './lib.mjs';
+
+const BENCHES = {
+  'http-reads': () => import('./http-reads.mjs'),
+};
+
+const only = process.argv.slice(2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const durationS = Number(process.env.BENCH_SECONDS ?? 5);
+mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
+
+for (const [name, load] of Object.entries(BENCHES)) {
+  if (only.length && !only.includes(name)) continue;
+  const { run } = await load();
+  const out = await run({ rounds, durationS });
+  console.log(`\n## ${name}  (${out.machine}; median of ${out.rounds} runs × ${out.durationS} s)`);
+  const rows = Object.entries(out.results).map(([k, v]) => ({
+    target: k,
+    'req/s': v.rps,
+    'p50 ms': v.p50,
+    'p99 ms': v.p99,
+  }));
+  console.table(rows);
+  writeFileSync(path.join(ROOT, 'bench', 'results', `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import {
+  canMove,
+  foldText,
+  IDEA_STATUSES,
+  type Idea,
+  KANBAN_MOVES,
+  normalizeTags,
+  PRIORITY_RANK,
+} from '../../domain/ideas.js';
+import { AppError, notFound, unavailable } from '../../kernel/errors.js';
+import { Gauge } from '../../kernel/metrics.js';
+import type { ServiceDefinition } from '../../kernel/service.js';
+import { CreateIdeaBody, IdParams, type ListIdeas, ListQuery, UpdateIdeaBody } from './schemas.js';
+import { IdeaStore, StoreWriteError } from './store.js';
+
+export const IDEA_BANK_RUNBOOK = 'runbooks/idea-bank-down';
+
+/** The idea bank (port 3200): trading ideas on a Kanban board, in the response shape of the original API. */
+export const ideaBankService: ServiceDefinition = {
+  name: 'idea-bank',
+  async setup({ app, config, logger, metrics, clock, addHealthCheck }) {
+    const store = IdeaStore.at(config.home);
+    const state = await store.open();
+    if (!state.ready) {
+      logger.error(
+        { event: 'idea_bank.storage_unavailable', reason: state.reason, runbook: IDEA_BANK_RUNBOOK },
+        'ideas file unusable; serving nothing until it is restored',
+      );
+    }
+
+    addHealthCheck('storage', () =>
+      store.state.ready
+        ? { status: 'ok', file: store.file, items: store.size }
+        : { status: 'down', detail: store.state.reason, file: store.file, runbook: IDEA_BANK_RUNBOOK },
+    );
+
+    new Gauge({
+      name: 'tradingsystem_idea_bank_items',
+      help: 'Ideas in the bank by Kanban status',
+      labelNames: ['status'] as const,
+      registers: [metrics.registry],
+      collect() {
+        const counts = Object.fromEntries(IDEA_STATUSES.map((s) => [s, 0]));
+        for (const idea of store.all()) counts[idea.status] = (counts[idea.status] ?? 0) + 1;
+        for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+      },
+    });
+
+    const ready = () => {
+      if (!store.state.ready) {
+        throw unavailable('IDEA_BANK_UNAVAILABLE', 'the ideas file cannot be used; see the runbook', {
+          reason: store.state.reason,
+          runbook: IDEA_BANK_RUNBOOK,
+        });
+      }
+    };
+    const save = async <R>(change: (ideas: Map<string, Idea>) => R): Promise<R> => {
+      try {
+        return await store.mutate(change);
+      } catch (err) {
+        if (err instanceof StoreWriteError) {
+          logger.error({ event: 'idea_bank.write_failed', err: err.message }, 'ideas not saved');
+          throw unavailable('STORAGE_WRITE_FAILED', err.message);
+        }
+        throw err;
+      }
+    };
+    const now = () => new Date(clock.now()).toISOString();
+
+    app.get('/api/items', { schema: { querystring: ListQuery } }, async (req) => {
+      ready();
+      const { matching, page } = listIdeas(store.all(), req.query);
+      return { success: true, count: page.length, total: matching, data: page };
+    });
+
+    app.get('/api/items/:id', { schema: { params: IdParams } }, async (req) => {
+      ready();
+      const idea = store.get(req.params.id);
+      if (!idea) throw notFound('idea', req.params.id);
+      return { success: true, data: idea };
+    });
+
+    app.post('/api/items', { schema: { body: CreateIdeaBody } }, async (req, reply) => {
+      ready();
+      const b = req.body;
+      const at = now();
+      const idea: Idea = {
+        id: randomUUID(),
+        title: b.title.trim(),
+        description: b.description.trim(),
+        category: b.category,
+        priority: b.priority ?? 'medium',
+        status: 'new',
+        tags: normalizeTags(b.tags ?? []),
+        createdAt: at,
+        updatedAt: at,
+      };
+      await save((ideas) => ideas.set(idea.id, idea));
+      reply.status(201);
+      return { success: true, data: idea };
+    });
+
+    app.put('/api/items/:id', { schema: { params: IdParams, body: UpdateIdeaBody } }, async (req) => {
+      ready();
+      const { id } = req.params;
+      const changes = req.body;
+      const updated = await save((ideas) => {
+        const current = ideas.get(id);
+        if (!current) throw notFound('idea', id);
+        if (changes.status && !canMove(current.status, changes.status)) {
+          const allowed = KANBAN_MOVES[current.status];
+          throw new AppError(
+            409,
+            'INVALID_TRANSITION',
+            `an idea in '${current.status}' cannot move to '${changes.status}'; allowed: ${allowed.length ? allowed.join(', ') : 'none (final)'}`,
+            { from: current.status, to: changes.status, allowed },
+          );
+        }
+        const next: Idea = {
+          ...current,
+          ...(changes.title !== undefined && { title: changes.title.trim() }),
+          ...(changes.description !== undefined && { description: changes.description.trim() }),
+          ...(changes.category && { category: changes.category }),
+          ...(changes.priority && { priority: changes.priority }),
+          ...(changes.status && { status: changes.status }),
+          ...(changes.tags && { tags: normalizeTags(changes.tags) }),
+          updatedAt: now(),
+        };
+        ideas.set(id, next);
+        return next;
+      });
+      return { success: true, data: updated };
+    });
+
+    app.delete('/api/items/:id', { schema: { params: IdParams } }, async (req) => {
+      ready();
+      const { id } = req.params;
+      const removed = await save((ideas) => {
+        const current = ideas.get(id);
+        if (!current) throw notFound('idea', id);
+        ideas.delete(id);
+        return current;
+      });
+      return { success: true, data: removed };
+    });
+  },
+};
+
+/** Filters, sorts and pages the ideas for `GET /api/items`. */
+export function listIdeas(all: Idea[], query: ListIdeas): { matching: number; page: Idea[] } {
+  const words = query.q ? foldText(query.q).split(/\s+/).filter(Boolean) : [];
+  const tag = query.tag?.toLowerCase();
+  const filtered = all.filter(
+    (i) =>
+      (!query.status || i.status === query.status) &&
+      (!query.category || i.category === query.category) &&
+      (!query.priority || i.priority === query.priority) &&
+      (!tag || i.tags.some((t) => t.toLowerCase() === tag)) &&
+      (!words.length || words.every((w) => foldText(`${i.title} ${i.description}`).includes(w))),
+  );
+  const desc = query.sort.startsWith('-');
+  const field = (desc ? query.sort.slice(1) : query.sort) as keyof Idea;
+  const key = (i: Idea) => (field === 'priority' ? PRIORITY_RANK[i.priority] : String(i[field]));
+  filtered.sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    const order = ka < kb ? -1 : ka > kb ? 1 : a.id < b.id ? -1 : 1;
+    return desc ? -order : order;
+  });
+  return { matching: filtered.length, page: filtered.slice(query.offset, query.offset + query.limit) };
+}

@@ -1,0 +1,140 @@
+import path from 'node:path';
+import { Low } from 'lowdb';
+import { DurableJsonFile, UnreadableFileError } from '../../adapters/storage/json-file.js';
+import type { Idea } from '../../domain/ideas.js';
+import { describe as describeError, strictAjv } from '../../kernel/validation.js';
+import { IdeaSchema } from './schemas.js';
+
+interface IdeasFile {
+  items: Idea[];
+}
+
+const validateIdea = strictAjv.compile(IdeaSchema);
+
+export type StoreState = { ready: true } | { ready: false; reason: string };
+
+/** A change to the working set of ideas; it returns what the caller gets back, or throws. */
+export type Mutation<R> = (ideas: Map<string, Idea>) => R;
+
+interface Pending {
+  mutate: Mutation<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * The ideas, held in memory and in `{home}/db/ideas.json` (LowDB, durable atomic writes).
+ * Changes are group-committed: every change waiting while a write runs goes into the next write,
+ * and a caller hears back only after the file holding its change is on disk. A failed write
+ * rejects every change in it and leaves the committed state as it was.
+ * A file that cannot be read or does not hold valid ideas makes the store unavailable; it is
+ * never overwritten, so it can be inspected and restored.
+ */
+export class IdeaStore {
+  private committed = new Map<string, Idea>();
+  private queue: Pending[] = [];
+  private writing = false;
+  private db: Low<IdeasFile>;
+  state: StoreState = { ready: false, reason: 'not opened' };
+
+  constructor(readonly file: string) {
+    this.db = new Low<IdeasFile>(new DurableJsonFile<IdeasFile>(file), { items: [] });
+  }
+
+  static at(home: string): IdeaStore {
+    return new IdeaStore(path.join(home, 'db', 'ideas.json'));
+  }
+
+  async open(): Promise<StoreState> {
+    try {
+      await this.db.read();
+    } catch (err) {
+      this.state = { ready: false, reason: err instanceof UnreadableFileError ? err.message : String(err) };
+      return this.state;
+    }
+    const problem = checkShape(this.db.data);
+    if (problem) {
+      this.state = { ready: false, reason: `${this.file}: ${problem}` };
+      return this.state;
+    }
+    this.committed = new Map(this.db.data.items.map((i) => [i.id, i]));
+    this.state = { ready: true };
+    return this.state;
+  }
+
+  all(): Idea[] {
+    return [...this.committed.values()];
+  }
+
+  get(id: string): Idea | undefined {
+    return this.committed.get(id);
+  }
+
+  get size(): number {
+    return this.committed.size;
+  }
+
+  mutate<R>(mutate: Mutation<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ mutate, resolve: resolve as (v: unknown) => void, reject });
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0);
+        const draft = new Map(this.committed);
+        const applied: { p: Pending; result: unknown }[] = [];
+        for (const p of batch) {
+          // A change that fails its own rules is rejected alone; the rest of the batch goes on.
+          const before = new Map(draft);
+          try {
+            applied.push({ p, result: p.mutate(draft) });
+          } catch (err) {
+            draft.clear();
+            for (const [k, v] of before) draft.set(k, v);
+            p.reject(err);
+          }
+        }
+        if (!applied.length) continue;
+        try {
+          this.db.data = { items: [...draft.values()] };
+          await this.db.write();
+          this.committed = draft;
+          for (const { p, result } of applied) p.resolve(result);
+        } catch (err) {
+          for (const { p } of applied) p.reject(new StoreWriteError((err as Error).message));
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+}
+
+export class StoreWriteError extends Error {
+  constructor(reason: string) {
+    super(`could not save ideas: ${reason}`);
+    this.name = 'StoreWriteError';
+  }
+}
+
+function checkShape(data: unknown): string | null {
+  if (typeof data !== 'object' || data === null || !Array.isArray((data as IdeasFile).items)) {
+    return 'does not hold an "items" array';
+  }
+  const ids = new Set<string>();
+  for (const [i, item] of (data as IdeasFile).items.entries()) {
+    if (!validateIdea(item)) {
+      const first = validateIdea.errors?.[0];
+      return `items[${i}] is not a valid idea: ${first ? describeError(first).message : 'invalid'}`;
+    }
+    if (ids.has(item.id)) return `items[${i}] repeats id ${item.id}`;
+    ids.add(item.id);
+  }
+  return null;
+}
