@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Type, { type Static, type TSchema } from 'typebox';
+import { DEFAULT_INSTRUMENTS } from '../domain/instruments.js';
 import { assertTimeZone } from './clock.js';
 import { createAjv, describe } from './validation.js';
 
@@ -40,6 +41,71 @@ const ExtraProcess = Type.Object(
   { additionalProperties: false },
 );
 
+const InstrumentSchema = Type.Object(
+  {
+    symbol: Type.String({ pattern: '^[A-Z0-9]{4,12}$' }),
+    exchange: Type.String({ minLength: 1, maxLength: 4 }),
+    kind: Type.Enum(['future', 'equity']),
+    tickSize: Type.Number({ exclusiveMinimum: 0 }),
+    pointValue: Type.Number({ exclusiveMinimum: 0 }),
+    lotSize: Type.Integer({ minimum: 1 }),
+    sessionOpen: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+    sessionClose: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+    referencePrice: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+const DataCaptureSchema = Type.Object(
+  {
+    ...address(5050),
+    broker: Type.Enum(['sim', 'replay', 'profitdll'], { default: 'sim' }),
+    /** Tickers subscribed at start (more via POST /api/subscriptions, kept in the data home). */
+    subscriptions: Type.Array(Type.String({ pattern: '^[A-Z0-9]{4,12}$' }), {
+      default: ['WINZ26', 'WDOZ26', 'PETR4', 'VALE3'],
+    }),
+    journal: Type.Object(
+      {
+        fsyncIntervalMs: Type.Integer({ minimum: 1, maximum: 50, default: 50 }),
+        segmentMaxAgeMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 60_000 }),
+        segmentMaxBytes: Type.Integer({ minimum: 4096, default: 64 * 1024 * 1024 }),
+        /** Sealed segments already in Parquet are kept this long for feed resume, then deleted. */
+        keepConvertedHours: Type.Integer({ minimum: 1, default: 48 }),
+      },
+      section,
+    ),
+    recovery: Type.Object(
+      {
+        reconnectAttempts: Type.Integer({ minimum: 1, default: 3 }),
+        reconnectIntervalMs: Type.Integer({ minimum: 10, default: 5_000 }),
+        /** Connected but no data for this long while the market is open: degraded. */
+        stallAfterMs: Type.Integer({ minimum: 100, default: 15_000 }),
+        /** Degraded (or not connected) for longer than this: escalate. */
+        escalateAfterMs: Type.Integer({ minimum: 100, default: 60_000 }),
+      },
+      section,
+    ),
+    parquetRetentionDays: Type.Integer({ minimum: 1, default: 90 }),
+  },
+  section,
+);
+
+/** The deterministic B3 simulator, the embedded default broker. */
+const SimSchema = Type.Object(
+  {
+    seed: Type.Integer({ default: 20_260_101 }),
+    /** Average trades per second per instrument; bursts go above it. */
+    tradesPerSecond: Type.Number({ minimum: 0.01, maximum: 100_000, default: 20 }),
+    /** Peak-to-average ratio of the bursts. */
+    burstFactor: Type.Number({ minimum: 1, maximum: 20, default: 3 }),
+    /** Apply each instrument's real session hours; by default the market is open whenever the system runs. */
+    realHours: Type.Boolean({ default: false }),
+    /** Tests: the simulated market closes for the day at this instant (ISO-8601), so the tape has a known end. */
+    closeAt: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  section,
+);
+
 export const ConfigSchema = Type.Object(
   {
     home: Type.String({ minLength: 1 }),
@@ -58,9 +124,11 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    instruments: Type.Array(InstrumentSchema, { minItems: 1, default: DEFAULT_INSTRUMENTS }),
+    sim: SimSchema,
     services: Type.Object(
       {
-        'data-capture': service(5050),
+        'data-capture': DataCaptureSchema,
         'order-manager': service(5055),
         stream: service(9001),
         gateway: service(8000),
@@ -68,7 +136,7 @@ export const ConfigSchema = Type.Object(
         docs: Type.Object(
           {
             ...address(3300),
-            /** The handbook folder, relative to the working directory. */
+            /** The handbook folder; a relative path is taken from the working directory. */
             dir: Type.String({ minLength: 1, default: 'docs' }),
             /** A page whose `last_review` is older than this is reported stale. */
             reviewMaxAgeDays: Type.Integer({ minimum: 1, default: 90 }),
@@ -141,6 +209,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptio
     throw new ConfigError(field, `invalid config: ${message}`);
   }
   const config = raw as unknown as Config;
+  config.services.docs.dir = path.resolve(cwd, config.services.docs.dir);
   try {
     assertTimeZone(config.timezone);
   } catch {

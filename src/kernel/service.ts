@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { AppError, type ErrorEnvelope } from './errors.js';
@@ -76,9 +76,9 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     loggerInstance: logger,
     bodyLimit: config.http.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
-    requestIdLogLabel: 'reqId',
     genReqId: () => randomUUID(),
-    disableRequestLogging: true,
+    // Our onResponse hook logs one line per request, with the level chosen by status.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;

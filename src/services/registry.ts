@@ -7,4 +7,5 @@ import type { ServiceDefinition } from '../kernel/service.js';
  */
 export const SERVICE_MODULES: Partial<Record<ServiceName, () => Promise<ServiceDefinition>>> = {
   'idea-bank': async () => (await import('./idea-bank/service.js')).ideaBankService,
+  docs: async () => (await import('./docs/service.js')).docsService,
 };

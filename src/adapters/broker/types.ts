@@ -1,0 +1,105 @@
+import type { Quote, Trade } from '../../domain/market-data.js';
+
+/**
+ * What a broker connection reports about itself, normalised from ProfitDLL's state callback
+ * (login, routing, market data, activation) so every adapter speaks the same way.
+ */
+export type BrokerEvent =
+  | { type: 'login'; ok: true }
+  | { type: 'login'; ok: false; reason: string }
+  | { type: 'routing'; connected: boolean }
+  | { type: 'market'; state: 'connecting' | 'connected' | 'not-logged' | 'disconnected' };
+
+export type OrderSide = 'BUY' | 'SELL';
+export type OrderType = 'MARKET' | 'LIMIT' | 'STOP' | 'STOP_LIMIT';
+export type TimeInForce = 'DAY' | 'IOC' | 'FOK' | 'GTC';
+
+export interface BrokerOrderRequest {
+  /** Our id, echoed on every update so the order manager can match it. */
+  clientOrderId: string;
+  account: string;
+  symbol: string;
+  exchange: string;
+  side: OrderSide;
+  type: OrderType;
+  quantity: number;
+  price?: number;
+  stopPrice?: number;
+  timeInForce: TimeInForce;
+}
+
+export type BrokerOrderStatus =
+  | 'ACCEPTED'
+  | 'REJECTED'
+  | 'PARTIALLY_FILLED'
+  | 'FILLED'
+  | 'CANCELED'
+  | 'REPLACED'
+  | 'EXPIRED';
+
+/** An order's news from the broker; a fill carries the broker's trade id, unique per fill. */
+export interface BrokerOrderUpdate {
+  clientOrderId: string;
+  brokerOrderId: string;
+  status: BrokerOrderStatus;
+  ts: number;
+  filledQty: number;
+  leavesQty: number;
+  fill?: { tradeId: string; price: number; qty: number };
+  price?: number;
+  quantity?: number;
+  reason?: string;
+}
+
+export interface BrokerOpenOrder {
+  clientOrderId: string;
+  brokerOrderId: string;
+  request: BrokerOrderRequest;
+  filledQty: number;
+  leavesQty: number;
+}
+
+export interface BrokerPosition {
+  account: string;
+  symbol: string;
+  /** Signed: long positive, short negative. */
+  quantity: number;
+  averagePrice: number;
+}
+
+/** Where an adapter delivers what happens, called synchronously on the adapter's own turn. */
+export interface BrokerHandlers {
+  onEvent(event: BrokerEvent): void;
+  onTrade(trade: Trade): void;
+  onQuote(quote: Quote): void;
+  onOrderUpdate(update: BrokerOrderUpdate): void;
+}
+
+/**
+ * One interface for every broker: the simulator, Parquet replay and ProfitDLL.
+ * Market data: connect, subscribe, history for backfill. Routing: send, modify, cancel, and the
+ * broker's own view of orders and positions for reconciliation.
+ */
+export interface BrokerAdapter {
+  readonly name: string;
+  setHandlers(handlers: BrokerHandlers): void;
+  /** Starts connecting; progress arrives as events. Resolves once the attempt has begun. */
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+
+  subscribeTrades(symbol: string, exchange: string): Promise<void>;
+  unsubscribeTrades(symbol: string, exchange: string): Promise<void>;
+  subscribeQuotes(symbol: string, exchange: string): Promise<void>;
+  unsubscribeQuotes(symbol: string, exchange: string): Promise<void>;
+  /** Every trade of an instrument with `fromTs <= ts <= toTs` (epoch ms), in trade-number order. */
+  requestTradeHistory(symbol: string, exchange: string, fromTs: number, toTs: number): Promise<Trade[]>;
+
+  sendOrder(order: BrokerOrderRequest): Promise<{ brokerOrderId: string }>;
+  modifyOrder(
+    brokerOrderId: string,
+    change: { price?: number; quantity?: number; stopPrice?: number },
+  ): Promise<void>;
+  cancelOrder(brokerOrderId: string): Promise<void>;
+  openOrders(account: string): Promise<BrokerOpenOrder[]>;
+  positions(account: string): Promise<BrokerPosition[]>;
+}
