@@ -28,6 +28,9 @@ usage: tradingsystem <command> [options]
   status [--json]                 what the supervisor runs: pid, port, state, restarts, uptime
   health [--json]                 probe every service's /health; exit 0 only if all are ok
   run <service>                   run one service in the foreground, without the supervisor
+  sim fault <kind> [--for 10s]    inject a simulator fault: disconnect, stall, slow-callbacks, login-fail
+  sim clear | sim faults          clear the faults / list the active ones
+  sim truth [--json]              the last trade number the simulated market printed, per instrument
 
 config: ./tradingsystem.config.json (or TRADINGSYSTEM_CONFIG), overridden by TRADINGSYSTEM__* env;
 data home: TRADINGSYSTEM_HOME (default ./data)
@@ -156,6 +159,52 @@ const commands: Record<string, Handler> = {
     return results.every((r) => r.status === 'ok') ? 0 : 1;
   },
 
+  async sim(args, config) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { for: { type: 'string' }, json: { type: 'boolean' } },
+    });
+    const [action, kind] = positionals;
+    if (action === 'fault' && kind) {
+      const durationMs = values.for ? parseDuration(values.for) : undefined;
+      const res = await dataCapture<{ active: unknown[] }>(config, 'POST', '/api/sim/faults', {
+        kind,
+        ...(durationMs && { durationMs }),
+      });
+      console.log(`fault '${kind}' injected${durationMs ? ` for ${durationMs} ms` : ' until cleared'}`);
+      console.log(JSON.stringify(res.active));
+      return 0;
+    }
+    if (action === 'clear' || action === 'faults') {
+      const res = await dataCapture<{ active: unknown[] }>(
+        config,
+        action === 'clear' ? 'DELETE' : 'GET',
+        '/api/sim/faults',
+      );
+      console.log(JSON.stringify(res.active, null, 2));
+      return 0;
+    }
+    if (action === 'truth') {
+      const res = await dataCapture<{
+        asOf: string;
+        instruments: Record<string, { lastTradeId: number; ts: string } | null>;
+      }>(config, 'GET', '/api/sim/truth');
+      if (values.json) console.log(JSON.stringify(res, null, 2));
+      else {
+        console.log(`as of ${res.asOf}`);
+        for (const [symbol, last] of Object.entries(res.instruments)) {
+          console.log(`${symbol.padEnd(8)} ${last ? `${last.lastTradeId} at ${last.ts}` : 'no trade yet'}`);
+        }
+      }
+      return 0;
+    }
+    console.error(
+      'usage: tradingsystem sim fault <disconnect|stall|slow-callbacks|login-fail> [--for 10s] | sim clear | sim faults | sim truth',
+    );
+    return 2;
+  },
+
   async run(args) {
     const name = args[0] as ServiceName | undefined;
     const load = name ? SERVICE_MODULES[name] : undefined;
@@ -169,6 +218,34 @@ const commands: Record<string, Handler> = {
     return -1; // keeps running until a signal
   },
 };
+
+async function dataCapture<T>(
+  config: Config,
+  method: 'GET' | 'POST' | 'DELETE',
+  route: string,
+  body?: object,
+): Promise<T> {
+  const { host, port } = config.services['data-capture'];
+  const res = await fetch(`http://${host}:${port}${route}`, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(5_000),
+  }).catch(() => {
+    throw new Error(`data-capture is not answering on ${host}:${port}`);
+  });
+  const json = (await res.json()) as T & { error?: { message: string } };
+  if (!res.ok) throw new Error(json.error?.message ?? `data-capture answered ${res.status}`);
+  return json;
+}
+
+/** `10s`, `500ms`, `2m` or plain milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new Error(`bad duration '${text}': use e.g. 500ms, 10s, 2m`);
+  const n = Number(m[1]);
+  return Math.round(m[2] === 's' ? n * 1_000 : m[2] === 'm' ? n * 60_000 : n);
+}
 
 const isUp = (p: ProcessStatus) => p.state === 'healthy' || p.state === 'degraded';
 

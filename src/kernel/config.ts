@@ -86,6 +86,8 @@ const DataCaptureSchema = Type.Object(
       section,
     ),
     parquetRetentionDays: Type.Integer({ minimum: 1, default: 90 }),
+    /** On a first start mid-session, how much of the session's earlier trades to fetch from history. */
+    initialBackfillMinutes: Type.Integer({ minimum: 0, default: 10 }),
   },
   section,
 );
@@ -100,6 +102,8 @@ const SimSchema = Type.Object(
     burstFactor: Type.Number({ minimum: 1, maximum: 20, default: 3 }),
     /** Apply each instrument's real session hours; by default the market is open whenever the system runs. */
     realHours: Type.Boolean({ default: false }),
+    /** Tests: the simulated session opens at this instant (ISO-8601), trade numbers starting at 1. */
+    openAt: Type.Optional(Type.String({ format: 'date-time' })),
     /** Tests: the simulated market closes for the day at this instant (ISO-8601), so the tape has a known end. */
     closeAt: Type.Optional(Type.String({ format: 'date-time' })),
   },

@@ -6,6 +6,7 @@ import type { ServiceDefinition } from '../kernel/service.js';
  * A service in the config schema but not here is not started.
  */
 export const SERVICE_MODULES: Partial<Record<ServiceName, () => Promise<ServiceDefinition>>> = {
+  'data-capture': async () => (await import('./data-capture/service.js')).dataCaptureService,
   'idea-bank': async () => (await import('./idea-bank/service.js')).ideaBankService,
   docs: async () => (await import('./docs/service.js')).docsService,
 };

@@ -87,8 +87,21 @@ function firstMatch(text: string, terms: readonly string[]): number {
   return best === -1 ? 0 : (origin[best] ?? 0);
 }
 
+// Folding a page is costly and pages change only on reload: keep the folded forms of recent pages.
+const foldedPages = new Map<string, { folded: string; origin: number[] }>();
+const FOLDED_PAGES_KEPT = 1_000;
+
 // Folding can change lengths (ß, ligatures); keep where each folded unit came from.
 function foldWithOrigin(text: string): { folded: string; origin: number[] } {
+  const cached = foldedPages.get(text);
+  if (cached) return cached;
+  if (foldedPages.size >= FOLDED_PAGES_KEPT) foldedPages.clear();
+  const computed = foldChars(text);
+  foldedPages.set(text, computed);
+  return computed;
+}
+
+function foldChars(text: string): { folded: string; origin: number[] } {
   let folded = '';
   const origin: number[] = [];
   let i = 0;

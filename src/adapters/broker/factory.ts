@@ -1,0 +1,49 @@
+import type { Clock } from '../../kernel/clock.js';
+import type { Config } from '../../kernel/config.js';
+import { createSimBroker, type FaultKind } from './sim/index.js';
+import type { BrokerAdapter } from './types.js';
+
+/** What only the simulator offers: ground truth and fault injection, for tests and drills. */
+export interface SimControls {
+  truth(
+    symbols: string[],
+    now: number,
+  ): { asOf: string; instruments: Record<string, { lastTradeId: number; ts: string } | null> };
+  injectFault(kind: FaultKind, durationMs?: number): void;
+  clearFaults(): void;
+  activeFaults(): unknown[];
+}
+
+export interface Broker {
+  adapter: BrokerAdapter;
+  sim: SimControls | null;
+  /** Whether the exchange is trading a symbol now (a silent feed is a stall only then). */
+  marketOpen(symbol: string, now: number): boolean;
+}
+
+/** The configured broker adapter: the simulator (default), replay or ProfitDLL. */
+export function createBroker(config: Config, clock: Clock): Broker {
+  const kind = config.services['data-capture'].broker;
+  if (kind !== 'sim') {
+    throw new Error(`services.data-capture.broker '${kind}' is not available in this build yet; use 'sim'`);
+  }
+  const sim = createSimBroker(config, { clock });
+  return {
+    adapter: sim,
+    marketOpen: (symbol, now) => sim.tape.isOpen(symbol, now),
+    sim: {
+      truth: (symbols, now) => ({
+        asOf: new Date(now).toISOString(),
+        instruments: Object.fromEntries(
+          symbols.map((s) => {
+            const last = sim.tape.lastTradeAt(s, now);
+            return [s, last && { lastTradeId: last.tradeId, ts: new Date(last.ts).toISOString() }];
+          }),
+        ),
+      }),
+      injectFault: (kind, ms) => sim.injectFault(kind, ms),
+      clearFaults: () => sim.clearFaults(),
+      activeFaults: () => sim.activeFaults(),
+    },
+  };
+}

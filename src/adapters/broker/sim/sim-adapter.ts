@@ -1,0 +1,299 @@
+import type { Instrument } from '../../../domain/instruments.js';
+import type { Trade } from '../../../domain/market-data.js';
+import { type Clock, systemClock } from '../../../kernel/clock.js';
+import type {
+  BrokerAdapter,
+  BrokerEvent,
+  BrokerHandlers,
+  BrokerOpenOrder,
+  BrokerOrderRequest,
+  BrokerPosition,
+} from '../types.js';
+import { type ActiveFault, type FaultKind, FaultSwitchboard } from './faults.js';
+import { LiveFeed } from './live-feed.js';
+import { MatchingEngine } from './matching.js';
+import { newOrderProblem, type OrderChange } from './order-rules.js';
+import { Tape, type TapeOptions } from './tape.js';
+
+export interface SimBrokerOptions extends TapeOptions {
+  clock?: Clock;
+  /** The one account this broker holds. */
+  account?: string;
+  /** Cadence of live delivery. */
+  emitIntervalMs?: number;
+  /** Delay of order acknowledgements and changes; 0 answers on the next event-loop turn. */
+  latencyMs?: number;
+}
+
+type ConnectionState = 'down' | 'connecting' | 'up';
+
+const NO_HANDLERS: BrokerHandlers = {
+  onEvent() {},
+  onTrade() {},
+  onQuote() {},
+  onOrderUpdate() {},
+};
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The simulated broker: market data from the deterministic tape, routing against a matching model,
+ * and faults on demand. Live data starts when a subscription starts; anything earlier is only
+ * available through requestTradeHistory, exactly like a real broker after a reconnect.
+ */
+export class SimBrokerAdapter implements BrokerAdapter {
+  readonly name = 'sim';
+  /** The market itself; also the ground truth of what has printed. */
+  readonly tape: Tape;
+  readonly account: string;
+  private readonly clock: Clock;
+  private readonly emitIntervalMs: number;
+  private readonly latencyMs: number;
+  private readonly faults: FaultSwitchboard;
+  private readonly engine: MatchingEngine;
+  private readonly feed: LiveFeed;
+  private handlers: BrokerHandlers = NO_HANDLERS;
+  private state: ConnectionState = 'down';
+  private routingUp = false;
+  /** Bumped on every connect and drop, so a superseded connect sequence stops. */
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Distinguishes this broker instance's order ids from an earlier instance's. */
+  private readonly orderIdPrefix: string;
+  private nextOrderNumber = 1;
+
+  constructor(options: SimBrokerOptions) {
+    this.tape = new Tape(options);
+    this.clock = options.clock ?? systemClock;
+    this.account = options.account ?? 'SIM-001';
+    this.emitIntervalMs = options.emitIntervalMs ?? 10;
+    this.latencyMs = options.latencyMs ?? 0;
+    this.faults = new FaultSwitchboard(this.clock);
+    this.engine = new MatchingEngine(this.tape, (update) => this.handlers.onOrderUpdate(update));
+    this.feed = new LiveFeed(this.tape, this.faults, () => this.handlers);
+    this.orderIdPrefix = `${this.clock.now().toString(36).toUpperCase()}-`;
+  }
+
+  setHandlers(handlers: BrokerHandlers): void {
+    this.handlers = handlers;
+  }
+
+  async connect(): Promise<void> {
+    if (this.state !== 'down') return;
+    this.state = 'connecting';
+    void this.runConnectSequence(++this.attempt);
+  }
+
+  async disconnect(): Promise<void> {
+    const wasDown = this.state === 'down';
+    this.drop();
+    await nextTurn();
+    if (!wasDown) this.announceDrop();
+  }
+
+  async subscribeTrades(symbol: string, exchange: string): Promise<void> {
+    this.requireInstrument(symbol, exchange);
+    this.feed.subscribeTrades(symbol, this.clock.now());
+  }
+
+  async unsubscribeTrades(symbol: string, exchange: string): Promise<void> {
+    this.requireInstrument(symbol, exchange);
+    this.feed.unsubscribeTrades(symbol);
+  }
+
+  async subscribeQuotes(symbol: string, exchange: string): Promise<void> {
+    this.requireInstrument(symbol, exchange);
+    this.feed.subscribeQuotes(symbol);
+  }
+
+  async unsubscribeQuotes(symbol: string, exchange: string): Promise<void> {
+    this.requireInstrument(symbol, exchange);
+    this.feed.unsubscribeQuotes(symbol);
+  }
+
+  /** Trades with fromTs <= ts <= toTs that have printed by now (a broker cannot answer the future). */
+  async requestTradeHistory(
+    symbol: string,
+    exchange: string,
+    fromTs: number,
+    toTs: number,
+  ): Promise<Trade[]> {
+    this.requireInstrument(symbol, exchange);
+    if (!Number.isFinite(fromTs) || !Number.isFinite(toTs)) {
+      throw new Error(`history range must be finite epoch ms, got ${fromTs}..${toTs}`);
+    }
+    if (this.state !== 'up') throw new Error('market data is not connected: history unavailable');
+    await nextTurn();
+    return this.tape.tradesBetween(symbol, Math.ceil(fromTs) - 1, Math.min(toTs, this.clock.now()));
+  }
+
+  async sendOrder(order: BrokerOrderRequest): Promise<{ brokerOrderId: string }> {
+    this.requireRouting();
+    const brokerOrderId = `${this.orderIdPrefix}${this.nextOrderNumber++}`;
+    const request = { ...order };
+    this.onBrokerTurn(() => {
+      const now = this.clock.now();
+      const problem = this.faults.isActive('reject-orders')
+        ? 'simulated reject'
+        : this.orderProblem(request, now);
+      if (problem === null) {
+        this.engine.accept(brokerOrderId, request, now);
+        return;
+      }
+      this.handlers.onOrderUpdate({
+        clientOrderId: request.clientOrderId,
+        brokerOrderId,
+        status: 'REJECTED',
+        ts: now,
+        filledQty: 0,
+        leavesQty: 0,
+        reason: problem,
+      });
+    });
+    return { brokerOrderId };
+  }
+
+  async modifyOrder(brokerOrderId: string, change: OrderChange): Promise<void> {
+    this.requireRouting();
+    await this.onBrokerTurnSettled(() => this.engine.replace(brokerOrderId, change, this.clock.now()));
+  }
+
+  async cancelOrder(brokerOrderId: string): Promise<void> {
+    this.requireRouting();
+    await this.onBrokerTurnSettled(() => this.engine.cancel(brokerOrderId, this.clock.now()));
+  }
+
+  async openOrders(account: string): Promise<BrokerOpenOrder[]> {
+    return this.engine.openOrders(account);
+  }
+
+  async positions(account: string): Promise<BrokerPosition[]> {
+    return this.engine.positionsOf(account);
+  }
+
+  /** Breaks the broker on purpose; without a duration the fault lasts until clearFaults(). */
+  injectFault(kind: FaultKind, durationMs?: number): void {
+    this.faults.inject(kind, durationMs);
+    if (kind === 'disconnect' && this.state !== 'down') {
+      this.drop();
+      setImmediate(() => this.announceDrop());
+    }
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  activeFaults(): ActiveFault[] {
+    return this.faults.active();
+  }
+
+  /**
+   * Delivers everything due up to the clock's now: live trades and changed books, then order
+   * matching. The timer calls it every emitIntervalMs; tests on a ManualClock call it directly.
+   */
+  emitDue(): void {
+    const now = this.clock.now();
+    if (this.state === 'up') this.feed.emit(now);
+    if (this.routingUp) this.engine.matchUpTo(now);
+  }
+
+  private async runConnectSequence(attempt: number): Promise<void> {
+    const stillCurrent = async () => {
+      await nextTurn();
+      return attempt === this.attempt;
+    };
+    if (!(await stillCurrent())) return;
+    if (this.faults.isActive('login-fail')) {
+      this.state = 'down';
+      this.emitEvent({ type: 'login', ok: false, reason: 'invalid password' });
+      return;
+    }
+    if (this.faults.isActive('disconnect')) {
+      this.emitEvent({ type: 'market', state: 'connecting' });
+      if (!(await stillCurrent())) return;
+      this.state = 'down';
+      this.emitEvent({ type: 'market', state: 'disconnected' });
+      return;
+    }
+    this.emitEvent({ type: 'login', ok: true });
+    if (!(await stillCurrent())) return;
+    this.routingUp = true;
+    this.startTimer();
+    this.emitEvent({ type: 'routing', connected: true });
+    if (!(await stillCurrent())) return;
+    this.emitEvent({ type: 'market', state: 'connecting' });
+    if (!(await stillCurrent())) return;
+    this.feed.resumeFrom(this.clock.now());
+    this.state = 'up';
+    this.emitEvent({ type: 'market', state: 'connected' });
+  }
+
+  /** Stops everything at once; the events follow on the next turn (announceDrop). */
+  private drop(): void {
+    this.attempt++;
+    this.state = 'down';
+    this.routingUp = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private announceDrop(): void {
+    this.feed.flush(); // what was already on its way arrives before the drop
+    this.emitEvent({ type: 'market', state: 'disconnected' });
+    this.emitEvent({ type: 'routing', connected: false });
+  }
+
+  private startTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.emitDue(), this.emitIntervalMs);
+    this.timer.unref();
+  }
+
+  private emitEvent(event: BrokerEvent): void {
+    this.handlers.onEvent(event);
+  }
+
+  private orderProblem(request: BrokerOrderRequest, now: number): string | null {
+    const instrument = this.tape.findInstrument(request.symbol);
+    const problem = newOrderProblem(request, instrument);
+    if (problem) return problem;
+    if (request.account !== this.account) return `unknown account ${request.account}`;
+    if (request.type === 'MARKET' && !this.tape.isOpen(request.symbol, now)) {
+      return `market closed for ${request.symbol}`;
+    }
+    return null;
+  }
+
+  private requireInstrument(symbol: string, exchange: string): Instrument {
+    const instrument = this.tape.findInstrument(symbol);
+    if (!instrument) throw new Error(`unknown symbol ${symbol}: the simulator does not trade it`);
+    if (instrument.exchange !== exchange) {
+      throw new Error(`${symbol} trades on exchange ${instrument.exchange}, not ${exchange}`);
+    }
+    return instrument;
+  }
+
+  private requireRouting(): void {
+    if (!this.routingUp) throw new Error('order routing is not connected');
+  }
+
+  /** Runs broker-side work after the configured latency, in submission order. */
+  private onBrokerTurn(work: () => void): void {
+    if (this.latencyMs > 0) setTimeout(work, this.latencyMs);
+    else setImmediate(work);
+  }
+
+  private onBrokerTurnSettled(work: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.onBrokerTurn(() => {
+        try {
+          work();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  }
+}

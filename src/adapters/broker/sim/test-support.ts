@@ -1,0 +1,66 @@
+import { DEFAULT_INSTRUMENTS } from '../../../domain/instruments.js';
+import type { Quote, Trade } from '../../../domain/market-data.js';
+import { ManualClock } from '../../../kernel/clock.js';
+import type { BrokerEvent, BrokerHandlers, BrokerOrderUpdate } from '../types.js';
+import { SimBrokerAdapter, type SimBrokerOptions } from './sim-adapter.js';
+
+/** 09:00 in São Paulo on a Monday. */
+export const T0 = Date.parse('2026-03-16T12:00:00Z');
+
+/** Everything an adapter delivered, in order. */
+export class Recorder implements BrokerHandlers {
+  readonly events: BrokerEvent[] = [];
+  readonly trades: Trade[] = [];
+  readonly quotes: Quote[] = [];
+  readonly updates: BrokerOrderUpdate[] = [];
+  onEvent(event: BrokerEvent): void {
+    this.events.push(event);
+  }
+  onTrade(trade: Trade): void {
+    this.trades.push(trade);
+  }
+  onQuote(quote: Quote): void {
+    this.quotes.push(quote);
+  }
+  onOrderUpdate(update: BrokerOrderUpdate): void {
+    this.updates.push(update);
+  }
+}
+
+/** Lets pending setImmediate work (connect steps, order acks) run. */
+export async function turns(count = 8): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** An adapter on a ManualClock whose timer never fires on its own: tests drive emitDue(). */
+export function manualSim(options: Partial<SimBrokerOptions> = {}, startAt = T0) {
+  const clock = new ManualClock(startAt);
+  const recorder = new Recorder();
+  const adapter = new SimBrokerAdapter({
+    seed: 7,
+    tradesPerSecond: 20,
+    burstFactor: 3,
+    realHours: false,
+    instruments: DEFAULT_INSTRUMENTS,
+    clock,
+    emitIntervalMs: 3_600_000,
+    ...options,
+  });
+  adapter.setHandlers(recorder);
+  /** Moves the market clock and lets the adapter deliver what became due. */
+  const advance = (ms: number) => {
+    clock.advance(ms);
+    adapter.emitDue();
+  };
+  return { adapter, clock, recorder, advance };
+}
+
+/** Connects and waits until market data is live. */
+export async function connectFully(adapter: SimBrokerAdapter, recorder: Recorder): Promise<void> {
+  await adapter.connect();
+  await turns();
+  const last = recorder.events.at(-1);
+  if (last?.type !== 'market' || last.state !== 'connected') {
+    throw new Error(`not connected: ${JSON.stringify(recorder.events)}`);
+  }
+}

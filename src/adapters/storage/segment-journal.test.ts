@@ -1,0 +1,173 @@
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CapturedEvent, CapturedTrade } from '../../domain/market-data.js';
+import { ManualClock } from '../../kernel/clock.js';
+import { type JournalOptions, type SegmentInfo, SegmentJournal } from './segment-journal.js';
+
+const open: SegmentJournal[] = [];
+afterEach(() => {
+  for (const j of open.splice(0)) j.close();
+});
+
+function journal(
+  over: Partial<JournalOptions> = {},
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ts-journal-')),
+) {
+  const sealed: SegmentInfo[] = [];
+  const j = new SegmentJournal({
+    dir,
+    fsyncIntervalMs: 5,
+    segmentMaxBytes: 1 << 20,
+    segmentMaxAgeMs: 60_000,
+    onSeal: (s) => sealed.push(s),
+    ...over,
+  });
+  open.push(j);
+  return { j, dir, sealed };
+}
+
+const trade = (tradeId: number, over: Partial<CapturedTrade> = {}): CapturedTrade => ({
+  kind: 'trade',
+  seq: 0,
+  recvTs: 1_700_000_000_123 + tradeId,
+  backfilled: false,
+  ticker: 'WINZ26',
+  exchange: 'F',
+  ts: 1_700_000_000_000 + tradeId,
+  tradeId,
+  price: 128_000 + 5 * (tradeId % 7),
+  qty: 1 + (tradeId % 5),
+  aggressor: tradeId % 2 ? 'BUY' : 'SELL',
+  buyAgent: 3,
+  sellAgent: 308,
+  ...over,
+});
+
+function closeAndForget(j: SegmentJournal) {
+  j.close();
+  open.splice(open.indexOf(j), 1);
+}
+
+describe('SegmentJournal', () => {
+  it('assigns sequence numbers and reads back exactly what was written', () => {
+    const { j } = journal();
+    const quote: CapturedEvent = {
+      kind: 'quote',
+      seq: 0,
+      recvTs: 5,
+      ticker: 'PETR4',
+      exchange: 'B',
+      ts: 4,
+      bidPrice: 38.51,
+      bidQty: 300,
+      askPrice: 38.52,
+      askQty: 1200,
+    };
+    const events: CapturedEvent[] = [trade(1), trade(2, { backfilled: true, aggressor: 'NONE' }), quote];
+    expect(events.map((e) => j.append(e))).toEqual([1, 2, 3]);
+    expect(j.read(0, 10)).toEqual([]); // not written yet: nothing is readable before flush
+    j.flush();
+    expect(j.read(0, 10)).toEqual(events);
+    expect(j.read(1, 1)).toEqual([events[1]]);
+    expect(j.read(3, 10)).toEqual([]);
+  });
+
+  it('seals on size and on age, hands sealed segments over, and reads across them', () => {
+    const clock = new ManualClock(0);
+    const { j, sealed } = journal({ segmentMaxBytes: 4096, clock });
+    for (let i = 1; i <= 300; i++) {
+      j.append(trade(i));
+      if (i % 10 === 0) j.flush();
+    }
+    j.flush();
+    expect(sealed.length).toBeGreaterThan(2);
+    expect(sealed[0]?.firstSeq).toBe(1);
+    for (let k = 1; k < sealed.length; k++)
+      expect(sealed[k]?.firstSeq).toBe((sealed[k - 1]?.lastSeq ?? 0) + 1);
+    const all = j.read(0, 1000);
+    expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(j.read(150, 20).map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 151 + i));
+    const seg = sealed[1] as SegmentInfo;
+    expect(j.readSegment(seg).map((e) => e.seq)).toEqual(
+      Array.from({ length: seg.lastSeq - seg.firstSeq + 1 }, (_, i) => seg.firstSeq + i),
+    );
+
+    const before = sealed.length;
+    j.append(trade(301));
+    j.flush();
+    clock.advance(60_000);
+    j.flush();
+    expect(sealed.length).toBe(before + 1);
+    expect(sealed.at(-1)?.lastSeq).toBe(301);
+  });
+
+  it('finds any seq in a large segment through its index', () => {
+    const { j } = journal({ segmentMaxBytes: 64 << 20 });
+    for (let i = 1; i <= 10_000; i++) j.append(trade(i));
+    j.flush();
+    expect(j.read(7_777, 3).map((e) => e.seq)).toEqual([7_778, 7_779, 7_780]);
+    j.seal();
+    expect(j.read(1_024, 2).map((e) => e.seq)).toEqual([1_025, 1_026]);
+  });
+
+  it('continues the sequence after a reopen and seals what the last run left open', () => {
+    const { j, dir } = journal();
+    for (let i = 1; i <= 5; i++) j.append(trade(i));
+    j.flush();
+    closeAndForget(j);
+    const again = journal({}, dir);
+    expect(again.j.recovery).toMatchObject({ truncatedBytes: 0, sealedAtOpen: { firstSeq: 1, lastSeq: 5 } });
+    expect(again.j.append(trade(6))).toBe(6);
+    again.j.flush();
+    expect(again.j.read(0, 100).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('cuts off a torn last record, keeps the bytes aside, and loses nothing before it', () => {
+    const { j, dir } = journal();
+    for (let i = 1; i <= 50; i++) j.append(trade(i));
+    j.flush();
+    const file = path.join(dir, '0000000000000001.seg');
+    closeAndForget(j);
+    const goodSize = statSync(file).size;
+    // Half a record: a length and checksum header promising more bytes than follow.
+    const torn = Buffer.alloc(20);
+    torn.writeUInt32LE(70, 0);
+    appendFileSync(file, torn);
+
+    const again = journal({}, dir);
+    expect(again.j.recovery.truncatedBytes).toBe(20);
+    expect(statSync(file).size).toBe(goodSize);
+    expect(existsSync(again.j.recovery.quarantinedTo as string)).toBe(true);
+    expect(again.j.read(0, 100).map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(again.j.append(trade(51))).toBe(51);
+  });
+
+  it('cuts off a last record whose checksum does not match', () => {
+    const { j, dir } = journal();
+    for (let i = 1; i <= 10; i++) j.append(trade(i));
+    j.flush();
+    closeAndForget(j);
+    const file = path.join(dir, '0000000000000001.seg');
+    const bytes = readFileSync(file);
+    const lastByte = bytes.length - 1;
+    bytes[lastByte] = (bytes[lastByte] as number) ^ 0xff;
+    writeFileSync(file, bytes);
+    const again = journal({}, dir);
+    expect(again.j.recovery.truncatedBytes).toBeGreaterThan(0);
+    expect(again.j.read(0, 100).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(again.j.append(trade(10))).toBe(10);
+  });
+
+  it('makes written records durable within the fsync interval', async () => {
+    const fsyncs: number[] = [];
+    const { j } = journal({ fsyncIntervalMs: 5, onFsync: (s) => fsyncs.push(s) });
+    j.append(trade(1));
+    j.flush();
+    expect(j.writtenSeq).toBe(1);
+    for (let i = 0; i < 100 && j.durableSeq < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(j.durableSeq).toBe(1);
+    expect(fsyncs.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { GapTracker, type SessionInfo } from './gaps.js';
+
+// Sessions are UTC days here; the service passes São Paulo days.
+const sessionOf = (ts: number): SessionInfo => {
+  const day = new Date(ts).toISOString().slice(0, 10);
+  return { key: day, startTs: Date.parse(`${day}T00:00:00Z`) };
+};
+const T0 = Date.parse('2026-03-16T13:00:00Z');
+const t = (tradeId: number, ts = T0 + tradeId) => ({ ticker: 'WINZ26', exchange: 'F', tradeId, ts });
+
+describe('GapTracker', () => {
+  it('accepts a contiguous sequence with no gap', () => {
+    const g = new GapTracker(sessionOf);
+    expect([1, 2, 3].map((n) => g.observe(t(n), 0))).toEqual(['new', 'new', 'new']);
+    expect(g.all()).toEqual([]);
+    expect(g.cursor('WINZ26')?.lastTradeId).toBe(3);
+  });
+
+  it('opens a gap on a jump with the missing numbers and their time window, and fills it by backfill', () => {
+    const g = new GapTracker(sessionOf);
+    g.observe(t(1), 0);
+    g.observe(t(2), 0);
+    expect(g.observe(t(6), 10)).toBe('gap');
+    const [gap] = g.openGaps();
+    expect(gap).toMatchObject({
+      fromTradeId: 3,
+      toTradeId: 5,
+      fromTs: T0 + 2,
+      toTs: T0 + 6,
+      reason: 'jump',
+      missing: [[3, 5]],
+    });
+    expect(g.observe(t(4), 11)).toBe('backfill');
+    expect(g.observe(t(4), 11)).toBe('duplicate');
+    expect(g.openGaps()[0]?.missing).toEqual([
+      [3, 3],
+      [5, 5],
+    ]);
+    expect(g.observe(t(3), 12)).toBe('backfill');
+    expect(g.observe(t(5), 13)).toBe('backfill');
+    expect(g.openGaps()).toEqual([]);
+    expect(g.all()[0]).toMatchObject({ state: 'filled', filled: 3, closedAt: 13, missing: [] });
+    expect(g.observe(t(5), 14)).toBe('duplicate');
+    expect(g.observe(t(2), 14)).toBe('duplicate');
+  });
+
+  it('treats the first trade of a session after number 1 as missing the start of the session', () => {
+    const g = new GapTracker(sessionOf);
+    g.observe(t(40), 0);
+    expect(g.openGaps()[0]).toMatchObject({
+      fromTradeId: 1,
+      toTradeId: 39,
+      reason: 'capture-start',
+      fromTs: sessionOf(T0).startTs,
+    });
+  });
+
+  it('starts numbering again in a new session and ignores trades from an older one', () => {
+    const g = new GapTracker(sessionOf);
+    g.observe(t(1), 0);
+    g.observe(t(2), 0);
+    const nextDay = T0 + 86_400_000;
+    expect(g.observe(t(1, nextDay), 0)).toBe('new');
+    expect(g.cursor('WINZ26')).toMatchObject({ session: '2026-03-17', lastTradeId: 1 });
+    expect(g.observe(t(3), 0)).toBe('stale');
+    expect(g.openGaps()).toEqual([]);
+  });
+
+  it('gives up on what history cannot deliver, and survives a snapshot round trip', () => {
+    const g = new GapTracker(sessionOf);
+    g.observe(t(1), 0);
+    g.observe(t(10), 0);
+    g.observe(t(5), 1);
+    const copy = new GapTracker(sessionOf, JSON.parse(JSON.stringify(g.snapshot())));
+    expect(copy.observe(t(5), 2)).toBe('duplicate');
+    expect(copy.observe(t(6), 2)).toBe('backfill');
+    const id = copy.openGaps()[0]?.id as string;
+    copy.giveUp(id, 3);
+    expect(copy.openGaps()).toEqual([]);
+    expect(copy.all()[0]).toMatchObject({ state: 'skipped', filled: 2 });
+    expect(copy.observe(t(11), 4)).toBe('new');
+    expect(copy.observe(t(13), 4)).toBe('gap');
+    expect(copy.openGaps()[0]?.id).not.toBe(id);
+  });
+});

@@ -1,0 +1,48 @@
+import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+
+// One 'upgrade' listener per HTTP server dispatching by path, so several feeds can share a
+// service's port and an upgrade to an unknown path is answered instead of left hanging.
+const tables = new WeakMap<Server, Map<string, UpgradeHandler>>();
+
+export function addUpgradeRoute(server: Server, path: string, handler: UpgradeHandler): void {
+  let table = tables.get(server);
+  if (!table) {
+    const routes = new Map<string, UpgradeHandler>();
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // A peer resetting mid-handshake must not become an uncaught 'error'.
+      socket.on('error', () => socket.destroy());
+      const url = new URL(req.url ?? '/', 'http://feed.invalid');
+      const route = routes.get(url.pathname);
+      if (route) route(req, socket, head, url);
+      else rejectUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
+    });
+    tables.set(server, routes);
+    table = routes;
+  }
+  if (table.has(path)) throw new Error(`an upgrade handler for ${path} is already attached`);
+  table.set(path, handler);
+}
+
+export function removeUpgradeRoute(server: Server, path: string): void {
+  tables.get(server)?.delete(path);
+}
+
+/** Answers an upgrade request with a plain HTTP error in the project's envelope and closes it. */
+export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code, message } });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}

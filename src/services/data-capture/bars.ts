@@ -1,0 +1,67 @@
+/** Bar intervals and the local-day arithmetic behind `1d` bars and `date=` partitions. Pure: no I/O. */
+import { zonedInstant } from '../../kernel/calendar.js';
+import { localDate } from '../../kernel/clock.js';
+
+export type BarInterval = '1m' | '5m' | '15m' | '1h' | '1d';
+
+export const BAR_INTERVALS: readonly BarInterval[] = ['1m', '5m', '15m', '1h', '1d'];
+
+/** OHLCV of one bucket. `volume` is quantity; `financialVolume` is BRL (price × qty × point value). */
+export interface Bar {
+  /** Bucket start, epoch ms: UTC-aligned for intraday intervals, local midnight for `1d`. */
+  time: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  financialVolume: number;
+  vwap: number;
+  trades: number;
+}
+
+/**
+ * Intraday bucket widths. UTC epoch alignment equals local alignment for these because
+ * America/Sao_Paulo is a whole number of hours from UTC.
+ */
+export const INTRADAY_STEP_MS: Readonly<Record<Exclude<BarInterval, '1d'>, number>> = {
+  '1m': 60_000,
+  '5m': 300_000,
+  '15m': 900_000,
+  '1h': 3_600_000,
+};
+
+export function isBarInterval(value: string): value is BarInterval {
+  return (BAR_INTERVALS as readonly string[]).includes(value);
+}
+
+/** `YYYY-MM-DD` plus `days` (may be negative), in calendar days. */
+export function addDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** The instant a local date begins in a zone. */
+export function dayStart(timeZone: string, date: string): number {
+  return zonedInstant(timeZone, Date.parse(`${date}T00:00:00Z`) / 86_400_000, 0);
+}
+
+/**
+ * `localDate` memoized per 15-minute UTC bucket: every zone's midnight falls on a quarter hour,
+ * so all instants of a bucket share one local date. Keeps per-event partitioning cheap.
+ */
+export class LocalDates {
+  private readonly cache = new Map<number, string>();
+
+  constructor(private readonly timeZone: string) {}
+
+  of(epochMs: number): string {
+    const bucket = Math.floor(epochMs / 900_000);
+    let date = this.cache.get(bucket);
+    if (date === undefined) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      date = localDate(this.timeZone, epochMs);
+      this.cache.set(bucket, date);
+    }
+    return date;
+  }
+}

@@ -1,0 +1,97 @@
+import type { SegmentJournal } from '../../adapters/storage/segment-journal.js';
+import type { GapTracker } from '../../domain/gaps.js';
+import type { CapturedEvent, CapturedQuote, CapturedTrade, Quote, Trade } from '../../domain/market-data.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { CaptureMetrics } from './metrics.js';
+
+export interface CaptureSinks {
+  /** The live feed: sees a record only after it is in the journal file. */
+  publish(events: CapturedEvent[]): void;
+  /** Everything that keeps the newest data queryable until it is in Parquet. */
+  tail(events: CapturedEvent[]): void;
+}
+
+/**
+ * The tick path: every trade or quote from the adapter is classified against the trade-number
+ * sequence, given a capture seq and appended to the journal; once per event-loop turn the batch is
+ * written to the journal file and only then published. Duplicates and trades of a past session are
+ * counted and dropped.
+ */
+export class Capture {
+  private batch: CapturedEvent[] = [];
+  private scheduled = false;
+  private gapsChanged = false;
+
+  constructor(
+    private readonly journal: SegmentJournal,
+    private readonly tracker: GapTracker,
+    private readonly sinks: CaptureSinks,
+    private readonly clock: Clock,
+    private readonly metrics: CaptureMetrics,
+    private readonly onFlushed: (gapsChanged: boolean) => void,
+  ) {}
+
+  trade(trade: Trade, source: 'live' | 'history'): boolean {
+    const now = this.clock.now();
+    const verdict = this.tracker.observe(trade, now);
+    this.metrics.received.inc({ ticker: trade.ticker, source });
+    if (verdict === 'duplicate' || verdict === 'stale') {
+      this.metrics.dropped.inc({ ticker: trade.ticker, reason: verdict });
+      return false;
+    }
+    if (verdict === 'gap' || verdict === 'backfill') this.gapsChanged = true;
+    const event: CapturedTrade = {
+      kind: 'trade',
+      seq: 0,
+      recvTs: now,
+      backfilled: source === 'history',
+      ...trade,
+    };
+    this.append(event);
+    return true;
+  }
+
+  quote(quote: Quote): void {
+    const event: CapturedQuote = { kind: 'quote', seq: 0, recvTs: this.clock.now(), ...quote };
+    this.append(event);
+  }
+
+  /** The gap list changed outside the tick path (a gap given up): save it with the next flush. */
+  gapsTouched(): void {
+    this.gapsChanged = true;
+    this.schedule();
+  }
+
+  /** Writes the batch to the journal file, then publishes it. Safe to call at any time. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.batch.length === 0) {
+      if (this.gapsChanged) {
+        this.gapsChanged = false;
+        this.onFlushed(true);
+      }
+      return;
+    }
+    const batch = this.batch;
+    this.batch = [];
+    this.journal.flush();
+    this.sinks.publish(batch);
+    this.sinks.tail(batch);
+    for (const e of batch) if (e.kind === 'trade') this.metrics.persisted.inc({ ticker: e.ticker });
+    const changed = this.gapsChanged;
+    this.gapsChanged = false;
+    this.onFlushed(changed);
+  }
+
+  private append(event: CapturedEvent): void {
+    this.journal.append(event);
+    this.batch.push(event);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+}

@@ -1,0 +1,127 @@
+import { statSync } from 'node:fs';
+import type { SegmentInfo, SegmentJournal } from '../../adapters/storage/segment-journal.js';
+import type { CapturedEvent } from '../../domain/market-data.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { HealthCheckResult } from '../../kernel/service.js';
+import type { CaptureMetrics } from './metrics.js';
+
+/** The part of the Parquet store the converter needs. */
+export interface SegmentSink {
+  writeSegment(segmentId: string, events: CapturedEvent[]): Promise<unknown>;
+  dropTailThrough(seq: number): void;
+}
+
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
+/**
+ * Turns sealed journal segments into Parquet, oldest first, one at a time. A failed conversion is
+ * retried with backoff and shows on /health; the journal segment is never deleted before its
+ * Parquet is written and it is older than the keep time.
+ */
+export class ParquetConverter {
+  private running: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs = RETRY_FIRST_MS;
+  lastError: string | null = null;
+  failures = 0;
+
+  constructor(
+    private readonly journal: SegmentJournal,
+    private readonly sink: SegmentSink,
+    public convertedThrough: number,
+    private readonly logger: Logger,
+    private readonly metrics: CaptureMetrics,
+    private readonly onConverted: (seq: number) => void,
+  ) {}
+
+  pending(): SegmentInfo[] {
+    return this.journal.sealedSegments().filter((s) => s.lastSeq > this.convertedThrough);
+  }
+
+  /** Converts whatever is pending, unless a run is already going. */
+  kick(): Promise<void> {
+    this.running ??= this.run().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** Converts everything sealed so far (graceful stop); false if some segment still failed. */
+  async drain(): Promise<boolean> {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.running;
+    await this.kick();
+    return this.pending().length === 0;
+  }
+
+  stop(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** Deletes journal segments that are in Parquet and older than `keepMs`. */
+  prune(now: number, keepMs: number): number {
+    let removed = 0;
+    for (const seg of this.journal.sealedSegments()) {
+      if (seg.lastSeq > this.convertedThrough) break;
+      if (now - statSync(seg.file).mtimeMs < keepMs) continue;
+      this.journal.remove(seg);
+      removed += 1;
+    }
+    return removed;
+  }
+
+  health(): HealthCheckResult {
+    const pending = this.pending().length;
+    if (this.lastError) {
+      return {
+        status: 'degraded',
+        detail: `Parquet conversion failing: ${this.lastError}`,
+        pendingSegments: pending,
+        failures: this.failures,
+      };
+    }
+    return { status: 'ok', pendingSegments: pending, convertedThrough: this.convertedThrough };
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      const [seg] = this.pending();
+      this.metrics.pendingSegments.set(this.pending().length);
+      if (!seg) return;
+      try {
+        const events = this.journal.readSegment(seg);
+        await this.sink.writeSegment(segmentId(seg), events);
+      } catch (err) {
+        this.failures += 1;
+        this.lastError = (err as Error).message;
+        this.metrics.conversions.inc({ result: 'failed' });
+        this.logger.error(
+          {
+            event: 'capture.parquet_failed',
+            segment: seg.file,
+            err: this.lastError,
+            retryInMs: this.retryMs,
+          },
+          'Parquet conversion failed; the journal segment is kept and retried',
+        );
+        this.retryTimer = setTimeout(() => void this.kick(), this.retryMs);
+        this.retryTimer.unref();
+        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        return;
+      }
+      this.convertedThrough = seg.lastSeq;
+      this.sink.dropTailThrough(seg.lastSeq);
+      this.metrics.conversions.inc({ result: 'ok' });
+      if (this.lastError)
+        this.logger.info({ event: 'capture.parquet_recovered' }, 'Parquet conversion works again');
+      this.lastError = null;
+      this.retryMs = RETRY_FIRST_MS;
+      this.onConverted(seg.lastSeq);
+    }
+  }
+}
+
+export const segmentId = (seg: SegmentInfo): string => String(seg.firstSeq).padStart(16, '0');

@@ -1,0 +1,84 @@
+import { CONNECTION_STATES, type ConnectionState } from '../../domain/connection.js';
+import type { Gap } from '../../domain/gaps.js';
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
+
+export type CaptureMetrics = ReturnType<typeof createCaptureMetrics>;
+
+/** data-capture's metrics, `tradingsystem_data_capture_*`. */
+export function createCaptureMetrics(registry: Registry) {
+  const registers = [registry];
+  const connectionState = new Gauge({
+    name: 'tradingsystem_data_capture_connection_state',
+    help: 'Broker connection state: 1 for the current state, 0 for the others',
+    labelNames: ['state'] as const,
+    registers,
+  });
+  const gaps = new Gauge({
+    name: 'tradingsystem_data_capture_gaps',
+    help: 'Trade-number gaps by state (open, filled, skipped)',
+    labelNames: ['state'] as const,
+    registers,
+  });
+  return {
+    received: new Counter({
+      name: 'tradingsystem_data_capture_trades_received_total',
+      help: 'Trades received from the broker, live or from history requests',
+      labelNames: ['ticker', 'source'] as const,
+      registers,
+    }),
+    persisted: new Counter({
+      name: 'tradingsystem_data_capture_trades_persisted_total',
+      help: 'Trades written to the journal',
+      labelNames: ['ticker'] as const,
+      registers,
+    }),
+    dropped: new Counter({
+      name: 'tradingsystem_data_capture_trades_dropped_total',
+      help: 'Trades not kept: duplicates, or from a past session',
+      labelNames: ['ticker', 'reason'] as const,
+      registers,
+    }),
+    fsyncSeconds: new Histogram({
+      name: 'tradingsystem_data_capture_journal_fsync_seconds',
+      help: 'Time of one journal fdatasync',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    callbackSeconds: new Histogram({
+      name: 'tradingsystem_data_capture_callback_seconds',
+      help: 'Time spent handling one broker callback (trade or quote)',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    journalSeq: new Gauge({
+      name: 'tradingsystem_data_capture_journal_seq',
+      help: 'Journal position: written (in the file) and durable (fsynced)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    conversions: new Counter({
+      name: 'tradingsystem_data_capture_parquet_conversions_total',
+      help: 'Journal segments converted to Parquet, by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    pendingSegments: new Gauge({
+      name: 'tradingsystem_data_capture_parquet_pending_segments',
+      help: 'Sealed journal segments not yet in Parquet',
+      registers,
+    }),
+    escalated: new Gauge({
+      name: 'tradingsystem_data_capture_broker_escalated',
+      help: '1 while the broker connection is impaired beyond the escalation limit',
+      registers,
+    }),
+    setConnectionState(state: ConnectionState) {
+      for (const s of CONNECTION_STATES) connectionState.set({ state: s }, s === state ? 1 : 0);
+    },
+    setGaps(all: Gap[]) {
+      const counts = { open: 0, filled: 0, skipped: 0 };
+      for (const g of all) counts[g.state] += 1;
+      for (const [state, n] of Object.entries(counts)) gaps.set({ state }, n);
+    },
+  };
+}

@@ -1,0 +1,309 @@
+import path from 'node:path';
+import { createBroker } from '../../adapters/broker/factory.js';
+import { SegmentJournal } from '../../adapters/storage/segment-journal.js';
+import { GapTracker } from '../../domain/gaps.js';
+import type { CapturedEvent } from '../../domain/market-data.js';
+import { localDayOf } from '../../kernel/calendar.js';
+import { FeedServer } from '../../kernel/feed/index.js';
+import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
+import { Backfiller } from './backfill.js';
+import { BrokerSession } from './broker-session.js';
+import { Capture } from './capture.js';
+import { type Checkpoint, CheckpointFile } from './checkpoint.js';
+import { ParquetConverter } from './converter.js';
+import { MarketStore } from './market-store.js';
+import { createCaptureMetrics } from './metrics.js';
+import { registerRoutes } from './routes.js';
+import { SubscriptionList } from './subscriptions.js';
+
+const REPLAY_CHUNK = 10_000;
+const PRUNE_EVERY_MS = 10 * 60_000;
+export const MARKET_FEED_PATH = '/feed/market';
+
+/**
+ * Data capture (port 5050): one broker session, every trade journaled before it is published,
+ * gaps in trade numbers backfilled from history, sealed journal segments turned into Parquet,
+ * history queries over Parquet plus the journal tail, and the resumable live feed.
+ */
+export const dataCaptureService: ServiceDefinition = {
+  name: 'data-capture',
+  async setup(ctx) {
+    const { config, clock, logger } = ctx;
+    const settings = config.services['data-capture'];
+    const instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
+    const metrics = createCaptureMetrics(ctx.metrics.registry);
+    const home = path.join(config.home, 'journal', 'marketdata');
+
+    let converter: ParquetConverter | null = null;
+    const journal = new SegmentJournal({
+      dir: home,
+      ...settings.journal,
+      clock,
+      // Converting reads the whole segment: do it after the tick path has finished its turn.
+      onSeal: () => setImmediate(() => void converter?.kick()),
+      onFsync: (s) => metrics.fsyncSeconds.observe(s),
+      onError: (err) =>
+        logger.error({ event: 'capture.fsync_failed', err: err.message }, 'journal fsync failed'),
+    });
+    if (journal.recovery.truncatedBytes > 0) {
+      logger.error(
+        { event: 'capture.journal_torn_tail', ...journal.recovery },
+        'cut a torn record off the journal',
+      );
+    }
+
+    const store = await MarketStore.open({
+      home: config.home,
+      pointValues: Object.fromEntries(config.instruments.map((i) => [i.symbol, i.pointValue])),
+    });
+    ctx.onShutdown(() => store.close());
+
+    const checkpoints = new CheckpointFile(path.join(home, 'checkpoint.json'));
+    const checkpoint = await loadCheckpoint(checkpoints, journal, ctx);
+    const sessionOf = (ts: number) => {
+      const day = localDayOf(config.timezone, ts);
+      return { key: day.date, startTs: day.startTs };
+    };
+    const tracker = new GapTracker(sessionOf, checkpoint.tracker);
+    replayJournal(journal, checkpoint, tracker, store);
+
+    const saveCheckpoint = () =>
+      checkpoints.save({
+        seq: journal.writtenSeq,
+        convertedThrough: converter?.convertedThrough ?? 0,
+        tracker: tracker.snapshot(),
+      });
+    converter = new ParquetConverter(
+      journal,
+      store,
+      checkpoint.convertedThrough,
+      logger,
+      metrics,
+      saveCheckpoint,
+    );
+
+    const feed = new FeedServer<CapturedEvent>({
+      name: 'market',
+      logger,
+      registry: ctx.metrics.registry,
+      history: {
+        read: (after, max) => journal.read(after, max).map((data) => ({ seq: data.seq, data })),
+        lastSeq: () => journal.writtenSeq,
+      },
+    });
+    feed.attach(ctx.app, MARKET_FEED_PATH);
+
+    const broker = createBroker(config, clock);
+    const subscriptions = new SubscriptionList(config.home);
+    await subscriptions.load(settings.subscriptions.filter((t) => instruments.has(t)));
+
+    let backfiller: Backfiller | null = null;
+    const capture = new Capture(
+      journal,
+      tracker,
+      {
+        publish: (events) => {
+          for (const e of events) feed.publish({ seq: e.seq, data: e });
+        },
+        tail: (events) => store.appendTail(events),
+      },
+      clock,
+      metrics,
+      (gapsChanged) => {
+        metrics.journalSeq.set({ kind: 'written' }, journal.writtenSeq);
+        metrics.journalSeq.set({ kind: 'durable' }, journal.durableSeq);
+        if (gapsChanged) {
+          metrics.setGaps(tracker.all());
+          saveCheckpoint();
+          backfiller?.kick();
+        }
+      },
+    );
+
+    const session = new BrokerSession({
+      adapter: broker.adapter,
+      policy: settings.recovery,
+      clock,
+      logger,
+      subscriptions: () =>
+        subscriptions.list().flatMap((t) => {
+          const i = instruments.get(t);
+          return i ? [{ symbol: i.symbol, exchange: i.exchange }] : [];
+        }),
+      marketOpen: (now) => subscriptions.list().some((t) => broker.marketOpen(t, now)),
+      onStateChange: (state) => {
+        metrics.setConnectionState(state);
+        if (state === 'Active') backfiller?.kick();
+      },
+      onEscalation: (on) => metrics.escalated.set(on ? 1 : 0),
+    });
+    metrics.setConnectionState(session.state);
+    metrics.setGaps(tracker.all());
+
+    backfiller = new Backfiller({
+      tracker,
+      adapter: broker.adapter,
+      capture,
+      logger,
+      ready: () => session.state === 'Active',
+      initialBackfillMs: settings.initialBackfillMinutes * 60_000,
+      now: () => clock.now(),
+    });
+
+    broker.adapter.setHandlers({
+      onEvent: (e) => session.handleEvent(e),
+      onTrade: (t) => {
+        const started = performance.now();
+        capture.trade(t, 'live');
+        session.noteData();
+        metrics.callbackSeconds.observe((performance.now() - started) / 1000);
+      },
+      onQuote: (q) => {
+        capture.quote(q);
+        session.noteData();
+      },
+      onOrderUpdate: () => {}, // routing belongs to the order manager
+    });
+
+    ctx.addHealthCheck('broker', () => session.health());
+    ctx.addHealthCheck('parquet', () => converter.health());
+    ctx.addHealthCheck('journal', () => ({
+      status: 'ok',
+      writtenSeq: journal.writtenSeq,
+      durableSeq: journal.durableSeq,
+      sealedSegments: journal.sealedSegments().length,
+    }));
+    ctx.addHealthCheck('gaps', () => {
+      const open = tracker.openGaps();
+      return open.length
+        ? { status: 'degraded', detail: `${open.length} open gap(s) being backfilled`, open: open.length }
+        : { status: 'ok', open: 0 };
+    });
+
+    registerRoutes(ctx.app, {
+      instruments,
+      subscriptions: () => subscriptions.list(),
+      subscribe: async (ticker) => {
+        await subscriptions.add(ticker);
+        const i = instruments.get(ticker);
+        if (i) await session.subscribe({ symbol: i.symbol, exchange: i.exchange });
+      },
+      unsubscribe: async (ticker) => {
+        await subscriptions.remove(ticker);
+        const i = instruments.get(ticker);
+        if (i) await session.unsubscribe({ symbol: i.symbol, exchange: i.exchange });
+      },
+      trades: (q) => store.queryTrades(q),
+      bars: (q) => store.queryBars(q),
+      gaps: () => tracker.all(),
+      status: () => ({
+        broker: session.health(),
+        journal: {
+          writtenSeq: journal.writtenSeq,
+          durableSeq: journal.durableSeq,
+          sealedSegments: journal.sealedSegments().length,
+        },
+        parquet: converter.health(),
+        feed: feed.stats(),
+        subscriptions: subscriptions.list(),
+        cursors: Object.fromEntries(subscriptions.list().map((t) => [t, tracker.cursor(t) ?? null])),
+      }),
+      sim: broker.sim && {
+        truth: () => broker.sim?.truth(subscriptions.list(), clock.now()) ?? {},
+        faults: () => ({ active: broker.sim?.activeFaults() ?? [] }),
+        inject: (kind, durationMs) => {
+          logger.warn({ event: 'sim.fault', kind, durationMs }, 'fault injected');
+          broker.sim?.injectFault(kind, durationMs);
+        },
+        clear: () => broker.sim?.clearFaults(),
+      },
+    });
+
+    void converter.kick();
+    const pruner = setInterval(() => {
+      const removed = converter.prune(clock.now(), settings.journal.keepConvertedHours * 3_600_000);
+      if (removed)
+        logger.info(
+          { event: 'capture.journal_pruned', segments: removed },
+          'removed journal segments already in Parquet',
+        );
+    }, PRUNE_EVERY_MS);
+    pruner.unref();
+
+    // Stop in the order that loses nothing: no new data, the last batch written, everything sealed
+    // and in Parquet, the checkpoint saved; only then the feed and the HTTP server go.
+    ctx.onShutdown(async () => {
+      clearInterval(pruner);
+      await feed.close();
+    });
+    ctx.onShutdown(async () => {
+      await backfiller?.stop();
+      await session.stop();
+      capture.flush();
+      journal.seal();
+      const complete = await converter.drain();
+      converter.stop();
+      if (!complete)
+        logger.error(
+          { event: 'capture.parquet_incomplete_at_stop' },
+          'some segments are not in Parquet yet; converted at next start',
+        );
+      saveCheckpoint();
+      await checkpoints.settled();
+      journal.close();
+    });
+
+    ctx.app.addHook('onReady', async () => {
+      await session.start();
+    });
+  },
+};
+
+/** The saved checkpoint, or a rebuild from the whole journal when it is unusable or ahead of it. */
+async function loadCheckpoint(
+  file: CheckpointFile,
+  journal: SegmentJournal,
+  ctx: ServiceContext,
+): Promise<Checkpoint> {
+  let cp: Checkpoint;
+  try {
+    cp = await file.load();
+  } catch (err) {
+    ctx.logger.error(
+      { event: 'capture.checkpoint_unreadable', err: (err as Error).message },
+      'rebuilding state from the journal',
+    );
+    return { seq: 0, convertedThrough: 0, tracker: { cursors: {}, gaps: [] } };
+  }
+  if (cp.seq > journal.writtenSeq) {
+    ctx.logger.error(
+      { event: 'capture.checkpoint_ahead', checkpointSeq: cp.seq, journalSeq: journal.writtenSeq },
+      'rebuilding state from the journal',
+    );
+    return {
+      seq: 0,
+      convertedThrough: Math.min(cp.convertedThrough, journal.writtenSeq),
+      tracker: { cursors: {}, gaps: [] },
+    };
+  }
+  return cp;
+}
+
+/** Brings the gap tracker from the checkpoint to the journal's end, and the query tail to what Parquet lacks. */
+function replayJournal(
+  journal: SegmentJournal,
+  cp: Checkpoint,
+  tracker: GapTracker,
+  store: MarketStore,
+): void {
+  const from = Math.min(cp.seq, cp.convertedThrough);
+  for (let after = from; ; ) {
+    const chunk = journal.read(after, REPLAY_CHUNK);
+    if (chunk.length === 0) break;
+    for (const e of chunk) {
+      if (e.kind === 'trade' && e.seq > cp.seq) tracker.observe(e, e.recvTs);
+    }
+    store.appendTail(chunk.filter((e) => e.seq > cp.convertedThrough));
+    after = chunk[chunk.length - 1]?.seq ?? after;
+  }
+}

@@ -1,0 +1,254 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  configEnv,
+  freePort,
+  isAlive,
+  type Running,
+  runCli,
+  spawnCli,
+  tempHome,
+  waitFor,
+} from './helpers/cli.js';
+import { getJson, type Truth, tradeNumbersInParquet } from './helpers/market.js';
+
+const OTHERS_OFF = Object.fromEntries(
+  ['order-manager', 'stream', 'gateway', 'idea-bank', 'docs'].map((n) => [n, { enabled: false }]),
+);
+const TICKERS = ['WINZ26', 'WDOZ26', 'PETR4', 'VALE3'];
+
+interface Status {
+  broker: { state: string; status: string };
+  cursors: Record<string, { lastTradeId: number } | null>;
+}
+interface Gaps {
+  open: number;
+  data: { state: string; reason: string; fromTradeId: number; toTradeId: number; filled: number }[];
+}
+
+/**
+ * A market that opens shortly after the test starts and closes `openForMs` later, so the
+ * simulator's ground truth is final once it has closed.
+ */
+async function market(opts: {
+  tradesPerSecond: number;
+  openForMs: number;
+  recovery?: object;
+  journal?: object;
+}) {
+  const home = tempHome('ts-dc-');
+  const port = await freePort();
+  const openAt = Date.now() + 1_500;
+  const closeAt = openAt + opts.openForMs;
+  const env = configEnv(home, {
+    services: {
+      ...OTHERS_OFF,
+      'data-capture': {
+        port,
+        journal: { segmentMaxAgeMs: 1_500, fsyncIntervalMs: 20, ...opts.journal },
+        recovery: {
+          reconnectAttempts: 3,
+          reconnectIntervalMs: 300,
+          stallAfterMs: 600,
+          escalateAfterMs: 1_500,
+          ...opts.recovery,
+        },
+      },
+    },
+    sim: {
+      tradesPerSecond: opts.tradesPerSecond,
+      openAt: new Date(openAt).toISOString(),
+      closeAt: new Date(closeAt).toISOString(),
+    },
+    supervisor: { healthIntervalMs: 200, backoffInitialMs: 200, backoffMaxMs: 1_000, stopTimeoutMs: 20_000 },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    home,
+    env,
+    base,
+    openAt,
+    closeAt,
+    truth: () => getJson<Truth>(`${base}/api/sim/truth`),
+    status: () => getJson<Status>(`${base}/api/status`),
+    gaps: () => getJson<Gaps>(`${base}/api/gaps`),
+    health: async () => {
+      const res = await fetch(`${base}/health`);
+      return {
+        code: res.status,
+        body: (await res.json()) as {
+          status: string;
+          checks: Record<string, { status: string; state?: string }>;
+        },
+      };
+    },
+    fault: (kind: string, durationMs?: number) =>
+      fetch(`${base}/api/sim/faults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind, ...(durationMs && { durationMs }) }),
+      }),
+  };
+}
+type Market = Awaited<ReturnType<typeof market>>;
+
+const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+
+/** After the close: every gap filled and the capture caught up with the simulator's last trade. */
+async function caughtUp(m: Market, timeoutMs = 30_000): Promise<Record<string, number>> {
+  await sleepUntil(m.closeAt + 300);
+  const truth = await m.truth();
+  const expected = Object.fromEntries(TICKERS.map((t) => [t, truth.instruments[t]?.lastTradeId ?? 0]));
+  await waitFor(
+    'capture caught up with the market',
+    async () => {
+      const [s, g] = await Promise.all([m.status(), m.gaps()]);
+      return g.open === 0 && TICKERS.every((t) => s.cursors[t]?.lastTradeId === expected[t]);
+    },
+    timeoutMs,
+    200,
+  );
+  return expected;
+}
+
+/** Parquet holds exactly trade numbers 1..N of every instrument, once each. */
+async function expectExactlyOnce(home: string, expected: Record<string, number>) {
+  const numbers = await tradeNumbersInParquet(home);
+  for (const t of TICKERS) {
+    const n = expected[t] ?? 0;
+    expect(n, `${t} traded`).toBeGreaterThan(0);
+    expect(numbers[t], t).toEqual({ rows: n, distinct: n, min: 1, max: n });
+  }
+}
+
+let running: Running | null = null;
+let runningEnv: NodeJS.ProcessEnv | null = null;
+afterEach(async () => {
+  if (running && runningEnv) {
+    await runCli(['stop'], runningEnv);
+    await running.exited;
+  }
+  running = null;
+  runningEnv = null;
+});
+
+function supervise(m: Market) {
+  running = spawnCli(['start'], m.env);
+  runningEnv = m.env;
+  return running;
+}
+
+async function dataCapturePid(m: Market): Promise<number> {
+  const res = await runCli(['status', '--json'], m.env);
+  const st = JSON.parse(res.stdout) as { processes: { name: string; pid: number | null; state: string }[] };
+  const p = st.processes.find((x) => x.name === 'data-capture');
+  return p?.state === 'healthy' || p?.state === 'degraded' ? (p.pid ?? 0) : 0;
+}
+
+describe('data-capture without tick loss', () => {
+  it('loses no trade and duplicates none when killed with SIGKILL at 2,000 trades/s (several runs)', async () => {
+    for (let round = 0; round < 3; round++) {
+      const m = await market({ tradesPerSecond: 2_000, openForMs: 8_000 });
+      supervise(m);
+      const firstPid = await waitFor('data-capture up', () => dataCapturePid(m), 30_000);
+      await sleepUntil(m.openAt + 2_000 + round * 1_000);
+      process.kill(firstPid, 'SIGKILL');
+      const secondPid = await waitFor('restarted', async () => {
+        const pid = await dataCapturePid(m);
+        return pid && pid !== firstPid ? pid : 0;
+      });
+      expect(isAlive(secondPid)).toBe(true);
+      const expected = await caughtUp(m);
+      const gaps = await m.gaps();
+      expect(
+        gaps.data.some((g) => g.reason === 'jump' && g.state === 'filled'),
+        'the outage left a gap that was filled',
+      ).toBe(true);
+      expect(gaps.data.every((g) => g.state === 'filled')).toBe(true);
+
+      const stop = await runCli(['stop'], m.env);
+      expect(stop.code).toBe(0);
+      await running?.exited;
+      running = null;
+      await expectExactlyOnce(m.home, expected);
+    }
+  }, 240_000);
+
+  it('recovers from a broker disconnect within the policy, resubscribes and fills the gap', async () => {
+    const m = await market({ tradesPerSecond: 500, openForMs: 7_000 });
+    supervise(m);
+    await waitFor('active', async () => (await m.status()).broker.state === 'Active', 30_000);
+    await sleepUntil(m.openAt + 1_500);
+    expect((await m.fault('disconnect', 800)).status).toBe(202);
+    await waitFor('connection lost', async () => (await m.status()).broker.state !== 'Active', 5_000, 20);
+    // 3 attempts 300 ms apart: back well within the policy once the broker is reachable again.
+    await waitFor('active again', async () => (await m.status()).broker.state === 'Active', 5_000, 50);
+    const expected = await caughtUp(m);
+    const gaps = await m.gaps();
+    expect(gaps.data.filter((g) => g.reason === 'jump').length).toBeGreaterThan(0);
+    const log = readFileSync(path.join(m.home, 'logs', 'data-capture', `${localDay()}.jsonl`), 'utf8');
+    expect(log).toContain('"event":"broker.connection_lost"');
+    expect(log).toContain('"event":"broker.reconnecting"');
+    expect(log).not.toContain('"event":"broker.escalation"');
+    await runCli(['stop'], m.env);
+    await running?.exited;
+    running = null;
+    await expectExactlyOnce(m.home, expected);
+  }, 90_000);
+
+  it('treats a silent feed as a stall: degraded, reconnected, gap filled', async () => {
+    const m = await market({ tradesPerSecond: 500, openForMs: 7_000 });
+    supervise(m);
+    await waitFor('active', async () => (await m.status()).broker.state === 'Active', 30_000);
+    await sleepUntil(m.openAt + 1_500);
+    expect((await m.fault('stall', 1_200)).status).toBe(202);
+    await waitFor(
+      'stall detected',
+      async () => {
+        const log = readFileSync(path.join(m.home, 'logs', 'data-capture', `${localDay()}.jsonl`), 'utf8');
+        return log.includes('"event":"broker.stalled"');
+      },
+      5_000,
+      50,
+    );
+    const expected = await caughtUp(m);
+    expect((await m.health()).body.checks.broker?.status).toBe('ok');
+    await runCli(['stop'], m.env);
+    await running?.exited;
+    running = null;
+    await expectExactlyOnce(m.home, expected);
+  }, 90_000);
+
+  it('escalates when the broker refuses the login: error log, metric, /health down', async () => {
+    const m = await market({ tradesPerSecond: 100, openForMs: 30_000 });
+    supervise(m);
+    await waitFor('active', async () => (await m.status()).broker.state === 'Active', 30_000);
+    await m.fault('login-fail');
+    await m.fault('disconnect', 100);
+    await waitFor(
+      'invalid credentials',
+      async () => (await m.status()).broker.state === 'InvalidCredentials',
+      5_000,
+      50,
+    );
+    const down = await waitFor(
+      'escalated',
+      async () => {
+        const h = await m.health();
+        return h.code === 503 ? h : null;
+      },
+      5_000,
+      100,
+    );
+    expect(down.body.checks.broker).toMatchObject({ status: 'down', state: 'InvalidCredentials' });
+    const metrics = await (await fetch(`${m.base}/metrics`)).text();
+    expect(metrics).toContain('tradingsystem_data_capture_broker_escalated 1');
+    expect(metrics).toContain('tradingsystem_data_capture_connection_state{state="InvalidCredentials"} 1');
+    const log = readFileSync(path.join(m.home, 'logs', 'data-capture', `${localDay()}.jsonl`), 'utf8');
+    expect(log).toContain('"event":"broker.escalation"');
+  }, 90_000);
+});
+
+const localDay = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date());
+void existsSync;
