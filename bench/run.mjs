@@ -6,6 +6,7 @@ import { ROOT } from './lib.mjs';
 
 const BENCHES = {
   'http-reads': () => import('./http-reads.mjs'),
+  journal: () => import('./journal.mjs'),
 };
 
 const only = process.argv.slice(2);

@@ -197,7 +197,7 @@ describe('data-capture API', () => {
     for (const f of segments) if (statSync(path.join(dir, f)).size === 0) rmSync(path.join(dir, f));
     const newest = segments.filter((f) => existsSync(path.join(dir, f))).at(-1) as string;
     const torn = Buffer.alloc(30, 7);
-    torn.writeUInt32LE(70, 0);
+    torn.writeUInt32LE(72, 0); // a frame header promising more than follows
     appendFileSync(path.join(dir, newest), torn);
     const sizeWithTear = statSync(path.join(dir, newest)).size;
 

@@ -124,16 +124,16 @@ describe('SegmentJournal', () => {
     expect(again.j.read(0, 100).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
-  it('cuts off a torn last record, keeps the bytes aside, and loses nothing before it', () => {
+  it('cuts off a torn last frame, keeps the bytes aside, and loses nothing before it', () => {
     const { j, dir } = journal();
     for (let i = 1; i <= 50; i++) j.append(trade(i));
     j.flush();
     const file = path.join(dir, '0000000000000001.seg');
     closeAndForget(j);
     const goodSize = statSync(file).size;
-    // Half a record: a length and checksum header promising more bytes than follow.
+    // Half a frame: a header promising more bytes than follow.
     const torn = Buffer.alloc(20);
-    torn.writeUInt32LE(70, 0);
+    torn.writeUInt32LE(72, 0);
     appendFileSync(file, torn);
 
     const again = journal({}, dir);
@@ -144,9 +144,11 @@ describe('SegmentJournal', () => {
     expect(again.j.append(trade(51))).toBe(51);
   });
 
-  it('cuts off a last record whose checksum does not match', () => {
+  it('cuts off a last frame whose checksum does not match', () => {
     const { j, dir } = journal();
-    for (let i = 1; i <= 10; i++) j.append(trade(i));
+    for (let i = 1; i <= 9; i++) j.append(trade(i));
+    j.flush();
+    j.append(trade(10));
     j.flush();
     closeAndForget(j);
     const file = path.join(dir, '0000000000000001.seg');

@@ -39,9 +39,12 @@ export function encodeRecord<T>(record: FeedRecord<T>): string {
   return `{"seq":${record.seq},"data":${JSON.stringify(record.data) ?? 'null'}}`;
 }
 
+export const BATCH_PREFIX = '{"t":"batch","records":[';
+export const BATCH_SUFFIX = ']}';
+
 /** A batch frame from comma-joined encoded records (string concatenation, no second stringify). */
 export function encodeBatch(joined: string): string {
-  return `{"t":"batch","records":[${joined}]}`;
+  return `${BATCH_PREFIX}${joined}${BATCH_SUFFIX}`;
 }
 
 export function encodeHello(lastSeq: number): string {

@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { parseFrom } from './protocol.js';
-import { Ring } from './ring.js';
+import { type Frame, Ring } from './ring.js';
 
-const seqs = (text: string) => (text ? (JSON.parse(`[${text}]`) as { seq: number }[]).map((r) => r.seq) : []);
-const rec = (seq: number) => `{"seq":${seq},"data":"r${seq}"}`;
+const rec = (seq: number, data = `r${seq}`) => JSON.stringify({ seq, data });
+const seqs = (f: Frame | undefined) =>
+  f ? (JSON.parse(f.data.toString()) as { records: { seq: number }[] }).records.map((r) => r.seq) : [];
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 describe('feed ring', () => {
-  it('keeps at least capacity records, whole segments, and slices across segments', () => {
+  it('keeps at least capacity records in whole segments and frames across them', () => {
     const ring = new Ring(4);
     for (let s = 1; s <= 10; s++) ring.push(s, rec(s));
+    expect(seqs(ring.frame(5))).toEqual(range(5, 10));
     expect([ring.first, ring.last]).toEqual([5, 10]);
-    expect(ring.has(4)).toBe(false);
-    expect(seqs(ring.slice(5, 100).text)).toEqual([5, 6, 7, 8, 9, 10]);
-    expect(ring.slice(7, 3)).toMatchObject({ count: 3 });
-    expect(seqs(ring.slice(7, 3).text)).toEqual([7, 8, 9]);
-    expect(ring.slice(4, 2)).toEqual({ text: '', count: 0 });
+    expect(seqs(ring.frame(7))).toEqual(range(7, 10));
+    expect(ring.frame(4)).toBeUndefined();
+    expect(ring.frame(11)).toBeUndefined();
     for (let s = 11; s <= 1_000; s++) {
       ring.push(s, rec(s));
       if (s % 3 === 0) ring.seal();
@@ -22,9 +23,26 @@ describe('feed ring', () => {
     ring.seal();
     expect(ring.size).toBeGreaterThanOrEqual(4);
     expect(ring.size).toBeLessThan(8);
-    expect(seqs(ring.slice(ring.first, 10).text)).toEqual(
-      Array.from({ length: ring.size }, (_, i) => ring.first + i),
-    );
+    expect(seqs(ring.frame(ring.first))).toEqual(range(ring.first, 1_000));
+  });
+
+  it('hands out a whole segment as the same Buffer and caps frames at maxFrameRecords', () => {
+    const ring = new Ring(100, 10);
+    for (let s = 1; s <= 25; s++) ring.push(s, rec(s));
+    const f = ring.frame(1);
+    expect(f?.data).toBe(ring.frame(1)?.data);
+    expect(seqs(f)).toEqual(range(1, 10));
+    expect(seqs(ring.frame(5))).toEqual(range(5, 14));
+    expect(seqs(ring.frame(21))).toEqual(range(21, 25));
+  });
+
+  it('cuts records at byte offsets when the JSON is not ASCII', () => {
+    const ring = new Ring(100);
+    for (let s = 1; s <= 5; s++) ring.push(s, rec(s, 'ação ✓ 📈'.repeat(s)));
+    ring.seal();
+    const f = ring.frame(3);
+    expect(seqs(f)).toEqual([3, 4, 5]);
+    expect(JSON.parse(f?.data.toString() ?? '').records[0].data).toBe('ação ✓ 📈'.repeat(3));
   });
 
   it('starts anew when a publish skips seqs, so it never holds a hole', () => {
@@ -35,7 +53,7 @@ describe('feed ring', () => {
     ring.push(5, rec(5));
     expect([ring.first, ring.last]).toEqual([5, 5]);
     expect(ring.has(2)).toBe(false);
-    expect(seqs(ring.slice(5, 10).text)).toEqual([5]);
+    expect(seqs(ring.frame(5))).toEqual([5]);
   });
 });
 

@@ -1,13 +1,35 @@
+import { BATCH_PREFIX, BATCH_SUFFIX } from './protocol.js';
+
+/** A ready-to-send batch frame (UTF-8 JSON, sent as a text frame) and the seqs it carries. */
+export interface Frame {
+  data: Buffer;
+  count: number;
+  last: number;
+}
+
+interface Segment {
+  first: number;
+  /** The whole batch frame of the segment's records. */
+  frame: Buffer;
+  /** ends[i]: byte offset in frame just past record first + i. */
+  ends: Uint32Array;
+}
+
+const PREFIX_BYTES = Buffer.byteLength(BATCH_PREFIX);
+const PREFIX = Buffer.from(BATCH_PREFIX);
+const SUFFIX = Buffer.from(BATCH_SUFFIX);
+
 /**
- * The last published records (at least `capacity`, after each seal fewer than 2 × capacity), as encoded
- * JSON, for live frames and fast resume. Records are kept in segments (one per event-loop turn,
- * as sealed by the server's flush): one comma-joined string plus an end-offset array per segment
- * instead of one string per record, because tens of thousands of small strings surviving to the
- * old generation made GC pauses the largest cost of the feed at 100k records/s.
- * The held seqs are one contiguous range; a publish that skips seqs starts the ring anew.
+ * The last published records (at least `capacity`; after each seal fewer than 2 × capacity) for
+ * live frames and fast resume. Records are kept in segments, one per event-loop turn (the server's
+ * flush seals them), each stored as its finished batch frame in a Buffer: every caught-up
+ * connection is sent that same Buffer (no per-connection encoding), and the bytes live outside the
+ * JS heap (tens of thousands of small strings surviving to the old generation made GC the largest
+ * cost of the feed at 100k records/s). The held seqs are one contiguous range; a publish that
+ * skips seqs starts the ring anew.
  */
 export class Ring {
-  private segments: Segment[] = [];
+  private segments: (Segment | undefined)[] = [];
   private head = 0;
   private open: string[] = [];
   private openFirst = 0;
@@ -16,9 +38,13 @@ export class Ring {
   private lastSeq = 0;
   private readonly segmentMax: number;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    /** Most records in a segment and in a frame. */
+    readonly maxFrameRecords = 1_000,
+  ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError('ring capacity must be ≥ 1');
-    this.segmentMax = Math.min(capacity, 1_024);
+    this.segmentMax = Math.max(1, Math.min(capacity, maxFrameRecords));
   }
 
   get first(): number {
@@ -40,18 +66,22 @@ export class Ring {
     if (this.open.length >= this.segmentMax) this.seal();
   }
 
-  /** Closes the records pushed since the last seal into one segment (the server calls it per turn). */
+  /** Closes the records pushed since the last seal into one segment. */
   seal(): void {
     const n = this.open.length;
     if (n === 0) return;
+    const text = `${BATCH_PREFIX}${this.open.join(',')}${BATCH_SUFFIX}`;
+    const frame = Buffer.from(text);
+    const ascii = frame.length === text.length; // then byte offsets are char offsets
     const ends = new Uint32Array(n);
-    let pos = 0;
+    let pos = PREFIX_BYTES;
     for (let i = 0; i < n; i++) {
-      pos += (this.open[i] as string).length;
+      const rec = this.open[i] as string;
+      pos += ascii ? rec.length : Buffer.byteLength(rec);
       ends[i] = pos;
       pos += 1; // the comma
     }
-    this.segments.push({ first: this.openFirst, text: this.open.join(','), ends });
+    this.segments.push({ first: this.openFirst, frame, ends });
     this.sealedCount += n;
     this.open = [];
     this.evict();
@@ -61,22 +91,35 @@ export class Ring {
     return this.firstSeq !== 0 && seq >= this.firstSeq && seq <= this.lastSeq;
   }
 
-  /** Comma-joined encoded records from `seq` on, at most `max` (count 0 when `seq` is not held). */
-  slice(seq: number, max: number): { text: string; count: number } {
+  /**
+   * A frame of the records from `seq` on (at most maxFrameRecords), or undefined when `seq` is not
+   * held. A whole segment is returned as is; anything else is copied out of the segments.
+   */
+  frame(seq: number): Frame | undefined {
     this.seal(); // may evict: look after it
-    if (!this.has(seq)) return { text: '', count: 0 };
-    const pieces: string[] = [];
+    if (!this.has(seq)) return undefined;
+    const i0 = this.find(seq);
+    const s0 = this.segments[i0] as Segment;
+    if (s0.first === seq && s0.ends.length <= this.maxFrameRecords) {
+      // Whole segments: the first as is, unless small ones following it fit in the same frame.
+      const next = this.segments[i0 + 1];
+      if (!next || s0.ends.length + next.ends.length > this.maxFrameRecords) {
+        return { data: s0.frame, count: s0.ends.length, last: seq + s0.ends.length - 1 };
+      }
+    }
+    const parts: Buffer[] = [PREFIX];
     let count = 0;
-    for (let i = this.find(seq); i < this.segments.length && count < max; i++) {
+    for (let i = i0; i < this.segments.length && count < this.maxFrameRecords; i++) {
       const seg = this.segments[i] as Segment;
       const from = seq + count - seg.first;
-      const to = Math.min(seg.ends.length, from + max - count); // exclusive
-      const start = from === 0 ? 0 : (seg.ends[from - 1] as number) + 1;
-      const end = seg.ends[to - 1] as number;
-      pieces.push(start === 0 && end === seg.text.length ? seg.text : seg.text.slice(start, end));
+      const to = Math.min(seg.ends.length, from + this.maxFrameRecords - count); // exclusive
+      const start = from === 0 ? PREFIX_BYTES : (seg.ends[from - 1] as number) + 1;
+      if (count > 0) parts.push(COMMA);
+      parts.push(seg.frame.subarray(start, seg.ends[to - 1] as number));
       count += to - from;
     }
-    return { text: pieces.length === 1 ? (pieces[0] as string) : pieces.join(','), count };
+    parts.push(SUFFIX);
+    return { data: Buffer.concat(parts), count, last: seq + count - 1 };
   }
 
   private clear(): void {
@@ -89,21 +132,21 @@ export class Ring {
 
   /** Drops whole oldest segments while the rest still hold at least `capacity` records. */
   private evict(): void {
-    const held = () => this.sealedCount + this.open.length;
     while (this.head < this.segments.length) {
       const oldest = this.segments[this.head] as Segment;
-      if (held() - oldest.ends.length < this.capacity) break;
+      if (this.sealedCount + this.open.length - oldest.ends.length < this.capacity) break;
       this.sealedCount -= oldest.ends.length;
+      this.segments[this.head] = undefined; // let its Buffer go now
       this.head++;
     }
     if (this.head > 64 && this.head * 2 > this.segments.length) {
       this.segments = this.segments.slice(this.head);
       this.head = 0;
     }
-    this.firstSeq = (this.segments[this.head] as Segment | undefined)?.first ?? this.openFirst;
+    this.firstSeq = this.segments[this.head]?.first ?? this.openFirst;
   }
 
-  /** Index of the segment holding `seq` (held and sealed). */
+  /** Index of the sealed segment holding `seq` (which must be held). */
   private find(seq: number): number {
     let lo = this.head;
     let hi = this.segments.length - 1;
@@ -116,10 +159,4 @@ export class Ring {
   }
 }
 
-interface Segment {
-  first: number;
-  /** The segment's encoded records joined with commas. */
-  text: string;
-  /** ends[i]: offset in text just past record first + i. */
-  ends: Uint32Array;
-}
+const COMMA = Buffer.from(',');

@@ -15,7 +15,7 @@ import {
   type FeedRecord,
   parseFrom,
 } from './protocol.js';
-import { Ring } from './ring.js';
+import { type Frame, Ring } from './ring.js';
 import { addUpgradeRoute, rejectUpgrade } from './upgrade.js';
 
 export interface FeedServerOptions<T> {
@@ -65,15 +65,10 @@ export interface FeedServerStats {
   connections: FeedConnectionStats[];
 }
 
-interface Frame {
-  text: string;
-  bytes: number;
-  last: number;
-  count: number;
-}
-
 /** Catch-up frames written per connection per event-loop turn, so one resuming client cannot hog it. */
 const CATCHUP_FRAMES_PER_TURN = 8;
+/** Frames are UTF-8 JSON held in Buffers; they go out as text frames. */
+const TEXT_FRAME = { binary: false };
 
 class Connection {
   mode: ConnectionMode = 'live';
@@ -100,11 +95,6 @@ class Connection {
 }
 
 class HistoryGapError extends Error {}
-
-function frame(joined: string, count: number, last: number): Frame {
-  const text = encodeBatch(joined);
-  return { text, bytes: Buffer.byteLength(text), last, count };
-}
 
 /**
  * The producer side of a resumable, seq-numbered feed over WebSocket. `publish` appends to an
@@ -141,10 +131,10 @@ export class FeedServer<T> {
     this.name = opts.name;
     this.history = opts.history;
     this.logger = opts.logger.child({ feed: opts.name });
-    this.ring = new Ring(opts.ringSize ?? 65_536);
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 4 * 1024 * 1024;
     this.lowWater = Math.floor(this.maxBufferedBytes / 2);
     this.maxBatch = opts.maxBatchRecords ?? 1_000;
+    this.ring = new Ring(opts.ringSize ?? 65_536, this.maxBatch);
     this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2_000;
     this.last = this.history.lastSeq();
@@ -300,7 +290,7 @@ export class FeedServer<T> {
       let frames = byStart.get(next);
       if (!frames) {
         frames = [];
-        for (let s = next, f = this.ringFrame(s); f; s = f.last + 1, f = this.ringFrame(s)) frames.push(f);
+        for (let f = this.ring.frame(next); f; f = this.ring.frame(f.last + 1)) frames.push(f);
         byStart.set(next, frames);
       }
       for (const f of frames) {
@@ -352,17 +342,11 @@ export class FeedServer<T> {
       // Resumed by the write callback of a frame already in the buffer.
       if (c.ws.bufferedAmount > this.lowWater) return 'wait';
       const next = c.sent + 1;
-      const frame = this.ringFrame(next) ?? (await this.historyFrame(c, next));
+      const frame = this.ring.frame(next) ?? (await this.historyFrame(c, next));
       if (c.closed) return 'done';
       this.write(c, frame);
     }
     return 'yield';
-  }
-
-  /** Undefined when the ring no longer holds `seq`. */
-  private ringFrame(seq: number): Frame | undefined {
-    const { text, count } = this.ring.slice(seq, this.maxBatch);
-    return count === 0 ? undefined : frame(text, count, seq + count - 1);
   }
 
   private async historyFrame(c: Connection, next: number): Promise<Frame> {
@@ -380,18 +364,18 @@ export class FeedServer<T> {
     if (parts.length === 0) {
       throw new HistoryGapError(`history has no seq ${next} (next it has: ${records[0]?.seq ?? 'none'})`);
     }
-    return frame(parts.join(','), parts.length, expect - 1);
+    return { data: Buffer.from(encodeBatch(parts.join(','))), count: parts.length, last: expect - 1 };
   }
 
   private write(c: Connection, f: Frame): void {
-    c.ws.send(f.text, c.onWritten);
+    c.ws.send(f.data, TEXT_FRAME, c.onWritten); // the same Buffer for every caught-up connection
     c.sent = f.last;
     c.recordsSent += f.count;
     c.framesSent++;
     this.metrics.recordsSent.inc(f.count);
     const buffered = c.ws.bufferedAmount;
     if (buffered > c.maxBufferedAmount) c.maxBufferedAmount = buffered;
-    if (f.bytes > c.maxFrameBytes) c.maxFrameBytes = f.bytes;
+    if (f.data.length > c.maxFrameBytes) c.maxFrameBytes = f.data.length;
   }
 
   private failConnection(c: Connection, err: unknown): void {

@@ -1,0 +1,128 @@
+// Sustained ingestion into the durable market-data journal (encode, checksum, one write per batch,
+// fdatasync every 50 ms) beside a baseline that appends the same bytes, already encoded, in the
+// same batches with the same fsync cadence. Both run in this process against the same disk.
+import { closeSync, fdatasync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { machine, median, ROOT } from './lib.mjs';
+
+const dist = (p) => import(path.join(ROOT, 'dist', p));
+const BATCH = 1_000; // trades per flush: one event-loop turn of a busy feed
+const FSYNC_MS = 50;
+const POOL = 100_000;
+const SEGMENT_BYTES = 64 << 20; // the production default: both sides roll files and sync at the same size
+
+function trades() {
+  const tickers = ['WINZ26', 'WDOZ26', 'PETR4', 'VALE3'];
+  return Array.from({ length: POOL }, (_, i) => ({
+    kind: 'trade',
+    seq: 0,
+    recvTs: 1_764_000_000_000 + i,
+    backfilled: false,
+    ticker: tickers[i % 4],
+    exchange: i % 4 < 2 ? 'F' : 'B',
+    ts: 1_764_000_000_000 + i,
+    tradeId: 1 + Math.floor(i / 4),
+    price: 128_000 + 5 * (i % 17),
+    qty: 1 + (i % 9),
+    aggressor: i % 2 ? 'BUY' : 'SELL',
+    buyAgent: 3,
+    sellAgent: 308,
+  }));
+}
+
+async function ours(pool, seconds) {
+  const { SegmentJournal } = await dist('adapters/storage/segment-journal.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-journal-'));
+  const j = new SegmentJournal({
+    dir,
+    fsyncIntervalMs: FSYNC_MS,
+    segmentMaxBytes: SEGMENT_BYTES,
+    segmentMaxAgeMs: 60_000,
+  });
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  while (performance.now() < end) {
+    for (let i = 0; i < BATCH; i++) j.append(pool[n++ % POOL]);
+    j.flush();
+    if (n % (BATCH * 50) === 0) await new Promise(setImmediate); // let the fsync callbacks run
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  j.close();
+  rmSync(dir, { recursive: true, force: true });
+  return n / elapsed;
+}
+
+async function baseline(pool, seconds) {
+  const { encodeRecord, Views } = await dist('adapters/storage/market-codec.js');
+  // The same frames the journal writes (header, CRC, records), encoded before the clock starts.
+  const frames = [];
+  for (let f = 0; f < POOL / BATCH; f++) {
+    const v = new Views(new ArrayBuffer(BATCH * 96 + 16));
+    let off = 16;
+    for (let i = 0; i < BATCH; i++)
+      off = encodeRecord({ ...pool[f * BATCH + i], seq: f * BATCH + i + 1 }, v, off);
+    v.u32[0] = off - 16;
+    v.u32[1] = crc32(v.u8.subarray(16, off));
+    v.u32[2] = BATCH;
+    frames.push(v.u8.subarray(0, off));
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-raw-'));
+  let files = 0;
+  let fd = openSync(path.join(dir, `${files}.seg`), 'w');
+  let bytes = 0;
+  let syncing = false;
+  const timer = setInterval(() => {
+    if (syncing) return;
+    syncing = true;
+    fdatasync(fd, () => {
+      syncing = false;
+    });
+  }, FSYNC_MS);
+  let n = 0;
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  while (performance.now() < end) {
+    const frame = frames[(n / BATCH) % frames.length];
+    writeSync(fd, frame, 0, frame.length);
+    n += BATCH;
+    bytes += frame.length;
+    if (bytes >= SEGMENT_BYTES) {
+      fdatasyncSync(fd);
+      closeSync(fd);
+      fd = openSync(path.join(dir, `${++files}.seg`), 'w');
+      bytes = 0;
+    }
+    if (n % (BATCH * 50) === 0) await new Promise(setImmediate);
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  clearInterval(timer);
+  while (syncing) await new Promise((r) => setTimeout(r, 5));
+  closeSync(fd);
+  rmSync(dir, { recursive: true, force: true });
+  return n / elapsed;
+}
+
+export async function run({ rounds = 3, durationS = 5 } = {}) {
+  const pool = trades();
+  const a = [];
+  const b = [];
+  for (let i = 0; i < rounds; i++) {
+    a.push(await ours(pool, durationS));
+    b.push(await baseline(pool, durationS));
+  }
+  const journal = Math.round(median(a));
+  const raw = Math.round(median(b));
+  return {
+    machine: machine(),
+    rounds,
+    durationS,
+    results: {
+      'journal: encode + frame CRC + write per 1,000 + fdatasync/50 ms (trades/s)': { rps: journal },
+      'baseline: raw append of the same bytes, same batches and fsync (trades/s)': { rps: raw },
+      'ratio journal / baseline': { rps: Math.round((journal / raw) * 100) / 100 },
+    },
+  };
+}
