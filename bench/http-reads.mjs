@@ -17,14 +17,7 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
     TRADINGSYSTEM__SERVICES__DOCS__PORT: String(docsPort),
     TRADINGSYSTEM__SERVICES__DOCS__DIR: path.join(ROOT, 'docs'),
   });
-  const categories = [
-    'documentacao',
-    'coleta-dados',
-    'banco-dados',
-    'analise-dados',
-    'gestao-riscos',
-    'dashboard',
-  ];
+  const { IDEA_CATEGORIES: categories } = await import(path.join(ROOT, 'dist', 'domain', 'ideas.js'));
   for (let i = 0; i < IDEAS; i += 50) {
     await Promise.all(
       Array.from({ length: 50 }, (_, j) =>

@@ -5,32 +5,13 @@ import { closeSync, fdatasync, fdatasyncSync, mkdtempSync, openSync, rmSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { machine, median, ROOT } from './lib.mjs';
+import { machine, median, ROOT, syntheticTrades } from './lib.mjs';
 
 const dist = (p) => import(path.join(ROOT, 'dist', p));
 const BATCH = 1_000; // trades per flush: one event-loop turn of a busy feed
 const FSYNC_MS = 50;
 const POOL = 100_000;
 const SEGMENT_BYTES = 64 << 20; // the production default: both sides roll files and sync at the same size
-
-function trades() {
-  const tickers = ['WINZ26', 'WDOZ26', 'PETR4', 'VALE3'];
-  return Array.from({ length: POOL }, (_, i) => ({
-    kind: 'trade',
-    seq: 0,
-    recvTs: 1_764_000_000_000 + i,
-    backfilled: false,
-    ticker: tickers[i % 4],
-    exchange: i % 4 < 2 ? 'F' : 'B',
-    ts: 1_764_000_000_000 + i,
-    tradeId: 1 + Math.floor(i / 4),
-    price: 128_000 + 5 * (i % 17),
-    qty: 1 + (i % 9),
-    aggressor: i % 2 ? 'BUY' : 'SELL',
-    buyAgent: 3,
-    sellAgent: 308,
-  }));
-}
 
 async function ours(pool, seconds) {
   const { SegmentJournal } = await dist('adapters/storage/segment-journal.js');
@@ -106,7 +87,7 @@ async function baseline(pool, seconds) {
 }
 
 export async function run({ rounds = 3, durationS = 5 } = {}) {
-  const pool = trades();
+  const pool = syntheticTrades(POOL);
   const a = [];
   const b = [];
   for (let i = 0; i < rounds; i++) {

@@ -101,3 +101,23 @@ export async function compare(targets, { rounds = 3, ...opts } = {}) {
 export function machine() {
   return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 }
+
+/** Trades like the simulator's, spread over four instruments, for storage benchmarks. */
+export function syntheticTrades(n, t0 = Date.parse('2026-03-16T13:00:00Z')) {
+  const tickers = ['WINZ26', 'WDOZ26', 'PETR4', 'VALE3'];
+  return Array.from({ length: n }, (_, i) => ({
+    kind: 'trade',
+    seq: i + 1,
+    recvTs: t0 + i,
+    backfilled: false,
+    ticker: tickers[i % 4],
+    exchange: i % 4 < 2 ? 'F' : 'B',
+    ts: t0 + i,
+    tradeId: 1 + Math.floor(i / 4),
+    price: 128_000 + 5 * (i % 17),
+    qty: 1 + (i % 9),
+    aggressor: i % 2 ? 'BUY' : 'SELL',
+    buyAgent: 3,
+    sellAgent: 308,
+  }));
+}

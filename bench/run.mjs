@@ -7,6 +7,7 @@ import { ROOT } from './lib.mjs';
 const BENCHES = {
   'http-reads': () => import('./http-reads.mjs'),
   journal: () => import('./journal.mjs'),
+  capture: () => import('./capture.mjs'),
 };
 
 const only = process.argv.slice(2);
@@ -21,7 +22,7 @@ for (const [name, load] of Object.entries(BENCHES)) {
   console.log(`\n## ${name}  (${out.machine}; median of ${out.rounds} runs × ${out.durationS} s)`);
   const rows = Object.entries(out.results).map(([k, v]) => ({
     target: k,
-    'req/s': v.rps,
+    'per s': v.rps,
     'p50 ms': v.p50,
     'p99 ms': v.p99,
   }));

@@ -31,6 +31,7 @@ usage: tradingsystem <command> [options]
   sim fault <kind> [--for 10s]    inject a simulator fault: disconnect, stall, slow-callbacks, login-fail
   sim clear | sim faults          clear the faults / list the active ones
   sim truth [--json]              the last trade number the simulated market printed, per instrument
+  retention [--days N]            delete Parquet partitions older than N days (default: config, 90)
 
 config: ./tradingsystem.config.json (or TRADINGSYSTEM_CONFIG), overridden by TRADINGSYSTEM__* env;
 data home: TRADINGSYSTEM_HOME (default ./data)
@@ -203,6 +204,19 @@ const commands: Record<string, Handler> = {
       'usage: tradingsystem sim fault <disconnect|stall|slow-callbacks|login-fail> [--for 10s] | sim clear | sim faults | sim truth',
     );
     return 2;
+  },
+
+  async retention(args, config) {
+    const { values } = parseArgs({ args, options: { days: { type: 'string' } } });
+    const days = values.days === undefined ? config.services['data-capture'].parquetRetentionDays : Number(values.days);
+    if (!Number.isInteger(days) || days < 1) {
+      console.error(`--days must be a whole number of days >= 1 (got '${values.days}')`);
+      return 2;
+    }
+    const { removeOldPartitions } = await import('./services/data-capture/market-store.js');
+    const removed = await removeOldPartitions(path.join(config.home, 'parquet'), days, Date.now(), config.timezone);
+    console.log(removed.length ? removed.map((r) => `removed ${r}`).join('\n') : `nothing older than ${days} days`);
+    return 0;
   },
 
   async run(args) {

@@ -1,4 +1,4 @@
-import { localDate } from './clock.js';
+import { localDate, partsIn } from './clock.js';
 
 /** One local calendar day in a time zone, as UTC instants. */
 export interface LocalDay {
@@ -12,30 +12,10 @@ export interface LocalDay {
 }
 
 const DAY_MS = 86_400_000;
-const wallClockFormatters = new Map<string, Intl.DateTimeFormat>();
-
-function wallClockFormatter(timeZone: string): Intl.DateTimeFormat {
-  let fmt = wallClockFormatters.get(timeZone);
-  if (!fmt) {
-    fmt = new Intl.DateTimeFormat('en-CA', {
-      timeZone,
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-      hourCycle: 'h23',
-    });
-    wallClockFormatters.set(timeZone, fmt);
-  }
-  return fmt;
-}
-
 /** Local wall-clock minus UTC at an instant, in ms (São Paulo today: -3 h). */
 function zoneOffsetAt(timeZone: string, epochMs: number): number {
   const p: Record<string, number> = {};
-  for (const part of wallClockFormatter(timeZone).formatToParts(epochMs)) p[part.type] = Number(part.value);
+  for (const [k, v] of Object.entries(partsIn(timeZone, epochMs))) p[k] = Number(v);
   const wall = Date.UTC(
     p.year ?? 1970,
     (p.month ?? 1) - 1,

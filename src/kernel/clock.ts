@@ -21,7 +21,8 @@ export class ManualClock implements Clock {
 
 const dayFormatters = new Map<string, Intl.DateTimeFormat>();
 
-function partsIn(timeZone: string, epochMs: number): Record<string, string> {
+/** The wall-clock fields (year, month, day, hour, minute, second) of an instant in a time zone. */
+export function partsIn(timeZone: string, epochMs: number): Record<string, string> {
   let fmt = dayFormatters.get(timeZone);
   if (!fmt) {
     fmt = new Intl.DateTimeFormat('en-CA', {

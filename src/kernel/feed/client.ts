@@ -98,7 +98,12 @@ export class FeedClient<T> {
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
     return new Promise((resolve) => {
-      ws.once('close', () => resolve());
+      // A server that does not answer the close frame is cut off rather than waited on.
+      const timer = setTimeout(() => ws.terminate(), 2_000);
+      ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
       else ws.close(1000, 'client stopping');
     });
@@ -126,7 +131,8 @@ export class FeedClient<T> {
       this.onMessage(ws, rawToString(data));
     });
     ws.on('error', (err) => {
-      this.lastError = err.message;
+      this.lastError = err.message; // e.g. "Unexpected server response: 400" for a refused from
+      if (!this.running) return; // stop() during a handshake errors by design
       this.opts.logger?.warn(
         { event: 'feed.client_error', url: this.opts.url, err: err.message },
         'feed error',

@@ -198,6 +198,11 @@ describe('feed server and client', () => {
     }
     const missing = await rawUpgrade(port, '/feed/nope?from=0');
     expect(missing).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
+    // A FeedClient ahead of the server keeps retrying (with backoff) and delivers nothing.
+    const ahead = collect(`ws://127.0.0.1:${port}/feed/test`, { from: 11 });
+    await until('two refusals', () => ahead.client.stats.reconnects >= 2);
+    expect(ahead.client.lastError).toContain('400');
+    expect(ahead.seqs).toEqual([]);
     expect(feed.clientCount).toBe(0);
   });
 
@@ -237,7 +242,7 @@ describe('feed server and client', () => {
     slow.ws.pause(); // stops reading its socket: the kernel buffers fill, then the server's
     const fast = collect(url, { from: 0 });
     await until('both connected', () => feed.clientCount === 2);
-    const pad = 'x'.repeat(200); // ~250 bytes a record, 25 MB in all: far more than socket buffers
+    const pad = 'x'.repeat(400); // ~450 bytes a record, 45 MB in all: far more than socket buffers
     let maxSeenBuffered = 0;
     for (let i = 0; i < 100_000; i++) {
       feed.publish(history.append({ px: i, pad }));
@@ -257,7 +262,7 @@ describe('feed server and client', () => {
     const bound = maxBufferedBytes + slowStats.maxFrameBytes + 10;
     expect(slowStats.maxBufferedAmount).toBeLessThanOrEqual(bound);
     expect(maxSeenBuffered).toBeLessThanOrEqual(bound);
-    expect(slowStats.maxFrameBytes).toBeLessThan(500 * 300);
+    expect(slowStats.maxFrameBytes).toBeLessThan(500 * 500);
     expect(slowStats.slowEvents).toBeGreaterThanOrEqual(1);
     expect(slowStats.sentSeq).toBeLessThan(100_000); // it really is behind
 
@@ -271,13 +276,13 @@ describe('feed server and client', () => {
 
   it('terminates a peer that stops answering pings and keeps the healthy one', async () => {
     const history = new MemoryFeedHistory<Tick>();
-    const { feed, url } = await startFeed(history, { pingIntervalMs: 50 });
+    const { feed, url } = await startFeed(history, { pingIntervalMs: 250 });
     const dead = rawClient(url, { autoPong: false });
     await dead.opened;
     const healthy = collect(url);
     await until('dead peer terminated', () => dead.closeCode() !== undefined, 5_000);
     expect(dead.closeCode()).toBe(1006); // cut off, no close handshake
-    await new Promise((r) => setTimeout(r, 200)); // a few more heartbeats
+    await new Promise((r) => setTimeout(r, 600)); // a few more heartbeats
     expect(feed.clientCount).toBe(1);
     expect(healthy.client.currentState).toBe('open');
     expect(healthy.client.stats.reconnects).toBe(0);

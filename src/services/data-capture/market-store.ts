@@ -281,19 +281,8 @@ export class MarketStore {
 
   /** Delete `date=` partitions (trades and quotes) older than `days` before today in `timeZone`. */
   async applyRetention(days: number, nowMs: number, timeZone: string): Promise<{ removed: string[] }> {
-    if (!Number.isInteger(days) || days < 0) throw new RangeError(`market-store: bad retention days ${days}`);
-    const cutoff = addDays(localDate(timeZone, nowMs), -days);
     return this.serial(async () => {
-      const removed: string[] = [];
-      for (const kind of ['trades', 'quotes']) {
-        const dir = path.join(this.parquetDir, kind);
-        for (const name of await listDir(dir)) {
-          const date = /^date=(\d{4}-\d{2}-\d{2})$/.exec(name)?.[1];
-          if (date === undefined || date >= cutoff) continue;
-          await rm(path.join(dir, name), { recursive: true, force: true });
-          removed.push(path.join(dir, name));
-        }
-      }
+      const removed = await removeOldPartitions(this.parquetDir, days, nowMs, timeZone);
       this.hasTradeFiles = (await scanParquet(this.parquetDir)).tradeFiles;
       return { removed };
     });
@@ -583,4 +572,24 @@ function toBar(r: Row, timeOf: (key: string) => number): Bar {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Deletes the `date=` partitions of trades and quotes older than `days` local days. Only Parquet:
+ * the journal is pruned by data-capture itself, and only once its segments are in Parquet.
+ */
+export async function removeOldPartitions(parquetDir: string, days: number, nowMs: number, timeZone: string): Promise<string[]> {
+  if (!Number.isInteger(days) || days < 0) throw new RangeError(`market-store: bad retention days ${days}`);
+  const cutoff = addDays(localDate(timeZone, nowMs), -days);
+  const removed: string[] = [];
+  for (const kind of ['trades', 'quotes']) {
+    const dir = path.join(parquetDir, kind);
+    for (const name of await listDir(dir)) {
+      const date = /^date=(\d{4}-\d{2}-\d{2})$/.exec(name)?.[1];
+      if (date === undefined || date >= cutoff) continue;
+      await rm(path.join(dir, name), { recursive: true, force: true });
+      removed.push(path.join(dir, name));
+    }
+  }
+  return removed;
 }
