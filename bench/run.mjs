@@ -8,6 +8,7 @@ const BENCHES = {
   'http-reads': () => import('./http-reads.mjs'),
   journal: () => import('./journal.mjs'),
   capture: () => import('./capture.mjs'),
+  feed: () => import('./feed.mjs'),
 };
 
 const only = process.argv.slice(2);

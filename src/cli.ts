@@ -208,14 +208,22 @@ const commands: Record<string, Handler> = {
 
   async retention(args, config) {
     const { values } = parseArgs({ args, options: { days: { type: 'string' } } });
-    const days = values.days === undefined ? config.services['data-capture'].parquetRetentionDays : Number(values.days);
+    const days =
+      values.days === undefined ? config.services['data-capture'].parquetRetentionDays : Number(values.days);
     if (!Number.isInteger(days) || days < 1) {
       console.error(`--days must be a whole number of days >= 1 (got '${values.days}')`);
       return 2;
     }
     const { removeOldPartitions } = await import('./services/data-capture/market-store.js');
-    const removed = await removeOldPartitions(path.join(config.home, 'parquet'), days, Date.now(), config.timezone);
-    console.log(removed.length ? removed.map((r) => `removed ${r}`).join('\n') : `nothing older than ${days} days`);
+    const removed = await removeOldPartitions(
+      path.join(config.home, 'parquet'),
+      days,
+      Date.now(),
+      config.timezone,
+    );
+    console.log(
+      removed.length ? removed.map((r) => `removed ${r}`).join('\n') : `nothing older than ${days} days`,
+    );
     return 0;
   },
 

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { runCli, tempHome } from './helpers/cli.js';
 
 const day = (offsetDays: number) =>
-  new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date(Date.now() + offsetDays * 86_400_000));
+  new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(
+    new Date(Date.now() + offsetDays * 86_400_000),
+  );
 
 describe('tradingsystem retention', () => {
   it('deletes Parquet partitions older than the retention and keeps the rest and the journal', async () => {
@@ -20,7 +22,11 @@ describe('tradingsystem retention', () => {
       mkdirSync(d, { recursive: true });
       writeFileSync(path.join(d, 'seg-0000000000000001.parquet'), 'x');
     }
-    const env = { ...process.env, TRADINGSYSTEM_HOME: home, TRADINGSYSTEM_CONFIG: path.join(home, 'none.json') };
+    const env = {
+      ...process.env,
+      TRADINGSYSTEM_HOME: home,
+      TRADINGSYSTEM_CONFIG: path.join(home, 'none.json'),
+    };
     writeFileSync(path.join(home, 'none.json'), '{}');
     const res = await runCli(['retention'], env);
     expect(res.code).toBe(0);

@@ -578,7 +578,12 @@ function messageOf(err: unknown): string {
  * Deletes the `date=` partitions of trades and quotes older than `days` local days. Only Parquet:
  * the journal is pruned by data-capture itself, and only once its segments are in Parquet.
  */
-export async function removeOldPartitions(parquetDir: string, days: number, nowMs: number, timeZone: string): Promise<string[]> {
+export async function removeOldPartitions(
+  parquetDir: string,
+  days: number,
+  nowMs: number,
+  timeZone: string,
+): Promise<string[]> {
   if (!Number.isInteger(days) || days < 0) throw new RangeError(`market-store: bad retention days ${days}`);
   const cutoff = addDays(localDate(timeZone, nowMs), -days);
   const removed: string[] = [];
