@@ -164,6 +164,21 @@ export class SegmentJournal {
     return out;
   }
 
+  /** Like readSegment, giving the event loop a turn every few thousand records (the tick path runs meanwhile). */
+  async readSegmentInSlices(segment: SegmentInfo, sliceRecords = 5_000): Promise<CapturedEvent[]> {
+    const out: CapturedEvent[] = [];
+    let sinceYield = 0;
+    for (const frame of frames(segment.file, 0)) {
+      for (const e of frame.events) out.push(e);
+      sinceYield += frame.events.length;
+      if (sinceYield >= sliceRecords) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    return out;
+  }
+
   /** Up to `max` records with seq > afterSeq that are in the file, in order. */
   read(afterSeq: number, max: number): CapturedEvent[] {
     const out: CapturedEvent[] = [];
@@ -317,6 +332,23 @@ const READ_CHUNK = 1 << 20;
  * a frame is torn or fails its checksum. Returns the offset just past the last whole frame read.
  */
 function scanFile(file: string, offset: number, visit: (e: CapturedEvent) => boolean): number {
+  const it = frames(file, offset);
+  for (let step = it.next(); ; step = it.next()) {
+    if (step.done) return step.value;
+    for (const e of step.value.events) {
+      if (!visit(e)) {
+        it.return(0);
+        return step.value.end;
+      }
+    }
+  }
+}
+
+/**
+ * The valid frames of a file from `offset`, each with its records and the offset after it; the
+ * generator's return value is the offset just past the last whole, valid frame.
+ */
+function* frames(file: string, offset: number): Generator<{ events: CapturedEvent[]; end: number }, number> {
   const fd = openSync(file, 'r');
   try {
     let v = new Views(new ArrayBuffer(READ_CHUNK));
@@ -354,7 +386,7 @@ function scanFile(file: string, offset: number, visit: (e: CapturedEvent) => boo
         return bufStart + pos;
       }
       pos = end;
-      for (const e of events) if (!visit(e)) return bufStart + pos;
+      yield { events, end: bufStart + pos };
     }
   } finally {
     closeSync(fd);

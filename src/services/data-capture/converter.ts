@@ -92,7 +92,7 @@ export class ParquetConverter {
       this.metrics.pendingSegments.set(this.pending().length);
       if (!seg) return;
       try {
-        const events = this.journal.readSegment(seg);
+        const events = await this.journal.readSegmentInSlices(seg);
         await this.sink.writeSegment(segmentId(seg), events);
       } catch (err) {
         this.failures += 1;

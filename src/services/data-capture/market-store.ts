@@ -473,6 +473,8 @@ async function appendRows<T>(conn: DuckDBConnection, table: string, columns: Col
       const chunk = DuckDBDataChunk.create(types, part.length);
       chunk.setColumns(columns.map((c) => part.map(c.value)));
       appender.appendDataChunk(chunk);
+      // Loading runs on the JS thread: let the tick path have its turns between chunks.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     appender.flushSync();
   } finally {
