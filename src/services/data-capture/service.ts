@@ -18,6 +18,8 @@ import { SubscriptionList } from './subscriptions.js';
 
 const REPLAY_CHUNK = 10_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
+/** Unconverted segments beyond which the query tail stops growing (a minute each by default). */
+const MAX_SEGMENTS_IN_TAIL = 30;
 export const MARKET_FEED_PATH = '/feed/market';
 
 /**
@@ -98,6 +100,7 @@ export const dataCaptureService: ServiceDefinition = {
     await subscriptions.load(settings.subscriptions.filter((t) => instruments.has(t)));
 
     let backfiller: Backfiller | null = null;
+    let tailCapped = false;
     const capture = new Capture(
       journal,
       tracker,
@@ -105,7 +108,21 @@ export const dataCaptureService: ServiceDefinition = {
         publish: (events) => {
           for (const e of events) feed.publish({ seq: e.seq, data: e });
         },
-        tail: (events) => store.appendTail(events),
+        tail: (events) => {
+          // While Parquet lags far behind, stop growing the in-memory tail: the journal keeps
+          // everything, /health shows the backlog, and conversion catches the queries up later.
+          const backlog = converter?.pending().length ?? 0;
+          if (backlog <= MAX_SEGMENTS_IN_TAIL) {
+            tailCapped = false;
+            return store.appendTail(events);
+          }
+          if (!tailCapped)
+            logger.warn(
+              { event: 'capture.tail_capped', backlog },
+              'Parquet backlog too long; newest trades not queryable until it converts',
+            );
+          tailCapped = true;
+        },
       },
       clock,
       metrics,
@@ -289,13 +306,18 @@ async function loadCheckpoint(
   return cp;
 }
 
-/** Brings the gap tracker from the checkpoint to the journal's end, and the query tail to what Parquet lacks. */
+/**
+ * Brings the gap tracker from the checkpoint to the journal's end, and the query tail to what
+ * Parquet lacks (its newest MAX_SEGMENTS_IN_TAIL segments at most).
+ */
 function replayJournal(
   journal: SegmentJournal,
   cp: Checkpoint,
   tracker: GapTracker,
   store: MarketStore,
 ): void {
+  const unconverted = journal.sealedSegments().filter((s) => s.lastSeq > cp.convertedThrough);
+  const tailFrom = unconverted.at(-MAX_SEGMENTS_IN_TAIL)?.firstSeq ?? 0;
   const from = Math.min(cp.seq, cp.convertedThrough);
   for (let after = from; ; ) {
     const chunk = journal.read(after, REPLAY_CHUNK);
@@ -303,7 +325,7 @@ function replayJournal(
     for (const e of chunk) {
       if (e.kind === 'trade' && e.seq > cp.seq) tracker.observe(e, e.recvTs);
     }
-    store.appendTail(chunk.filter((e) => e.seq > cp.convertedThrough));
+    store.appendTail(chunk.filter((e) => e.seq > cp.convertedThrough && e.seq >= tailFrom));
     after = chunk[chunk.length - 1]?.seq ?? after;
   }
 }
