@@ -68,9 +68,19 @@ export const ideaBankService: ServiceDefinition = {
     };
     const now = () => new Date(clock.now()).toISOString();
 
+    // Sorting a thousand ideas on every read is the bulk of a list request: keep each order until a change.
+    const sortedCache = new Map<string, { version: number; ideas: Idea[] }>();
+    const sortedBy = (sort: string): Idea[] => {
+      const cached = sortedCache.get(sort);
+      if (cached?.version === store.version) return cached.ideas;
+      const ideas = sortIdeas(store.all(), sort);
+      sortedCache.set(sort, { version: store.version, ideas });
+      return ideas;
+    };
+
     app.get('/api/items', { schema: { querystring: ListQuery } }, async (req) => {
       ready();
-      const { matching, page } = listIdeas(store.all(), req.query);
+      const { matching, page } = listIdeas(sortedBy(req.query.sort), req.query);
       return { success: true, count: page.length, total: matching, data: page };
     });
 
@@ -147,26 +157,33 @@ export const ideaBankService: ServiceDefinition = {
   },
 };
 
-/** Filters, sorts and pages the ideas for `GET /api/items`. */
-export function listIdeas(all: Idea[], query: ListIdeas): { matching: number; page: Idea[] } {
-  const words = query.q ? foldText(query.q).split(/\s+/).filter(Boolean) : [];
-  const tag = query.tag?.toLowerCase();
-  const filtered = all.filter(
-    (i) =>
-      (!query.status || i.status === query.status) &&
-      (!query.category || i.category === query.category) &&
-      (!query.priority || i.priority === query.priority) &&
-      (!tag || i.tags.some((t) => t.toLowerCase() === tag)) &&
-      (!words.length || words.every((w) => foldText(`${i.title} ${i.description}`).includes(w))),
-  );
-  const desc = query.sort.startsWith('-');
-  const field = (desc ? query.sort.slice(1) : query.sort) as keyof Idea;
+/** The ideas in the order of a `sort` value: a field, descending with a leading `-`; ties by id. */
+export function sortIdeas(all: Idea[], sort: string): Idea[] {
+  const desc = sort.startsWith('-');
+  const field = (desc ? sort.slice(1) : sort) as keyof Idea;
   const key = (i: Idea) => (field === 'priority' ? PRIORITY_RANK[i.priority] : String(i[field]));
-  filtered.sort((a, b) => {
+  return [...all].sort((a, b) => {
     const ka = key(a);
     const kb = key(b);
     const order = ka < kb ? -1 : ka > kb ? 1 : a.id < b.id ? -1 : 1;
     return desc ? -order : order;
   });
+}
+
+/** Filters and pages ideas already in the requested order, for `GET /api/items`. */
+export function listIdeas(sorted: Idea[], query: ListIdeas): { matching: number; page: Idea[] } {
+  const words = query.q ? foldText(query.q).split(/\s+/).filter(Boolean) : [];
+  const tag = query.tag?.toLowerCase();
+  const unfiltered = !query.status && !query.category && !query.priority && !tag && !words.length;
+  const filtered = unfiltered
+    ? sorted
+    : sorted.filter(
+        (i) =>
+          (!query.status || i.status === query.status) &&
+          (!query.category || i.category === query.category) &&
+          (!query.priority || i.priority === query.priority) &&
+          (!tag || i.tags.some((t) => t.toLowerCase() === tag)) &&
+          (!words.length || words.every((w) => foldText(`${i.title} ${i.description}`).includes(w))),
+      );
   return { matching: filtered.length, page: filtered.slice(query.offset, query.offset + query.limit) };
 }

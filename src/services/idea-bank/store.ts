@@ -36,6 +36,8 @@ export class IdeaStore {
   private writing = false;
   private db: Low<IdeasFile>;
   state: StoreState = { ready: false, reason: 'not opened' };
+  /** Changes on every commit, so readers can cache what they derive from the ideas. */
+  version = 0;
 
   constructor(readonly file: string) {
     this.db = new Low<IdeasFile>(new DurableJsonFile<IdeasFile>(file), { items: [] });
@@ -58,6 +60,7 @@ export class IdeaStore {
       return this.state;
     }
     this.committed = new Map(this.db.data.items.map((i) => [i.id, i]));
+    this.version += 1;
     this.state = { ready: true };
     return this.state;
   }
@@ -105,6 +108,7 @@ export class IdeaStore {
           this.db.data = { items: [...draft.values()] };
           await this.db.write();
           this.committed = draft;
+          this.version += 1;
           for (const { p, result } of applied) p.resolve(result);
         } catch (err) {
           for (const { p } of applied) p.reject(new StoreWriteError((err as Error).message));
