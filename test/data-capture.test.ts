@@ -224,8 +224,14 @@ describe('data-capture without tick loss', () => {
     const m = await market({ tradesPerSecond: 100, openForMs: 30_000 });
     supervise(m);
     await waitFor('active', async () => (await m.status()).broker.state === 'Active', 30_000);
-    await m.fault('login-fail');
-    await m.fault('disconnect', 100);
+    // Through the CLI, as an operator drilling it would.
+    const loginFail = await runCli(['sim', 'fault', 'login-fail'], m.env);
+    expect(loginFail.code, loginFail.stderr).toBe(0);
+    expect((await runCli(['sim', 'fault', 'disconnect', '--for', '100ms'], m.env)).code).toBe(0);
+    const faults = await runCli(['sim', 'faults'], m.env);
+    expect(faults.stdout).toContain('login-fail');
+    const truth = await runCli(['sim', 'truth'], m.env);
+    expect(truth.stdout).toMatch(/WINZ26\s+\d+ at /);
     await waitFor(
       'invalid credentials',
       async () => (await m.status()).broker.state === 'InvalidCredentials',
