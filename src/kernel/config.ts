@@ -133,7 +133,15 @@ export const ConfigSchema = Type.Object(
     services: Type.Object(
       {
         'data-capture': DataCaptureSchema,
-        'order-manager': service(5055),
+        'order-manager': Type.Object(
+          {
+            ...address(5055),
+            account: Type.String({ default: 'SIM-001' }),
+            ackTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
+            enforceTradingHours: Type.Boolean({ default: false }),
+          },
+          section,
+        ),
         stream: service(9001),
         gateway: service(8000),
         'idea-bank': service(3200),

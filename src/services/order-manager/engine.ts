@@ -1,0 +1,339 @@
+import { randomUUID } from 'node:crypto';
+import type { BrokerAdapter, BrokerOrderUpdate } from '../../adapters/broker/types.js';
+import type { JournalEvent, NewAuditEntry, OrderJournal } from '../../adapters/storage/order-journal.js';
+import type { Instrument } from '../../domain/instruments.js';
+import {
+  applyOrderEvent,
+  createOrder,
+  isTerminal,
+  type Order,
+  type OrderChange,
+  type OrderEvent,
+  orderShapeError,
+} from '../../domain/orders.js';
+import { evaluateRisk, type RiskOrder } from '../../domain/risk.js';
+import type { Clock } from '../../kernel/clock.js';
+import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/logger.js';
+import { toOrderEvent } from './broker-events.js';
+import type { OrderManagerMetrics } from './metrics.js';
+import { type EventData, type EventType, type OrderState, type Projected, project } from './projection.js';
+import { type RiskInputs, riskContext } from './risk-context.js';
+import type { NewOrderBody } from './schemas.js';
+
+export interface EngineDeps {
+  journal: OrderJournal;
+  broker: BrokerAdapter;
+  instruments: ReadonlyMap<string, Instrument>;
+  state: OrderState;
+  account: string;
+  ackTimeoutMs: number;
+  timeZone: string;
+  clock: Clock;
+  logger: Logger;
+  metrics: OrderManagerMetrics;
+  lastPrice(symbol: string): number | undefined;
+  /** Called with every event after it is durable and projected. */
+  publish(e: JournalEvent): void;
+}
+
+export type Audit = Pick<NewAuditEntry, 'actor' | 'action'> & Partial<NewAuditEntry>;
+
+/**
+ * The order manager's core: every command is checked, journaled (with its audit entry) and folded
+ * into the projection before it is acknowledged; broker news takes the same path. Calls to the
+ * broker happen after the journal append and never block a reply.
+ */
+export class OrderEngine {
+  brokerReady = false;
+  private readonly ackTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly d: EngineDeps) {}
+
+  get state(): OrderState {
+    return this.d.state;
+  }
+
+  /** Rebuilds the state from the whole journal, through the live projection. */
+  rebuild(): number {
+    let n = 0;
+    for (const e of this.d.journal.replay()) {
+      project(this.d.state, e, this.d.instruments, this.d.timeZone);
+      n++;
+    }
+    return n;
+  }
+
+  /** Appends (with its audit entry, in one transaction), projects, publishes. */
+  record<T extends EventType>(type: T, orderId: string | null, data: EventData[T], audit?: Audit) {
+    const ts = this.d.clock.now();
+    const { journal } = this.d;
+    const event = journal.transaction(() => {
+      const e = journal.append(type, orderId, data, ts);
+      if (audit) journal.audit(auditEntry(ts, audit));
+      return e;
+    });
+    const projected = project(this.d.state, event, this.d.instruments, this.d.timeZone);
+    this.d.publish(event);
+    return projected;
+  }
+
+  audit(audit: Audit): void {
+    this.d.journal.audit(auditEntry(this.d.clock.now(), audit));
+  }
+
+  riskInputs(): RiskInputs {
+    const { state, instruments, timeZone, lastPrice } = this.d;
+    return {
+      state,
+      instruments,
+      brokerReady: this.brokerReady,
+      now: this.d.clock.now(),
+      timeZone,
+      lastPrice,
+    };
+  }
+
+  /** A new order: idempotent by clientOrderId; 422 with the risk code when risk refuses it. */
+  submit(body: NewOrderBody, actor: string): { created: boolean; order: Order } {
+    const shape = orderShapeError(body);
+    if (shape) throw badRequest(shape.code, shape.message, shape.details);
+    const known = body.clientOrderId && this.d.state.byClientId.get(body.clientOrderId);
+    if (known) return { created: false, order: this.get(known) };
+    const clientOrderId = body.clientOrderId ?? randomUUID();
+    const riskOrder: RiskOrder = { ...body, clientOrderId, account: body.account ?? this.d.account };
+    const started = performance.now();
+    const rejection = evaluateRisk(riskContext(riskOrder, this.riskInputs()));
+    this.d.metrics.riskCheckSeconds.observe((performance.now() - started) / 1000);
+    const details = { symbol: body.symbol, side: body.side, type: body.type, quantity: body.quantity };
+    if (rejection) {
+      const { code, message } = rejection;
+      this.record(
+        'risk.rejected',
+        null,
+        { clientOrderId, symbol: body.symbol, code, message },
+        {
+          actor,
+          action: 'order.submit',
+          target: clientOrderId,
+          result: code,
+          details: { ...details, message },
+        },
+      );
+      this.d.metrics.rejected.inc({ code });
+      throw new AppError(422, code, message, rejection.details);
+    }
+    const order = createOrder(
+      { ...riskOrder, clientOrderId, id: randomUUID(), timeInForce: body.timeInForce ?? 'DAY' },
+      this.d.clock.now(),
+    );
+    this.record(
+      'order.submitted',
+      order.id,
+      { order },
+      { actor, action: 'order.submit', target: order.id, result: 'accepted', details },
+    );
+    this.d.metrics.submitted.inc();
+    void this.send(order);
+    return { created: true, order };
+  }
+
+  get(id: string): Order {
+    const order = this.d.state.orders.get(id);
+    if (!order) throw notFound('order', id);
+    return order;
+  }
+
+  /** Idempotent: an order already cancelled, or being cancelled, is answered as it is. */
+  cancel(id: string, actor: string, reason?: string): Order {
+    const order = this.get(id);
+    if (order.status === 'CANCELED' || order.status === 'PENDING_CANCEL') return order;
+    if (isTerminal(order.status)) {
+      throw conflict('ORDER_CLOSED', `order ${id} is ${order.status}`, { status: order.status });
+    }
+    const audit = { actor, action: 'order.cancel', target: id, reason: reason ?? null, result: 'requested' };
+    const next = this.apply(order.id, { type: 'cancel_requested', ts: this.d.clock.now() }, audit);
+    this.cancelAtBroker(next);
+    return next;
+  }
+
+  cancelAll(symbol: string | undefined, actor: string, reason?: string): Order[] {
+    const targets = [...this.d.state.open.values()].filter(
+      (o) => o.status !== 'PENDING_CANCEL' && (!symbol || o.symbol === symbol),
+    );
+    return targets.map((o) => this.cancel(o.id, actor, reason));
+  }
+
+  /** A price/quantity change of a working order, checked by the risk engine as the order it becomes. */
+  modify(id: string, change: OrderChange, actor: string): Order {
+    const order = this.get(id);
+    const event: OrderEvent = { type: 'replace_requested', ts: this.d.clock.now(), change };
+    const dryRun = applyOrderEvent(order, event);
+    if (!dryRun.ok) {
+      const status = dryRun.code === 'ILLEGAL_TRANSITION' ? 409 : 400;
+      throw new AppError(status, dryRun.code, dryRun.message, { status: order.status });
+    }
+    const changed: RiskOrder = { ...order, quantity: change.quantity ?? order.quantity };
+    if (change.price !== undefined) changed.price = change.price;
+    const rejection = evaluateRisk(riskContext(changed, this.riskInputs(), order));
+    if (rejection) {
+      this.audit({
+        actor,
+        action: 'order.modify',
+        target: id,
+        result: rejection.code,
+        details: { ...change },
+      });
+      this.d.metrics.rejected.inc({ code: rejection.code });
+      throw new AppError(422, rejection.code, rejection.message, rejection.details);
+    }
+    const audit = { actor, action: 'order.modify', target: id, result: 'requested', details: { ...change } };
+    const next = this.apply(id, event, audit);
+    const brokerOrderId = next.brokerOrderId;
+    if (brokerOrderId) {
+      this.d.broker
+        .modifyOrder(brokerOrderId, change)
+        .catch((err: Error) => this.settle(id, 'PENDING_REPLACE', 'replace_rejected', err.message));
+    }
+    return next;
+  }
+
+  onBrokerUpdate(u: BrokerOrderUpdate): void {
+    const id = this.d.state.byClientId.get(u.clientOrderId);
+    const event = toOrderEvent(u);
+    if (!id || !event) {
+      this.d.logger.warn({ event: 'order.unmatched_update', update: u }, 'broker update for no known order');
+      return;
+    }
+    if (u.status === 'REJECTED') this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
+    this.apply(id, event);
+  }
+
+  /** Orders in UNKNOWN that the broker still lists as open become live again. */
+  async reconcileUnknown(): Promise<void> {
+    const unknown = [...this.d.state.open.values()].filter((o) => o.status === 'UNKNOWN');
+    if (unknown.length === 0 || !this.brokerReady) return;
+    const listed = new Map((await this.d.broker.openOrders(this.d.account)).map((o) => [o.clientOrderId, o]));
+    for (const order of unknown) {
+      const b = listed.get(order.clientOrderId);
+      const current = this.d.state.orders.get(order.id);
+      // Only a report that agrees with our fills resolves it; a missing report does not mean gone.
+      if (!b || current?.status !== 'UNKNOWN' || b.filledQty !== current.filledQty) continue;
+      const status = b.filledQty > 0 ? 'PARTIALLY_FILLED' : 'ACCEPTED';
+      this.apply(order.id, {
+        type: 'resolved',
+        ts: this.d.clock.now(),
+        status,
+        brokerOrderId: b.brokerOrderId,
+      });
+    }
+  }
+
+  stop(): void {
+    for (const t of this.ackTimers.values()) clearTimeout(t);
+    this.ackTimers.clear();
+  }
+
+  /** Journals a state-machine event for an order and returns the order after it. */
+  private apply(orderId: string, event: OrderEvent, audit?: Audit): Order {
+    const p = this.record('order.event', orderId, { event }, audit);
+    this.react(p, event);
+    return p.order ?? this.get(orderId);
+  }
+
+  private react(p: Projected, event: OrderEvent): void {
+    if (p.error) {
+      this.d.logger.warn(
+        {
+          event: 'order.illegal_event',
+          orderId: p.previous?.id,
+          code: p.error.code,
+          detail: p.error.message,
+        },
+        'order event not applied',
+      );
+      return;
+    }
+    const order = p.order;
+    if (!order || order.status === 'PENDING_NEW') return;
+    const timer = this.ackTimers.get(order.id);
+    if (timer) {
+      clearTimeout(timer);
+      this.ackTimers.delete(order.id);
+    }
+    if (order.status === 'FILLED' && p.previous?.status !== 'FILLED') this.d.metrics.filled.inc();
+    if (p.newFills.length > 0) this.onFills?.(order);
+    if (event.type === 'timed_out') {
+      this.d.logger.warn(
+        { event: 'order.ack_timeout', orderId: order.id },
+        'no broker answer; order UNKNOWN',
+      );
+    }
+  }
+
+  /** Set by the risk controls: runs after every applied fill. */
+  onFills?: (order: Order) => void;
+
+  private async send(order: Order): Promise<void> {
+    const instrument = this.d.instruments.get(order.symbol);
+    const timer = setTimeout(() => this.ackTimeout(order.id), this.d.ackTimeoutMs);
+    timer.unref();
+    this.ackTimers.set(order.id, timer);
+    try {
+      const { brokerOrderId } = await this.d.broker.sendOrder({
+        clientOrderId: order.clientOrderId,
+        account: order.account,
+        symbol: order.symbol,
+        exchange: instrument?.exchange ?? '',
+        side: order.side,
+        type: order.type,
+        quantity: order.quantity,
+        price: order.price,
+        stopPrice: order.stopPrice,
+        timeInForce: order.timeInForce,
+      });
+      const p = this.record('order.sent', order.id, { brokerOrderId });
+      // A cancel asked for before the broker's id was known goes out now.
+      if (p.order?.status === 'PENDING_CANCEL') this.cancelAtBroker(p.order);
+    } catch (err) {
+      this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
+      this.settle(order.id, 'PENDING_NEW', 'rejected', (err as Error).message);
+    }
+  }
+
+  private ackTimeout(orderId: string): void {
+    this.ackTimers.delete(orderId);
+    if (this.d.state.orders.get(orderId)?.status !== 'PENDING_NEW') return;
+    this.apply(orderId, { type: 'timed_out', ts: this.d.clock.now() });
+  }
+
+  private cancelAtBroker(order: Order): void {
+    if (!order.brokerOrderId) return;
+    this.d.broker
+      .cancelOrder(order.brokerOrderId)
+      .catch((err: Error) => this.settle(order.id, 'PENDING_CANCEL', 'cancel_rejected', err.message));
+  }
+
+  /** A refusal of our own request, applied only if the order still waits on that request. */
+  private settle(
+    orderId: string,
+    waiting: Order['status'],
+    type: 'rejected' | 'cancel_rejected' | 'replace_rejected',
+    reason: string,
+  ): void {
+    if (this.d.state.orders.get(orderId)?.status !== waiting) return;
+    this.apply(orderId, { type, ts: this.d.clock.now(), reason });
+  }
+}
+
+function auditEntry(ts: number, a: Audit): NewAuditEntry {
+  return {
+    ts,
+    actor: a.actor,
+    action: a.action,
+    target: a.target ?? null,
+    reason: a.reason ?? null,
+    result: a.result ?? 'ok',
+    details: a.details ?? null,
+  };
+}

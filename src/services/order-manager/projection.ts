@@ -1,0 +1,170 @@
+import type { JournalEvent } from '../../adapters/storage/order-journal.js';
+import type { Instrument } from '../../domain/instruments.js';
+import {
+  applyOrderEvent,
+  type Fill,
+  isOpen,
+  type Order,
+  type OrderError,
+  type OrderEvent,
+} from '../../domain/orders.js';
+import {
+  applyFill,
+  flatPosition,
+  type Position,
+  positionKey,
+  sessionKeyAt,
+  startSession,
+} from '../../domain/positions.js';
+import {
+  DEFAULT_RISK_LIMITS,
+  type OrderFingerprint,
+  orderFingerprint,
+  type RiskLimits,
+  type TradingState,
+} from '../../domain/risk.js';
+
+/** What the order manager journals; `data` of each journal event type. */
+export interface EventData {
+  'order.submitted': { order: Order };
+  'order.sent': { brokerOrderId: string };
+  'order.event': { event: OrderEvent };
+  'risk.rejected': { clientOrderId: string; symbol: string; code: string; message: string };
+  'risk.limits': { limits: RiskLimits };
+  'risk.state': { state: TradingState; reason: string };
+  'risk.kill_switch': { active: boolean; reason: string };
+}
+export type EventType = keyof EventData;
+
+/** The in-memory state: nothing but a fold of the journal. */
+export interface OrderState {
+  orders: Map<string, Order>;
+  byClientId: Map<string, string>;
+  /** Orders not in a terminal status (UNKNOWN included). */
+  open: Map<string, Order>;
+  positions: Map<string, Position>;
+  limits: RiskLimits;
+  tradingState: TradingState;
+  tradingStateReason: string;
+  killSwitch: { active: boolean; reason?: string };
+  /** When recent orders passed risk, for the rate check; pruned as events arrive. */
+  recentOrders: number[];
+  recentFingerprints: OrderFingerprint[];
+}
+
+/** What one event changed, so the live path can react (metrics, trading state, logs). */
+export interface Projected {
+  order?: Order;
+  previous?: Order;
+  error?: OrderError;
+  /** Fills new to the order (never a duplicate trade id) and applied to its position. */
+  newFills: Fill[];
+}
+
+export function emptyState(enforceTradingHours: boolean): OrderState {
+  return {
+    orders: new Map(),
+    byClientId: new Map(),
+    open: new Map(),
+    positions: new Map(),
+    limits: { ...DEFAULT_RISK_LIMITS, enforceTradingHours },
+    tradingState: 'ACTIVE',
+    tradingStateReason: 'start',
+    killSwitch: { active: false },
+    recentOrders: [],
+    recentFingerprints: [],
+  };
+}
+
+/**
+ * Folds one journal event into the state. The same function serves replay at start and live
+ * events, so a rebuilt state is the state that was acknowledged.
+ */
+export function project(
+  state: OrderState,
+  e: JournalEvent,
+  instruments: ReadonlyMap<string, Instrument>,
+  timeZone: string,
+): Projected {
+  switch (e.type as EventType) {
+    case 'order.submitted':
+      return submitted(state, (e.data as EventData['order.submitted']).order, e.ts);
+    case 'order.sent':
+      return sent(state, e.orderId, (e.data as EventData['order.sent']).brokerOrderId);
+    case 'order.event':
+      return orderEvent(state, e.orderId, (e.data as EventData['order.event']).event, instruments, timeZone);
+    case 'risk.limits':
+      state.limits = (e.data as EventData['risk.limits']).limits;
+      return NOTHING;
+    case 'risk.state': {
+      const d = e.data as EventData['risk.state'];
+      state.tradingState = d.state;
+      state.tradingStateReason = d.reason;
+      return NOTHING;
+    }
+    case 'risk.kill_switch': {
+      const d = e.data as EventData['risk.kill_switch'];
+      state.killSwitch = d.active ? { active: true, reason: d.reason } : { active: false };
+      return NOTHING;
+    }
+    default:
+      return NOTHING;
+  }
+}
+
+const NOTHING: Projected = { newFills: [] };
+
+function submitted(state: OrderState, order: Order, ts: number): Projected {
+  state.orders.set(order.id, order);
+  state.byClientId.set(order.clientOrderId, order.id);
+  state.open.set(order.id, order);
+  const keepAfter = ts - Math.max(state.limits.orderRateWindowMs, state.limits.duplicateWindowMs);
+  state.recentOrders = state.recentOrders.filter((t) => t > keepAfter);
+  state.recentOrders.push(ts);
+  state.recentFingerprints = state.recentFingerprints.filter((f) => f.ts > keepAfter);
+  state.recentFingerprints.push(orderFingerprint(order, ts));
+  return { order, newFills: [] };
+}
+
+function sent(state: OrderState, orderId: string | null, brokerOrderId: string): Projected {
+  const previous = orderId === null ? undefined : state.orders.get(orderId);
+  if (!previous) return NOTHING;
+  // The broker's id is known as soon as it takes the order, before (or without) its ack.
+  const order = previous.brokerOrderId ? previous : { ...previous, brokerOrderId };
+  store(state, order);
+  return { order, previous, newFills: [] };
+}
+
+function orderEvent(
+  state: OrderState,
+  orderId: string | null,
+  event: OrderEvent,
+  instruments: ReadonlyMap<string, Instrument>,
+  timeZone: string,
+): Projected {
+  const previous = orderId === null ? undefined : state.orders.get(orderId);
+  if (!previous) return NOTHING;
+  const result = applyOrderEvent(previous, event);
+  if (!result.ok) return { previous, error: result, newFills: [] };
+  if (result.duplicate) return { order: previous, previous, newFills: [] };
+  const order = result.order;
+  store(state, order);
+  const newFills = order.fills.slice(previous.fills.length);
+  const instrument = instruments.get(order.symbol);
+  if (instrument) for (const f of newFills) addFill(state, order, f, instrument, timeZone);
+  return { order, previous, newFills };
+}
+
+function store(state: OrderState, order: Order): void {
+  state.orders.set(order.id, order);
+  if (isOpen(order.status)) state.open.set(order.id, order);
+  else state.open.delete(order.id);
+}
+
+function addFill(state: OrderState, order: Order, fill: Fill, instrument: Instrument, timeZone: string) {
+  const key = positionKey(order.account, order.symbol);
+  const session = sessionKeyAt(fill.ts, timeZone);
+  const current = state.positions.get(key) ?? flatPosition(order.account, instrument, session);
+  const outcome = applyFill(startSession(current, session), { ...fill, side: order.side });
+  state.positions.set(key, outcome.position);
+}

@@ -1,0 +1,80 @@
+import type { Order } from '../../domain/orders.js';
+import { dailyPnl } from '../../domain/positions.js';
+import {
+  type RiskLimits,
+  riskLimitsProblems,
+  type TradingState,
+  tradingStateAfterPnl,
+} from '../../domain/risk.js';
+import { badRequest } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { OrderEngine } from './engine.js';
+import { accountPositions } from './risk-context.js';
+
+/**
+ * The operator's levers over the risk engine: limits, trading state and the kill switch. Each change
+ * is journaled with its audit entry, so a restart comes back in the same state.
+ */
+export class RiskControls {
+  constructor(
+    private readonly engine: OrderEngine,
+    private readonly logger: Logger,
+  ) {}
+
+  setLimits(limits: RiskLimits, actor: string): RiskLimits {
+    const problems = riskLimitsProblems(limits);
+    if (problems.length > 0) {
+      throw badRequest('VALIDATION_ERROR', problems.join('; '), { field: 'limits', problems });
+    }
+    this.engine.record('risk.limits', null, { limits }, { actor, action: 'risk.limits', result: 'ok' });
+    return this.engine.state.limits;
+  }
+
+  setTradingState(state: TradingState, reason: string, actor: string): void {
+    const from = this.engine.state.tradingState;
+    this.engine.record(
+      'risk.state',
+      null,
+      { state, reason },
+      { actor, action: 'risk.state', target: state, reason, result: 'ok', details: { from } },
+    );
+    this.logger.warn(
+      { event: 'risk.trading_state', from, to: state, reason, actor },
+      'trading state changed',
+    );
+  }
+
+  /** Blocks new orders at once (the next risk check sees it); with cancelAll, cancels every open order. */
+  activateKillSwitch(reason: string, cancelAll: boolean, actor: string): Order[] {
+    this.engine.record(
+      'risk.kill_switch',
+      null,
+      { active: true, reason },
+      { actor, action: 'risk.kill_switch', reason, result: 'activated', details: { cancelAll } },
+    );
+    this.logger.error({ event: 'risk.kill_switch', reason, actor, cancelAll }, 'kill switch activated');
+    return cancelAll ? this.engine.cancelAll(undefined, actor, `kill switch: ${reason}`) : [];
+  }
+
+  resetKillSwitch(reason: string, actor: string): void {
+    this.engine.record(
+      'risk.kill_switch',
+      null,
+      { active: false, reason },
+      { actor, action: 'risk.kill_switch_reset', reason, result: 'reset' },
+    );
+    this.logger.warn({ event: 'risk.kill_switch_reset', reason, actor }, 'kill switch reset');
+  }
+
+  /** After a fill: the daily P&L may tighten the trading state (never loosen it). */
+  afterFill(order: Order): void {
+    const { state } = this.engine;
+    const inputs = this.engine.riskInputs();
+    const positions = accountPositions(state, order.account, inputs.now, inputs.timeZone);
+    const pnl = dailyPnl(positions, inputs.lastPrice);
+    const next = tradingStateAfterPnl(state.tradingState, pnl, state.limits);
+    if (next === state.tradingState) return;
+    const reason = `daily P&L R$${pnl.realised + pnl.unrealised} reached the loss limit`;
+    this.setTradingState(next, reason, 'risk-engine');
+  }
+}

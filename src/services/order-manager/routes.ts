@@ -1,0 +1,60 @@
+import type { FastifyRequest } from 'fastify';
+import type { Order, OrderStatus } from '../../domain/orders.js';
+import type { App } from '../../kernel/service.js';
+import type { OrderEngine } from './engine.js';
+import { CancelAllBody, ListOrdersQuery, ModifyOrderBody, NewOrderBody, OrderParams } from './schemas.js';
+
+/** Who asked: the `x-actor` header (set by the gateway from its auth), else 'api'. */
+export function actorOf(req: FastifyRequest): string {
+  const h = req.headers['x-actor'];
+  const v = (Array.isArray(h) ? h[0] : h)?.trim();
+  return v ? v.slice(0, 64) : 'api';
+}
+
+export function registerOrderRoutes(app: App, engine: OrderEngine): void {
+  app.post('/api/orders', { schema: { body: NewOrderBody } }, async (req, reply) => {
+    const { created, order } = engine.submit(req.body, actorOf(req));
+    reply.status(created ? 201 : 200);
+    return { data: order };
+  });
+
+  app.get('/api/orders', { schema: { querystring: ListOrdersQuery } }, async (req) => {
+    const matching = listOrders(engine.state.orders.values(), req.query);
+    const { offset, limit } = req.query;
+    const data = matching.slice(offset, offset + limit);
+    return { count: data.length, total: matching.length, data };
+  });
+
+  app.get('/api/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
+    data: engine.get(req.params.id),
+  }));
+
+  app.patch('/api/orders/:id', { schema: { params: OrderParams, body: ModifyOrderBody } }, async (req) => ({
+    data: engine.modify(req.params.id, req.body, actorOf(req)),
+  }));
+
+  app.delete('/api/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
+    data: engine.cancel(req.params.id, actorOf(req)),
+  }));
+
+  app.post('/api/orders/cancel-all', { schema: { body: CancelAllBody } }, async (req) => {
+    const data = engine.cancelAll(req.body.symbol, actorOf(req), req.body.reason);
+    return { count: data.length, data };
+  });
+}
+
+/** Newest first. */
+function listOrders(orders: Iterable<Order>, q: ListOrdersQuery): Order[] {
+  const from = q.from === undefined ? -Infinity : Date.parse(q.from);
+  const to = q.to === undefined ? Infinity : Date.parse(q.to);
+  const status = q.status as OrderStatus | undefined;
+  const out: Order[] = [];
+  for (const o of orders) {
+    if (status && o.status !== status) continue;
+    if (q.symbol && o.symbol !== q.symbol) continue;
+    if (q.side && o.side !== q.side) continue;
+    if (o.createdAt < from || o.createdAt > to) continue;
+    out.push(o);
+  }
+  return out.reverse();
+}

@@ -1,0 +1,170 @@
+import { createBroker } from '../../adapters/broker/factory.js';
+import {
+  type JournalEvent,
+  JournalUnavailableError,
+  OrderJournal,
+} from '../../adapters/storage/order-journal.js';
+import { unavailable } from '../../kernel/errors.js';
+import { FeedServer } from '../../kernel/feed/index.js';
+import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
+import { OrderEngine } from './engine.js';
+import { MarketPrices } from './market-prices.js';
+import { createOrderManagerMetrics } from './metrics.js';
+import { emptyState } from './projection.js';
+import { RiskControls } from './risk-controls.js';
+import { registerRiskRoutes } from './risk-routes.js';
+import { registerOrderRoutes } from './routes.js';
+
+export const ORDERS_FEED_PATH = '/feed/orders';
+const RECONCILE_EVERY_MS = 1_000;
+/** data-capture's MARKET_FEED_PATH; not imported, so this process does not load DuckDB. */
+const MARKET_FEED_PATH = '/feed/market';
+
+/**
+ * The order manager (port 5055): orders through the pre-trade risk engine to the broker, fills into
+ * positions and P&L, all of it journaled in SQLite before it is acknowledged and rebuilt from the
+ * journal at start, with an audit trail and a resumable event feed.
+ */
+export const orderManagerService: ServiceDefinition = {
+  name: 'order-manager',
+  async setup(ctx) {
+    let journal: OrderJournal;
+    try {
+      journal = OrderJournal.open(ctx.config.home);
+    } catch (err) {
+      if (!(err instanceof JournalUnavailableError)) throw err;
+      serveJournalDown(ctx, err);
+      return;
+    }
+    ctx.onShutdown(() => journal.close());
+    wire(ctx, journal);
+  },
+};
+
+/** A journal that cannot be opened is never recreated: the service stays up, reports down, serves nothing. */
+function serveJournalDown(ctx: ServiceContext, err: JournalUnavailableError): void {
+  ctx.logger.error(
+    { event: 'order_manager.journal_unavailable', file: err.file, reason: err.message },
+    'order journal unusable; serving no orders until it is restored',
+  );
+  ctx.addHealthCheck('journal', () => ({ status: 'down', detail: err.message, file: err.file }));
+  ctx.app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/api/')) {
+      throw unavailable('JOURNAL_UNAVAILABLE', 'the order journal cannot be opened', { reason: err.message });
+    }
+  });
+}
+
+function wire(ctx: ServiceContext, journal: OrderJournal): void {
+  const { config, clock, logger, app } = ctx;
+  const settings = config.services['order-manager'];
+  const dc = config.services['data-capture'];
+  const instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
+  const state = emptyState(settings.enforceTradingHours);
+  const prices = new MarketPrices(`ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`, logger);
+  const broker = createBroker(config, clock);
+
+  const feed = new FeedServer<JournalEvent>({
+    name: 'orders',
+    history: journal,
+    logger,
+    registry: ctx.metrics.registry,
+  });
+  const metrics = createOrderManagerMetrics(ctx.metrics.registry, {
+    openOrders: () => state.open.size,
+    killSwitch: () => state.killSwitch.active,
+  });
+  const engine = new OrderEngine({
+    journal,
+    broker: broker.adapter,
+    instruments,
+    state,
+    account: settings.account,
+    ackTimeoutMs: settings.ackTimeoutMs,
+    timeZone: config.timezone,
+    clock,
+    logger,
+    metrics,
+    lastPrice: prices.lastPrice,
+    publish: (e) => feed.publish({ seq: e.seq, data: e }),
+  });
+  const replayed = engine.rebuild();
+  logger.info(
+    { event: 'order_manager.rebuilt', events: replayed, orders: state.orders.size, open: state.open.size },
+    'state rebuilt from the journal',
+  );
+  const controls = new RiskControls(engine, logger);
+  engine.onFills = (order) => controls.afterFill(order);
+
+  broker.adapter.setHandlers({
+    onEvent: (e) => {
+      if (e.type !== 'routing') return;
+      engine.brokerReady = e.connected;
+      logger.info({ event: 'order_manager.routing', connected: e.connected }, 'broker routing changed');
+    },
+    onTrade: () => {},
+    onQuote: () => {},
+    onOrderUpdate: (u) => engine.onBrokerUpdate(u),
+  });
+
+  feed.attach(app, ORDERS_FEED_PATH);
+  registerOrderRoutes(app, engine);
+  registerRiskRoutes(app, {
+    engine,
+    controls,
+    journal,
+    timeZone: config.timezone,
+    now: () => clock.now(),
+    lastPrice: prices.lastPrice,
+  });
+  addHealthChecks(ctx, engine, prices, journal);
+
+  const reconciler = setInterval(() => {
+    engine
+      .reconcileUnknown()
+      .catch((err: Error) =>
+        logger.warn({ event: 'order_manager.reconcile_failed', err: err.message }, 'reconcile failed'),
+      );
+  }, RECONCILE_EVERY_MS);
+  reconciler.unref();
+
+  app.addHook('onReady', async () => {
+    prices.start();
+    await broker.adapter.connect();
+  });
+  ctx.onShutdown(async () => {
+    clearInterval(reconciler);
+    engine.stop();
+    await broker.adapter.disconnect();
+    await prices.stop();
+    await feed.close();
+  });
+}
+
+function addHealthChecks(
+  ctx: ServiceContext,
+  engine: OrderEngine,
+  prices: MarketPrices,
+  journal: OrderJournal,
+): void {
+  ctx.addHealthCheck('journal', () => ({ status: 'ok', file: journal.file, lastSeq: journal.lastSeq() }));
+  ctx.addHealthCheck('broker', () =>
+    engine.brokerReady ? { status: 'ok' } : { status: 'down', detail: 'order routing not connected' },
+  );
+  ctx.addHealthCheck('marketData', () =>
+    prices.connected
+      ? { status: 'ok' }
+      : {
+          status: 'degraded',
+          detail: `data-capture feed not connected${prices.lastError ? `: ${prices.lastError}` : ''}`,
+        },
+  );
+  ctx.addHealthCheck('risk', () => {
+    const { killSwitch, tradingState, tradingStateReason } = engine.state;
+    if (killSwitch.active) return { status: 'degraded', detail: `kill switch active: ${killSwitch.reason}` };
+    if (tradingState !== 'ACTIVE') {
+      return { status: 'degraded', detail: `trading ${tradingState}: ${tradingStateReason}`, tradingState };
+    }
+    return { status: 'ok', tradingState };
+  });
+}
