@@ -32,6 +32,9 @@ usage: tradingsystem <command> [options]
   sim clear | sim faults          clear the faults / list the active ones
   sim truth [--json]              the last trade number the simulated market printed, per instrument
   retention [--days N]            delete Parquet partitions older than N days (default: config, 90)
+  keys create --role R --name N   create an API key (viewer, trader or admin); prints it once
+  keys list [--json]              the API keys, without secrets
+  keys revoke <id>                revoke an API key; the gateway refuses it within a second
 
 config: ./tradingsystem.config.json (or TRADINGSYSTEM_CONFIG), overridden by TRADINGSYSTEM__* env;
 data home: TRADINGSYSTEM_HOME (default ./data)
@@ -225,6 +228,55 @@ const commands: Record<string, Handler> = {
       removed.length ? removed.map((r) => `removed ${r}`).join('\n') : `nothing older than ${days} days`,
     );
     return 0;
+  },
+
+  async keys(args, config) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { role: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+    });
+    const { KeyStore, ROLES } = await import('./services/gateway/keys.js');
+    const store = KeyStore.at(config.home);
+    const [action, id] = positionals;
+    if (action === 'create') {
+      const role = ROLES.find((r) => r === values.role);
+      const name = values.name?.trim();
+      if (!role || !name) {
+        console.error(`usage: tradingsystem keys create --role <${ROLES.join('|')}> --name <name>`);
+        return 2;
+      }
+      const { key, record } = await store.create(name, role);
+      console.log(key);
+      console.error(`created ${role} key '${name}' (id ${record.id}); it is shown only this once`);
+      return 0;
+    }
+    if (action === 'list') {
+      await store.load();
+      const keys = store.list().map(({ salt: _s, hash: _h, ...k }) => k);
+      if (values.json) console.log(JSON.stringify(keys, null, 2));
+      else if (!keys.length) console.log('no API keys');
+      else {
+        for (const k of keys) {
+          console.log(
+            `${k.id}  ${k.role.padEnd(6)}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}  ${k.createdAt}  ${k.name}`,
+          );
+        }
+      }
+      return 0;
+    }
+    if (action === 'revoke' && id) {
+      if (!(await store.revoke(id))) {
+        console.error(`no API key with id '${id}'`);
+        return 1;
+      }
+      console.log(`revoked ${id}`);
+      return 0;
+    }
+    console.error(
+      'usage: tradingsystem keys create --role R --name N | keys list [--json] | keys revoke <id>',
+    );
+    return 2;
   },
 
   async run(args) {

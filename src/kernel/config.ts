@@ -143,7 +143,16 @@ export const ConfigSchema = Type.Object(
           section,
         ),
         stream: service(9001),
-        gateway: service(8000),
+        gateway: Type.Object(
+          {
+            ...address(8000),
+            upstreamTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
+            authFailuresPerMinute: Type.Integer({ minimum: 1, default: 10 }),
+            readsPerMinute: Type.Integer({ minimum: 1, default: 1_200 }),
+            ordersPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+          },
+          section,
+        ),
         'idea-bank': service(3200),
         docs: Type.Object(
           {

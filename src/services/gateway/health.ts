@@ -1,0 +1,89 @@
+import { type Config, SERVICE_NAMES, type ServiceName } from '../../kernel/config.js';
+import type { HealthStatus } from '../../kernel/service.js';
+import { SERVICE_MODULES } from '../registry.js';
+
+const PROBE_TIMEOUT_MS = 2_000;
+
+export interface ServiceHealth {
+  status: HealthStatus;
+  url: string;
+  httpStatus: number | null;
+  latencyMs: number;
+  detail?: string;
+  checks?: Record<string, { status: HealthStatus; [extra: string]: unknown }>;
+}
+
+export interface SystemHealth {
+  status: HealthStatus;
+  services: Record<string, ServiceHealth>;
+  /** The market-data broker session as data-capture reports it. */
+  broker: { state: string; status: HealthStatus; detail?: string };
+  /** Health checks that describe a feed (their name says so, or they report a lag). */
+  feeds: Record<string, unknown>;
+}
+
+/** The services the gateway fronts: enabled in config and with code in the registry. */
+export function frontedServices(config: Config): ServiceName[] {
+  return SERVICE_NAMES.filter((n) => n !== 'gateway' && config.services[n].enabled && SERVICE_MODULES[n]);
+}
+
+/** Probes every fronted service's `/health` in parallel, each bounded by a short timeout. */
+export async function systemHealth(config: Config, timeoutMs: number): Promise<SystemHealth> {
+  const names = frontedServices(config);
+  const probes = await Promise.all(
+    names.map((n) => probe(config.services[n], Math.min(timeoutMs, PROBE_TIMEOUT_MS))),
+  );
+  const services = Object.fromEntries(names.map((n, i) => [n, probes[i] as ServiceHealth]));
+  const broker = services['data-capture']?.checks?.broker;
+  const feeds: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(services)) {
+    for (const [check, result] of Object.entries(s.checks ?? {})) {
+      if (check.includes('feed') || 'lag' in result) feeds[`${name}.${check}`] = result;
+    }
+  }
+  const statuses = probes.map((p) => p.status);
+  return {
+    status: statuses.includes('down') ? 'down' : statuses.includes('degraded') ? 'degraded' : 'ok',
+    services,
+    broker: broker
+      ? {
+          state: String(broker.state ?? 'unknown'),
+          status: broker.status,
+          ...(typeof broker.detail === 'string' && { detail: broker.detail }),
+        }
+      : { state: 'unknown', status: 'down', detail: 'data-capture is not answering' },
+    feeds,
+  };
+}
+
+async function probe(address: { host: string; port: number }, timeoutMs: number): Promise<ServiceHealth> {
+  const url = `http://${address.host}:${address.port}/health`;
+  const started = performance.now();
+  const latency = () => Math.round((performance.now() - started) * 10) / 10;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await res.json().catch(() => ({}))) as Partial<ServiceHealth>;
+    const status: HealthStatus =
+      body.status === 'ok' || body.status === 'degraded' || body.status === 'down'
+        ? body.status
+        : res.ok
+          ? 'ok'
+          : 'down';
+    return {
+      status,
+      url,
+      httpStatus: res.status,
+      latencyMs: latency(),
+      ...(body.checks && { checks: body.checks }),
+    };
+  } catch (err) {
+    const timedOut = (err as Error).name === 'TimeoutError';
+    return {
+      status: 'down',
+      url,
+      httpStatus: null,
+      latencyMs: latency(),
+      detail: timedOut ? `no answer within ${timeoutMs} ms` : 'not answering',
+    };
+  }
+}

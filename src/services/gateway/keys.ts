@@ -1,0 +1,181 @@
+import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DurableJsonFile } from '../../adapters/storage/json-file.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { HealthCheckResult } from '../../kernel/service.js';
+
+export const ROLES = ['viewer', 'trader', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+/** Each role can do what the roles before it can. */
+const RANK: Record<Role, number> = { viewer: 0, trader: 1, admin: 2 };
+export const allows = (have: Role, need: Role) => RANK[have] >= RANK[need];
+
+export interface KeyRecord {
+  id: string;
+  name: string;
+  role: Role;
+  salt: string;
+  hash: string;
+  createdAt: string;
+  revokedAt?: string;
+  lastUsedAt?: string;
+}
+/** What a verified key tells a request: never the secret. */
+export type KeyIdentity = Pick<KeyRecord, 'id' | 'name' | 'role'>;
+interface KeysFile {
+  keys: KeyRecord[];
+}
+
+const SCRYPT: ScryptOptions = { N: 16_384, r: 8, p: 1 };
+const HASH_BYTES = 32;
+const KEY_PATTERN = /^tsk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const RELOAD_EVERY_MS = 1_000;
+
+const derive = (key: string, salt: string) =>
+  new Promise<Buffer>((resolve, reject) =>
+    scrypt(key, Buffer.from(salt, 'base64'), HASH_BYTES, SCRYPT, (err, out) =>
+      err ? reject(err) : resolve(out),
+    ),
+  );
+const fastDigest = (key: string) => createHash('sha256').update(key).digest('base64');
+
+export const INITIAL_ADMIN_KEY_FILE = 'initial-admin-key';
+
+/**
+ * API keys in `{home}/gateway/keys.json`, scrypt-hashed with a salt per key. A key is
+ * `tsk_<id>_<secret>`: lookup by id, constant-time comparison of the hash. The CLI edits the file
+ * directly; a running gateway re-reads it when its mtime changes (checked at most once a second).
+ */
+export class KeyStore {
+  private readonly adapter: DurableJsonFile<KeysFile>;
+  private byId = new Map<string, KeyRecord>();
+  /** SHA-256 of a presented key → the id it verified as, so scrypt runs once per key. */
+  private verified = new Map<string, string>();
+  private stamp = '';
+  private checkedAt = 0;
+  /** Why the last re-read failed; the keys loaded before it stay in force. */
+  private problem: string | null = null;
+
+  constructor(
+    readonly file: string,
+    private readonly now: () => number = Date.now,
+    private readonly logger?: Logger,
+  ) {
+    this.adapter = new DurableJsonFile<KeysFile>(file);
+  }
+
+  static at(home: string, now?: () => number, logger?: Logger): KeyStore {
+    return new KeyStore(path.join(home, 'gateway', 'keys.json'), now, logger);
+  }
+
+  /** Loads the file; false when there is none yet. */
+  async load(): Promise<boolean> {
+    const stamp = this.fileStamp();
+    const data = await this.adapter.read();
+    this.byId = new Map((data?.keys ?? []).map((k) => [k.id, k]));
+    this.verified.clear();
+    this.stamp = stamp;
+    this.checkedAt = this.now();
+    this.problem = null;
+    return data !== null;
+  }
+
+  health(): HealthCheckResult {
+    const active = this.list().filter((k) => !k.revokedAt).length;
+    return this.problem
+      ? { status: 'degraded', detail: this.problem, file: this.file, active }
+      : { status: 'ok', file: this.file, active };
+  }
+
+  list(): KeyRecord[] {
+    return [...this.byId.values()];
+  }
+
+  async create(name: string, role: Role): Promise<{ key: string; record: KeyRecord }> {
+    await this.load();
+    const id = randomBytes(8).toString('hex');
+    const key = `tsk_${id}_${randomBytes(32).toString('base64url')}`;
+    const salt = randomBytes(16).toString('base64');
+    const hash = (await derive(key, salt)).toString('base64');
+    const record: KeyRecord = { id, name, role, salt, hash, createdAt: new Date(this.now()).toISOString() };
+    this.byId.set(id, record);
+    await this.save();
+    return { key, record };
+  }
+
+  /** Marks a key revoked; false when no such key exists. */
+  async revoke(id: string): Promise<boolean> {
+    await this.load();
+    const record = this.byId.get(id);
+    if (!record) return false;
+    record.revokedAt ??= new Date(this.now()).toISOString();
+    await this.save();
+    return true;
+  }
+
+  /** The identity of a valid, unrevoked key, or null. */
+  async verify(presented: string): Promise<KeyIdentity | null> {
+    const id = KEY_PATTERN.exec(presented)?.[1];
+    if (!id) return null;
+    // An unknown id looks at the file now (one stat), so a key just created works at once.
+    await this.refresh(!this.byId.has(id));
+    const record = this.byId.get(id);
+    if (!record || record.revokedAt) return null;
+    const digest = fastDigest(presented);
+    if (this.verified.get(digest) !== record.id) {
+      const expected = Buffer.from(record.hash, 'base64');
+      const actual = await derive(presented, record.salt);
+      if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
+      this.verified.set(digest, record.id);
+    }
+    record.lastUsedAt = new Date(this.now()).toISOString();
+    return { id: record.id, name: record.name, role: record.role };
+  }
+
+  /**
+   * First start: with no key file, creates an admin key and writes it to a 0600 file for the
+   * operator. Returns that file's path, or null when keys already existed.
+   */
+  async ensureInitialAdmin(): Promise<string | null> {
+    if (await this.load()) return null;
+    const { key } = await this.create('initial-admin', 'admin');
+    const file = path.join(path.dirname(this.file), INITIAL_ADMIN_KEY_FILE);
+    await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'w' });
+    return file;
+  }
+
+  private async refresh(force = false): Promise<void> {
+    if (!force && this.now() - this.checkedAt < RELOAD_EVERY_MS) return;
+    this.checkedAt = this.now();
+    const stamp = this.fileStamp();
+    if (stamp === this.stamp) return;
+    try {
+      await this.load();
+    } catch (err) {
+      // A broken edit must not lock everyone out (or let anyone in): keep the keys we had.
+      this.stamp = stamp;
+      this.problem = (err as Error).message;
+      this.logger?.error({ event: 'gateway.keys_unreadable', err: this.problem }, 'keys file unreadable');
+    }
+  }
+
+  private fileStamp(): string {
+    try {
+      const s = statSync(this.file);
+      return `${s.ino}:${s.mtimeMs}:${s.size}`;
+    } catch {
+      return 'missing';
+    }
+  }
+
+  private async save(): Promise<void> {
+    mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    // lastUsedAt lives in memory only: the gateway never writes this file, so it cannot undo a revoke.
+    const keys = this.list().map(({ lastUsedAt: _used, ...k }) => k);
+    await this.adapter.write({ keys });
+    this.stamp = this.fileStamp();
+    this.verified.clear();
+  }
+}

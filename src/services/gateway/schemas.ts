@@ -1,0 +1,60 @@
+import Type from 'typebox';
+
+/**
+ * What the gateway itself checks and documents. Upstreams stay the judges of their own inputs
+ * (query fields, body fields): these schemas name the fields without repeating their rules.
+ */
+const Ticker = Type.String({ pattern: '^[A-Z0-9]{4,12}$', description: 'B3 ticker, e.g. WINZ26, PETR4' });
+const Time = Type.String({ description: 'ISO-8601 or epoch milliseconds' });
+
+export const TradesQuery = Type.Object({
+  ticker: Ticker,
+  from: Type.Optional(Time),
+  to: Type.Optional(Time),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  order: Type.Optional(Type.Enum(['asc', 'desc'])),
+});
+
+export const BarsQuery = Type.Object({
+  ticker: Ticker,
+  interval: Type.Enum(['1m', '5m', '15m', '1h', '1d']),
+  from: Type.Optional(Time),
+  to: Type.Optional(Time),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+
+export const GapsQuery = Type.Object({
+  state: Type.Optional(Type.Enum(['open', 'filled', 'skipped'])),
+  ticker: Type.Optional(Ticker),
+});
+
+export const SubscriptionBody = Type.Object({ ticker: Ticker }, { additionalProperties: false });
+export const TickerParams = Type.Object({ ticker: Ticker });
+
+export const IdeasQuery = Type.Object({
+  status: Type.Optional(Type.String()),
+  category: Type.Optional(Type.String()),
+  priority: Type.Optional(Type.String()),
+  tag: Type.Optional(Type.String()),
+  q: Type.Optional(Type.String()),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  sort: Type.Optional(Type.String()),
+});
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+
+/** A JSON object; its fields are validated by the upstream that owns them. */
+export const JsonObject = Type.Record(Type.String(), Type.Unknown(), {
+  description: 'a JSON object, validated by the upstream service',
+});
+
+export const DocsListQuery = Type.Object({
+  domain: Type.Optional(Type.String()),
+  type: Type.Optional(Type.String()),
+  tag: Type.Optional(Type.String()),
+  status: Type.Optional(Type.String()),
+});
+export const DocsSearchQuery = Type.Object({
+  q: Type.String({ minLength: 1 }),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+});

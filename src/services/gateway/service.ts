@@ -1,0 +1,78 @@
+import helmet from '@fastify/helmet';
+import rateLimitPlugin from '@fastify/rate-limit';
+import { AppError } from '../../kernel/errors.js';
+import type { ServiceDefinition } from '../../kernel/service.js';
+import { registerAuth } from './auth.js';
+import { systemHealth } from './health.js';
+import { KeyStore } from './keys.js';
+import { gatewayMetrics } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
+import { ROUTE_GROUPS, rateLimit, registerProxyRoutes } from './routes.js';
+
+/**
+ * The gateway (port 8000), the one front door: API keys with roles, rate limits, security headers,
+ * the REST API under `/api/v1` proxied to the services, their aggregated health and the OpenAPI docs.
+ * No CORS: browsers reach it from its own origin only.
+ */
+export const gatewayService: ServiceDefinition = {
+  name: 'gateway',
+  async setup({ app, config, logger, metrics, clock, addHealthCheck }) {
+    const gw = config.services.gateway;
+    const now = () => clock.now();
+    const keys = KeyStore.at(config.home, now, logger);
+    const initialKeyFile = await keys.ensureInitialAdmin();
+    if (initialKeyFile) {
+      logger.warn(
+        { event: 'gateway.initial_admin_key', file: initialKeyFile },
+        'no API keys existed: an admin key was written to this file; store it elsewhere and delete the file',
+      );
+    }
+    addHealthCheck('keys', () => keys.health());
+
+    // JSON only: without this, text/plain bodies would be accepted as strings.
+    app.removeContentTypeParser('text/plain');
+    await app.register(helmet, { global: true });
+    await app.register(rateLimitPlugin, {
+      global: false,
+      hook: 'preHandler', // after authentication, so limits are per key
+      errorResponseBuilder: (_req, ctx) =>
+        new AppError(
+          ctx.statusCode,
+          'RATE_LIMITED',
+          `more than ${ctx.max} requests a minute; retry in ${ctx.after}`,
+          {
+            limit: ctx.max,
+            retryAfter: ctx.after,
+          },
+        ),
+    });
+    registerAuth(app, keys, gw.authFailuresPerMinute, now);
+    await registerOpenApi(app);
+
+    registerProxyRoutes(
+      app,
+      ROUTE_GROUPS,
+      config.services,
+      { read: gw.readsPerMinute, order: gw.ordersPerMinute },
+      { timeoutMs: gw.upstreamTimeoutMs, logger, metrics: gatewayMetrics(metrics.registry) },
+    );
+
+    app.get(
+      '/api/v1/health',
+      {
+        schema: {
+          tags: ['system'],
+          summary: 'Every service, the broker connection and the feeds; 503 when any service is down',
+          description: 'Role: viewer.',
+          security: [{ apiKey: [] }],
+        },
+        config: { access: 'viewer', rateLimit: rateLimit(gw.readsPerMinute) },
+      },
+      async (_req, reply) => {
+        const health = await systemHealth(config, gw.upstreamTimeoutMs);
+        reply.status(health.status === 'down' ? 503 : 200);
+        return health;
+      },
+    );
+  },
+};
