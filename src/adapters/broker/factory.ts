@@ -21,13 +21,21 @@ export interface Broker {
   marketOpen(symbol: string, now: number): boolean;
 }
 
+export interface BrokerOptions {
+  /** The simulated venue's file: routing processes pass it so orders and fills survive restarts. */
+  venueFile?: string;
+}
+
 /** The configured broker adapter: the simulator (default), replay or ProfitDLL. */
-export function createBroker(config: Config, clock: Clock): Broker {
+export function createBroker(config: Config, clock: Clock, opts: BrokerOptions = {}): Broker {
   const kind = config.services['data-capture'].broker;
   if (kind !== 'sim') {
     throw new Error(`services.data-capture.broker '${kind}' is not available in this build yet; use 'sim'`);
   }
-  const sim = createSimBroker(config, { clock });
+  const sim = createSimBroker(config, {
+    clock,
+    ...(opts.venueFile !== undefined ? { venueFile: opts.venueFile } : {}),
+  });
   return {
     adapter: sim,
     marketOpen: (symbol, now) => sim.tape.isOpen(symbol, now),

@@ -59,6 +59,34 @@ export interface BrokerOpenOrder {
   leavesQty: number;
 }
 
+/** One execution of an order; `tradeId` is stable, so a fill reported twice is recognisably the same. */
+export interface BrokerFill {
+  tradeId: string;
+  price: number;
+  qty: number;
+  ts: number;
+}
+
+/**
+ * An order as the broker knows it, open or closed, with its fills (ProfitDLL: its order history
+ * enumeration). PENDING: received by the broker, not yet accepted or rejected.
+ */
+export interface BrokerOrderReport {
+  clientOrderId: string;
+  brokerOrderId: string;
+  /** The order as it stands now (after any replace). */
+  request: BrokerOrderRequest;
+  status: BrokerOrderStatus | 'PENDING';
+  filledQty: number;
+  leavesQty: number;
+  /** Quantity-weighted average of the fills; 0 without fills. */
+  avgPrice: number;
+  fills: BrokerFill[];
+  /** Epoch ms of the order's latest change (creation, fill, replace, close). */
+  updatedAt: number;
+  reason?: string;
+}
+
 export interface BrokerPosition {
   account: string;
   symbol: string;
@@ -100,6 +128,12 @@ export interface BrokerAdapter {
     change: { price?: number; quantity?: number; stopPrice?: number },
   ): Promise<void>;
   cancelOrder(brokerOrderId: string): Promise<void>;
+  /**
+   * The broker's view for reconciliation. Its silence is not proof: an order missing from these
+   * answers may still exist (a partial or lagging report), so callers must never assume flat or gone.
+   */
   openOrders(account: string): Promise<BrokerOpenOrder[]>;
   positions(account: string): Promise<BrokerPosition[]>;
+  /** Every order of the account created or updated at or after `sinceTs` (epoch ms), open and closed. */
+  orderReports(account: string, sinceTs: number): Promise<BrokerOrderReport[]>;
 }

@@ -6,6 +6,7 @@ export { SLOW_CALLBACK_DELAY_MS } from './live-feed.js';
 export type { OrderChange } from './order-rules.js';
 export { SimBrokerAdapter, type SimBrokerOptions } from './sim-adapter.js';
 export { type SessionWindow, Tape, type TapeOptions } from './tape.js';
+export { VenueUnavailableError } from './venue-store.js';
 
 /** The simulator's options from the validated config (`sim`, `instruments`, `timezone`). */
 export function simOptionsFromConfig(

@@ -1,6 +1,8 @@
 import type { Quote, Trade } from '../../../domain/market-data.js';
 import type {
+  BrokerFill,
   BrokerOpenOrder,
+  BrokerOrderReport,
   BrokerOrderRequest,
   BrokerOrderStatus,
   BrokerOrderUpdate,
@@ -9,35 +11,28 @@ import type {
 import { changeProblem, hasStopPrice, type OrderChange } from './order-rules.js';
 import { PositionBook } from './positions.js';
 import type { Tape } from './tape.js';
+import { remaining, type TapePoint, toReport, type VenueOrder, type VenueStatus } from './venue-order.js';
 
-/** A point on the tape: only trades strictly after it may fill an order. */
-interface TapePoint {
-  ts: number;
-  tradeId: number;
+/** What operations changed since the last take: stored before the updates go out. */
+export interface VenueChanges {
+  orders: VenueOrder[];
+  fills: Array<{ order: VenueOrder; fill: BrokerFill }>;
+  updates: BrokerOrderUpdate[];
 }
 
-interface RestingOrder {
-  brokerOrderId: string;
-  request: BrokerOrderRequest;
-  filledQty: number;
-  /** A stop order whose stop printed: it now behaves as market (STOP) or limit (STOP_LIMIT). */
-  triggered: boolean;
-  /** Set on acceptance, trigger and replace, so an order never trades against prints before it. */
-  activeAfter: TapePoint;
-  expiresAt: number;
-  fills: number;
-}
+/** A resting order's matching progress is handed out for saving at least this often (tape ms). */
+const CURSOR_SAVE_MS = 60_000;
+const OPEN_END = Number.POSITIVE_INFINITY;
+
+/** Everything printed at or before `ts`. */
+const through = (ts: number): TapePoint => ({ ts, tradeId: OPEN_END });
 
 function isAfter(trade: Trade, point: TapePoint): boolean {
   return trade.ts > point.ts || (trade.ts === point.ts && trade.tradeId > point.tradeId);
 }
 
-function leaves(order: RestingOrder): number {
-  return order.request.quantity - order.filledQty;
-}
-
 /** Whether a print reaches a stop: at or above it for a buy stop, at or below for a sell stop. */
-function stopReached(order: RestingOrder, price: number): boolean {
+function stopReached(order: VenueOrder, price: number): boolean {
   const stop = order.request.stopPrice ?? Number.NaN;
   return order.request.side === 'BUY' ? price >= stop : price <= stop;
 }
@@ -46,42 +41,103 @@ function stopReached(order: RestingOrder, price: number): boolean {
  * The simulator's matching model against the tape: MARKET takes the touch in full; a LIMIT fills on
  * arrival when it crosses the touch (up to the touch size), then at its limit whenever a print
  * trades at or through it (up to that print's size); stops trigger on a print at or through the
- * stop. Orders never move the tape: the simulated market is bigger than us.
+ * stop. Orders never move the tape: the simulated market is bigger than us. Matching is a pure
+ * function of (order state, tape), so a restored order re-matched from its saved point agrees.
  */
 export class MatchingEngine {
   private readonly positions = new PositionBook();
-  private readonly open = new Map<string, RestingOrder>();
-  private readonly finalStatus = new Map<string, BrokerOrderStatus>();
-  /** Per symbol with open orders: the instant up to which the tape has been matched. */
-  private readonly matchedUpTo = new Map<string, number>();
+  /** Every order ever received, open and closed, for reports. */
+  private readonly orders = new Map<string, VenueOrder>();
+  private readonly working = new Map<string, VenueOrder>();
+  /** Per working order: the tape time of the matching progress last handed out for saving. */
+  private readonly savedCursor = new Map<string, number>();
+  private dirty = new Set<VenueOrder>();
+  private newFills: VenueChanges['fills'] = [];
+  private updates: BrokerOrderUpdate[] = [];
 
-  constructor(
-    private readonly tape: Tape,
-    private readonly publish: (update: BrokerOrderUpdate) => void,
-  ) {}
+  constructor(private readonly tape: Tape) {}
 
-  /** The broker acknowledges a validated order: ACCEPTED, then its first matching attempt. */
-  accept(brokerOrderId: string, request: BrokerOrderRequest, now: number): void {
-    const { symbol, timeInForce } = request;
-    const order: RestingOrder = {
+  /** Reloads stored orders (fills attached) and replays all fills, in their order, into positions. */
+  restore(orders: VenueOrder[], fills: Array<{ brokerOrderId: string; fill: BrokerFill }>): void {
+    for (const order of orders) {
+      const filled = order.fills.reduce((sum, f) => sum + f.qty, 0);
+      if (filled !== order.filledQty) {
+        throw new Error(
+          `order ${order.brokerOrderId}: fills sum to ${filled}, order says ${order.filledQty}`,
+        );
+      }
+      this.orders.set(order.brokerOrderId, order);
+      if (order.status === 'WORKING') {
+        this.working.set(order.brokerOrderId, order);
+        this.savedCursor.set(order.brokerOrderId, order.matchedTo.ts);
+      }
+    }
+    for (const { brokerOrderId, fill } of fills) {
+      const order = this.orders.get(brokerOrderId);
+      if (!order) throw new Error(`fill ${fill.tradeId} belongs to no stored order`);
+      const { account, symbol, side } = order.request;
+      this.positions.applyFill(account, symbol, side, fill.qty, fill.price);
+    }
+  }
+
+  /** The broker has the order; it is validated and accepted (or rejected) on the broker's turn. */
+  receive(seq: number, brokerOrderId: string, request: BrokerOrderRequest, now: number): void {
+    const order: VenueOrder = {
+      seq,
       brokerOrderId,
       request: { ...request },
+      status: 'PENDING',
       filledQty: 0,
       triggered: false,
-      activeAfter: { ts: now, tradeId: Number.POSITIVE_INFINITY },
-      expiresAt:
-        timeInForce === 'GTC' ? Number.POSITIVE_INFINITY : this.tape.sessionWindow(symbol, now).endTs,
-      fills: 0,
+      activeAfter: through(now),
+      matchedTo: through(now),
+      expiresAt: OPEN_END,
+      fills: [],
+      receivedAt: now,
+      updatedAt: now,
     };
-    this.open.set(brokerOrderId, order);
-    if (!this.matchedUpTo.has(symbol)) this.matchedUpTo.set(symbol, now);
+    this.orders.set(brokerOrderId, order);
+    this.dirty.add(order);
+  }
+
+  /** Received orders not yet decided, in arrival order. */
+  pending(): VenueOrder[] {
+    return [...this.orders.values()].filter((o) => o.status === 'PENDING').sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The broker acknowledges a validated order: ACCEPTED, then its first matching attempt. */
+  accept(brokerOrderId: string, now: number): void {
+    const order = this.requirePending(brokerOrderId);
+    const { symbol, timeInForce } = order.request;
+    order.status = 'WORKING';
+    order.activeAfter = through(now);
+    order.matchedTo = through(now);
+    order.expiresAt = timeInForce === 'GTC' ? OPEN_END : this.tape.sessionWindow(symbol, now).endTs;
+    this.working.set(brokerOrderId, order);
+    this.savedCursor.set(brokerOrderId, now);
     this.emit(order, 'ACCEPTED', now);
-    if (!hasStopPrice(request.type)) this.matchOnArrival(order, this.tape.quoteAt(symbol, now), now);
+    if (!hasStopPrice(order.request.type)) this.matchOnArrival(order, this.tape.quoteAt(symbol, now), now);
+  }
+
+  reject(brokerOrderId: string, reason: string, now: number): void {
+    const order = this.requirePending(brokerOrderId);
+    this.finish(order, 'REJECTED', reason);
+    order.updatedAt = now;
+    this.dirty.add(order);
+    this.updates.push({
+      clientOrderId: order.request.clientOrderId,
+      brokerOrderId,
+      status: 'REJECTED',
+      ts: now,
+      filledQty: 0,
+      leavesQty: 0,
+      reason,
+    });
   }
 
   /** Throws (for the caller's promise) when the order is unknown or closed, or the change invalid. */
   replace(brokerOrderId: string, change: OrderChange, now: number): void {
-    const order = this.requireOpen(brokerOrderId);
+    const order = this.requireWorking(brokerOrderId);
     const instrument = this.tape.findInstrument(order.request.symbol);
     const problem = instrument
       ? changeProblem(order.request, order.filledQty, change, instrument)
@@ -94,87 +150,122 @@ export class MatchingEngine {
     if (change.quantity !== undefined) order.request.quantity = change.quantity;
     if (change.stopPrice !== undefined) order.request.stopPrice = change.stopPrice;
     // A replaced order loses its place: it only meets prints from now on.
-    order.activeAfter = { ts: now, tradeId: Number.POSITIVE_INFINITY };
+    order.activeAfter = through(now);
     this.emit(order, 'REPLACED', now);
     if (this.behavesAsLimit(order))
       this.matchOnArrival(order, this.tape.quoteAt(order.request.symbol, now), now);
   }
 
   cancel(brokerOrderId: string, now: number): void {
-    this.close(this.requireOpen(brokerOrderId), 'CANCELED', now);
+    this.close(this.requireWorking(brokerOrderId), 'CANCELED', now);
   }
 
-  /** Throws unless the order is open (known and not final). */
-  private requireOpen(brokerOrderId: string): RestingOrder {
-    const order = this.open.get(brokerOrderId);
-    if (order) return order;
-    const status = this.finalStatus.get(brokerOrderId);
-    throw new Error(
-      status ? `order ${brokerOrderId} is closed (${status})` : `unknown order ${brokerOrderId}`,
-    );
-  }
-
-  /** Matches every accepted order against the tape up to now, then expires DAY orders past their session. */
+  /** Matches every working order against the tape from its own point up to now, then expires DAY orders. */
   matchUpTo(now: number): void {
-    for (const [symbol, from] of this.matchedUpTo) {
-      if (now <= from) continue;
-      const resting = [...this.open.values()].filter((o) => o.request.symbol === symbol);
-      if (resting.length > 0) {
-        this.tape.forEachTradeBetween(symbol, from, now, (trade) => {
-          for (const order of resting) this.meetPrint(order, trade);
-        });
+    const bySymbol = new Map<string, VenueOrder[]>();
+    for (const order of this.working.values()) {
+      const { ts, tradeId } = order.matchedTo;
+      if (ts > now || (ts === now && tradeId === OPEN_END)) continue;
+      const resting = bySymbol.get(order.request.symbol);
+      if (resting) resting.push(order);
+      else bySymbol.set(order.request.symbol, [order]);
+    }
+    for (const [symbol, resting] of bySymbol) {
+      if (!this.tape.findInstrument(symbol)) continue; // no longer configured: it rests unmatched
+      const from = Math.min(...resting.map((o) => o.matchedTo.ts));
+      this.tape.forEachTradeBetween(symbol, from - 1, now, (trade) => {
+        for (const order of resting) if (isAfter(trade, order.matchedTo)) this.meetPrint(order, trade);
+      });
+      for (const order of resting) {
+        order.matchedTo = through(now);
+        const saved = this.savedCursor.get(order.brokerOrderId) ?? now;
+        if (now - saved >= CURSOR_SAVE_MS) this.dirty.add(order);
       }
-      this.matchedUpTo.set(symbol, now);
     }
-    for (const order of this.open.values()) {
+    for (const order of [...this.working.values()]) {
       if (order.expiresAt <= now) this.close(order, 'EXPIRED', order.expiresAt);
-    }
-    for (const symbol of this.matchedUpTo.keys()) {
-      if (![...this.open.values()].some((o) => o.request.symbol === symbol)) this.matchedUpTo.delete(symbol);
     }
   }
 
   openOrders(account: string): BrokerOpenOrder[] {
-    return [...this.open.values()]
+    return [...this.working.values()]
       .filter((o) => o.request.account === account)
       .map((o) => ({
         clientOrderId: o.request.clientOrderId,
         brokerOrderId: o.brokerOrderId,
         request: { ...o.request },
         filledQty: o.filledQty,
-        leavesQty: leaves(o),
+        leavesQty: remaining(o),
       }));
+  }
+
+  reports(account: string, sinceTs: number): BrokerOrderReport[] {
+    return [...this.orders.values()]
+      .filter((o) => o.request.account === account && o.updatedAt >= sinceTs)
+      .sort((a, b) => a.seq - b.seq)
+      .map(toReport);
   }
 
   positionsOf(account: string): BrokerPosition[] {
     return this.positions.list(account);
   }
 
-  private behavesAsLimit(order: RestingOrder): boolean {
+  position(account: string, symbol: string): BrokerPosition | undefined {
+    return this.positions.get(account, symbol);
+  }
+
+  /** Hands out (and forgets) what changed since the last call. */
+  takeChanges(): VenueChanges {
+    const changes = { orders: [...this.dirty], fills: this.newFills, updates: this.updates };
+    for (const order of this.dirty) {
+      if (order.status === 'WORKING') this.savedCursor.set(order.brokerOrderId, order.matchedTo.ts);
+    }
+    this.dirty = new Set();
+    this.newFills = [];
+    this.updates = [];
+    return changes;
+  }
+
+  private requirePending(brokerOrderId: string): VenueOrder {
+    const order = this.orders.get(brokerOrderId);
+    if (order?.status === 'PENDING') return order;
+    throw new Error(`order ${brokerOrderId} is not awaiting a decision`);
+  }
+
+  /** Throws unless the order is working (accepted and not final). */
+  private requireWorking(brokerOrderId: string): VenueOrder {
+    const order = this.orders.get(brokerOrderId);
+    if (order?.status === 'WORKING') return order;
+    if (!order || order.status === 'PENDING') throw new Error(`unknown order ${brokerOrderId}`);
+    throw new Error(`order ${brokerOrderId} is closed (${order.status})`);
+  }
+
+  private behavesAsLimit(order: VenueOrder): boolean {
     return order.request.type === 'LIMIT' || (order.request.type === 'STOP_LIMIT' && order.triggered);
   }
 
-  private meetPrint(order: RestingOrder, trade: Trade): void {
-    if (!this.open.has(order.brokerOrderId) || !isAfter(trade, order.activeAfter)) return;
+  private meetPrint(order: VenueOrder, trade: Trade): void {
+    if (order.status !== 'WORKING' || !isAfter(trade, order.activeAfter)) return;
     if (trade.ts >= order.expiresAt) return;
     if (hasStopPrice(order.request.type) && !order.triggered) {
       if (!stopReached(order, trade.price)) return;
       order.triggered = true;
       order.activeAfter = { ts: trade.ts, tradeId: trade.tradeId };
+      this.dirty.add(order);
       this.matchOnArrival(order, this.tape.quoteAfter(trade), trade.ts);
       return;
     }
     const limit = order.request.price ?? Number.NaN;
-    const through = order.request.side === 'BUY' ? trade.price <= limit : trade.price >= limit;
-    if (through) this.fill(order, limit, Math.min(leaves(order), trade.qty), trade.ts);
+    const crossed = order.request.side === 'BUY' ? trade.price <= limit : trade.price >= limit;
+    if (crossed) this.fill(order, limit, Math.min(remaining(order), trade.qty), trade.ts);
   }
 
   /** The first matching attempt, against the touch: where IOC and FOK are decided. */
-  private matchOnArrival(order: RestingOrder, quote: Quote, ts: number): void {
+  private matchOnArrival(order: VenueOrder, quote: Quote, ts: number): void {
     const buying = order.request.side === 'BUY';
     const touch = buying ? quote.askPrice : quote.bidPrice;
     if (!this.behavesAsLimit(order)) {
-      this.fill(order, touch, leaves(order), ts); // market, or a triggered stop
+      this.fill(order, touch, remaining(order), ts); // market, or a triggered stop
       return;
     }
     const limit = order.request.price ?? Number.NaN;
@@ -182,51 +273,59 @@ export class MatchingEngine {
     const crosses = marketOpen && (buying ? touch <= limit : touch >= limit);
     const available = crosses ? (buying ? quote.askQty : quote.bidQty) : 0;
     const { timeInForce } = order.request;
-    if (timeInForce === 'FOK' && available < leaves(order)) {
+    if (timeInForce === 'FOK' && available < remaining(order)) {
       this.close(order, 'CANCELED', ts, 'FOK: not enough quantity at the touch');
       return;
     }
-    if (available > 0) this.fill(order, touch, Math.min(leaves(order), available), ts);
-    if (timeInForce === 'IOC' && this.open.has(order.brokerOrderId)) {
+    if (available > 0) this.fill(order, touch, Math.min(remaining(order), available), ts);
+    if (timeInForce === 'IOC' && order.status === 'WORKING') {
       this.close(order, 'CANCELED', ts, 'IOC: unfilled rest canceled');
     }
   }
 
-  private fill(order: RestingOrder, price: number, qty: number, ts: number): void {
+  private fill(order: VenueOrder, price: number, qty: number, ts: number): void {
     const { account, symbol, side } = order.request;
     order.filledQty += qty;
-    order.fills += 1;
+    // Numbered per order, so the same fill carries the same id in every report, before or after a restart.
+    const fill = { tradeId: `SIM-${order.brokerOrderId}-${order.fills.length + 1}`, price, qty, ts };
+    order.fills.push(fill);
+    this.newFills.push({ order, fill });
     this.positions.applyFill(account, symbol, side, qty, price);
-    const done = leaves(order) === 0;
-    const fill = { tradeId: `SIM-${order.brokerOrderId}-${order.fills}`, price, qty };
-    this.emit(order, done ? 'FILLED' : 'PARTIALLY_FILLED', ts, { fill });
-    if (done) this.forget(order, 'FILLED');
+    const done = remaining(order) === 0;
+    if (done) this.finish(order, 'FILLED');
+    this.emit(order, done ? 'FILLED' : 'PARTIALLY_FILLED', ts, {
+      fill: { tradeId: fill.tradeId, price, qty },
+    });
   }
 
-  private close(order: RestingOrder, status: 'CANCELED' | 'EXPIRED', ts: number, reason?: string): void {
-    this.forget(order, status);
+  private close(order: VenueOrder, status: 'CANCELED' | 'EXPIRED', ts: number, reason?: string): void {
+    this.finish(order, status, reason);
     this.emit(order, status, ts, { leavesQty: 0, ...(reason ? { reason } : {}) });
   }
 
-  private forget(order: RestingOrder, status: BrokerOrderStatus): void {
-    this.open.delete(order.brokerOrderId);
-    this.finalStatus.set(order.brokerOrderId, status);
+  private finish(order: VenueOrder, status: VenueStatus, reason?: string): void {
+    order.status = status;
+    if (reason !== undefined) order.reason = reason;
+    this.working.delete(order.brokerOrderId);
+    this.savedCursor.delete(order.brokerOrderId);
   }
 
   private emit(
-    order: RestingOrder,
+    order: VenueOrder,
     status: BrokerOrderStatus,
     ts: number,
     extra: Partial<BrokerOrderUpdate> = {},
   ): void {
     const { clientOrderId, price, quantity } = order.request;
-    this.publish({
+    order.updatedAt = ts;
+    this.dirty.add(order);
+    this.updates.push({
       clientOrderId,
       brokerOrderId: order.brokerOrderId,
       status,
       ts,
       filledQty: order.filledQty,
-      leavesQty: leaves(order),
+      leavesQty: remaining(order),
       quantity,
       ...(price !== undefined ? { price } : {}),
       ...extra,

@@ -22,6 +22,11 @@ export class PositionBook {
     this.byKey.set(key, position);
   }
 
+  get(account: string, symbol: string): BrokerPosition | undefined {
+    const position = this.byKey.get(`${account}\u0000${symbol}`);
+    return position && { ...position };
+  }
+
   /** Every symbol the account has traded, flat ones included (quantity 0), so flat is stated, not implied. */
   list(account: string): BrokerPosition[] {
     return [...this.byKey.values()].filter((p) => p.account === account).map((p) => ({ ...p }));

@@ -6,14 +6,17 @@ import type {
   BrokerEvent,
   BrokerHandlers,
   BrokerOpenOrder,
+  BrokerOrderReport,
   BrokerOrderRequest,
   BrokerPosition,
 } from '../types.js';
 import { type ActiveFault, type FaultKind, FaultSwitchboard } from './faults.js';
 import { LiveFeed } from './live-feed.js';
-import { MatchingEngine } from './matching.js';
+import type { MatchingEngine } from './matching.js';
 import { newOrderProblem, type OrderChange } from './order-rules.js';
 import { Tape, type TapeOptions } from './tape.js';
+import { Venue } from './venue.js';
+import { VenueStore } from './venue-store.js';
 
 export interface SimBrokerOptions extends TapeOptions {
   clock?: Clock;
@@ -23,6 +26,11 @@ export interface SimBrokerOptions extends TapeOptions {
   emitIntervalMs?: number;
   /** Delay of order acknowledgements and changes; 0 answers on the next event-loop turn. */
   latencyMs?: number;
+  /**
+   * SQLite file holding the venue's orders, fills and positions, so they outlive our process like
+   * a real broker's; without it they live and die with this object.
+   */
+  venueFile?: string;
 }
 
 type ConnectionState = 'down' | 'connecting' | 'up';
@@ -50,7 +58,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
   private readonly emitIntervalMs: number;
   private readonly latencyMs: number;
   private readonly faults: FaultSwitchboard;
-  private readonly engine: MatchingEngine;
+  private readonly venue: Venue;
   private readonly feed: LiveFeed;
   private handlers: BrokerHandlers = NO_HANDLERS;
   private state: ConnectionState = 'down';
@@ -58,9 +66,11 @@ export class SimBrokerAdapter implements BrokerAdapter {
   /** Bumped on every connect and drop, so a superseded connect sequence stops. */
   private attempt = 0;
   private timer: NodeJS.Timeout | null = null;
+  private closed = false;
   /** Distinguishes this broker instance's order ids from an earlier instance's. */
   private readonly orderIdPrefix: string;
-  private nextOrderNumber = 1;
+  /** Continues the venue's numbering, so ids stay unique even under the same prefix. */
+  private nextOrderNumber: number;
 
   constructor(options: SimBrokerOptions) {
     this.tape = new Tape(options);
@@ -69,9 +79,21 @@ export class SimBrokerAdapter implements BrokerAdapter {
     this.emitIntervalMs = options.emitIntervalMs ?? 10;
     this.latencyMs = options.latencyMs ?? 0;
     this.faults = new FaultSwitchboard(this.clock);
-    this.engine = new MatchingEngine(this.tape, (update) => this.handlers.onOrderUpdate(update));
     this.feed = new LiveFeed(this.tape, this.faults, () => this.handlers);
     this.orderIdPrefix = `${this.clock.now().toString(36).toUpperCase()}-`;
+    const store = options.venueFile === undefined ? null : VenueStore.open(options.venueFile);
+    try {
+      this.venue = new Venue(this.tape, store, (update) => this.handlers.onOrderUpdate(update));
+      this.nextOrderNumber = this.venue.lastOrderSeq() + 1;
+      if (store) this.catchUp();
+    } catch (err) {
+      store?.close();
+      throw err;
+    }
+  }
+
+  private get engine(): MatchingEngine {
+    return this.venue.engine;
   }
 
   setHandlers(handlers: BrokerHandlers): void {
@@ -87,8 +109,16 @@ export class SimBrokerAdapter implements BrokerAdapter {
   async disconnect(): Promise<void> {
     const wasDown = this.state === 'down';
     this.drop();
+    this.venue.checkpoint();
     await nextTurn();
     if (!wasDown) this.announceDrop();
+  }
+
+  /** Stops and closes the venue file; the object is unusable afterwards. */
+  close(): void {
+    this.drop();
+    this.closed = true;
+    this.venue.close();
   }
 
   async subscribeTrades(symbol: string, exchange: string): Promise<void> {
@@ -129,38 +159,30 @@ export class SimBrokerAdapter implements BrokerAdapter {
 
   async sendOrder(order: BrokerOrderRequest): Promise<{ brokerOrderId: string }> {
     this.requireRouting();
-    const brokerOrderId = `${this.orderIdPrefix}${this.nextOrderNumber++}`;
+    const seq = this.nextOrderNumber++;
+    const brokerOrderId = `${this.orderIdPrefix}${seq}`;
     const request = { ...order };
+    // Stored before the id is handed out: the venue has the order even if we die right after.
+    this.venue.run(() => this.engine.receive(seq, brokerOrderId, request, this.clock.now()));
     this.onBrokerTurn(() => {
-      const now = this.clock.now();
-      const problem = this.faults.isActive('reject-orders')
-        ? 'simulated reject'
-        : this.orderProblem(request, now);
-      if (problem === null) {
-        this.engine.accept(brokerOrderId, request, now);
-        return;
-      }
-      this.handlers.onOrderUpdate({
-        clientOrderId: request.clientOrderId,
-        brokerOrderId,
-        status: 'REJECTED',
-        ts: now,
-        filledQty: 0,
-        leavesQty: 0,
-        reason: problem,
-      });
+      // Closed first: the order stays received, and the next instance on the venue decides it.
+      if (!this.closed) this.venue.run(() => this.decide(brokerOrderId, request, this.clock.now()));
     });
     return { brokerOrderId };
   }
 
   async modifyOrder(brokerOrderId: string, change: OrderChange): Promise<void> {
     this.requireRouting();
-    await this.onBrokerTurnSettled(() => this.engine.replace(brokerOrderId, change, this.clock.now()));
+    await this.onBrokerTurnSettled(() =>
+      this.venue.run(() => this.engine.replace(brokerOrderId, change, this.clock.now())),
+    );
   }
 
   async cancelOrder(brokerOrderId: string): Promise<void> {
     this.requireRouting();
-    await this.onBrokerTurnSettled(() => this.engine.cancel(brokerOrderId, this.clock.now()));
+    await this.onBrokerTurnSettled(() =>
+      this.venue.run(() => this.engine.cancel(brokerOrderId, this.clock.now())),
+    );
   }
 
   async openOrders(account: string): Promise<BrokerOpenOrder[]> {
@@ -169,6 +191,10 @@ export class SimBrokerAdapter implements BrokerAdapter {
 
   async positions(account: string): Promise<BrokerPosition[]> {
     return this.engine.positionsOf(account);
+  }
+
+  async orderReports(account: string, sinceTs: number): Promise<BrokerOrderReport[]> {
+    return this.engine.reports(account, sinceTs);
   }
 
   /** Breaks the broker on purpose; without a duration the fault lasts until clearFaults(). */
@@ -195,7 +221,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
   emitDue(): void {
     const now = this.clock.now();
     if (this.state === 'up') this.feed.emit(now);
-    if (this.routingUp) this.engine.matchUpTo(now);
+    if (this.routingUp) this.venue.run(() => this.engine.matchUpTo(now));
   }
 
   private async runConnectSequence(attempt: number): Promise<void> {
@@ -221,6 +247,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
     this.routingUp = true;
     this.startTimer();
     this.emitEvent({ type: 'routing', connected: true });
+    this.venue.release(); // what the venue did while we were away, reported on reconnect
     if (!(await stillCurrent())) return;
     this.emitEvent({ type: 'market', state: 'connecting' });
     if (!(await stillCurrent())) return;
@@ -252,6 +279,29 @@ export class SimBrokerAdapter implements BrokerAdapter {
 
   private emitEvent(event: BrokerEvent): void {
     this.handlers.onEvent(event);
+  }
+
+  /**
+   * After a restart on a stored venue: orders received but not yet decided are decided as of their
+   * arrival, then everything is matched up to now; the updates wait for routing to connect.
+   */
+  private catchUp(): void {
+    for (const order of this.engine.pending()) {
+      this.venue.run(() => {
+        this.engine.matchUpTo(order.receivedAt);
+        this.decide(order.brokerOrderId, order.request, order.receivedAt);
+      });
+    }
+    this.venue.run(() => this.engine.matchUpTo(this.clock.now()));
+  }
+
+  /** The broker's turn on a received order: accept it or reject it with a reason. */
+  private decide(brokerOrderId: string, request: BrokerOrderRequest, now: number): void {
+    const problem = this.faults.isActive('reject-orders')
+      ? 'simulated reject'
+      : this.orderProblem(request, now);
+    if (problem === null) this.engine.accept(brokerOrderId, now);
+    else this.engine.reject(brokerOrderId, problem, now);
   }
 
   private orderProblem(request: BrokerOrderRequest, now: number): string | null {
@@ -288,6 +338,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
     return new Promise((resolve, reject) => {
       this.onBrokerTurn(() => {
         try {
+          if (this.closed) throw new Error('the simulated broker is closed');
           work();
           resolve();
         } catch (err) {

@@ -1,0 +1,203 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../types.js';
+import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
+
+/** The venue file exists but cannot be used: it is left untouched for a restore, never replaced. */
+export class VenueUnavailableError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`simulated venue ${file} is unusable (${reason}); restore it or remove it to start a new venue`);
+    this.name = 'VenueUnavailableError';
+  }
+}
+
+const SCHEMA_VERSION = '1';
+
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE orders (broker_order_id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE fills (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  trade_id TEXT NOT NULL UNIQUE,
+  broker_order_id TEXT NOT NULL,
+  price REAL NOT NULL,
+  qty INTEGER NOT NULL,
+  ts INTEGER NOT NULL
+);
+CREATE TABLE positions (
+  account TEXT NOT NULL,
+  symbol TEXT NOT NULL,
+  quantity INTEGER NOT NULL,
+  average_price REAL NOT NULL,
+  PRIMARY KEY (account, symbol)
+);
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
+`;
+
+/** One batch of changes, stored in one transaction. */
+export interface VenueCommit {
+  orders: VenueOrder[];
+  fills: Array<{ order: VenueOrder; fill: BrokerFill }>;
+  positions: BrokerPosition[];
+  updates: BrokerOrderUpdate[];
+  /** Outbox entries up to here have been delivered and may go. */
+  deliveredThrough: number;
+}
+
+export interface VenueSnapshot {
+  /** With their fills attached. */
+  orders: VenueOrder[];
+  /** Every fill in the order it happened. */
+  fills: Array<{ brokerOrderId: string; fill: BrokerFill }>;
+  positions: BrokerPosition[];
+  /** Updates stored but perhaps never delivered (the process died first). */
+  outbox: Array<{ seq: number; update: BrokerOrderUpdate }>;
+}
+
+interface FillRow {
+  trade_id: string;
+  broker_order_id: string;
+  price: number;
+  qty: number;
+  ts: number;
+}
+
+/**
+ * The simulated venue's state in one SQLite file (WAL, synchronous=FULL): orders, fills, positions
+ * and an outbox of updates. Every change is committed before its update leaves the venue.
+ */
+export class VenueStore {
+  private readonly upsertOrder: Database.Statement<[string, number, string]>;
+  private readonly insertFill: Database.Statement<[string, string, number, number, number]>;
+  private readonly upsertPosition: Database.Statement<[string, string, number, number]>;
+  private readonly pruneOutbox: Database.Statement<[number]>;
+  private readonly insertUpdate: Database.Statement<[string]>;
+
+  private constructor(
+    readonly file: string,
+    private readonly db: Database.Database,
+  ) {
+    this.upsertOrder = db.prepare(
+      'INSERT INTO orders (broker_order_id, seq, data) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (broker_order_id) DO UPDATE SET data = excluded.data',
+    );
+    this.insertFill = db.prepare(
+      'INSERT INTO fills (trade_id, broker_order_id, price, qty, ts) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.upsertPosition = db.prepare(
+      'INSERT OR REPLACE INTO positions (account, symbol, quantity, average_price) VALUES (?, ?, ?, ?)',
+    );
+    this.pruneOutbox = db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    this.insertUpdate = db.prepare('INSERT INTO outbox (data) VALUES (?)');
+  }
+
+  /** A missing file becomes a new venue; an existing one must be a whole, valid venue or this throws. */
+  static open(file: string): VenueStore {
+    mkdirSync(path.dirname(file), { recursive: true });
+    if (!existsSync(file)) {
+      if (existsSync(`${file}-wal`))
+        throw new VenueUnavailableError(file, 'the file is missing but its WAL exists');
+      createVenueFile(file);
+    }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { fileMustExist: true });
+      // Checked before anything writes to it, so a damaged file stays exactly as found.
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get();
+      if (version !== SCHEMA_VERSION)
+        throw new Error(`schema version ${String(version)}, expected ${SCHEMA_VERSION}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      return new VenueStore(file, db);
+    } catch (err) {
+      db?.close();
+      throw new VenueUnavailableError(file, (err as Error).message);
+    }
+  }
+
+  load(): VenueSnapshot {
+    try {
+      const orders = this.db
+        .prepare('SELECT data FROM orders ORDER BY seq')
+        .pluck()
+        .all()
+        .map((data) => decodeOrder(String(data)));
+      const byId = new Map(orders.map((o) => [o.brokerOrderId, o]));
+      const fills = (this.db.prepare('SELECT * FROM fills ORDER BY seq').all() as FillRow[]).map((r) => {
+        const fill = { tradeId: r.trade_id, price: r.price, qty: r.qty, ts: r.ts };
+        byId.get(r.broker_order_id)?.fills.push(fill);
+        return { brokerOrderId: r.broker_order_id, fill };
+      });
+      const positions = this.db
+        .prepare('SELECT account, symbol, quantity, average_price AS averagePrice FROM positions')
+        .all() as BrokerPosition[];
+      const outbox = (
+        this.db.prepare('SELECT seq, data FROM outbox ORDER BY seq').all() as Array<{
+          seq: number;
+          data: string;
+        }>
+      ).map((r) => ({ seq: r.seq, update: JSON.parse(r.data) as BrokerOrderUpdate }));
+      return { orders, fills, positions, outbox };
+    } catch (err) {
+      throw new VenueUnavailableError(this.file, (err as Error).message);
+    }
+  }
+
+  /** Stores a batch atomically; returns the outbox seq of each update, in order. */
+  commit(batch: VenueCommit): number[] {
+    return this.db.transaction(() => {
+      for (const o of batch.orders) this.upsertOrder.run(o.brokerOrderId, o.seq, encodeOrder(o));
+      for (const { order, fill } of batch.fills) {
+        this.insertFill.run(fill.tradeId, order.brokerOrderId, fill.price, fill.qty, fill.ts);
+      }
+      for (const p of batch.positions)
+        this.upsertPosition.run(p.account, p.symbol, p.quantity, p.averagePrice);
+      this.pruneOutbox.run(batch.deliveredThrough);
+      return batch.updates.map((u) => Number(this.insertUpdate.run(JSON.stringify(u)).lastInsertRowid));
+    })();
+  }
+
+  /** The highest order number ever handed out (0 for a new venue). */
+  lastOrderSeq(): number {
+    return Number(this.db.prepare('SELECT COALESCE(MAX(seq), 0) FROM orders').pluck().get());
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Builds the empty schema beside the target and renames it in: a crash never leaves a half-made venue. */
+function createVenueFile(file: string): void {
+  const tmp = `${file}.${process.pid}.new`;
+  rmSync(tmp, { force: true });
+  const db = new Database(tmp);
+  try {
+    db.exec(SCHEMA);
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+  } finally {
+    db.close();
+  }
+  fsyncPath(tmp);
+  renameSync(tmp, file);
+  fsyncPath(path.dirname(file));
+}
+
+function fsyncPath(target: string): void {
+  const fd = openSync(target, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,117 @@
+import type { BrokerOrderUpdate, BrokerPosition } from '../types.js';
+import { MatchingEngine } from './matching.js';
+import type { Tape } from './tape.js';
+import { type VenueStore, VenueUnavailableError } from './venue-store.js';
+
+const positionKey = (p: { account: string; symbol: string }) => `${p.account}\u0000${p.symbol}`;
+
+/**
+ * The venue's state and its way out: every piece of venue work runs through `run`, which stores
+ * what changed (when there is a store) before any resulting update is delivered. With a store,
+ * delivery is held until `release` (routing connected), so what happened while we were down,
+ * or was stored but perhaps not delivered before a crash, is reported on the first connect.
+ */
+export class Venue {
+  readonly engine: MatchingEngine;
+  private readonly outbox: Array<{ seq: number; update: BrokerOrderUpdate }> = [];
+  private deliveredThrough = 0;
+  private memorySeq = 0;
+  private holding: boolean;
+
+  constructor(
+    tape: Tape,
+    private readonly store: VenueStore | null,
+    private readonly deliver: (update: BrokerOrderUpdate) => void,
+  ) {
+    this.engine = new MatchingEngine(tape);
+    this.holding = store !== null;
+    if (store) this.restore(store);
+  }
+
+  /** The highest order number the venue has handed out. */
+  lastOrderSeq(): number {
+    return this.store?.lastOrderSeq() ?? 0;
+  }
+
+  /** Runs venue work, stores what it changed, then delivers the updates (unless held). */
+  run<T>(work: () => T): T {
+    try {
+      return work();
+    } finally {
+      this.commit();
+    }
+  }
+
+  /** Delivery may start (routing is up): first everything held back. */
+  release(): void {
+    this.holding = false;
+    this.flush();
+  }
+
+  /** Records what was delivered, so a clean restart does not report it again. */
+  checkpoint(): void {
+    if (this.store?.isOpen) this.store.commit({ ...nothing(), deliveredThrough: this.deliveredThrough });
+  }
+
+  close(): void {
+    this.checkpoint();
+    this.store?.close();
+  }
+
+  private commit(): void {
+    const { orders, fills, updates } = this.engine.takeChanges();
+    if (orders.length === 0 && updates.length === 0) return;
+    const seqs = this.store
+      ? this.store.commit({
+          orders,
+          fills,
+          positions: this.touchedPositions(fills.map((f) => f.order.request)),
+          updates,
+          deliveredThrough: this.deliveredThrough,
+        })
+      : updates.map(() => ++this.memorySeq);
+    this.outbox.push(...updates.map((update, i) => ({ seq: seqs[i] ?? 0, update })));
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.holding) return;
+    for (let next = this.outbox.shift(); next; next = this.outbox.shift()) {
+      this.deliveredThrough = next.seq;
+      this.deliver(next.update);
+    }
+  }
+
+  private touchedPositions(requests: Array<{ account: string; symbol: string }>): BrokerPosition[] {
+    const keys = new Map(requests.map((r) => [positionKey(r), r]));
+    return [...keys.values()].flatMap((r) => this.engine.position(r.account, r.symbol) ?? []);
+  }
+
+  /** Loads the stored venue; stored positions must equal the sum of the stored fills. */
+  private restore(store: VenueStore): void {
+    const snapshot = store.load();
+    try {
+      this.engine.restore(snapshot.orders, snapshot.fills);
+    } catch (err) {
+      throw new VenueUnavailableError(store.file, (err as Error).message);
+    }
+    const requests = new Map(snapshot.orders.map((o) => [o.brokerOrderId, o.request]));
+    const replayed = this.touchedPositions(
+      snapshot.fills.flatMap((f) => requests.get(f.brokerOrderId) ?? []),
+    );
+    const stored = new Map(snapshot.positions.map((p) => [positionKey(p), p]));
+    const agree =
+      replayed.length === stored.size &&
+      replayed.every((p) => {
+        const s = stored.get(positionKey(p));
+        return s?.quantity === p.quantity && s.averagePrice === p.averagePrice;
+      });
+    if (!agree)
+      throw new VenueUnavailableError(store.file, 'stored positions disagree with the stored fills');
+    this.outbox.push(...snapshot.outbox);
+  }
+}
+
+function nothing() {
+  return { orders: [], fills: [], positions: [], updates: [] };
+}
