@@ -139,6 +139,25 @@ export const ConfigSchema = Type.Object(
             account: Type.String({ default: 'SIM-001' }),
             ackTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
             enforceTradingHours: Type.Boolean({ default: false }),
+            /** POST /api/signals turns BUY/SELL signals at or above the threshold into orders. */
+            autoExecuteSignals: Type.Boolean({ default: true }),
+            /** Also seeds the risk limit minSignalConfidence of a fresh journal. */
+            signalConfidenceThreshold: Type.Number({ minimum: 0, maximum: 1, default: 0.65 }),
+            /** In-process strategies to run on the live trade feed, by id (e.g. ['momentum']). */
+            strategies: Type.Array(Type.String(), { default: [] }),
+            momentum: Type.Object(
+              {
+                /** Same-direction price moves in a row that trigger an order. */
+                consecutiveTrades: Type.Integer({ minimum: 2, maximum: 1_000, default: 3 }),
+                /** Per symbol, after an order. */
+                cooldownMs: Type.Integer({ minimum: 0, default: 1_000 }),
+                /** Largest net position the strategy builds per symbol, in lots. */
+                maxPositionLots: Type.Integer({ minimum: 1, default: 1 }),
+                /** Symbols traded; empty = every symbol on the feed. */
+                symbols: Type.Array(Type.String({ pattern: '^[A-Z0-9]{4,12}$' }), { default: [] }),
+              },
+              section,
+            ),
           },
           section,
         ),

@@ -16,6 +16,7 @@ import type { Clock } from '../../kernel/clock.js';
 import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import { toOrderEvent } from './broker-events.js';
+import { type OrderTrigger, observeTrigger } from './latency.js';
 import type { OrderManagerMetrics } from './metrics.js';
 import { type EventData, type EventType, type OrderState, type Projected, project } from './projection.js';
 import { type RiskInputs, riskContext } from './risk-context.js';
@@ -38,6 +39,14 @@ export interface EngineDeps {
 }
 
 export type Audit = Pick<NewAuditEntry, 'actor' | 'action'> & Partial<NewAuditEntry>;
+
+/** What a signal or strategy order carries besides its body. */
+export interface SubmitOptions {
+  /** Checked by RISK_SIGNAL_CONFIDENCE. */
+  signalConfidence?: number;
+  /** The trade it reacts to, for the tick-to-order metrics. */
+  trigger?: OrderTrigger;
+}
 
 /**
  * The order manager's core: every command is checked, journaled (with its audit entry) and folded
@@ -75,6 +84,7 @@ export class OrderEngine {
     });
     const projected = project(this.d.state, event, this.d.instruments, this.d.timeZone);
     this.d.publish(event);
+    if (projected.order && !projected.error) this.onOrderChange?.(projected.order);
     return projected;
   }
 
@@ -95,13 +105,15 @@ export class OrderEngine {
   }
 
   /** A new order: idempotent by clientOrderId; 422 with the risk code when risk refuses it. */
-  submit(body: NewOrderBody, actor: string): { created: boolean; order: Order } {
+  submit(body: NewOrderBody, actor: string, opts: SubmitOptions = {}): { created: boolean; order: Order } {
     const shape = orderShapeError(body);
     if (shape) throw badRequest(shape.code, shape.message, shape.details);
     const known = body.clientOrderId && this.d.state.byClientId.get(body.clientOrderId);
     if (known) return { created: false, order: this.get(known) };
     const clientOrderId = body.clientOrderId ?? randomUUID();
-    const riskOrder: RiskOrder = { ...body, clientOrderId, account: body.account ?? this.d.account };
+    const account = body.account ?? this.d.account;
+    const riskOrder: RiskOrder = { ...body, clientOrderId, account };
+    if (opts.signalConfidence !== undefined) riskOrder.signalConfidence = opts.signalConfidence;
     const started = performance.now();
     const rejection = evaluateRisk(riskContext(riskOrder, this.riskInputs()));
     this.d.metrics.riskCheckSeconds.observe((performance.now() - started) / 1000);
@@ -124,7 +136,7 @@ export class OrderEngine {
       throw new AppError(422, code, message, rejection.details);
     }
     const order = createOrder(
-      { ...riskOrder, clientOrderId, id: randomUUID(), timeInForce: body.timeInForce ?? 'DAY' },
+      { ...body, clientOrderId, account, id: randomUUID(), timeInForce: body.timeInForce ?? 'DAY' },
       this.d.clock.now(),
     );
     this.record(
@@ -134,7 +146,7 @@ export class OrderEngine {
       { actor, action: 'order.submit', target: order.id, result: 'accepted', details },
     );
     this.d.metrics.submitted.inc();
-    void this.send(order);
+    void this.send(order, opts.trigger);
     return { created: true, order };
   }
 
@@ -273,12 +285,15 @@ export class OrderEngine {
 
   /** Set by the risk controls: runs after every applied fill. */
   onFills?: (order: Order) => void;
+  /** Set by the strategy runner: runs after every journaled change of an order. */
+  onOrderChange?: (order: Order) => void;
 
-  private async send(order: Order): Promise<void> {
+  private async send(order: Order, trigger?: OrderTrigger): Promise<void> {
     const instrument = this.d.instruments.get(order.symbol);
     const timer = setTimeout(() => this.ackTimeout(order.id), this.d.ackTimeoutMs);
     timer.unref();
     this.ackTimers.set(order.id, timer);
+    if (trigger) observeTrigger(this.d.metrics, this.d.clock.now(), trigger);
     try {
       const { brokerOrderId } = await this.d.broker.sendOrder({
         clientOrderId: order.clientOrderId,

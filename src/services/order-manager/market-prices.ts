@@ -1,4 +1,4 @@
-import type { CapturedEvent } from '../../domain/market-data.js';
+import type { CapturedEvent, CapturedTrade } from '../../domain/market-data.js';
 import { FeedClient } from '../../kernel/feed/index.js';
 import type { Logger } from '../../kernel/logger.js';
 
@@ -9,6 +9,8 @@ import type { Logger } from '../../kernel/logger.js';
 export class MarketPrices {
   private readonly last = new Map<string, number>();
   private readonly client: FeedClient<CapturedEvent>;
+  /** Set by the strategy runner: each trade after its price is recorded, with the batch's delivery time. */
+  onTrade?: (trade: CapturedTrade, deliveredAt: bigint) => void;
 
   constructor(url: string, logger: Logger) {
     this.client = new FeedClient<CapturedEvent>({
@@ -16,7 +18,12 @@ export class MarketPrices {
       logger,
       backoffMaxMs: 5_000,
       onRecords: (records) => {
-        for (const { data } of records) if (data.kind === 'trade') this.last.set(data.ticker, data.price);
+        const deliveredAt = process.hrtime.bigint();
+        for (const { data } of records) {
+          if (data.kind !== 'trade') continue;
+          this.last.set(data.ticker, data.price);
+          this.onTrade?.(data, deliveredAt);
+        }
       },
     });
   }

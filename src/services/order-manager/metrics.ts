@@ -49,8 +49,24 @@ export function createOrderManagerMetrics(
     }),
     tickToOrderSeconds: new Histogram({
       name: 'tradingsystem_order_manager_tick_to_order_seconds',
-      help: "From a trade's capture time to the order it caused reaching the broker adapter",
+      help:
+        "Strategy orders: from the triggering trade's capture by data-capture (recvTs, wall clock, ms " +
+        "resolution; includes its journal fsync and the feed hop) to the broker adapter's sendOrder call",
       buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    signalToOrderSeconds: new Histogram({
+      name: 'tradingsystem_order_manager_signal_to_order_seconds',
+      help:
+        'Strategy orders, in-process part measured with hrtime: from the feed client delivering the ' +
+        "triggering trade to the broker adapter's sendOrder call (strategy, risk check, journal fsync)",
+      buckets: [0.00001, 0.000025, 0.00005, ...LATENCY_BUCKETS],
+      registers,
+    }),
+    signals: new Counter({
+      name: 'tradingsystem_order_manager_signals_total',
+      help: 'Signals received on POST /api/signals, by decision (executed, ignored, rejected)',
+      labelNames: ['decision'] as const,
       registers,
     }),
   };

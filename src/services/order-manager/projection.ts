@@ -23,6 +23,7 @@ import {
   type RiskLimits,
   type TradingState,
 } from '../../domain/risk.js';
+import { addSignal, decideSignal, type Signal, type SignalBook, type SignalOutcome } from './signal-book.js';
 
 /** What the order manager journals; `data` of each journal event type. */
 export interface EventData {
@@ -33,6 +34,8 @@ export interface EventData {
   'risk.limits': { limits: RiskLimits };
   'risk.state': { state: TradingState; reason: string };
   'risk.kill_switch': { active: boolean; reason: string };
+  'signal.received': { signal: Signal };
+  'signal.decided': SignalOutcome;
 }
 export type EventType = keyof EventData;
 
@@ -50,6 +53,8 @@ export interface OrderState {
   /** When recent orders passed risk, for the rate check; pruned as events arrive. */
   recentOrders: number[];
   recentFingerprints: OrderFingerprint[];
+  /** The newest signals, oldest first. */
+  signals: SignalBook;
 }
 
 /** What one event changed, so the live path can react (metrics, trading state, logs). */
@@ -61,18 +66,24 @@ export interface Projected {
   newFills: Fill[];
 }
 
-export function emptyState(enforceTradingHours: boolean): OrderState {
+/** Config seeds the limits of a fresh journal; a journaled `risk.limits` change wins. */
+export function emptyState(enforceTradingHours: boolean, minSignalConfidence?: number): OrderState {
   return {
     orders: new Map(),
     byClientId: new Map(),
     open: new Map(),
     positions: new Map(),
-    limits: { ...DEFAULT_RISK_LIMITS, enforceTradingHours },
+    limits: {
+      ...DEFAULT_RISK_LIMITS,
+      enforceTradingHours,
+      minSignalConfidence: minSignalConfidence ?? DEFAULT_RISK_LIMITS.minSignalConfidence,
+    },
     tradingState: 'ACTIVE',
     tradingStateReason: 'start',
     killSwitch: { active: false },
     recentOrders: [],
     recentFingerprints: [],
+    signals: new Map(),
   };
 }
 
@@ -107,6 +118,12 @@ export function project(
       state.killSwitch = d.active ? { active: true, reason: d.reason } : { active: false };
       return NOTHING;
     }
+    case 'signal.received':
+      addSignal(state.signals, (e.data as EventData['signal.received']).signal);
+      return NOTHING;
+    case 'signal.decided':
+      decideSignal(state.signals, e.data as EventData['signal.decided']);
+      return NOTHING;
     default:
       return NOTHING;
   }

@@ -73,3 +73,28 @@ export const AuditQuery = Type.Object(
   },
   strict,
 );
+
+/** The original gateway's signal shape. */
+export const SignalBody = Type.Object(
+  {
+    symbol: Ticker,
+    direction: Type.Enum(['BUY', 'SELL', 'HOLD']),
+    confidence: Type.Number({ minimum: 0, maximum: 1 }),
+    /** Contracts or shares; default one lot of the instrument. */
+    quantity: Type.Optional(Quantity),
+    /** Who produced it (a model, a strategy); becomes the order's strategyId. */
+    source: Id,
+    /** The price the source saw; kept for the record, the order is MARKET. */
+    price: Type.Optional(Price),
+  },
+  strict,
+);
+export type SignalBody = Static<typeof SignalBody>;
+
+export const ListSignalsQuery = Type.Object(
+  {
+    symbol: Type.Optional(Ticker),
+    limit: Type.Integer({ minimum: 1, maximum: 1_000, default: 100 }),
+  },
+  strict,
+);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { createBroker } from '../../adapters/broker/factory.js';
 import {
   type JournalEvent,
@@ -14,6 +15,9 @@ import { emptyState } from './projection.js';
 import { RiskControls } from './risk-controls.js';
 import { registerRiskRoutes } from './risk-routes.js';
 import { registerOrderRoutes } from './routes.js';
+import { registerSignalRoutes, SignalRouter } from './signals.js';
+import { attachStrategies, createStrategies } from './strategies/index.js';
+import type { Strategy } from './strategies/strategy.js';
 
 export const ORDERS_FEED_PATH = '/feed/orders';
 const RECONCILE_EVERY_MS = 1_000;
@@ -28,6 +32,8 @@ const MARKET_FEED_PATH = '/feed/market';
 export const orderManagerService: ServiceDefinition = {
   name: 'order-manager',
   async setup(ctx) {
+    // Before anything opens: a config naming an unknown strategy stops the start.
+    const strategies = createStrategies(ctx.config.services['order-manager']);
     let journal: OrderJournal;
     try {
       journal = OrderJournal.open(ctx.config.home);
@@ -37,7 +43,7 @@ export const orderManagerService: ServiceDefinition = {
       return;
     }
     ctx.onShutdown(() => journal.close());
-    wire(ctx, journal);
+    wire(ctx, journal, strategies);
   },
 };
 
@@ -55,14 +61,16 @@ function serveJournalDown(ctx: ServiceContext, err: JournalUnavailableError): vo
   });
 }
 
-function wire(ctx: ServiceContext, journal: OrderJournal): void {
+function wire(ctx: ServiceContext, journal: OrderJournal, strategies: readonly Strategy[]): void {
   const { config, clock, logger, app } = ctx;
   const settings = config.services['order-manager'];
   const dc = config.services['data-capture'];
   const instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
-  const state = emptyState(settings.enforceTradingHours);
+  // One threshold: it decides which signals become orders and seeds the risk floor of a fresh journal.
+  const state = emptyState(settings.enforceTradingHours, settings.signalConfidenceThreshold);
   const prices = new MarketPrices(`ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`, logger);
-  const broker = createBroker(config, clock);
+  // The simulated venue keeps its orders and fills on disk: it outlives our restarts, as a broker does.
+  const broker = createBroker(config, clock, { venueFile: path.join(config.home, 'sim', 'venue.sqlite') });
 
   const feed = new FeedServer<JournalEvent>({
     name: 'orders',
@@ -109,6 +117,14 @@ function wire(ctx: ServiceContext, journal: OrderJournal): void {
 
   feed.attach(app, ORDERS_FEED_PATH);
   registerOrderRoutes(app, engine);
+  const signals = new SignalRouter(
+    engine,
+    { autoExecute: settings.autoExecuteSignals, threshold: settings.signalConfidenceThreshold },
+    metrics,
+    (symbol) => instruments.get(symbol)?.lotSize ?? 1,
+  );
+  registerSignalRoutes(app, signals, engine, () => clock.now());
+  attachStrategies(strategies, { engine, prices, account: settings.account, instruments, clock, logger });
   registerRiskRoutes(app, {
     engine,
     controls,

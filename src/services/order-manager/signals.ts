@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import type { Order, OrderSide } from '../../domain/orders.js';
+import { AppError } from '../../kernel/errors.js';
+import type { App } from '../../kernel/service.js';
+import type { Audit, OrderEngine } from './engine.js';
+import type { OrderManagerMetrics } from './metrics.js';
+import { actorOf } from './routes.js';
+import { ListSignalsQuery, type NewOrderBody, SignalBody } from './schemas.js';
+import { listSignals, type Signal, type SignalDecision, type SignalOutcome } from './signal-book.js';
+
+export interface SignalSettings {
+  autoExecute: boolean;
+  /** At or above: acted on. The risk limit minSignalConfidence is checked again on the order. */
+  threshold: number;
+}
+
+export interface SignalAnswer {
+  signal: Signal;
+  order?: Order;
+  decision: SignalDecision;
+  reason: string;
+  code?: string;
+}
+
+/**
+ * POST /api/signals: each signal is journaled, then (auto-execution on, BUY/SELL, confident enough)
+ * becomes a MARKET order through the engine's submit, the same path and risk engine as POST /api/orders.
+ */
+export class SignalRouter {
+  constructor(
+    private readonly engine: OrderEngine,
+    private readonly settings: SignalSettings,
+    private readonly metrics: OrderManagerMetrics,
+    private readonly lotSize: (symbol: string) => number,
+  ) {}
+
+  receive(body: SignalBody, actor: string, now: number): SignalAnswer {
+    const signal: Signal = { id: randomUUID(), receivedAt: now, ...body, actor };
+    const side = signal.direction === 'HOLD' ? undefined : signal.direction;
+    const skip = side ? this.whyIgnored(signal) : 'HOLD places no order';
+    if (!side || skip) {
+      const ignored: Signal = { ...signal, decision: 'ignored', reason: skip ?? 'no order' };
+      this.engine.record('signal.received', null, { signal: ignored }, signalAudit(ignored));
+      return this.answer(ignored);
+    }
+    // Durable before acting: a crash during the submit leaves the signal on record, undecided.
+    this.engine.record('signal.received', null, { signal });
+    const { outcome, order } = this.execute(signal, side);
+    const decided: Signal = { ...signal, ...outcome };
+    this.engine.record('signal.decided', null, { signalId: signal.id, ...outcome }, signalAudit(decided));
+    return this.answer(decided, order);
+  }
+
+  private whyIgnored(s: Signal): string | undefined {
+    if (!this.settings.autoExecute) return 'auto-execution is off';
+    if (s.confidence < this.settings.threshold) {
+      return `confidence ${s.confidence} is below the threshold ${this.settings.threshold}`;
+    }
+    return undefined;
+  }
+
+  private execute(s: Signal, side: OrderSide): { outcome: Omit<SignalOutcome, 'signalId'>; order?: Order } {
+    const body: NewOrderBody = {
+      symbol: s.symbol,
+      side,
+      type: 'MARKET',
+      quantity: s.quantity ?? this.lotSize(s.symbol),
+      // Derived from the signal: a resent request cannot make a second order for the same signal.
+      clientOrderId: `sig-${s.id}`,
+      strategyId: s.source,
+    };
+    try {
+      const { order } = this.engine.submit(body, s.actor, { signalConfidence: s.confidence });
+      return { outcome: { decision: 'executed', reason: 'order submitted', orderId: order.id }, order };
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status !== 422) throw err;
+      return { outcome: { decision: 'rejected', reason: err.message, code: err.code } };
+    }
+  }
+
+  private answer(signal: Signal, order?: Order): SignalAnswer {
+    const decision = signal.decision ?? 'ignored';
+    this.metrics.signals.inc({ decision });
+    return {
+      signal,
+      ...(order && { order }),
+      decision,
+      reason: signal.reason ?? '',
+      ...(signal.code && { code: signal.code }),
+    };
+  }
+}
+
+function signalAudit(s: Signal): Audit {
+  return {
+    actor: s.actor,
+    action: 'signal.receive',
+    target: s.id,
+    reason: s.reason ?? null,
+    result: s.code ?? s.decision ?? 'received',
+    details: {
+      symbol: s.symbol,
+      direction: s.direction,
+      confidence: s.confidence,
+      source: s.source,
+      ...(s.orderId && { orderId: s.orderId }),
+    },
+  };
+}
+
+export function registerSignalRoutes(app: App, router: SignalRouter, engine: OrderEngine, now: () => number) {
+  app.post('/api/signals', { schema: { body: SignalBody } }, async (req, reply) => {
+    const data = router.receive(req.body, actorOf(req), now());
+    reply.status(201);
+    return { data };
+  });
+
+  app.get('/api/signals', { schema: { querystring: ListSignalsQuery } }, async (req) => {
+    const data = listSignals(engine.state.signals, req.query.limit, req.query.symbol);
+    return { count: data.length, data };
+  });
+}
