@@ -127,9 +127,18 @@ export class Supervisor extends EventEmitter {
 
   private async startAndGate(p: Managed): Promise<void> {
     this.spawn(p);
+    await this.gate(p);
+  }
+
+  /**
+   * Waits for a just-spawned process to answer healthy, probing it often until then. At start a
+   * crash during the gate is restarted by the exit handler and the gate keeps waiting for the
+   * verdict; after a restart (`onlyThisRun`) the next restart brings its own gate.
+   */
+  private async gate(p: Managed, onlyThisRun = false): Promise<void> {
     const deadline = Date.now() + this.policy.healthTimeoutMs;
-    // Crashes during the gate are restarted by the exit handler; keep waiting for the verdict.
     while (!this.shuttingDown) {
+      if (onlyThisRun && p.state === 'backoff') return;
       if (p.state === 'healthy' || p.state === 'degraded' || p.state === 'failed' || p.state === 'stopped')
         return;
       if (Date.now() > deadline) {
@@ -232,6 +241,7 @@ export class Supervisor extends EventEmitter {
       if (this.shuttingDown || p.state !== 'backoff') return;
       p.restarts += 1;
       this.spawn(p);
+      void this.gate(p, true);
     }, delay);
   }
 
