@@ -9,6 +9,7 @@ const BENCHES = {
   journal: () => import('./journal.mjs'),
   capture: () => import('./capture.mjs'),
   feed: () => import('./feed.mjs'),
+  orders: () => import('./orders.mjs'),
 };
 
 const only = process.argv.slice(2);
