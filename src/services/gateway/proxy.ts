@@ -2,6 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceName } from '../../kernel/config.js';
 import { AppError, badRequest } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
+import { identityOf } from './auth.js';
+import type { KeyIdentity } from './keys.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface Upstream {
@@ -16,9 +18,24 @@ export interface ProxyOptions {
   metrics: GatewayMetrics;
 }
 
+/** One call to an upstream: method, path with its query string, and the JSON body to send, if any. */
+export interface UpstreamCall {
+  method: string;
+  path: string;
+  payload?: unknown;
+}
+
+export interface UpstreamAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
 /** Upstream headers a client may need; everything else (hop-by-hop, server internals) stays behind. */
 const PASSED_HEADERS = ['content-type', 'retry-after', 'x-total-count'];
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|\?|$)/i;
+/** A name that is safe as a header value and fits the order manager's 64-character actor. */
+const PLAIN_NAME = /^[\x21-\x7e][\x20-\x7e]{0,58}$/;
 
 /** The one way an upstream that gives no answer is reported: 503 when unreachable, 504 on timeout. */
 export function upstreamUnavailable(service: string, reason: 'timeout' | 'unreachable', detail: string) {
@@ -34,38 +51,50 @@ export function upstreamUnavailable(service: string, reason: 'timeout' | 'unreac
   );
 }
 
+/** Who the audit trail names: the key's name when it is plain text, else its id. */
+export function actorFor(identity: KeyIdentity): string {
+  const name = identity.name.trim();
+  return `key:${PLAIN_NAME.test(name) ? name : identity.id}`;
+}
+
 /**
- * Forwards a request to `path` (with its query string) on an upstream and passes its answer
- * through, status and error envelope included. `payload` is the body to send, if any. Every call is bounded by the timeout, body included.
+ * The one HTTP client to the upstreams. Only the headers built here are sent, so a client can
+ * never choose its own `x-actor`: it always comes from the key the request was authenticated with.
+ * Every call is bounded by the timeout, body included.
  */
-export async function forward(
+export async function callUpstream(
   req: FastifyRequest,
-  reply: FastifyReply,
   to: Upstream,
-  path: string,
-  payload: unknown,
+  call: UpstreamCall,
   opts: ProxyOptions,
-): Promise<FastifyReply> {
+): Promise<UpstreamAnswer> {
   // `..` would let a wildcard route reach any upstream path once the URL is normalized.
-  if (DOT_SEGMENT.test(path)) throw badRequest('INVALID_PATH', 'the path may not contain . or .. segments');
+  if (DOT_SEGMENT.test(call.path)) {
+    throw badRequest('INVALID_PATH', 'the path may not contain . or .. segments');
+  }
   const headers: Record<string, string> = { accept: 'application/json', 'x-request-id': req.id };
+  const identity = identityOf(req);
+  if (identity) headers['x-actor'] = actorFor(identity);
   let body: string | undefined;
-  if (payload !== undefined) {
-    body = JSON.stringify(payload);
+  if (call.payload !== undefined) {
+    body = JSON.stringify(call.payload);
     headers['content-type'] = 'application/json';
   }
   const started = performance.now();
-  let res: Response;
-  let text: string;
   try {
-    res = await fetch(`http://${to.host}:${to.port}${path}`, {
-      method: req.method,
+    const res = await fetch(`http://${to.host}:${to.port}${call.path}`, {
+      method: call.method,
       headers,
       body,
       redirect: 'manual',
       signal: AbortSignal.timeout(opts.timeoutMs),
     });
-    text = await res.text();
+    const text = await res.text();
+    opts.metrics.upstreamDuration.observe(
+      { service: to.service, status: String(res.status) },
+      (performance.now() - started) / 1000,
+    );
+    return { status: res.status, headers: res.headers, text };
   } catch (err) {
     const reason = (err as Error).name === 'TimeoutError' ? 'timeout' : 'unreachable';
     const detail = reason === 'timeout' ? `no answer within ${opts.timeoutMs} ms` : causeOf(err);
@@ -76,16 +105,31 @@ export async function forward(
     );
     throw upstreamUnavailable(to.service, reason, detail);
   }
-  opts.metrics.upstreamDuration.observe(
-    { service: to.service, status: String(res.status) },
-    (performance.now() - started) / 1000,
-  );
+}
+
+/**
+ * Forwards a request to `path` (with its query string) on an upstream and passes its answer
+ * through, status and error envelope included. `payload` is the body to send, if any.
+ */
+export async function forward(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  to: Upstream,
+  path: string,
+  payload: unknown,
+  opts: ProxyOptions,
+): Promise<FastifyReply> {
+  return relay(reply, await callUpstream(req, to, { method: req.method, path, payload }, opts));
+}
+
+/** An upstream answer as it came: status, body and the headers a client may need. */
+export function relay(reply: FastifyReply, res: UpstreamAnswer): FastifyReply {
   reply.status(res.status);
   for (const name of PASSED_HEADERS) {
     const value = res.headers.get(name);
     if (value !== null) reply.header(name, value);
   }
-  return reply.send(text);
+  return reply.send(res.text);
 }
 
 function causeOf(err: unknown): string {

@@ -4,8 +4,9 @@ import type { Config, ServiceName } from '../../kernel/config.js';
 import type { App } from '../../kernel/service.js';
 import { identityOf } from './auth.js';
 import type { Role } from './keys.js';
-import { forward, type ProxyOptions } from './proxy.js';
+import { forward, type ProxyOptions, type Upstream } from './proxy.js';
 import {
+  AuditQuery,
   BarsQuery,
   DocsListQuery,
   DocsSearchQuery,
@@ -13,6 +14,8 @@ import {
   IdeasQuery,
   IdParams,
   JsonObject,
+  OrdersQuery,
+  SignalsQuery,
   SubscriptionBody,
   TickerParams,
   TradesQuery,
@@ -22,7 +25,7 @@ import {
 export type LimitClass = 'read' | 'order';
 
 export interface RouteSpec {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Under the group's `from` prefix; '' is the prefix itself. */
   path: string;
   access: Role;
@@ -52,9 +55,29 @@ const read = (path: string, summary: string, extra: Partial<RouteSpec> = {}): Ro
   ...extra,
 });
 
+/** A state change: a body (JSON object, judged by the upstream), a role and a budget. */
+const change = (
+  method: RouteSpec['method'],
+  path: string,
+  summary: string,
+  access: Role,
+  limit: LimitClass,
+  extra: Partial<RouteSpec> = {},
+): RouteSpec => ({
+  method,
+  path,
+  access,
+  limit,
+  summary,
+  ...(method !== 'DELETE' && { body: JsonObject }),
+  ...extra,
+});
+
+const ORDER_ID = { params: IdParams };
+
 /**
- * Every proxied route, explicitly. The order-manager routes (orders, positions, pnl, risk, signals,
- * execute, audit) come as one more group with `limit: 'order'` on the order-sending ones.
+ * Every proxied route, explicitly. The original gateway's own shapes (execute, positions/:symbol,
+ * signals/latest) are in compat.ts.
  */
 export const ROUTE_GROUPS: RouteGroup[] = [
   {
@@ -109,6 +132,32 @@ export const ROUTE_GROUPS: RouteGroup[] = [
       read('/*', 'One handbook page (or /health: stale pages)'),
     ],
   },
+  {
+    service: 'order-manager',
+    tag: 'orders',
+    from: '/api/v1',
+    to: '/api',
+    routes: [
+      read('/orders', 'Orders, newest first', { querystring: OrdersQuery }),
+      read('/orders/:id', 'One order', ORDER_ID),
+      change('POST', '/orders', 'Place an order (through the pre-trade risk checks)', 'trader', 'order'),
+      change('PATCH', '/orders/:id', 'Change the price or quantity of an order', 'trader', 'order', ORDER_ID),
+      change('DELETE', '/orders/:id', 'Cancel an order', 'trader', 'order', ORDER_ID),
+      change('POST', '/orders/cancel-all', 'Cancel every open order (of one symbol)', 'trader', 'order'),
+      read('/positions', "Today's positions, marked to the last trade"),
+      read('/pnl', "Today's realised and unrealised P&L"),
+      read('/risk/limits', 'The risk limits'),
+      change('PUT', '/risk/limits', 'Replace the risk limits', 'admin', 'read'),
+      read('/risk/state', 'Trading state and kill switch'),
+      change('PUT', '/risk/state', 'Set the trading state (ACTIVE, REDUCING, HALTED)', 'admin', 'read'),
+      // Anyone who may trade may stop trading, on the looser budget: stopping is never throttled like orders.
+      change('POST', '/risk/kill-switch', 'Activate the kill switch', 'trader', 'read'),
+      change('POST', '/risk/kill-switch/reset', 'Reset the kill switch', 'admin', 'read'),
+      change('POST', '/signals', 'Send a signal (may become a MARKET order)', 'trader', 'order'),
+      read('/signals', 'Signals received, newest first', { querystring: SignalsQuery }),
+      read('/audit', 'Who did what: the audit trail', { querystring: AuditQuery }),
+    ],
+  },
 ];
 
 export interface Limits {
@@ -131,22 +180,12 @@ export function registerProxyRoutes(
   opts: ProxyOptions,
 ): void {
   for (const group of groups) {
-    const { host, port } = services[group.service];
-    const upstream = { service: group.service, host, port };
+    const upstream = upstreamOf(services, group.service);
     for (const r of group.routes) {
       app.route({
         method: r.method,
         url: group.from + r.path,
-        schema: {
-          tags: [group.tag],
-          summary: r.summary,
-          description: `Role: ${r.access}. Answered by ${group.service}.`,
-          security: [{ apiKey: [] }],
-          ...(r.querystring && { querystring: r.querystring }),
-          ...(r.params && { params: r.params }),
-          ...(r.body && { body: r.body }),
-        },
-        config: { access: r.access, rateLimit: rateLimit(limits[r.limit]) },
+        ...routeOptions(r, group, limits),
         handler: (req, reply) =>
           forward(
             req,
@@ -159,4 +198,25 @@ export function registerProxyRoutes(
       });
     }
   }
+}
+
+export const upstreamOf = (services: Config['services'], service: ServiceName): Upstream => {
+  const { host, port } = services[service];
+  return { service, host, port };
+};
+
+/** Schema (documentation, validation) and config (role, rate limit) of a gateway route. */
+export function routeOptions(r: RouteSpec, group: Pick<RouteGroup, 'tag' | 'service'>, limits: Limits) {
+  return {
+    schema: {
+      tags: [group.tag],
+      summary: r.summary,
+      description: `Role: ${r.access}. Answered by ${group.service}.`,
+      security: [{ apiKey: [] }],
+      ...(r.querystring && { querystring: r.querystring }),
+      ...(r.params && { params: r.params }),
+      ...(r.body && { body: r.body }),
+    },
+    config: { access: r.access, rateLimit: rateLimit(limits[r.limit]) },
+  };
 }

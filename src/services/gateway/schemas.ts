@@ -1,4 +1,4 @@
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 
 /**
  * What the gateway itself checks and documents. Upstreams stay the judges of their own inputs
@@ -58,3 +58,40 @@ export const DocsSearchQuery = Type.Object({
   q: Type.String({ minLength: 1 }),
   limit: Type.Optional(Type.Integer({ minimum: 1 })),
 });
+
+const Side = Type.Enum(['BUY', 'SELL']);
+const Limit = Type.Optional(Type.Integer({ minimum: 1 }));
+
+export const OrdersQuery = Type.Object({
+  status: Type.Optional(Type.String()),
+  symbol: Type.Optional(Ticker),
+  side: Type.Optional(Side),
+  from: Type.Optional(Type.String({ description: 'ISO-8601, on the creation time' })),
+  to: Type.Optional(Type.String({ description: 'ISO-8601, on the creation time' })),
+  limit: Limit,
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export const SignalsQuery = Type.Object({ symbol: Type.Optional(Ticker), limit: Limit });
+export const AuditQuery = Type.Object({ limit: Limit, action: Type.Optional(Type.String()) });
+export const SymbolParams = Type.Object({ symbol: Ticker });
+export const PositionQuery = Type.Object({
+  account: Type.Optional(Type.String({ description: 'needed only when several accounts hold the symbol' })),
+});
+
+/**
+ * The original gateway's order body: the gateway's own contract, so it is checked here in full.
+ * No defaults: strict validation would write them into the body.
+ */
+export const ExecuteBody = Type.Object(
+  {
+    symbol: Ticker,
+    side: Side,
+    quantity: Type.Integer({ minimum: 1 }),
+    price: Type.Union([Type.Literal(-1), Type.Number({ exclusiveMinimum: 0 })], {
+      description: 'the limit price, or -1 for a market order',
+    }),
+    orderType: Type.Optional(Type.Enum(['MARKET', 'LIMIT'], { description: 'default LIMIT' })),
+  },
+  { additionalProperties: false },
+);
+export type ExecuteBody = Static<typeof ExecuteBody>;

@@ -3,6 +3,7 @@ import rateLimitPlugin from '@fastify/rate-limit';
 import { AppError } from '../../kernel/errors.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { registerAuth } from './auth.js';
+import { registerCompatRoutes } from './compat.js';
 import { systemHealth } from './health.js';
 import { KeyStore } from './keys.js';
 import { gatewayMetrics } from './metrics.js';
@@ -49,13 +50,10 @@ export const gatewayService: ServiceDefinition = {
     registerAuth(app, keys, gw.authFailuresPerMinute, now);
     await registerOpenApi(app);
 
-    registerProxyRoutes(
-      app,
-      ROUTE_GROUPS,
-      config.services,
-      { read: gw.readsPerMinute, order: gw.ordersPerMinute },
-      { timeoutMs: gw.upstreamTimeoutMs, logger, metrics: gatewayMetrics(metrics.registry) },
-    );
+    const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute };
+    const proxy = { timeoutMs: gw.upstreamTimeoutMs, logger, metrics: gatewayMetrics(metrics.registry) };
+    registerProxyRoutes(app, ROUTE_GROUPS, config.services, limits, proxy);
+    registerCompatRoutes(app, config.services, limits, proxy);
 
     app.get(
       '/api/v1/health',
