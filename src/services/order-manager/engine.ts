@@ -8,6 +8,7 @@ import {
   isTerminal,
   type Order,
   type OrderChange,
+  type OrderError,
   type OrderEvent,
   orderShapeError,
 } from '../../domain/orders.js';
@@ -54,13 +55,21 @@ export interface SubmitOptions {
  * broker happen after the journal append and never block a reply.
  */
 export class OrderEngine {
-  brokerReady = false;
+  /** Order routing is connected (the broker's own report). */
+  routingUp = false;
+  /** A full reconciliation runs: the broker's truth is being applied, so no new order may pass. */
+  reconciling = false;
   private readonly ackTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly d: EngineDeps) {}
 
   get state(): OrderState {
     return this.d.state;
+  }
+
+  /** What RISK_BROKER_NOT_READY checks: connected and not reconciling. */
+  get brokerReady(): boolean {
+    return this.routingUp && !this.reconciling;
   }
 
   /** Rebuilds the state from the whole journal, through the live projection. */
@@ -221,24 +230,17 @@ export class OrderEngine {
     this.apply(id, event);
   }
 
-  /** Orders in UNKNOWN that the broker still lists as open become live again. */
-  async reconcileUnknown(): Promise<void> {
-    const unknown = [...this.d.state.open.values()].filter((o) => o.status === 'UNKNOWN');
-    if (unknown.length === 0 || !this.brokerReady) return;
-    const listed = new Map((await this.d.broker.openOrders(this.d.account)).map((o) => [o.clientOrderId, o]));
-    for (const order of unknown) {
-      const b = listed.get(order.clientOrderId);
-      const current = this.d.state.orders.get(order.id);
-      // Only a report that agrees with our fills resolves it; a missing report does not mean gone.
-      if (!b || current?.status !== 'UNKNOWN' || b.filledQty !== current.filledQty) continue;
-      const status = b.filledQty > 0 ? 'PARTIALLY_FILLED' : 'ACCEPTED';
-      this.apply(order.id, {
-        type: 'resolved',
-        ts: this.d.clock.now(),
-        status,
-        brokerOrderId: b.brokerOrderId,
-      });
-    }
+  /**
+   * Reconciliation's way in: the event goes through the journaled path only if the state machine
+   * accepts it now, so a verdict that no longer fits is reported instead of journaled.
+   */
+  applyIfLegal(orderId: string, event: OrderEvent): OrderError | null {
+    const order = this.d.state.orders.get(orderId);
+    if (!order) return null;
+    const dryRun = applyOrderEvent(order, event);
+    if (!dryRun.ok) return dryRun;
+    if (!dryRun.duplicate) this.apply(orderId, event);
+    return null;
   }
 
   stop(): void {

@@ -5,7 +5,7 @@ export type OrderManagerMetrics = ReturnType<typeof createOrderManagerMetrics>;
 /** order-manager's metrics, `tradingsystem_order_manager_*`; gauges read the state at scrape time. */
 export function createOrderManagerMetrics(
   registry: Registry,
-  read: { openOrders(): number; killSwitch(): boolean },
+  read: { openOrders(): number; killSwitch(): boolean; reconciling(): boolean },
 ) {
   const registers = [registry];
   new Gauge({
@@ -24,7 +24,21 @@ export function createOrderManagerMetrics(
       this.set(read.killSwitch() ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'tradingsystem_order_manager_reconciling',
+    help: '1 while a reconciliation with the broker runs (new orders get RISK_BROKER_NOT_READY)',
+    registers,
+    collect() {
+      this.set(read.reconciling() ? 1 : 0);
+    },
+  });
   return {
+    reconcileMismatches: new Counter({
+      name: 'tradingsystem_order_manager_reconcile_mismatches_total',
+      help: 'Disagreements between the journal and the broker found by reconciliation, by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
     submitted: new Counter({
       name: 'tradingsystem_order_manager_orders_submitted_total',
       help: 'Orders that passed risk and were journaled for the broker',

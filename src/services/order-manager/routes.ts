@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Order, OrderStatus } from '../../domain/orders.js';
 import type { App } from '../../kernel/service.js';
 import type { OrderEngine } from './engine.js';
+import type { Reconciler } from './reconcile.js';
 import { CancelAllBody, ListOrdersQuery, ModifyOrderBody, NewOrderBody, OrderParams } from './schemas.js';
 
 /** Who asked: the `x-actor` header (set by the gateway from its auth), else 'api'. */
@@ -57,4 +58,14 @@ function listOrders(orders: Iterable<Order>, q: ListOrdersQuery): Order[] {
     out.push(o);
   }
   return out.reverse();
+}
+
+/** The last full reconciliation, and an operator's way to run one now (after settling a mismatch). */
+export function registerReconcileRoutes(app: App, reconciler: Reconciler): void {
+  app.get('/api/reconciliation', async () => ({ data: reconciler.health(), last: reconciler.lastFull }));
+  app.post('/api/reconciliation', async (req) => {
+    const run = await reconciler.full('operator');
+    req.log.info({ event: 'reconcile.requested', actor: actorOf(req) }, 'reconciliation requested');
+    return { data: run };
+  });
 }

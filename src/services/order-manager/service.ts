@@ -1,10 +1,12 @@
 import path from 'node:path';
-import { createBroker } from '../../adapters/broker/factory.js';
+import { type Broker, createBroker } from '../../adapters/broker/factory.js';
 import {
   type JournalEvent,
   JournalUnavailableError,
   OrderJournal,
 } from '../../adapters/storage/order-journal.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Config } from '../../kernel/config.js';
 import { unavailable } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
@@ -12,15 +14,17 @@ import { OrderEngine } from './engine.js';
 import { MarketPrices } from './market-prices.js';
 import { createOrderManagerMetrics } from './metrics.js';
 import { emptyState } from './projection.js';
+import { Reconciler } from './reconcile.js';
 import { RiskControls } from './risk-controls.js';
 import { registerRiskRoutes } from './risk-routes.js';
-import { registerOrderRoutes } from './routes.js';
+import { registerOrderRoutes, registerReconcileRoutes } from './routes.js';
 import { registerSignalRoutes, SignalRouter } from './signals.js';
 import { attachStrategies, createStrategies } from './strategies/index.js';
 import type { Strategy } from './strategies/strategy.js';
 
 export const ORDERS_FEED_PATH = '/feed/orders';
-const RECONCILE_EVERY_MS = 1_000;
+/** UNKNOWN orders are re-checked, and a dropped routing reconnected, this often. */
+const POLL_EVERY_MS = 1_000;
 /** data-capture's MARKET_FEED_PATH; not imported, so this process does not load DuckDB. */
 const MARKET_FEED_PATH = '/feed/market';
 
@@ -29,7 +33,14 @@ const MARKET_FEED_PATH = '/feed/market';
  * positions and P&L, all of it journaled in SQLite before it is acknowledged and rebuilt from the
  * journal at start, with an audit trail and a resumable event feed.
  */
-export const orderManagerService: ServiceDefinition = {
+export type BrokerFactory = (config: Config, clock: Clock, venueFile: string) => Broker;
+
+export interface OrderManagerOptions {
+  /** Tests wrap the broker (a connection that loses news); the default is `createBroker`. */
+  broker?: BrokerFactory;
+}
+
+export const createOrderManagerService = (opts: OrderManagerOptions = {}): ServiceDefinition => ({
   name: 'order-manager',
   async setup(ctx) {
     // Before anything opens: a config naming an unknown strategy stops the start.
@@ -43,9 +54,13 @@ export const orderManagerService: ServiceDefinition = {
       return;
     }
     ctx.onShutdown(() => journal.close());
-    wire(ctx, journal, strategies);
+    wire(ctx, journal, strategies, opts.broker ?? defaultBroker);
   },
-};
+});
+
+const defaultBroker: BrokerFactory = (config, clock, venueFile) => createBroker(config, clock, { venueFile });
+
+export const orderManagerService = createOrderManagerService();
 
 /** A journal that cannot be opened is never recreated: the service stays up, reports down, serves nothing. */
 function serveJournalDown(ctx: ServiceContext, err: JournalUnavailableError): void {
@@ -61,7 +76,12 @@ function serveJournalDown(ctx: ServiceContext, err: JournalUnavailableError): vo
   });
 }
 
-function wire(ctx: ServiceContext, journal: OrderJournal, strategies: readonly Strategy[]): void {
+function wire(
+  ctx: ServiceContext,
+  journal: OrderJournal,
+  strategies: readonly Strategy[],
+  makeBroker: BrokerFactory,
+): void {
   const { config, clock, logger, app } = ctx;
   const settings = config.services['order-manager'];
   const dc = config.services['data-capture'];
@@ -70,7 +90,7 @@ function wire(ctx: ServiceContext, journal: OrderJournal, strategies: readonly S
   const state = emptyState(settings.enforceTradingHours, settings.signalConfidenceThreshold);
   const prices = new MarketPrices(`ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`, logger);
   // The simulated venue keeps its orders and fills on disk: it outlives our restarts, as a broker does.
-  const broker = createBroker(config, clock, { venueFile: path.join(config.home, 'sim', 'venue.sqlite') });
+  const broker = makeBroker(config, clock, path.join(config.home, 'sim', 'venue.sqlite'));
 
   const feed = new FeedServer<JournalEvent>({
     name: 'orders',
@@ -81,6 +101,7 @@ function wire(ctx: ServiceContext, journal: OrderJournal, strategies: readonly S
   const metrics = createOrderManagerMetrics(ctx.metrics.registry, {
     openOrders: () => state.open.size,
     killSwitch: () => state.killSwitch.active,
+    reconciling: () => engine.reconciling,
   });
   const engine = new OrderEngine({
     journal,
@@ -101,22 +122,36 @@ function wire(ctx: ServiceContext, journal: OrderJournal, strategies: readonly S
     { event: 'order_manager.rebuilt', events: replayed, orders: state.orders.size, open: state.open.size },
     'state rebuilt from the journal',
   );
+  const reconciler = new Reconciler({
+    engine,
+    broker: broker.adapter,
+    account: settings.account,
+    timeZone: config.timezone,
+    clock,
+    logger,
+    metrics,
+  });
   const controls = new RiskControls(engine, logger);
   engine.onFills = (order) => controls.afterFill(order);
 
+  let stopped = false;
   broker.adapter.setHandlers({
     onEvent: (e) => {
       if (e.type !== 'routing') return;
-      engine.brokerReady = e.connected;
       logger.info({ event: 'order_manager.routing', connected: e.connected }, 'broker routing changed');
+      // The first connect is the start; any later one is a reconnect: both reconcile before trading.
+      if (e.connected) void reconciler.full(reconciler.lastFull ? 'reconnect' : 'start');
+      engine.routingUp = e.connected;
     },
     onTrade: () => {},
     onQuote: () => {},
-    onOrderUpdate: (u) => engine.onBrokerUpdate(u),
+    // News after shutdown has no journal to go to; the next start reconciles it from the reports.
+    onOrderUpdate: (u) => !stopped && engine.onBrokerUpdate(u),
   });
 
   feed.attach(app, ORDERS_FEED_PATH);
   registerOrderRoutes(app, engine);
+  registerReconcileRoutes(app, reconciler);
   const signals = new SignalRouter(
     engine,
     { autoExecute: settings.autoExecuteSignals, threshold: settings.signalConfidenceThreshold },
@@ -134,22 +169,22 @@ function wire(ctx: ServiceContext, journal: OrderJournal, strategies: readonly S
     lastPrice: prices.lastPrice,
   });
   addHealthChecks(ctx, engine, prices, journal);
+  ctx.addHealthCheck('reconciliation', () => reconciler.health());
 
-  const reconciler = setInterval(() => {
-    engine
-      .reconcileUnknown()
-      .catch((err: Error) =>
-        logger.warn({ event: 'order_manager.reconcile_failed', err: err.message }, 'reconcile failed'),
-      );
-  }, RECONCILE_EVERY_MS);
-  reconciler.unref();
+  const poll = setInterval(() => {
+    // connect() is a no-op unless the connection is down; the routing event then reconciles.
+    if (!engine.routingUp) void broker.adapter.connect();
+    void reconciler.pollUnknown();
+  }, POLL_EVERY_MS);
+  poll.unref();
 
   app.addHook('onReady', async () => {
     prices.start();
     await broker.adapter.connect();
   });
   ctx.onShutdown(async () => {
-    clearInterval(reconciler);
+    stopped = true;
+    clearInterval(poll);
     engine.stop();
     await broker.adapter.disconnect();
     await prices.stop();
@@ -164,9 +199,11 @@ function addHealthChecks(
   journal: OrderJournal,
 ): void {
   ctx.addHealthCheck('journal', () => ({ status: 'ok', file: journal.file, lastSeq: journal.lastSeq() }));
-  ctx.addHealthCheck('broker', () =>
-    engine.brokerReady ? { status: 'ok' } : { status: 'down', detail: 'order routing not connected' },
-  );
+  ctx.addHealthCheck('broker', () => {
+    if (!engine.routingUp) return { status: 'down', detail: 'order routing not connected' };
+    if (engine.reconciling) return { status: 'degraded', detail: 'reconciling: new orders refused' };
+    return { status: 'ok' };
+  });
   ctx.addHealthCheck('marketData', () =>
     prices.connected
       ? { status: 'ok' }

@@ -1,0 +1,234 @@
+import type { BrokerAdapter } from '../../adapters/broker/types.js';
+import type { Order } from '../../domain/orders.js';
+import { localDayOf } from '../../kernel/calendar.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { HealthCheckResult } from '../../kernel/service.js';
+import type { OrderEngine } from './engine.js';
+import type { OrderManagerMetrics } from './metrics.js';
+import { type Mismatch, planOrder } from './reconcile-order.js';
+
+/** Broker clocks may lag ours: reports are asked for from a little before our oldest order. */
+const SINCE_MARGIN_MS = 60_000;
+/** A position difference is read again after fills in flight have had time to land. */
+const POSITION_READS = 3;
+const POSITION_REREAD_MS = 200;
+
+export type ReconcileReason = 'start' | 'reconnect' | 'operator' | 'unknown-poll';
+
+export interface ReconcileRun {
+  reason: ReconcileReason;
+  startedAt: number;
+  finishedAt: number;
+  /** Our open orders compared with the broker's reports. */
+  checked: number;
+  /** Events applied from the broker's truth. */
+  applied: number;
+  mismatches: Mismatch[];
+  error?: string;
+}
+
+export interface ReconcilerDeps {
+  engine: OrderEngine;
+  broker: BrokerAdapter;
+  account: string;
+  timeZone: string;
+  clock: Clock;
+  logger: Logger;
+  metrics: OrderManagerMetrics;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Brings the journal to the broker's truth through the engine's journaled event path. A missing
+ * report never means gone or flat (NautilusTrader's rule): such an order becomes UNKNOWN and every
+ * disagreement is a `reconcile.mismatch`, for an operator to settle.
+ */
+export class Reconciler {
+  /** The last full run: what /health shows. */
+  lastFull: ReconcileRun | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private fullRequests = 0;
+  private polling = false;
+
+  constructor(private readonly d: ReconcilerDeps) {}
+
+  /** Every open order, unknown broker orders and positions; new orders are refused until it ends. */
+  full(reason: ReconcileReason): Promise<ReconcileRun> {
+    // Set now, not when the run starts: no order may slip in before the broker's truth is applied.
+    this.d.engine.reconciling = true;
+    this.fullRequests++;
+    const run = this.queue.then(() => this.run(reason, true));
+    this.queue = run.finally(() => {
+      if (--this.fullRequests === 0) this.d.engine.reconciling = false;
+    });
+    return run;
+  }
+
+  /** The periodic re-check of UNKNOWN orders: the same function, without blocking orders. */
+  async pollUnknown(): Promise<void> {
+    const { engine } = this.d;
+    if (this.polling || this.fullRequests > 0 || !engine.routingUp) return;
+    if (![...engine.state.open.values()].some((o) => o.status === 'UNKNOWN')) return;
+    this.polling = true;
+    try {
+      const run = this.queue.then(() => this.run('unknown-poll', false));
+      this.queue = run;
+      await run;
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  health(): HealthCheckResult {
+    const last = this.lastFull;
+    const running = this.fullRequests > 0;
+    if (!last) return { status: 'ok', detail: 'no reconciliation yet', running };
+    const base = { running, lastRunAt: new Date(last.finishedAt).toISOString(), reason: last.reason };
+    if (last.error) return { status: 'degraded', detail: `last run failed: ${last.error}`, ...base };
+    if (last.mismatches.length === 0) return { status: 'ok', ...base };
+    const detail = `${last.mismatches.length} mismatch(es) with the broker`;
+    return { status: 'degraded', detail, ...base, mismatches: last.mismatches.slice(0, 20) };
+  }
+
+  private async run(reason: ReconcileReason, full: boolean): Promise<ReconcileRun> {
+    const { logger } = this.d;
+    const startedAt = this.d.clock.now();
+    const run: ReconcileRun = { reason, startedAt, finishedAt: 0, checked: 0, applied: 0, mismatches: [] };
+    try {
+      await this.compareOrders(run, full);
+      if (full) await this.comparePositions(run);
+    } catch (err) {
+      run.error = (err as Error).message;
+      logger.warn({ event: 'order_manager.reconcile_failed', reason, err: run.error }, 'reconcile failed');
+    }
+    run.finishedAt = this.d.clock.now();
+    if (full) {
+      this.lastFull = run;
+      logger.info(
+        {
+          event: 'reconcile.done',
+          reason,
+          checked: run.checked,
+          applied: run.applied,
+          mismatches: run.mismatches.length,
+        },
+        'reconciled with the broker',
+      );
+    }
+    return run;
+  }
+
+  private async compareOrders(run: ReconcileRun, full: boolean): Promise<void> {
+    const { engine, account } = this.d;
+    const mine = (o: Order) => o.account === account && (full || o.status === 'UNKNOWN');
+    const targets = [...engine.state.open.values()].filter(mine);
+    if (!full && targets.length === 0) return;
+    const sessionStart = localDayOf(this.d.timeZone, this.d.clock.now()).startTs;
+    const since = targets.reduce((m, o) => Math.min(m, o.createdAt), sessionStart) - SINCE_MARGIN_MS;
+    const reports = await this.d.broker.orderReports(account, since);
+    const byClientId = new Map(reports.map((r) => [r.clientOrderId, r]));
+    for (const target of targets) {
+      // Read again: broker news may have moved the order while we waited for the reports.
+      const order = engine.state.orders.get(target.id);
+      if (!order || !engine.state.open.has(order.id)) continue;
+      run.checked++;
+      const report = byClientId.get(order.clientOrderId);
+      if (!report) {
+        this.missing(run, order, full);
+        continue;
+      }
+      const plan = planOrder(order, report);
+      for (const event of plan.events) {
+        const error = engine.applyIfLegal(order.id, event);
+        if (error) {
+          this.mismatch(run, {
+            kind: 'status',
+            detail: error.message,
+            orderId: order.id,
+            symbol: order.symbol,
+          });
+          break;
+        }
+        run.applied++;
+      }
+      if (plan.mismatch) this.mismatch(run, plan.mismatch);
+    }
+    if (!full) return;
+    for (const r of reports) {
+      if (engine.state.byClientId.has(r.clientOrderId)) continue;
+      const detail = `broker order ${r.brokerOrderId} (${r.request.side} ${r.request.quantity} ${r.request.symbol}, ${r.status}) is not ours`;
+      this.mismatch(run, {
+        kind: 'unknown_order',
+        detail,
+        clientOrderId: r.clientOrderId,
+        symbol: r.request.symbol,
+      });
+    }
+  }
+
+  /** Not reported: not proof it is gone. UNKNOWN until the broker says otherwise. */
+  private missing(run: ReconcileRun, order: Order, full: boolean): void {
+    const wasUnknown = order.status === 'UNKNOWN';
+    if (!wasUnknown) {
+      this.d.engine.applyIfLegal(order.id, { type: 'timed_out', ts: this.d.clock.now() });
+      run.applied++;
+    }
+    if (!full && wasUnknown) return; // already counted when it went missing
+    const detail = `the broker does not report order ${order.clientOrderId} (was ${order.status}); now UNKNOWN`;
+    this.mismatch(run, {
+      kind: 'missing_at_broker',
+      detail,
+      orderId: order.id,
+      clientOrderId: order.clientOrderId,
+      symbol: order.symbol,
+    });
+  }
+
+  /** The sum of our fills per symbol against the broker's positions, read again while they differ. */
+  private async comparePositions(run: ReconcileRun): Promise<void> {
+    let diffs: Mismatch[] = [];
+    for (let read = 0; read < POSITION_READS; read++) {
+      if (read > 0) await sleep(POSITION_REREAD_MS);
+      const theirs = await this.d.broker.positions(this.d.account);
+      const ours = this.fillSums();
+      const symbols = new Set([...ours.keys(), ...theirs.map((p) => p.symbol)]);
+      const broker = new Map(theirs.map((p) => [p.symbol, p.quantity]));
+      diffs = [...symbols].flatMap((symbol) => {
+        const a = ours.get(symbol) ?? 0;
+        const b = broker.get(symbol) ?? 0;
+        return a === b
+          ? []
+          : [
+              {
+                kind: 'position' as const,
+                symbol,
+                detail: `${symbol}: our fills sum to ${a}, the broker holds ${b}`,
+              },
+            ];
+      });
+      if (diffs.length === 0) return;
+    }
+    for (const m of diffs) this.mismatch(run, m);
+  }
+
+  private fillSums(): Map<string, number> {
+    const sums = new Map<string, number>();
+    for (const o of this.d.engine.state.orders.values()) {
+      if (o.account !== this.d.account || o.filledQty === 0) continue;
+      const signed = o.side === 'BUY' ? o.filledQty : -o.filledQty;
+      sums.set(o.symbol, (sums.get(o.symbol) ?? 0) + signed);
+    }
+    return sums;
+  }
+
+  private mismatch(run: ReconcileRun, m: Mismatch): void {
+    run.mismatches.push(m);
+    this.d.metrics.reconcileMismatches.inc({ kind: m.kind });
+    this.d.logger.warn(
+      { event: 'reconcile.mismatch', reason: run.reason, ...m },
+      'broker and journal disagree',
+    );
+  }
+}

@@ -1,0 +1,236 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { configEnv, freePort, type Running, runCli, spawnCli, tempHome, waitFor } from './helpers/cli.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
+type Json = any;
+
+const ORDERS = 1_000;
+const WORKERS = 20;
+const KILL_AFTER_ACKS = 400;
+const OTHERS_OFF = Object.fromEntries(
+  ['stream', 'gateway', 'idea-bank', 'docs'].map((n) => [n, { enabled: false }]),
+);
+
+/** What a client saw for one clientOrderId: 201/200 with the order id, a refusal, or no answer. */
+type Outcome =
+  | { kind: 'created' | 'known'; id: string }
+  | { kind: 'refused'; status: number }
+  | { kind: 'none' };
+
+/** The supervised system with data-capture (last prices) and the order manager only. */
+async function system() {
+  const home = tempHome('ts-om-kill-');
+  const port = await freePort();
+  const env = configEnv(home, {
+    services: {
+      ...OTHERS_OFF,
+      'data-capture': { port: await freePort() },
+      'order-manager': { port },
+    },
+    sim: { tradesPerSecond: 50 },
+    supervisor: { healthIntervalMs: 200, backoffInitialMs: 200, backoffMaxMs: 1_000, stopTimeoutMs: 20_000 },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const call = async (method: string, url: string, body?: object) => {
+    const res = await fetch(`${base}${url}`, {
+      method,
+      ...(body && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Json };
+  };
+  return { home, env, base, call };
+}
+type System = Awaited<ReturnType<typeof system>>;
+
+let running: Running | null = null;
+let runningEnv: NodeJS.ProcessEnv | null = null;
+afterEach(async () => {
+  if (running && runningEnv) {
+    await runCli(['stop'], runningEnv);
+    await running.exited;
+  }
+  running = null;
+  runningEnv = null;
+});
+
+async function orderManagerPid(s: System): Promise<number> {
+  const res = await runCli(['status', '--json'], s.env);
+  const st = JSON.parse(res.stdout) as { processes: { name: string; pid: number | null; state: string }[] };
+  const p = st.processes.find((x) => x.name === 'order-manager');
+  return p?.state === 'healthy' || p?.state === 'degraded' ? (p.pid ?? 0) : 0;
+}
+
+/** Ready for orders: routing connected and reconciled. */
+const ready = (s: System) =>
+  waitFor(
+    'order manager ready',
+    async () => (await s.call('GET', '/health')).body.checks?.broker?.status === 'ok',
+    30_000,
+    100,
+  );
+
+/** MARKET both ways, and LIMITs far from the market that rest, on WIN and WDO. */
+function orderBody(i: number, round: number) {
+  const wdo = i % 2 === 1;
+  const side = i % 4 < 2 ? 'BUY' : 'SELL';
+  const clientOrderId = `kill-${round}-${i}`;
+  if (i % 3 === 0)
+    return { symbol: wdo ? 'WDOZ26' : 'WINZ26', side, type: 'MARKET', quantity: 1, clientOrderId };
+  const far = wdo ? (side === 'BUY' ? 4_000 : 7_000) : side === 'BUY' ? 100_000 : 160_000;
+  return { symbol: wdo ? 'WDOZ26' : 'WINZ26', side, type: 'LIMIT', price: far, quantity: 1, clientOrderId };
+}
+
+async function raiseLimits(s: System) {
+  const limits = (await s.call('GET', '/api/risk/limits')).body.data;
+  const wide = { maxOrderQty: 5, maxPosition: 100_000, maxNotional: 10_000_000, priceBandPct: 50 };
+  const put = await s.call('PUT', '/api/risk/limits', {
+    ...limits,
+    future: { ...limits.future, ...wide },
+    dailyLossLimit: 1_000_000_000,
+    maxOrdersPerWindow: 100_000,
+    maxOpenOrders: 100_000,
+    duplicateWindowMs: 0,
+  });
+  expect(put.status, JSON.stringify(put.body)).toBe(200);
+}
+
+async function submit(s: System, body: object): Promise<Outcome> {
+  try {
+    const r = await s.call('POST', '/api/orders', body);
+    if (r.status === 201) return { kind: 'created', id: r.body.data.id };
+    if (r.status === 200) return { kind: 'known', id: r.body.data.id };
+    return r.status >= 500 ? { kind: 'none' } : { kind: 'refused', status: r.status };
+  } catch {
+    return { kind: 'none' };
+  }
+}
+
+/** 20 workers through 1,000 orders; the order manager is killed with SIGKILL after 400 acks. */
+async function burst(s: System, round: number, pid: number) {
+  const outcomes = new Map<string, Outcome>();
+  let next = 0;
+  let acks = 0;
+  let killed = false;
+  const worker = async () => {
+    for (let i = next++; i < ORDERS; i = next++) {
+      const body = orderBody(i, round);
+      const outcome = await submit(s, body);
+      outcomes.set(body.clientOrderId, outcome);
+      if (outcome.kind === 'created' && ++acks >= KILL_AFTER_ACKS && !killed) {
+        killed = true;
+        process.kill(pid, 'SIGKILL');
+      }
+      if (outcome.kind === 'none') await ready(s); // back after the supervisor's restart
+    }
+  };
+  await Promise.all(Array.from({ length: WORKERS }, worker));
+  return { outcomes, killed };
+}
+
+async function allOrders(s: System): Promise<Json[]> {
+  const out: Json[] = [];
+  for (let offset = 0; ; offset += 1_000) {
+    const page = (await s.call('GET', `/api/orders?limit=1000&offset=${offset}`)).body;
+    out.push(...page.data);
+    if (offset + page.data.length >= page.total) return out;
+  }
+}
+
+/** The venue's own book, read from its file without going through the order manager. */
+function venueBook(home: string) {
+  const db = new Database(path.join(home, 'sim', 'venue.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const orders = (db.prepare('SELECT data FROM orders').all() as { data: string }[]).map(
+      (r) => JSON.parse(r.data) as { status: string; filledQty: number; request: { clientOrderId: string } },
+    );
+    return new Map(orders.map((o) => [o.request.clientOrderId, o]));
+  } finally {
+    db.close();
+  }
+}
+
+describe('order manager under kill -9', () => {
+  it('keeps every acknowledged order, applies no fill twice, positions = fills, matches the venue', async () => {
+    for (let round = 0; round < 2; round++) {
+      const s = await system();
+      running = spawnCli(['start'], s.env);
+      runningEnv = s.env;
+      const pid = await waitFor('order manager up', () => orderManagerPid(s), 30_000);
+      await ready(s);
+      await raiseLimits(s);
+
+      const { outcomes, killed } = await burst(s, round, pid);
+      expect(killed).toBe(true);
+      const restarted = await waitFor('restarted', async () => {
+        const p = await orderManagerPid(s);
+        return p && p !== pid ? p : 0;
+      });
+      expect(restarted).not.toBe(pid);
+      await ready(s);
+      const refused = [...outcomes.values()].filter((o) => o.kind === 'refused');
+      expect(refused, 'no order refused by risk').toEqual([]);
+
+      // Resend what got no answer: the same clientOrderId never makes a second order.
+      const unanswered = [...outcomes].filter(([, o]) => o.kind === 'none').map(([c]) => c);
+      for (const clientOrderId of unanswered) {
+        const i = Number(clientOrderId.split('-')[2]);
+        const again = await submit(s, orderBody(i, round));
+        expect(['created', 'known']).toContain(again.kind);
+      }
+
+      const orders = await allOrders(s);
+      const byClient = new Map<string, Json>();
+      for (const o of orders) {
+        expect(byClient.has(o.clientOrderId), `one order for ${o.clientOrderId}`).toBe(false);
+        byClient.set(o.clientOrderId, o);
+      }
+      expect(byClient.size).toBe(ORDERS);
+      for (const [clientOrderId, o] of outcomes) {
+        if (o.kind === 'created' || o.kind === 'known') expect(byClient.get(clientOrderId)?.id).toBe(o.id);
+      }
+
+      // Orders the venue never received (killed between our journal and its) stay UNKNOWN, as mismatches.
+      await waitFor(
+        'settled',
+        async () => (await allOrders(s)).every((o) => o.status !== 'PENDING_NEW'),
+        15_000,
+      );
+      const run = (await s.call('POST', '/api/reconciliation')).body.data;
+      const final = await allOrders(s);
+      const tradeIds = final.flatMap((o) => o.fills.map((f: Json) => f.tradeId));
+      expect(new Set(tradeIds).size, 'no fill applied twice').toBe(tradeIds.length);
+
+      const sums = new Map<string, number>();
+      for (const o of final)
+        sums.set(o.symbol, (sums.get(o.symbol) ?? 0) + (o.side === 'BUY' ? 1 : -1) * o.filledQty);
+      const positions = (await s.call('GET', '/api/positions')).body.data as Json[];
+      for (const [symbol, qty] of sums) {
+        expect(positions.find((p) => p.symbol === symbol)?.quantity ?? 0, symbol).toBe(qty);
+      }
+
+      const venue = venueBook(s.home);
+      const neverReceived = final.filter((o) => !venue.has(o.clientOrderId));
+      expect(neverReceived.length, 'at most one order per kill can miss the venue').toBeLessThanOrEqual(1);
+      for (const o of neverReceived) expect(o).toMatchObject({ status: 'UNKNOWN' });
+      expect(run.mismatches.map((m: Json) => [m.kind, m.clientOrderId])).toEqual(
+        neverReceived.map((o) => ['missing_at_broker', o.clientOrderId]),
+      );
+      for (const o of final.filter((x) => venue.has(x.clientOrderId))) {
+        const v = venue.get(o.clientOrderId);
+        expect(v?.filledQty, o.clientOrderId).toBe(o.filledQty);
+        expect(v?.status === 'WORKING', `${o.clientOrderId} ${o.status} vs ${v?.status}`).toBe(
+          o.status === 'ACCEPTED' || o.status === 'PARTIALLY_FILLED',
+        );
+      }
+      const check = (await s.call('GET', '/health')).body.checks.reconciliation;
+      expect(check.status).toBe(neverReceived.length === 0 ? 'ok' : 'degraded');
+
+      const stop = await runCli(['stop'], s.env);
+      expect(stop.code).toBe(0);
+      await running?.exited;
+      running = null;
+    }
+  }, 240_000);
+});

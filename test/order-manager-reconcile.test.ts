@@ -1,0 +1,267 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Broker } from '../src/adapters/broker/factory.js';
+import { SimBrokerAdapter, simOptionsFromConfig } from '../src/adapters/broker/sim/index.js';
+import type {
+  BrokerAdapter,
+  BrokerHandlers,
+  BrokerOrderReport,
+  BrokerOrderRequest,
+} from '../src/adapters/broker/types.js';
+import { OrderJournal } from '../src/adapters/storage/order-journal.js';
+import { loadConfig } from '../src/kernel/config.js';
+import { buildService, type ServiceContext } from '../src/kernel/service.js';
+import { createOrderManagerService } from '../src/services/order-manager/service.js';
+import { freePort, tempHome, waitFor } from './helpers/cli.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
+type Json = any;
+type App = ServiceContext['app'];
+
+/**
+ * The simulator behind a connection that behaves like a real one where the simulator is kind:
+ * while `dropping`, order news is lost (a dropped socket delivers nothing); `reportDelayMs` makes
+ * reconciliation's report slow enough to be seen; `crash()` stops it without a clean goodbye.
+ */
+class TestConnection implements BrokerAdapter {
+  readonly name = 'sim';
+  dropping = false;
+  reportDelayMs = 0;
+  lost = 0;
+  /** Fill updates delivered, by trade id: a second delivery of one is a resend. */
+  readonly fillsSeen = new Map<string, number>();
+  private crashed = false;
+
+  constructor(readonly sim: SimBrokerAdapter) {}
+
+  setHandlers(h: BrokerHandlers): void {
+    this.sim.setHandlers({
+      ...h,
+      onEvent: (e) => !this.crashed && h.onEvent(e),
+      onOrderUpdate: (u) => {
+        if (this.crashed) return;
+        if (this.dropping) {
+          this.lost++;
+          return;
+        }
+        if (u.fill) this.fillsSeen.set(u.fill.tradeId, (this.fillsSeen.get(u.fill.tradeId) ?? 0) + 1);
+        h.onOrderUpdate(u);
+      },
+    });
+  }
+  /** As kill -9 leaves the venue: nothing checkpointed, nothing more delivered. */
+  crash(): void {
+    this.crashed = true;
+    this.sim.injectFault('disconnect');
+  }
+  connect = () => this.sim.connect();
+  disconnect = async () => (this.crashed ? undefined : this.sim.disconnect());
+  subscribeTrades = (s: string, e: string) => this.sim.subscribeTrades(s, e);
+  unsubscribeTrades = (s: string, e: string) => this.sim.unsubscribeTrades(s, e);
+  subscribeQuotes = (s: string, e: string) => this.sim.subscribeQuotes(s, e);
+  unsubscribeQuotes = (s: string, e: string) => this.sim.unsubscribeQuotes(s, e);
+  requestTradeHistory = (s: string, e: string, f: number, t: number) =>
+    this.sim.requestTradeHistory(s, e, f, t);
+  sendOrder = (o: BrokerOrderRequest) => this.sim.sendOrder(o);
+  modifyOrder = (id: string, c: { price?: number; quantity?: number }) => this.sim.modifyOrder(id, c);
+  cancelOrder = (id: string) => this.sim.cancelOrder(id);
+  openOrders = (a: string) => this.sim.openOrders(a);
+  positions = (a: string) => this.sim.positions(a);
+  async orderReports(account: string, since: number): Promise<BrokerOrderReport[]> {
+    const reports = await this.sim.orderReports(account, since);
+    if (this.reportDelayMs > 0) await new Promise((r) => setTimeout(r, this.reportDelayMs));
+    return reports;
+  }
+}
+
+let running: ServiceContext[] = [];
+afterEach(async () => {
+  for (const ctx of running.splice(0)) await ctx.app.close();
+});
+
+/** The order manager in this process on the simulator behind a TestConnection (`latencyMs` delays acks). */
+async function start(opts: { home?: string; latencyMs?: number; ackTimeoutMs?: number } = {}) {
+  const home = opts.home ?? tempHome('ts-om-rec-');
+  const config = loadConfig({
+    env: {
+      TRADINGSYSTEM_HOME: home,
+      TRADINGSYSTEM__LOG__LEVEL: 'info',
+      TRADINGSYSTEM__SERVICES__DATA_CAPTURE__PORT: String(await freePort()),
+      TRADINGSYSTEM__SERVICES__ORDER_MANAGER__ACK_TIMEOUT_MS: String(opts.ackTimeoutMs ?? 5_000),
+    },
+    cwd: home,
+  });
+  let conn: TestConnection | undefined;
+  const service = createOrderManagerService({
+    broker: (cfg, clock, venueFile): Broker => {
+      const sim = new SimBrokerAdapter({
+        ...simOptionsFromConfig(cfg),
+        clock,
+        venueFile,
+        latencyMs: opts.latencyMs ?? 0,
+      });
+      conn = new TestConnection(sim);
+      return { adapter: conn, sim: null, marketOpen: (s, now) => sim.tape.isOpen(s, now) };
+    },
+  });
+  const ctx = await buildService(service, { config });
+  running.push(ctx);
+  await ctx.app.ready();
+  await waitFor('broker ready', async () => (await health(ctx.app)).checks.broker.status === 'ok');
+  if (!conn) throw new Error('no broker built');
+  return { app: ctx.app, ctx, home, conn };
+}
+
+async function call(app: App, method: string, url: string, payload?: object) {
+  const res = await app.inject({ method: method as 'GET', url, ...(payload !== undefined && { payload }) });
+  return { status: res.statusCode, body: res.json() as Json };
+}
+const health = async (app: App) => (await call(app, 'GET', '/health')).body;
+const orders = async (app: App): Promise<Json[]> =>
+  (await call(app, 'GET', '/api/orders?limit=1000')).body.data;
+
+const win = (over: Record<string, unknown> = {}) => ({
+  symbol: 'WINZ26',
+  side: 'BUY',
+  type: 'MARKET',
+  quantity: 1,
+  ...over,
+});
+
+async function place(app: App, body: object) {
+  const r = await call(app, 'POST', '/api/orders', body);
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.data as Json;
+}
+
+async function until(app: App, id: string, status: string) {
+  return waitFor(`order ${id} ${status}`, async () => {
+    const o = (await call(app, 'GET', `/api/orders/${id}`)).body.data;
+    return o.status === status ? o : null;
+  });
+}
+
+async function expectNotReady(app: App) {
+  const r = await call(app, 'POST', '/api/orders', win({ type: 'LIMIT', price: 90_000 }));
+  expect(r.status, JSON.stringify(r.body)).toBe(422);
+  expect(r.body.error.code).toBe('RISK_BROKER_NOT_READY');
+}
+
+const allTradeIds = (list: Json[]) => list.flatMap((o) => o.fills.map((f: Json) => f.tradeId));
+
+describe('order manager reconciliation', () => {
+  it('turns orders in flight at a disconnect UNKNOWN, then resolves them to the broker’s truth', async () => {
+    const { app, conn } = await start({ latencyMs: 100, ackTimeoutMs: 300 });
+    const placed = [
+      await place(app, win()),
+      await place(app, win({ quantity: 2 })),
+      await place(app, win({ type: 'LIMIT', price: 100_000 })),
+      await place(app, win({ type: 'LIMIT', price: 100_005, timeInForce: 'GTC' })),
+    ];
+    // The connection drops before the broker's acks (100 ms later) can arrive.
+    conn.dropping = true;
+    conn.sim.injectFault('disconnect');
+    for (const o of placed) await until(app, o.id, 'UNKNOWN');
+    expect(conn.lost).toBeGreaterThan(0);
+    await expectNotReady(app);
+
+    conn.dropping = false;
+    conn.reportDelayMs = 800;
+    conn.sim.clearFaults();
+    await waitFor(
+      'reconciling',
+      async () => (await health(app)).checks.broker.status === 'degraded',
+      5_000,
+      20,
+    );
+    expect((await app.inject('/metrics')).body).toMatch(/tradingsystem_order_manager_reconciling 1/);
+    await expectNotReady(app);
+
+    const [m1, m2, l1, l2] = placed;
+    await until(app, m1.id, 'FILLED');
+    await until(app, m2.id, 'FILLED');
+    await until(app, l1.id, 'ACCEPTED');
+    expect((await until(app, l2.id, 'ACCEPTED')).brokerOrderId).toBeTruthy();
+    await waitFor('ready again', async () => (await health(app)).checks.broker.status === 'ok');
+    const h = await health(app);
+    expect(h.checks.reconciliation, JSON.stringify(h.checks.reconciliation)).toMatchObject({
+      status: 'ok',
+      reason: 'reconnect',
+    });
+
+    const list = await orders(app);
+    const ids = allTradeIds(list);
+    expect(ids.length).toBeGreaterThan(1);
+    expect(new Set(ids).size).toBe(ids.length);
+    const positions = (await call(app, 'GET', '/api/positions')).body.data;
+    expect(positions).toMatchObject([{ symbol: 'WINZ26', quantity: 3 }]);
+    const metrics = (await app.inject('/metrics')).body;
+    expect(metrics).toMatch(/tradingsystem_order_manager_reconciling 0/);
+    expect(metrics).not.toMatch(/reconcile_mismatches_total\{/);
+    // Trading resumes.
+    await place(app, win({ side: 'SELL', type: 'LIMIT', price: 200_000 }));
+  }, 30_000);
+
+  it('changes nothing when the venue re-delivers fills after a crash', async () => {
+    const first = await start();
+    const resting = await place(first.app, win({ type: 'LIMIT', price: 100_000 }));
+    await until(first.app, resting.id, 'ACCEPTED');
+    // Last, so its fill is in the batch the venue has not marked delivered when we crash.
+    const bought = await place(first.app, win({ quantity: 2 }));
+    await until(first.app, bought.id, 'FILLED');
+    const before = {
+      orders: await orders(first.app),
+      positions: (await call(first.app, 'GET', '/api/positions')).body,
+    };
+    first.conn.crash();
+    await first.ctx.app.close();
+    running = running.filter((c) => c !== first.ctx);
+
+    const again = await start({ home: first.home });
+    const resent = [...again.conn.fillsSeen.keys()];
+    expect(resent.length, 'the venue re-delivered the last fills').toBeGreaterThan(0);
+    expect(allTradeIds(before.orders)).toEqual(expect.arrayContaining(resent));
+    expect(await orders(again.app)).toEqual(before.orders);
+    expect((await call(again.app, 'GET', '/api/positions')).body).toEqual(before.positions);
+    expect((await health(again.app)).checks.reconciliation).toMatchObject({ status: 'ok', reason: 'start' });
+  }, 30_000);
+
+  it('detects a fill the broker never made: reconcile.mismatch logged, counted, /health degraded', async () => {
+    const first = await start();
+    await until(first.app, (await place(first.app, win())).id, 'FILLED');
+    const resting = await place(first.app, win({ type: 'LIMIT', price: 100_000, quantity: 2 }));
+    await until(first.app, resting.id, 'ACCEPTED');
+    await first.ctx.app.close();
+    running = running.filter((c) => c !== first.ctx);
+
+    const journal = OrderJournal.open(first.home);
+    const fake = { type: 'partially_filled', tradeId: 'FAKE-1', qty: 1, price: 100_000, ts: Date.now() };
+    journal.append('order.event', resting.id, { event: fake }, Date.now());
+    journal.close();
+
+    const { app, home } = await start({ home: first.home });
+    const check = await waitFor('mismatch on /health', async () => {
+      const c = (await health(app)).checks.reconciliation;
+      return c.status === 'degraded' ? c : null;
+    });
+    expect(check.mismatches.map((m: Json) => m.kind).sort()).toEqual(['fills', 'position']);
+    expect(check.mismatches.find((m: Json) => m.kind === 'position').detail).toMatch(
+      /WINZ26: our fills sum to 2, the broker holds 1/,
+    );
+    const metrics = (await app.inject('/metrics')).body;
+    expect(metrics).toMatch(/reconcile_mismatches_total\{kind="position"\} 1/);
+    expect(metrics).toMatch(/reconcile_mismatches_total\{kind="fills"\} 1/);
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date());
+    const log = readFileSync(path.join(home, 'logs', 'order-manager', `${day}.jsonl`), 'utf8');
+    const lines = log.split('\n').filter((l) => l.includes('"event":"reconcile.mismatch"'));
+    expect(lines.length).toBe(2);
+    expect(JSON.parse(lines.find((l) => l.includes('"position"')) ?? '{}')).toMatchObject({
+      kind: 'position',
+      symbol: 'WINZ26',
+      level: 'warn',
+    });
+    // The journal is left as it is: the operator settles it.
+    expect((await call(app, 'GET', `/api/orders/${resting.id}`)).body.data.status).toBe('PARTIALLY_FILLED');
+  }, 30_000);
+});
