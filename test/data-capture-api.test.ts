@@ -7,7 +7,7 @@ import { loadConfig } from '../src/kernel/config.js';
 import { FeedClient, type FeedRecord } from '../src/kernel/feed/index.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { dataCaptureService, MARKET_FEED_PATH } from '../src/services/data-capture/service.js';
-import { tempHome, waitFor } from './helpers/cli.js';
+import { type JsonBody, tempHome, waitFor } from './helpers/cli.js';
 import { tradeNumbersInParquet } from './helpers/market.js';
 
 let running: ServiceContext[] = [];
@@ -41,10 +41,8 @@ async function start(home = tempHome('ts-dc-api-'), env: Record<string, string> 
   return { ctx, home, base, port };
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
-type Json = any;
 const get = (url: string) =>
-  fetch(url).then(async (r) => ({ status: r.status, body: (await r.json()) as Json }));
+  fetch(url).then(async (r) => ({ status: r.status, body: (await r.json()) as JsonBody }));
 
 describe('data-capture API', () => {
   it('answers every bad query with 400 and the field named', async () => {

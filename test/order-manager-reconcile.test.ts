@@ -13,10 +13,8 @@ import { OrderJournal } from '../src/adapters/storage/order-journal.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { createOrderManagerService } from '../src/services/order-manager/service.js';
-import { freePort, tempHome, waitFor } from './helpers/cli.js';
+import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
-type Json = any;
 type App = ServiceContext['app'];
 
 /**
@@ -115,10 +113,10 @@ async function start(opts: { home?: string; latencyMs?: number; ackTimeoutMs?: n
 
 async function call(app: App, method: string, url: string, payload?: object) {
   const res = await app.inject({ method: method as 'GET', url, ...(payload !== undefined && { payload }) });
-  return { status: res.statusCode, body: res.json() as Json };
+  return { status: res.statusCode, body: res.json() as JsonBody };
 }
 const health = async (app: App) => (await call(app, 'GET', '/health')).body;
-const orders = async (app: App): Promise<Json[]> =>
+const orders = async (app: App): Promise<JsonBody[]> =>
   (await call(app, 'GET', '/api/orders?limit=1000')).body.data;
 
 const win = (over: Record<string, unknown> = {}) => ({
@@ -132,7 +130,7 @@ const win = (over: Record<string, unknown> = {}) => ({
 async function place(app: App, body: object) {
   const r = await call(app, 'POST', '/api/orders', body);
   expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r.body.data as Json;
+  return r.body.data as JsonBody;
 }
 
 async function until(app: App, id: string, status: string) {
@@ -148,7 +146,7 @@ async function expectNotReady(app: App) {
   expect(r.body.error.code).toBe('RISK_BROKER_NOT_READY');
 }
 
-const allTradeIds = (list: Json[]) => list.flatMap((o) => o.fills.map((f: Json) => f.tradeId));
+const allTradeIds = (list: JsonBody[]) => list.flatMap((o) => o.fills.map((f: JsonBody) => f.tradeId));
 
 describe('order manager reconciliation', () => {
   it('turns orders in flight at a disconnect UNKNOWN, then resolves them to the broker’s truth', async () => {
@@ -245,8 +243,8 @@ describe('order manager reconciliation', () => {
       const c = (await health(app)).checks.reconciliation;
       return c.status === 'degraded' ? c : null;
     });
-    expect(check.mismatches.map((m: Json) => m.kind).sort()).toEqual(['fills', 'position']);
-    expect(check.mismatches.find((m: Json) => m.kind === 'position').detail).toMatch(
+    expect(check.mismatches.map((m: JsonBody) => m.kind).sort()).toEqual(['fills', 'position']);
+    expect(check.mismatches.find((m: JsonBody) => m.kind === 'position').detail).toMatch(
       /WINZ26: our fills sum to 2, the broker holds 1/,
     );
     const metrics = (await app.inject('/metrics')).body;

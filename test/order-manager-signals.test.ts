@@ -4,7 +4,7 @@ import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { dataCaptureService } from '../src/services/data-capture/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';
-import { freePort, tempHome, waitFor } from './helpers/cli.js';
+import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
 
 let running: ServiceContext[] = [];
 afterEach(async () => {
@@ -12,8 +12,6 @@ afterEach(async () => {
   for (const ctx of running.splice(0).reverse()) await ctx.app.close();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
-type Json = any;
 type App = ServiceContext['app'];
 
 /** The order manager in this process on the simulator; `env` adds config (no data-capture unless given). */
@@ -39,7 +37,7 @@ async function start(env: Record<string, string> = {}, home = tempHome('ts-om-si
 
 async function call(app: App, method: string, url: string, payload?: object) {
   const res = await app.inject({ method: method as 'GET', url, ...(payload !== undefined && { payload }) });
-  return { status: res.statusCode, body: res.json() as Json };
+  return { status: res.statusCode, body: res.json() as JsonBody };
 }
 
 const signal = (over: Record<string, unknown> = {}) => ({
@@ -53,7 +51,7 @@ const signal = (over: Record<string, unknown> = {}) => ({
 async function send(app: App, body: object) {
   const r = await call(app, 'POST', '/api/signals', body);
   expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r.body.data as Json;
+  return r.body.data as JsonBody;
 }
 
 const orderCount = async (app: App) => (await call(app, 'GET', '/api/orders')).body.total as number;
@@ -80,7 +78,7 @@ describe('signals', () => {
     expect(hold).toMatchObject({ decision: 'ignored', reason: 'HOLD places no order' });
     expect(await orderCount(app)).toBe(2);
 
-    const audit = (await call(app, 'GET', '/api/audit?action=signal.receive')).body.data as Json[];
+    const audit = (await call(app, 'GET', '/api/audit?action=signal.receive')).body.data as JsonBody[];
     expect(audit.map((e) => e.result)).toEqual(['ignored', 'ignored', 'executed', 'executed']);
     expect(audit[3]).toMatchObject({ actor: 'api', details: { orderId: buy.order.id, source: 'model-a' } });
     const metrics = (await app.inject('/metrics')).body;
@@ -121,7 +119,7 @@ describe('signals', () => {
     const killed = await send(app, signal({ confidence: 0.95 }));
     expect(killed).toMatchObject({ decision: 'rejected', code: 'RISK_KILL_SWITCH' });
     expect(await orderCount(app)).toBe(0);
-    const listed = (await call(app, 'GET', '/api/signals')).body.data as Json[];
+    const listed = (await call(app, 'GET', '/api/signals')).body.data as JsonBody[];
     expect(listed.map((s) => s.code)).toEqual([
       'RISK_KILL_SWITCH',
       'RISK_SIGNAL_CONFIDENCE',
@@ -175,13 +173,13 @@ describe('signals', () => {
     const executed = await send(app, signal({ direction: 'SELL' }));
     const all = (await call(app, 'GET', '/api/signals')).body;
     expect(all.count).toBe(3);
-    expect(all.data.map((s: Json) => [s.symbol, s.direction])).toEqual([
+    expect(all.data.map((s: JsonBody) => [s.symbol, s.direction])).toEqual([
       ['WINZ26', 'SELL'],
       ['PETR4', 'HOLD'],
       ['WINZ26', 'BUY'],
     ]);
     expect((await call(app, 'GET', '/api/signals?limit=1')).body.data[0].id).toBe(executed.signal.id);
-    const petr = (await call(app, 'GET', '/api/signals?symbol=PETR4')).body.data as Json[];
+    const petr = (await call(app, 'GET', '/api/signals?symbol=PETR4')).body.data as JsonBody[];
     expect(petr.map((s) => s.direction)).toEqual(['HOLD']);
 
     await ctx.app.close();
@@ -227,7 +225,7 @@ describe('strategies', () => {
     const orders = await waitFor(
       'a momentum order filled',
       async () => {
-        const list = (await call(app, 'GET', '/api/orders')).body.data as Json[];
+        const list = (await call(app, 'GET', '/api/orders')).body.data as JsonBody[];
         return list.some((o) => o.status === 'FILLED') ? list : null;
       },
       8_000,
@@ -236,9 +234,9 @@ describe('strategies', () => {
       expect(o).toMatchObject({ strategyId: 'momentum', type: 'MARKET', quantity: 1 });
       expect(['WINZ26', 'WDOZ26']).toContain(o.symbol);
     }
-    const audit = (await call(app, 'GET', '/api/audit?action=order.submit')).body.data as Json[];
+    const audit = (await call(app, 'GET', '/api/audit?action=order.submit')).body.data as JsonBody[];
     expect(audit.some((e) => e.actor === 'strategy:momentum' && e.result === 'accepted')).toBe(true);
-    for (const p of (await call(app, 'GET', '/api/positions')).body.data as Json[]) {
+    for (const p of (await call(app, 'GET', '/api/positions')).body.data as JsonBody[]) {
       expect(Math.abs(p.quantity)).toBeLessThanOrEqual(1);
     }
 

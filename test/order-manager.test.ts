@@ -8,15 +8,13 @@ import { loadConfig } from '../src/kernel/config.js';
 import { FeedClient, type FeedRecord } from '../src/kernel/feed/index.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';
-import { freePort, tempHome, waitFor } from './helpers/cli.js';
+import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
 
 let running: ServiceContext[] = [];
 afterEach(async () => {
   for (const ctx of running.splice(0)) await ctx.app.close();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
-type Json = any;
 type App = ServiceContext['app'];
 
 /** The order manager in this process on the simulator; data-capture is not running (no last prices). */
@@ -46,7 +44,7 @@ async function call(app: App, method: string, url: string, payload?: object, act
     ...(payload !== undefined && { payload }),
     ...(actor && { headers: { 'x-actor': actor } }),
   });
-  return { status: res.statusCode, body: res.json() as Json };
+  return { status: res.statusCode, body: res.json() as JsonBody };
 }
 
 const win = (over: Record<string, unknown> = {}) => ({
@@ -63,7 +61,7 @@ const farLimit = (price: number, over: Record<string, unknown> = {}) =>
 async function place(app: App, body: object) {
   const r = await call(app, 'POST', '/api/orders', body);
   expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r.body.data as Json;
+  return r.body.data as JsonBody;
 }
 
 async function until(app: App, id: string, status: string) {
@@ -104,9 +102,9 @@ describe('order manager API', () => {
 
     const all = await call(app, 'GET', '/api/orders');
     expect(all.body.total).toBe(2);
-    expect(all.body.data.map((o: Json) => o.id)).toEqual([limit.id, market.id]);
+    expect(all.body.data.map((o: JsonBody) => o.id)).toEqual([limit.id, market.id]);
     const canceled = await call(app, 'GET', '/api/orders?status=CANCELED&symbol=WINZ26&side=BUY');
-    expect(canceled.body.data.map((o: Json) => o.id)).toEqual([limit.id]);
+    expect(canceled.body.data.map((o: JsonBody) => o.id)).toEqual([limit.id]);
     expect((await call(app, 'GET', '/api/orders?limit=1&offset=1')).body.data[0].id).toBe(market.id);
     expect((await call(app, 'GET', '/api/orders/nope')).status).toBe(404);
 
@@ -145,7 +143,7 @@ describe('order manager API', () => {
     );
     await call(app, 'PUT', '/api/risk/state', { state: 'ACTIVE', reason: 'drill over' }, 'ops');
 
-    const audit = (await call(app, 'GET', '/api/audit?action=order.submit')).body.data as Json[];
+    const audit = (await call(app, 'GET', '/api/audit?action=order.submit')).body.data as JsonBody[];
     expect(audit.map((e) => e.result)).toEqual([
       'RISK_TRADING_HALTED',
       'RISK_MAX_POSITION',
@@ -154,7 +152,7 @@ describe('order manager API', () => {
       'RISK_MAX_ORDER_QTY',
     ]);
     expect(audit[0]).toMatchObject({ actor: 'api', details: { symbol: 'WINZ26', side: 'SELL' } });
-    const states = (await call(app, 'GET', '/api/audit?action=risk.state')).body.data as Json[];
+    const states = (await call(app, 'GET', '/api/audit?action=risk.state')).body.data as JsonBody[];
     expect(states.map((e) => [e.actor, e.target, e.reason])).toEqual([
       ['ops', 'ACTIVE', 'drill over'],
       ['ops', 'HALTED', 'drill'],
@@ -186,7 +184,7 @@ describe('order manager API', () => {
     const reset = await call(app, 'POST', '/api/risk/kill-switch/reset', { reason: 'drill over' }, 'ops');
     expect(reset.body.data.killSwitch).toEqual({ active: false });
     await place(app, farLimit(100_020));
-    const actions = (await call(app, 'GET', '/api/audit')).body.data.map((e: Json) => e.action);
+    const actions = (await call(app, 'GET', '/api/audit')).body.data.map((e: JsonBody) => e.action);
     expect(actions).toContain('risk.kill_switch');
     expect(actions).toContain('risk.kill_switch_reset');
   });
@@ -272,8 +270,8 @@ describe('order manager API', () => {
     await until(app, order.id, 'FILLED');
     await app.listen({ host: '127.0.0.1', port: 0 });
     const port = (app.server.address() as AddressInfo).port;
-    const got: FeedRecord<Json>[] = [];
-    const client = new FeedClient<Json>({
+    const got: FeedRecord<JsonBody>[] = [];
+    const client = new FeedClient<JsonBody>({
       url: `ws://127.0.0.1:${port}/feed/orders`,
       from: 0,
       onRecords: (r) => got.push(...r),
