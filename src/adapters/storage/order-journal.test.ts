@@ -1,13 +1,14 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { JournalUnavailableError, OrderJournal } from './order-journal.js';
 
 const home = () => mkdtempSync(path.join(os.tmpdir(), 'ts-order-journal-'));
 
 describe('order journal', () => {
-  it('appends, reads after a seq and replays in order, across a reopen', () => {
+  it('appends, reads after a seq and replays in order, across a reopen', async () => {
     const dir = home();
     const j = OrderJournal.open(dir);
     expect(j.journalMode).toBe('wal');
@@ -16,6 +17,7 @@ describe('order journal', () => {
     const b = j.append('risk.kill_switch', null, { active: true }, 1_001);
     j.append('order.event', 'o1', { type: 'accepted' }, 1_002);
     expect([a.seq, b.seq]).toEqual([1, 2]);
+    await j.committed();
     expect(j.read(1, 10).map((r) => r.seq)).toEqual([2, 3]);
     expect(j.read(0, 2).map((r) => r.data.type)).toEqual(['order.submitted', 'risk.kill_switch']);
     j.close();
@@ -30,12 +32,13 @@ describe('order journal', () => {
     again.close();
   });
 
-  it('keeps an audit trail, newest first, filterable by action', () => {
+  it('keeps an audit trail, newest first, filterable by action', async () => {
     const j = OrderJournal.open(home());
     const base = { actor: 'api', target: null, reason: null, result: 'ok', details: null };
     j.audit({ ...base, ts: 1, action: 'order.submit' });
     j.audit({ ...base, ts: 2, action: 'risk.kill_switch', reason: 'drill', details: { cancelAll: true } });
     j.audit({ ...base, ts: 3, action: 'order.submit', result: 'RISK_TICK_SIZE' });
+    await j.committed();
     expect(j.auditTrail(10).map((e) => e.ts)).toEqual([3, 2, 1]);
     expect(j.auditTrail(10, 'risk.kill_switch')).toEqual([
       { id: 2, ...base, ts: 2, action: 'risk.kill_switch', reason: 'drill', details: { cancelAll: true } },
@@ -54,6 +57,84 @@ describe('order journal', () => {
     ).toThrow('boom');
     expect(j.read(0, 10)).toEqual([]);
     j.close();
+  });
+
+  it('commits the appends of one turn together, and only then answers and shows them', async () => {
+    const dir = home();
+    const j = OrderJournal.open(dir);
+    const commits: number[][] = [];
+    j.onCommit = (events) => commits.push(events.map((e) => e.seq));
+    j.append('a', null, {}, 1);
+    j.audit({ ts: 1, actor: 'api', action: 'x', target: null, reason: null, result: 'ok', details: null });
+    j.transaction(() => j.append('b', null, {}, 2));
+    const waiter = j.committed();
+    j.append('c', null, {}, 3);
+    let answered = false;
+    void waiter.then(() => {
+      answered = true;
+    });
+    // Same turn: nothing is committed, so nothing is visible or answered.
+    expect(j.read(0, 10)).toEqual([]);
+    expect(j.lastSeq()).toBe(0);
+    expect(j.auditTrail(10)).toEqual([]);
+    await Promise.resolve();
+    expect(answered).toBe(false);
+    // Another connection sees nothing either: the rows are not on disk yet.
+    const other = new Database(path.join(dir, 'db', 'orders.sqlite'), { readonly: true });
+    expect(other.prepare('SELECT COUNT(*) FROM events').pluck().get()).toBe(0);
+
+    await waiter;
+    expect(answered).toBe(true);
+    expect(commits).toEqual([[1, 2, 3]]);
+    expect(j.read(0, 10).map((r) => r.data.type)).toEqual(['a', 'b', 'c']);
+    expect(j.lastSeq()).toBe(3);
+    expect(j.auditTrail(10)).toHaveLength(1);
+    expect(other.prepare('SELECT COUNT(*) FROM events').pluck().get()).toBe(3);
+    other.close();
+
+    // A later turn is a new batch, a commit of its own.
+    j.append('d', null, {}, 4);
+    await j.committed();
+    expect(commits).toEqual([[1, 2, 3], [4]]);
+    j.close();
+  });
+
+  it('rolls a failed commit back, rejects its waiters and shows none of it', async () => {
+    const dir = home();
+    OrderJournal.open(dir).close();
+    // A deferred foreign key, broken by a 'lost' event, fails the COMMIT itself.
+    const other = new Database(path.join(dir, 'db', 'orders.sqlite'));
+    other.exec(`
+      CREATE TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);
+      CREATE TRIGGER fail_lost AFTER INSERT ON events WHEN NEW.type = 'lost'
+      BEGIN INSERT INTO child VALUES (42); END;`);
+    other.close();
+    const j = OrderJournal.open(dir);
+    j.append('kept', null, {}, 1);
+    await j.committed();
+    let rolledBack: Error | undefined;
+    j.onRollback = (err) => {
+      rolledBack = err;
+    };
+    const published: number[] = [];
+    j.onCommit = (events) => published.push(...events.map((e) => e.seq));
+    j.append('lost', null, {}, 2);
+    j.audit({ ts: 2, actor: 'api', action: 'x', target: null, reason: null, result: 'ok', details: null });
+    const waiter = j.committed();
+    await expect(waiter).rejects.toThrow(/FOREIGN KEY/);
+    expect(rolledBack).toBeInstanceOf(Error);
+    expect(published).toEqual([]);
+    expect(j.read(0, 10).map((r) => r.data.type)).toEqual(['kept']);
+    expect(j.lastSeq()).toBe(1);
+    expect(j.auditTrail(10)).toEqual([]);
+
+    // The journal goes on: the next batch commits.
+    j.append('next', null, {}, 3);
+    await j.committed();
+    expect(j.read(0, 10).map((r) => r.data.type)).toEqual(['kept', 'next']);
+    j.close();
+    expect([...OrderJournal.open(dir).replay()].map((e) => e.type)).toEqual(['kept', 'next']);
   });
 
   it('reports a corrupt database and leaves the file as it was', () => {

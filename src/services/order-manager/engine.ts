@@ -35,8 +35,10 @@ export interface EngineDeps {
   logger: Logger;
   metrics: OrderManagerMetrics;
   lastPrice(symbol: string): number | undefined;
-  /** Called with every event after it is durable and projected. */
+  /** Called with every event once its batch is committed. */
   publish(e: JournalEvent): void;
+  /** A fresh state, for a rebuild after a failed commit. */
+  emptyState(): OrderState;
 }
 
 export type Audit = Pick<NewAuditEntry, 'actor' | 'action'> & Partial<NewAuditEntry>;
@@ -51,8 +53,10 @@ export interface SubmitOptions {
 
 /**
  * The order manager's core: every command is checked, journaled (with its audit entry) and folded
- * into the projection before it is acknowledged; broker news takes the same path. Calls to the
- * broker happen after the journal append and never block a reply.
+ * into the projection at once, so later commands of the same turn see it. The journal commits each
+ * turn as one group: replies wait for `journal.committed()` (the routes' onSend hook), calls to the
+ * broker and feed publishes happen only after it, and a failed commit rebuilds the state from what
+ * is committed.
  */
 export class OrderEngine {
   /** Order routing is connected (the broker's own report). */
@@ -61,7 +65,12 @@ export class OrderEngine {
   reconciling = false;
   private readonly ackTimers = new Map<string, NodeJS.Timeout>();
 
-  constructor(private readonly d: EngineDeps) {}
+  constructor(private readonly d: EngineDeps) {
+    d.journal.onCommit = (events) => {
+      for (const e of events) d.publish(e);
+    };
+    d.journal.onRollback = (err) => this.rolledBack(err);
+  }
 
   get state(): OrderState {
     return this.d.state;
@@ -74,6 +83,7 @@ export class OrderEngine {
 
   /** Rebuilds the state from the whole journal, through the live projection. */
   rebuild(): number {
+    Object.assign(this.d.state, this.d.emptyState());
     let n = 0;
     for (const e of this.d.journal.replay()) {
       project(this.d.state, e, this.d.instruments, this.d.timeZone);
@@ -91,8 +101,8 @@ export class OrderEngine {
       if (audit) journal.audit(auditEntry(ts, audit));
       return e;
     });
+    // Projected now, published by onCommit; a failed commit rebuilds the state without it.
     const projected = project(this.d.state, event, this.d.instruments, this.d.timeZone);
-    this.d.publish(event);
     if (projected.order && !projected.error) this.onOrderChange?.(projected.order);
     return projected;
   }
@@ -212,9 +222,12 @@ export class OrderEngine {
     const next = this.apply(id, event, audit);
     const brokerOrderId = next.brokerOrderId;
     if (brokerOrderId) {
-      this.d.broker
-        .modifyOrder(brokerOrderId, change)
-        .catch((err: Error) => this.settle(id, 'PENDING_REPLACE', 'replace_rejected', err.message));
+      // The request leaves only once replace_requested is durable.
+      this.afterCommit(() => {
+        this.d.broker
+          .modifyOrder(brokerOrderId, change)
+          .catch((err: Error) => this.settle(id, 'PENDING_REPLACE', 'replace_rejected', err.message));
+      });
     }
     return next;
   }
@@ -241,6 +254,25 @@ export class OrderEngine {
     if (!dryRun.ok) return dryRun;
     if (!dryRun.duplicate) this.apply(orderId, event);
     return null;
+  }
+
+  /**
+   * For a full reconciliation, on an order the broker does not report: one journaled by an earlier
+   * run but never handed to the broker (it died between our group commit and the send) goes out
+   * now, under its own clientOrderId. An order of this run still being sent has its ack timer.
+   */
+  resendUnsent(orderId: string): boolean {
+    const order = this.d.state.orders.get(orderId);
+    if (order?.status !== 'PENDING_NEW' || order.brokerOrderId || this.ackTimers.has(orderId)) {
+      return false;
+    }
+    void this.send(order);
+    return true;
+  }
+
+  /** Runs `fn` once everything journaled so far is committed; never if that commit fails. */
+  afterCommit(fn: () => void): void {
+    this.d.journal.committed().then(fn, () => {});
   }
 
   stop(): void {
@@ -295,6 +327,14 @@ export class OrderEngine {
     const timer = setTimeout(() => this.ackTimeout(order.id), this.d.ackTimeoutMs);
     timer.unref();
     this.ackTimers.set(order.id, timer);
+    try {
+      // Nothing reaches the broker before order.submitted is durable.
+      await this.d.journal.committed();
+    } catch {
+      clearTimeout(timer);
+      this.ackTimers.delete(order.id);
+      return; // rolled back: the order never existed
+    }
     if (trigger) observeTrigger(this.d.metrics, this.d.clock.now(), trigger);
     try {
       const { brokerOrderId } = await this.d.broker.sendOrder({
@@ -324,11 +364,27 @@ export class OrderEngine {
     this.apply(orderId, { type: 'timed_out', ts: this.d.clock.now() });
   }
 
+  /** After the commit holding the cancel request (or the broker's id): only then does it leave. */
   private cancelAtBroker(order: Order): void {
-    if (!order.brokerOrderId) return;
-    this.d.broker
-      .cancelOrder(order.brokerOrderId)
-      .catch((err: Error) => this.settle(order.id, 'PENDING_CANCEL', 'cancel_rejected', err.message));
+    const brokerOrderId = order.brokerOrderId;
+    if (!brokerOrderId) return;
+    this.afterCommit(() => {
+      this.d.broker
+        .cancelOrder(brokerOrderId)
+        .catch((err: Error) => this.settle(order.id, 'PENDING_CANCEL', 'cancel_rejected', err.message));
+    });
+  }
+
+  /**
+   * A failed commit was rolled back: the projection still holds its events, so it is rebuilt from
+   * the committed journal (rare, and the one way that is certainly right).
+   */
+  private rolledBack(err: Error): void {
+    this.d.logger.error(
+      { event: 'order_manager.commit_failed', err: err.message },
+      'journal commit failed; its events are dropped and the state rebuilt',
+    );
+    this.rebuild();
   }
 
   /** A refusal of our own request, applied only if the order still waits on that request. */

@@ -45,6 +45,8 @@ export interface OrderState {
   byClientId: Map<string, string>;
   /** Orders not in a terminal status (UNKNOWN included). */
   open: Map<string, Order>;
+  /** `open` summed per account, kept with it: the risk check must not scan every resting order. */
+  openTally: Map<string, OpenTally>;
   positions: Map<string, Position>;
   limits: RiskLimits;
   tradingState: TradingState;
@@ -56,6 +58,14 @@ export interface OrderState {
   /** The newest signals, oldest first. */
   signals: SignalBook;
 }
+
+export interface OpenTally {
+  count: number;
+  /** Leaves quantity by `symbol side`. */
+  leaves: Map<string, number>;
+}
+
+export const leavesKey = (symbol: string, side: string) => `${symbol} ${side}`;
 
 /** What one event changed, so the live path can react (metrics, trading state, logs). */
 export interface Projected {
@@ -72,6 +82,7 @@ export function emptyState(enforceTradingHours: boolean, minSignalConfidence?: n
     orders: new Map(),
     byClientId: new Map(),
     open: new Map(),
+    openTally: new Map(),
     positions: new Map(),
     limits: {
       ...DEFAULT_RISK_LIMITS,
@@ -134,7 +145,7 @@ const NOTHING: Projected = { newFills: [] };
 function submitted(state: OrderState, order: Order, ts: number): Projected {
   state.orders.set(order.id, order);
   state.byClientId.set(order.clientOrderId, order.id);
-  state.open.set(order.id, order);
+  setOpen(state, order);
   const keepAfter = ts - Math.max(state.limits.orderRateWindowMs, state.limits.duplicateWindowMs);
   state.recentOrders = state.recentOrders.filter((t) => t > keepAfter);
   state.recentOrders.push(ts);
@@ -174,8 +185,32 @@ function orderEvent(
 
 function store(state: OrderState, order: Order): void {
   state.orders.set(order.id, order);
-  if (isOpen(order.status)) state.open.set(order.id, order);
-  else state.open.delete(order.id);
+  if (isOpen(order.status)) setOpen(state, order);
+  else closeOpen(state, order.id);
+}
+
+function setOpen(state: OrderState, order: Order): void {
+  closeOpen(state, order.id);
+  state.open.set(order.id, order);
+  tally(state, order, 1);
+}
+
+function closeOpen(state: OrderState, id: string): void {
+  const previous = state.open.get(id);
+  if (!previous) return;
+  state.open.delete(id);
+  tally(state, previous, -1);
+}
+
+function tally(state: OrderState, order: Order, sign: 1 | -1): void {
+  let t = state.openTally.get(order.account);
+  if (!t) {
+    t = { count: 0, leaves: new Map() };
+    state.openTally.set(order.account, t);
+  }
+  t.count += sign;
+  const key = leavesKey(order.symbol, order.side);
+  t.leaves.set(key, (t.leaves.get(key) ?? 0) + sign * order.leavesQty);
 }
 
 function addFill(state: OrderState, order: Order, fill: Fill, instrument: Instrument, timeZone: string) {

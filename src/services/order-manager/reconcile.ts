@@ -170,6 +170,16 @@ export class Reconciler {
 
   /** Not reported: not proof it is gone. UNKNOWN until the broker says otherwise. */
   private missing(run: ReconcileRun, order: Order, full: boolean): void {
+    // Group commit journals a batch before any of it reaches the broker: a crash in between leaves
+    // orders that were acknowledged but never sent, not lost at the broker.
+    if (full && this.d.engine.resendUnsent(order.id)) {
+      run.applied++;
+      this.d.logger.warn(
+        { event: 'reconcile.resent', orderId: order.id, clientOrderId: order.clientOrderId },
+        'order journaled but never sent to the broker; sent now',
+      );
+      return;
+    }
     const wasUnknown = order.status === 'UNKNOWN';
     if (!wasUnknown) {
       this.d.engine.applyIfLegal(order.id, { type: 'timed_out', ts: this.d.clock.now() });

@@ -2,7 +2,7 @@ import type { Instrument } from '../../domain/instruments.js';
 import type { Order } from '../../domain/orders.js';
 import { dailyPnl, type Position, positionKey, sessionKeyAt, startSession } from '../../domain/positions.js';
 import type { RiskContext, RiskOrder } from '../../domain/risk.js';
-import type { OrderState } from './projection.js';
+import { leavesKey, type OrderState } from './projection.js';
 
 export interface RiskInputs {
   state: OrderState;
@@ -32,12 +32,14 @@ export function accountPositions(
  */
 export function riskContext(order: RiskOrder, inputs: RiskInputs, replacing?: Order): RiskContext {
   const { state, now, timeZone } = inputs;
-  let count = 0;
-  let sameSideQty = 0;
-  for (const o of state.open.values()) {
-    if (o.account !== order.account || o.id === replacing?.id) continue;
-    count++;
-    if (o.symbol === order.symbol && o.side === order.side) sameSideQty += o.leavesQty;
+  // The projection's running tally of open orders, less the order being replaced.
+  const tally = state.openTally.get(order.account);
+  let count = tally?.count ?? 0;
+  let sameSideQty = tally?.leaves.get(leavesKey(order.symbol, order.side)) ?? 0;
+  const self = replacing && state.open.get(replacing.id);
+  if (self && self.account === order.account) {
+    count--;
+    if (self.symbol === order.symbol && self.side === order.side) sameSideQty -= self.leavesQty;
   }
   const lastPrice = inputs.lastPrice(order.symbol);
   return {

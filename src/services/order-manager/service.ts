@@ -116,6 +116,7 @@ function wire(
     metrics,
     lastPrice: prices.lastPrice,
     publish: (e) => feed.publish({ seq: e.seq, data: e }),
+    emptyState: () => emptyState(settings.enforceTradingHours, settings.signalConfidenceThreshold),
   });
   const replayed = engine.rebuild();
   logger.info(
@@ -149,6 +150,18 @@ function wire(
     onOrderUpdate: (u) => !stopped && engine.onBrokerUpdate(u),
   });
 
+  // Group commit: no answer leaves before the commit holding what it reports (an error included).
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.url.startsWith('/api/')) return payload;
+    try {
+      await journal.committed();
+      return payload;
+    } catch (err) {
+      reply.code(503).header('content-type', 'application/json; charset=utf-8');
+      const message = `the order journal could not commit: ${(err as Error).message}`;
+      return JSON.stringify({ error: { code: 'JOURNAL_COMMIT_FAILED', message } });
+    }
+  });
   feed.attach(app, ORDERS_FEED_PATH);
   registerOrderRoutes(app, engine);
   registerReconcileRoutes(app, reconciler);

@@ -43,7 +43,7 @@ export class SignalRouter {
       this.engine.record('signal.received', null, { signal: ignored }, signalAudit(ignored));
       return this.answer(ignored);
     }
-    // Durable before acting: a crash during the submit leaves the signal on record, undecided.
+    // Journaled before acting: it commits with (or before) the order, and nothing is sent before that.
     this.engine.record('signal.received', null, { signal });
     const { outcome, order } = this.execute(signal, side);
     const decided: Signal = { ...signal, ...outcome };

@@ -68,7 +68,8 @@ interface FillRow {
 
 /**
  * The simulated venue's state in one SQLite file (WAL, synchronous=FULL): orders, fills, positions
- * and an outbox of updates. Every change is committed before its update leaves the venue.
+ * and an outbox of updates. Every change is committed before its update leaves the venue; `stage`
+ * lets several batches share one transaction (one fsync), committed by `commitStaged`.
  */
 export class VenueStore {
   private readonly upsertOrder: Database.Statement<[string, number, string]>;
@@ -151,6 +152,29 @@ export class VenueStore {
 
   /** Stores a batch atomically; returns the outbox seq of each update, in order. */
   commit(batch: VenueCommit): number[] {
+    this.commitStaged();
+    return this.write(batch);
+  }
+
+  /** Writes a batch into the open group transaction (begun if none): durable at `commitStaged`. */
+  stage(batch: VenueCommit): number[] {
+    if (!this.db.inTransaction) this.db.exec('BEGIN');
+    return this.write(batch);
+  }
+
+  /** Commits what was staged; on failure everything staged is rolled back and the error thrown. */
+  commitStaged(): void {
+    if (!this.db.inTransaction) return;
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  /** One batch, all or nothing: a transaction of its own, or a savepoint inside a staged one. */
+  private write(batch: VenueCommit): number[] {
     return this.db.transaction(() => {
       for (const o of batch.orders) this.upsertOrder.run(o.brokerOrderId, o.seq, encodeOrder(o));
       for (const { order, fill } of batch.fills) {
@@ -172,8 +196,11 @@ export class VenueStore {
     return this.db.open;
   }
 
+  /** Whatever was staged is committed first: a clean close loses nothing. */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.commitStaged();
+    this.db.close();
   }
 }
 

@@ -65,6 +65,7 @@ describe('durable simulated venue', () => {
     const id = await first.send(request);
     expect(id).toBe(refId);
     first.run(crashAfter);
+    await turns(); // updates leave after their group commit
     const before = first.updatesOf(id);
     expect(before.some((u) => u.fill)).toBe(true);
     // kill -9: the object is dropped, nothing is flushed or closed.
@@ -132,6 +133,7 @@ describe('durable simulated venue', () => {
     const fresh = await third.send(order({ price: 64_000 }));
     expect([bought, resting, canceled, crossing]).not.toContain(fresh);
     await third.adapter.cancelOrder(resting);
+    await turns();
     expect(third.updatesOf(resting).at(-1)).toMatchObject({ status: 'CANCELED' });
   });
 
@@ -167,6 +169,7 @@ describe('durable simulated venue', () => {
     });
     await s.send(restingBuy(s.adapter));
     s.run(60_000);
+    await turns();
     reader.close();
     expect(stored.length).toBeGreaterThan(2);
     expect(stored.every(Boolean)).toBe(true);

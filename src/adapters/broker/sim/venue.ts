@@ -10,6 +10,11 @@ const positionKey = (p: { account: string; symbol: string }) => `${p.account}\u0
  * what changed (when there is a store) before any resulting update is delivered. With a store,
  * delivery is held until `release` (routing connected), so what happened while we were down,
  * or was stored but perhaps not delivered before a crash, is reported on the first connect.
+ *
+ * Group commit: the work of one turn is staged in one transaction and committed once; its updates
+ * are delivered only after that commit. A newly received order commits at the end of the current
+ * tick instead (process.nextTick): its id has already been handed out, and the client's own
+ * journal of that id (committed in a later setImmediate) must never be durable before it.
  */
 export class Venue {
   readonly engine: MatchingEngine;
@@ -17,6 +22,12 @@ export class Venue {
   private deliveredThrough = 0;
   private memorySeq = 0;
   private holding: boolean;
+  /** Updates written in the open transaction, delivered once it commits. */
+  private staged: Array<{ seq: number; update: BrokerOrderUpdate }> = [];
+  private commitScheduled: 'tick' | 'turn' | null = null;
+  /** The highest order seq staged or stored: a higher one is an order just received. */
+  private maxOrderSeq = 0;
+  private failure: Error | null = null;
 
   constructor(
     tape: Tape,
@@ -26,6 +37,7 @@ export class Venue {
     this.engine = new MatchingEngine(tape);
     this.holding = store !== null;
     if (store) this.restore(store);
+    this.maxOrderSeq = this.lastOrderSeq();
   }
 
   /** The highest order number the venue has handed out. */
@@ -33,12 +45,14 @@ export class Venue {
     return this.store?.lastOrderSeq() ?? 0;
   }
 
-  /** Runs venue work, stores what it changed, then delivers the updates (unless held). */
+  /** Runs venue work, stages what it changed; the updates are delivered after the commit. */
   run<T>(work: () => T): T {
+    // A failed commit lost stored work the engine still holds: the venue takes no more.
+    if (this.failure && this.store) throw new VenueUnavailableError(this.store.file, this.failure.message);
     try {
       return work();
     } finally {
-      this.commit();
+      this.stage();
     }
   }
 
@@ -50,7 +64,9 @@ export class Venue {
 
   /** Records what was delivered, so a clean restart does not report it again. */
   checkpoint(): void {
-    if (this.store?.isOpen) this.store.commit({ ...nothing(), deliveredThrough: this.deliveredThrough });
+    if (!this.store?.isOpen) return;
+    this.commitStaged();
+    this.store.commit({ ...nothing(), deliveredThrough: this.deliveredThrough });
   }
 
   close(): void {
@@ -58,20 +74,54 @@ export class Venue {
     this.store?.close();
   }
 
-  private commit(): void {
+  private stage(): void {
     const { orders, fills, updates } = this.engine.takeChanges();
     if (orders.length === 0 && updates.length === 0) return;
-    const seqs = this.store
-      ? this.store.commit({
-          orders,
-          fills,
-          positions: this.touchedPositions(fills.map((f) => f.order.request)),
-          updates,
-          deliveredThrough: this.deliveredThrough,
-        })
-      : updates.map(() => ++this.memorySeq);
-    this.outbox.push(...updates.map((update, i) => ({ seq: seqs[i] ?? 0, update })));
+    if (!this.store) {
+      // Nothing to store: delivered at once.
+      this.outbox.push(...updates.map((update) => ({ seq: ++this.memorySeq, update })));
+      this.flush();
+      return;
+    }
+    const seqs = this.store.stage({
+      orders,
+      fills,
+      positions: this.touchedPositions(fills.map((f) => f.order.request)),
+      updates,
+      deliveredThrough: this.deliveredThrough,
+    });
+    this.staged.push(...updates.map((update, i) => ({ seq: seqs[i] ?? 0, update })));
+    const received = orders.some((o) => o.seq > this.maxOrderSeq);
+    for (const o of orders) this.maxOrderSeq = Math.max(this.maxOrderSeq, o.seq);
+    this.schedule(received ? 'tick' : 'turn');
+  }
+
+  private schedule(when: 'tick' | 'turn'): void {
+    if (this.commitScheduled === 'tick' || this.commitScheduled === when) return;
+    this.commitScheduled = when;
+    // A 'turn' commit already scheduled finds nothing staged (commitStaged ran) and does nothing.
+    if (when === 'tick') process.nextTick(() => this.commitStaged());
+    else setImmediate(() => this.commitStaged());
+  }
+
+  /** Commits the staged work, then delivers its updates; on failure none of it is delivered. */
+  private commitStaged(): void {
+    const afterReceive = this.commitScheduled === 'tick';
+    this.commitScheduled = null;
+    if (this.staged.length === 0 && !this.store?.isOpen) return;
+    const staged = this.staged;
+    this.staged = [];
+    try {
+      this.store?.commitStaged();
+    } catch (err) {
+      this.failure = err as Error;
+      return;
+    }
+    this.outbox.push(...staged);
     this.flush();
+    // The broker's turn on the orders just received is already queued (setImmediate): a commit
+    // queued behind it stores and delivers their decisions in that same turn, not one later.
+    if (afterReceive) this.schedule('turn');
   }
 
   private flush(): void {

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import type { JournalEvent } from '../../adapters/storage/order-journal.js';
+import { DEFAULT_INSTRUMENTS } from '../../domain/instruments.js';
+import { createOrder, type OrderEvent } from '../../domain/orders.js';
+import { emptyState, leavesKey, type OrderState, project } from './projection.js';
+
+const instruments = new Map(DEFAULT_INSTRUMENTS.map((i) => [i.symbol, i]));
+let seq = 0;
+const ev = (type: string, orderId: string | null, data: unknown): JournalEvent => ({
+  seq: ++seq,
+  ts: 1_000 + seq,
+  type,
+  orderId,
+  data,
+});
+
+/** What the risk check used to compute by scanning every open order. */
+function scanned(state: OrderState, account: string, symbol: string, side: string) {
+  const mine = [...state.open.values()].filter((o) => o.account === account);
+  const same = mine.filter((o) => o.symbol === symbol && o.side === side);
+  return { count: mine.length, leaves: same.reduce((sum, o) => sum + o.leavesQty, 0) };
+}
+
+describe('projection: open-order tally', () => {
+  it('keeps the per-account tally equal to a scan of the open orders', () => {
+    const state = emptyState(false);
+    const apply = (e: JournalEvent) => project(state, e, instruments, 'America/Sao_Paulo');
+    const spec = { account: 'A', symbol: 'WINZ26', side: 'BUY', type: 'LIMIT', timeInForce: 'DAY' } as const;
+    const o1 = createOrder({ ...spec, id: 'o1', clientOrderId: 'c1', quantity: 5, price: 100_000 }, 1);
+    const o2 = createOrder({ ...spec, id: 'o2', clientOrderId: 'c2', quantity: 3, price: 100_000 }, 1);
+    const o3 = createOrder({ ...spec, id: 'o3', clientOrderId: 'c3', account: 'B', quantity: 1 }, 1);
+    for (const order of [o1, o2, o3]) apply(ev('order.submitted', order.id, { order }));
+    const event = (id: string, e: OrderEvent) => apply(ev('order.event', id, { event: e }));
+    event('o1', { type: 'accepted', ts: 2, brokerOrderId: 'b1' });
+    event('o1', { type: 'partially_filled', ts: 3, tradeId: 't1', qty: 2, price: 100_000 });
+    event('o2', { type: 'accepted', ts: 2, brokerOrderId: 'b2' });
+    event('o2', { type: 'canceled', ts: 4 });
+
+    const check = () => {
+      for (const account of ['A', 'B']) {
+        const t = state.openTally.get(account);
+        const want = scanned(state, account, 'WINZ26', 'BUY');
+        expect({ count: t?.count ?? 0, leaves: t?.leaves.get(leavesKey('WINZ26', 'BUY')) ?? 0 }).toEqual(
+          want,
+        );
+      }
+    };
+    check();
+    expect(state.openTally.get('A')).toMatchObject({ count: 1 });
+    event('o1', { type: 'filled', ts: 5, tradeId: 't2', qty: 3, price: 100_000 });
+    check();
+    expect(state.openTally.get('A')?.count).toBe(0);
+  });
+});
