@@ -120,17 +120,10 @@ export interface RiskOrder {
 }
 
 /** An order recently let through, for the duplicate check. */
-export interface OrderFingerprint {
-  ts: number;
-  account: string;
-  symbol: string;
-  side: OrderSide;
-  type: OrderType;
-  quantity: number;
-  price?: number;
-  stopPrice?: number;
-  clientOrderId?: string;
-}
+export type OrderFingerprint = Pick<
+  RiskOrder,
+  'account' | 'symbol' | 'side' | 'type' | 'quantity' | 'price' | 'stopPrice' | 'clientOrderId'
+> & { ts: number };
 
 export interface RiskContext {
   order: RiskOrder;
