@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DurableJsonFile, UnreadableFileError } from './json-file.js';
+import { DurableJsonFile } from './json-file.js';
+import { UnusableFileError } from './unusable-file.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'ts-json-'));
 
@@ -20,7 +21,7 @@ describe('DurableJsonFile', () => {
     const file = path.join(tmp(), 'x.json');
     writeFileSync(file, '{"items": [ {"id": 1,');
     const adapter = new DurableJsonFile(file);
-    await expect(adapter.read()).rejects.toBeInstanceOf(UnreadableFileError);
+    await expect(adapter.read()).rejects.toBeInstanceOf(UnusableFileError);
     expect(readFileSync(file, 'utf8')).toBe('{"items": [ {"id": 1,');
   });
 

@@ -2,17 +2,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
-
-/** The file exists but cannot be used: it is kept untouched for a restore. */
-export class UnreadableFileError extends Error {
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(`${file}: ${reason}`);
-    this.name = 'UnreadableFileError';
-  }
-}
+import { UnusableFileError } from './unusable-file.js';
 
 /**
  * A LowDB adapter that never leaves a broken file: a write goes to a temp file, is fsynced, renamed
@@ -30,12 +20,12 @@ export class DurableJsonFile<T> implements Adapter<T> {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new UnreadableFileError(this.file, (err as Error).message);
+      throw new UnusableFileError(this.file, (err as Error).message);
     }
     try {
       return JSON.parse(text) as T;
     } catch (err) {
-      throw new UnreadableFileError(this.file, `not valid JSON (${(err as Error).message})`);
+      throw new UnusableFileError(this.file, `not valid JSON (${(err as Error).message})`);
     }
   }
 

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { JournalUnavailableError, OrderJournal } from './order-journal.js';
+import { OrderJournal } from './order-journal.js';
+import { UnusableFileError } from './unusable-file.js';
 
 const home = () => mkdtempSync(path.join(os.tmpdir(), 'ts-order-journal-'));
 
@@ -143,7 +144,7 @@ describe('order journal', () => {
     mkdirSync(path.dirname(file), { recursive: true });
     const garbage = Buffer.from('this is not an sqlite database, it is a broken file '.repeat(100));
     writeFileSync(file, garbage);
-    expect(() => OrderJournal.open(dir)).toThrow(JournalUnavailableError);
+    expect(() => OrderJournal.open(dir)).toThrow(UnusableFileError);
     expect(() => OrderJournal.open(dir)).toThrow(/not a database/);
     expect(readFileSync(file).equals(garbage)).toBe(true);
   });

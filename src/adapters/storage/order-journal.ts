@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
+import { UnusableFileError } from './unusable-file.js';
 
 /** One journaled command or event; `seq` is also its seq on the order-manager feed. */
 export interface JournalEvent<T = unknown> {
@@ -25,17 +26,6 @@ export interface AuditEntry {
 }
 
 export type NewAuditEntry = Omit<AuditEntry, 'id'>;
-
-/** The database exists but cannot be used: it is left untouched for a restore. */
-export class JournalUnavailableError extends Error {
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(`${file}: ${reason}`);
-    this.name = 'JournalUnavailableError';
-  }
-}
 
 interface EventRow {
   seq: number;
@@ -145,7 +135,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
       return new OrderJournal(file, db);
     } catch (err) {
       db?.close();
-      throw new JournalUnavailableError(file, (err as Error).message);
+      throw new UnusableFileError(file, (err as Error).message);
     }
   }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Low } from 'lowdb';
-import { DurableJsonFile, UnreadableFileError } from '../../adapters/storage/json-file.js';
+import { DurableJsonFile } from '../../adapters/storage/json-file.js';
+import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { Idea } from '../../domain/ideas.js';
 import { describe as describeError, strictAjv } from '../../kernel/validation.js';
 import { IdeaSchema } from './schemas.js';
@@ -51,7 +52,7 @@ export class IdeaStore {
     try {
       await this.db.read();
     } catch (err) {
-      this.state = { ready: false, reason: err instanceof UnreadableFileError ? err.message : String(err) };
+      this.state = { ready: false, reason: err instanceof UnusableFileError ? err.message : String(err) };
       return this.state;
     }
     const problem = checkShape(this.db.data);

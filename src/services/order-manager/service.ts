@@ -1,10 +1,7 @@
 import path from 'node:path';
 import { type Broker, createBroker } from '../../adapters/broker/factory.js';
-import {
-  type JournalEvent,
-  JournalUnavailableError,
-  OrderJournal,
-} from '../../adapters/storage/order-journal.js';
+import { type JournalEvent, OrderJournal } from '../../adapters/storage/order-journal.js';
+import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { unavailable } from '../../kernel/errors.js';
@@ -49,7 +46,7 @@ export const createOrderManagerService = (opts: OrderManagerOptions = {}): Servi
     try {
       journal = OrderJournal.open(ctx.config.home);
     } catch (err) {
-      if (!(err instanceof JournalUnavailableError)) throw err;
+      if (!(err instanceof UnusableFileError)) throw err;
       serveJournalDown(ctx, err);
       return;
     }
@@ -63,7 +60,7 @@ const defaultBroker: BrokerFactory = (config, clock, venueFile) => createBroker(
 export const orderManagerService = createOrderManagerService();
 
 /** A journal that cannot be opened is never recreated: the service stays up, reports down, serves nothing. */
-function serveJournalDown(ctx: ServiceContext, err: JournalUnavailableError): void {
+function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
   ctx.logger.error(
     { event: 'order_manager.journal_unavailable', file: err.file, reason: err.message },
     'order journal unusable; serving no orders until it is restored',

@@ -1,16 +1,18 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { UnusableFileError } from '../../storage/unusable-file.js';
 import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
 
 /** The venue file exists but cannot be used: it is left untouched for a restore, never replaced. */
-export class VenueUnavailableError extends Error {
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(`simulated venue ${file} is unusable (${reason}); restore it or remove it to start a new venue`);
+export class VenueUnavailableError extends UnusableFileError {
+  constructor(file: string, reason: string) {
+    super(
+      file,
+      reason,
+      `simulated venue ${file} is unusable (${reason}); restore it or remove it to start a new venue`,
+    );
     this.name = 'VenueUnavailableError';
   }
 }
