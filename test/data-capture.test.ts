@@ -1,16 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  configEnv,
-  freePort,
-  isAlive,
-  type Running,
-  runCli,
-  spawnCli,
-  tempHome,
-  waitFor,
-} from './helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { configEnv, freePort, isAlive, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
 import { getJson, type Truth, tradeNumbersInParquet } from './helpers/market.js';
 
 const OTHERS_OFF = Object.fromEntries(
@@ -122,22 +113,8 @@ async function expectExactlyOnce(home: string, expected: Record<string, number>)
   }
 }
 
-let running: Running | null = null;
-let runningEnv: NodeJS.ProcessEnv | null = null;
-afterEach(async () => {
-  if (running && runningEnv) {
-    await runCli(['stop'], runningEnv);
-    await running.exited;
-  }
-  running = null;
-  runningEnv = null;
-});
-
-function supervise(m: Market) {
-  running = spawnCli(['start'], m.env);
-  runningEnv = m.env;
-  return running;
-}
+const supervisors = new Supervisors();
+const supervise = (m: Market) => supervisors.start(m.env);
 
 async function dataCapturePid(m: Market): Promise<number> {
   const res = await runCli(['status', '--json'], m.env);
@@ -167,10 +144,7 @@ describe('data-capture without tick loss', () => {
       ).toBe(true);
       expect(gaps.data.every((g) => g.state === 'filled')).toBe(true);
 
-      const stop = await runCli(['stop'], m.env);
-      expect(stop.code).toBe(0);
-      await running?.exited;
-      running = null;
+      expect((await supervisors.stop()).code).toBe(0);
       await expectExactlyOnce(m.home, expected);
     }
   }, 240_000);
@@ -191,9 +165,7 @@ describe('data-capture without tick loss', () => {
     expect(log).toContain('"event":"broker.connection_lost"');
     expect(log).toContain('"event":"broker.reconnecting"');
     expect(log).not.toContain('"event":"broker.escalation"');
-    await runCli(['stop'], m.env);
-    await running?.exited;
-    running = null;
+    await supervisors.stop();
     await expectExactlyOnce(m.home, expected);
   }, 90_000);
 
@@ -214,9 +186,7 @@ describe('data-capture without tick loss', () => {
     );
     const expected = await caughtUp(m);
     expect((await m.health()).body.checks.broker?.status).toBe('ok');
-    await runCli(['stop'], m.env);
-    await running?.exited;
-    running = null;
+    await supervisors.stop();
     await expectExactlyOnce(m.home, expected);
   }, 90_000);
 
@@ -257,4 +227,3 @@ describe('data-capture without tick loss', () => {
 });
 
 const localDay = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date());
-void existsSync;

@@ -5,7 +5,7 @@ import { IDEA_STATUSES, KANBAN_MOVES } from '../src/domain/ideas.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { ideaBankService } from '../src/services/idea-bank/service.js';
-import { CLI, freePort, spawnCli, tempHome, waitFor } from './helpers/cli.js';
+import { freePort, spawnCli, tempHome, waitFor } from './helpers/cli.js';
 
 let open: ServiceContext[] = [];
 afterEach(async () => {
@@ -359,6 +359,3 @@ describe('idea bank storage faults', () => {
     }
   });
 });
-
-// Keep a reference so a rename of the CLI path shows up here too.
-void CLI;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { configEnv, freePort, type Running, runCli, spawnCli, tempHome, waitFor } from './helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { configEnv, freePort, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
 type Json = any;
@@ -44,16 +44,7 @@ async function system() {
 }
 type System = Awaited<ReturnType<typeof system>>;
 
-let running: Running | null = null;
-let runningEnv: NodeJS.ProcessEnv | null = null;
-afterEach(async () => {
-  if (running && runningEnv) {
-    await runCli(['stop'], runningEnv);
-    await running.exited;
-  }
-  running = null;
-  runningEnv = null;
-});
+const supervisors = new Supervisors();
 
 async function orderManagerPid(s: System): Promise<number> {
   const res = await runCli(['status', '--json'], s.env);
@@ -155,8 +146,7 @@ describe('order manager under kill -9', () => {
   it('keeps every acknowledged order, applies no fill twice, positions = fills, matches the venue', async () => {
     for (let round = 0; round < 2; round++) {
       const s = await system();
-      running = spawnCli(['start'], s.env);
-      runningEnv = s.env;
+      supervisors.start(s.env);
       const pid = await waitFor('order manager up', () => orderManagerPid(s), 30_000);
       await ready(s);
       await raiseLimits(s);
@@ -227,10 +217,7 @@ describe('order manager under kill -9', () => {
       const check = (await s.call('GET', '/health')).body.checks.reconciliation;
       expect(check.status).toBe(neverReceived.length === 0 ? 'ok' : 'degraded');
 
-      const stop = await runCli(['stop'], s.env);
-      expect(stop.code).toBe(0);
-      await running?.exited;
-      running = null;
+      expect((await supervisors.stop()).code).toBe(0);
     }
   }, 240_000);
 });

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -102,3 +103,33 @@ export function isAlive(pid: number): boolean {
  */
 // biome-ignore lint/suspicious/noExplicitAny: assertions on parsed JSON answers
 export type JsonBody = any;
+
+/**
+ * The supervisors a test file starts: the one still running after a test is stopped with
+ * `tradingsystem stop`, so no test leaves processes behind for the next.
+ */
+export class Supervisors {
+  private current: { run: Running; env: NodeJS.ProcessEnv } | null = null;
+
+  constructor() {
+    afterEach(async () => {
+      if (this.current) await this.stop();
+    });
+  }
+
+  start(env: NodeJS.ProcessEnv): Running {
+    const run = spawnCli(['start'], env);
+    this.current = { run, env };
+    return run;
+  }
+
+  /** `tradingsystem stop`, then waits for the supervisor to exit. */
+  async stop(): Promise<CliResult> {
+    const current = this.current;
+    if (!current) throw new Error('no supervisor started');
+    this.current = null;
+    const result = await runCli(['stop'], current.env);
+    await current.run.exited;
+    return result;
+  }
+}
