@@ -236,7 +236,7 @@ const commands: Record<string, Handler> = {
       allowPositionals: true,
       options: { role: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
     });
-    const { KeyStore, ROLES } = await import('./services/gateway/keys.js');
+    const { KeyStore, ROLES } = await import('./kernel/auth/keys.js');
     const store = KeyStore.at(config.home);
     const [action, id] = positionals;
     if (action === 'create') {

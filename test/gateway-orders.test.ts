@@ -1,10 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyStore, type Role } from '../src/kernel/auth/keys.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext, type ServiceDefinition } from '../src/kernel/service.js';
 import { COMPAT_IN_GROUPS, COMPAT_ROUTES, registerCompatRoutes } from '../src/services/gateway/compat.js';
-import { KeyStore, type Role } from '../src/services/gateway/keys.js';
 import { ROUTE_GROUPS } from '../src/services/gateway/routes.js';
 import { gatewayService } from '../src/services/gateway/service.js';
 import { ideaBankService } from '../src/services/idea-bank/service.js';

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { allows, type KeyIdentity, type KeyStore, type Role } from '../../kernel/auth/keys.js';
 import { AppError } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
-import { allows, type KeyIdentity, type KeyStore, type Role } from './keys.js';
 
 /** Who may call a route: a role (and every role above it), or anyone. */
 export type Access = Role | 'public';

@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { KeyIdentity } from '../../kernel/auth/keys.js';
 import type { ServiceName } from '../../kernel/config.js';
 import { AppError, badRequest } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import { identityOf } from './auth.js';
-import type { KeyIdentity } from './keys.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface Upstream {

@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { TSchema } from 'typebox';
+import type { Role } from '../../kernel/auth/keys.js';
 import type { Config, ServiceName } from '../../kernel/config.js';
 import type { App } from '../../kernel/service.js';
 import { identityOf } from './auth.js';
-import type { Role } from './keys.js';
 import { forward, type ProxyOptions, type Upstream } from './proxy.js';
 import {
   AuditQuery,

@@ -1,11 +1,11 @@
 import helmet from '@fastify/helmet';
 import rateLimitPlugin from '@fastify/rate-limit';
+import { KeyStore } from '../../kernel/auth/keys.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { systemHealth } from './health.js';
-import { KeyStore } from './keys.js';
 import { gatewayMetrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { ROUTE_GROUPS, rateLimit, registerProxyRoutes } from './routes.js';

@@ -3,8 +3,8 @@ import { mkdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DurableJsonFile } from '../../adapters/storage/json-file.js';
-import type { Logger } from '../../kernel/logger.js';
-import type { HealthCheckResult } from '../../kernel/service.js';
+import type { Logger } from '../logger.js';
+import type { HealthCheckResult } from '../service.js';
 
 export const ROLES = ['viewer', 'trader', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -132,6 +132,15 @@ export class KeyStore {
     }
     record.lastUsedAt = new Date(this.now()).toISOString();
     return { id: record.id, name: record.name, role: record.role };
+  }
+
+  /**
+   * The identity behind a key id while the key is unrevoked: a token signed for a key dies with it.
+   */
+  async identityOf(id: string): Promise<KeyIdentity | null> {
+    await this.refresh(!this.byId.has(id));
+    const record = this.byId.get(id);
+    return record && !record.revokedAt ? { id: record.id, name: record.name, role: record.role } : null;
   }
 
   /**
