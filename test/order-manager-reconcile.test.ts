@@ -10,6 +10,7 @@ import type {
   BrokerOrderRequest,
 } from '../src/adapters/broker/types.js';
 import { OrderJournal } from '../src/adapters/storage/order-journal.js';
+import { createOrder } from '../src/domain/orders.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { createOrderManagerService } from '../src/services/order-manager/service.js';
@@ -236,7 +237,7 @@ describe('order manager reconciliation', () => {
     const journal = OrderJournal.open(first.home);
     const fake = { type: 'partially_filled', tradeId: 'FAKE-1', qty: 1, price: 100_000, ts: Date.now() };
     journal.append('order.event', resting.id, { event: fake }, Date.now());
-    journal.close();
+    await journal.close();
 
     const { app, home } = await start({ home: first.home });
     const check = await waitFor('mismatch on /health', async () => {
@@ -261,5 +262,71 @@ describe('order manager reconciliation', () => {
     });
     // The journal is left as it is: the operator settles it.
     expect((await call(app, 'GET', `/api/orders/${resting.id}`)).body.data.status).toBe('PARTIALLY_FILLED');
+  }, 30_000);
+
+  it('sends an order journaled but never sent only while it is fresh; a stale one goes UNKNOWN for an operator to settle', async () => {
+    const first = await start();
+    await first.ctx.app.close();
+    running = running.filter((c) => c !== first.ctx);
+
+    // As a kill between our group commit and the send leaves them: acknowledged, never sent.
+    const unsent = (name: string, createdAt: number) =>
+      createOrder(
+        {
+          id: `unsent-${name}`,
+          clientOrderId: `cli-${name}`,
+          account: 'SIM-001',
+          symbol: 'WINZ26',
+          side: 'BUY',
+          type: 'LIMIT',
+          quantity: 1,
+          price: 100_000,
+          timeInForce: 'DAY',
+        },
+        createdAt,
+      );
+    const journal = OrderJournal.open(first.home);
+    for (const order of [unsent('fresh', Date.now()), unsent('stale', Date.now() - 60_000)]) {
+      journal.append('order.submitted', order.id, { order }, order.createdAt);
+    }
+    await journal.close();
+
+    const { app, home, conn } = await start({ home: first.home });
+    await until(app, 'unsent-fresh', 'ACCEPTED');
+    const stale = await until(app, 'unsent-stale', 'UNKNOWN');
+    expect(stale.brokerOrderId).toBeUndefined();
+    expect((await conn.openOrders('SIM-001')).map((o) => o.clientOrderId)).toEqual(['cli-fresh']);
+    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date());
+    const log = readFileSync(path.join(home, 'logs', 'order-manager', `${day}.jsonl`), 'utf8');
+    const heldBack = log.split('\n').find((l) => l.includes('"event":"reconcile.unsent_held_back"'));
+    expect(JSON.parse(heldBack ?? '{}')).toMatchObject({
+      orderId: 'unsent-stale',
+      reason: expect.stringMatching(/s old/),
+    });
+
+    // The operator checked with the broker's desk: settle it, audited; only an UNKNOWN order can be.
+    const bad = await call(app, 'POST', '/api/orders/unsent-stale/settle', { status: 'FILLED', reason: 'x' });
+    expect(bad.status).toBe(400);
+    const noReason = await call(app, 'POST', '/api/orders/unsent-stale/settle', { status: 'CANCELED' });
+    expect(noReason.status).toBe(400);
+    const settled = await call(app, 'POST', '/api/orders/unsent-stale/settle', {
+      status: 'CANCELED',
+      reason: 'broker desk confirms it never arrived',
+    });
+    expect(settled.status, JSON.stringify(settled.body)).toBe(200);
+    expect(settled.body.data.status).toBe('CANCELED');
+    const again = await call(app, 'POST', '/api/orders/unsent-fresh/settle', {
+      status: 'CANCELED',
+      reason: 'x',
+    });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('ORDER_NOT_UNKNOWN');
+    const audit = (await call(app, 'GET', '/api/audit?action=order.settle')).body.data;
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      target: 'unsent-stale',
+      result: 'CANCELED',
+      reason: 'broker desk confirms it never arrived',
+    });
   }, 30_000);
 });

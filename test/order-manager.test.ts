@@ -244,7 +244,7 @@ describe('order manager API', () => {
     const journal = OrderJournal.open(home);
     const fill = filled.fills[0];
     journal.append('order.event', bought.id, { event: { type: 'filled', ...fill } }, Date.now());
-    journal.close();
+    await journal.close();
 
     const { app: again } = await start(home);
     expect((await call(again, 'GET', '/api/orders')).body).toEqual(before.orders);

@@ -148,7 +148,9 @@ export interface RiskContext {
     sameSideQty: number;
   };
   /** When the account's recent orders passed risk, epoch ms; older than the window are ignored. */
+  /** Submission times, oldest first. */
   recentOrders: readonly number[];
+  /** Oldest first. */
   recentFingerprints: readonly OrderFingerprint[];
   /** BRL, today's session. */
   dailyPnl: { realised: number; unrealised: number };
@@ -474,8 +476,12 @@ export const checkDailyLoss: RiskCheck = ({
 /** At most maxOrdersPerWindow orders per account in any orderRateWindowMs. */
 export const checkOrderRate: RiskCheck = ({ recentOrders, limits, now }) => {
   const since = now - limits.orderRateWindowMs;
+  // Oldest first: count back from the newest until the window or the limit is reached.
   let count = 0;
-  for (const ts of recentOrders) if (ts > since) count++;
+  for (let i = recentOrders.length - 1; i >= 0 && count < limits.maxOrdersPerWindow; i--) {
+    if ((recentOrders[i] ?? 0) <= since) break;
+    count++;
+  }
   if (count < limits.maxOrdersPerWindow) return null;
   return reject(
     'RISK_ORDER_RATE',
@@ -502,8 +508,10 @@ export const checkMaxOpenOrders: RiskCheck = ({ openOrders, limits }) =>
  * idempotently, not a duplicate.
  */
 export const checkDuplicateOrder: RiskCheck = ({ order, recentFingerprints, limits, now }) => {
-  for (const fp of recentFingerprints) {
-    if (now - fp.ts >= limits.duplicateWindowMs) continue;
+  // Oldest first: look back from the newest until the window ends.
+  for (let i = recentFingerprints.length - 1; i >= 0; i--) {
+    const fp = recentFingerprints[i] as OrderFingerprint;
+    if (now - fp.ts >= limits.duplicateWindowMs) break;
     if (order.clientOrderId !== undefined && fp.clientOrderId === order.clientOrderId) continue;
     if (!sameOrder(fp, order)) continue;
     return reject(

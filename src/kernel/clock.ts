@@ -42,10 +42,20 @@ export function partsIn(timeZone: string, epochMs: number): Record<string, strin
   return out;
 }
 
-/** `YYYY-MM-DD` of an instant in a time zone (America/Sao_Paulo for session logic). */
+/** The last day computed per zone and the span of instants it is known to cover. */
+const dayCache = new Map<string, { from: number; until: number; date: string }>();
+
+/**
+ * `YYYY-MM-DD` of an instant in a time zone (America/Sao_Paulo for session logic). Asked for on
+ * every order and fill: the answer is kept until the next local midnight (Intl is slow).
+ */
 export function localDate(timeZone: string, epochMs: number): string {
+  const known = dayCache.get(timeZone);
+  if (known && epochMs >= known.from && epochMs < known.until) return known.date;
   const p = partsIn(timeZone, epochMs);
-  return `${p.year}-${p.month}-${p.day}`;
+  const date = `${p.year}-${p.month}-${p.day}`;
+  dayCache.set(timeZone, { from: epochMs, until: epochMs + msUntilNextLocalDay(timeZone, epochMs), date });
+  return date;
 }
 
 /**

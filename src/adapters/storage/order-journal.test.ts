@@ -21,7 +21,7 @@ describe('order journal', () => {
     await j.committed();
     expect(j.read(1, 10).map((r) => r.seq)).toEqual([2, 3]);
     expect(j.read(0, 2).map((r) => r.data.type)).toEqual(['order.submitted', 'risk.kill_switch']);
-    j.close();
+    await j.close();
 
     const again = OrderJournal.open(dir);
     expect(again.lastSeq()).toBe(3);
@@ -30,7 +30,7 @@ describe('order journal', () => {
       { seq: 2, ts: 1_001, type: 'risk.kill_switch', orderId: null, data: { active: true } },
       { seq: 3, ts: 1_002, type: 'order.event', orderId: 'o1', data: { type: 'accepted' } },
     ]);
-    again.close();
+    await again.close();
   });
 
   it('keeps an audit trail, newest first, filterable by action', async () => {
@@ -45,10 +45,10 @@ describe('order journal', () => {
       { id: 2, ...base, ts: 2, action: 'risk.kill_switch', reason: 'drill', details: { cancelAll: true } },
     ]);
     expect(j.auditTrail(1, 'order.submit')[0]?.result).toBe('RISK_TICK_SIZE');
-    j.close();
+    await j.close();
   });
 
-  it('rolls a failed transaction back whole', () => {
+  it('rolls a failed transaction back whole', async () => {
     const j = OrderJournal.open(home());
     expect(() =>
       j.transaction(() => {
@@ -57,7 +57,7 @@ describe('order journal', () => {
       }),
     ).toThrow('boom');
     expect(j.read(0, 10)).toEqual([]);
-    j.close();
+    await j.close();
   });
 
   it('commits the appends of one turn together, and only then answers and shows them', async () => {
@@ -97,12 +97,12 @@ describe('order journal', () => {
     j.append('d', null, {}, 4);
     await j.committed();
     expect(commits).toEqual([[1, 2, 3], [4]]);
-    j.close();
+    await j.close();
   });
 
   it('rolls a failed commit back, rejects its waiters and shows none of it', async () => {
     const dir = home();
-    OrderJournal.open(dir).close();
+    await OrderJournal.open(dir).close();
     // A deferred foreign key, broken by a 'lost' event, fails the COMMIT itself.
     const other = new Database(path.join(dir, 'db', 'orders.sqlite'));
     other.exec(`
@@ -134,7 +134,7 @@ describe('order journal', () => {
     j.append('next', null, {}, 3);
     await j.committed();
     expect(j.read(0, 10).map((r) => r.data.type)).toEqual(['kept', 'next']);
-    j.close();
+    await j.close();
     expect([...OrderJournal.open(dir).replay()].map((e) => e.type)).toEqual(['kept', 'next']);
   });
 

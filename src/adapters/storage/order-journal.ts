@@ -1,5 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import { UnusableFileError } from './unusable-file.js';
@@ -70,8 +72,51 @@ CREATE INDEX IF NOT EXISTS audit_action ON audit(action, id);
 
 const REPLAY_CHUNK = 1_000;
 
+type EventParams = [seq: number, ts: number, type: string, orderId: string | null, data: string];
+type AuditParams = [
+  id: number,
+  ts: number,
+  actor: string,
+  action: string,
+  target: string | null,
+  reason: string | null,
+  result: string,
+  details: string | null,
+];
+
+/**
+ * The writer thread: it owns the only write connection, so a commit's fsync never stalls the
+ * event loop. Plain CommonJS evaluated in the worker, so it runs the same from `src/` (tests) and
+ * `dist/`; the driver's path comes in `workerData`.
+ */
+const WRITER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+const insertEvent = db.prepare('INSERT INTO events (seq, ts, type, order_id, data) VALUES (?, ?, ?, ?, ?)');
+const insertAudit = db.prepare(
+  'INSERT INTO audit (id, ts, actor, action, target, reason, result, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+// better-sqlite3 rolls the whole transaction back when any statement or the COMMIT fails.
+const write = db.transaction((events, audits) => {
+  for (const e of events) insertEvent.run(e);
+  for (const a of audits) insertAudit.run(a);
+});
+parentPort.on('message', ({ events, audits }) => {
+  try {
+    write(events, audits);
+    parentPort.postMessage({ ok: true });
+  } catch (err) {
+    parentPort.postMessage({ ok: false, message: String(err && err.message) });
+  }
+});
+`;
+
 interface Batch {
   events: JournalEvent[];
+  eventRows: EventParams[];
+  auditRows: AuditParams[];
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -79,37 +124,40 @@ interface Batch {
 
 /**
  * The order manager's durable journal, `synchronous=FULL`, with group commit: everything appended
- * during one event-loop turn goes into one transaction, committed (one fsync) in a `setImmediate`.
+ * while the previous commit is on its way (at least one event-loop turn) goes into one transaction,
+ * written and fsynced by a writer thread. Seqs and audit ids are assigned here, at append.
  * Nothing may be acknowledged or sent out before `committed()` resolves for it; readers (the feed,
  * the audit trail) only ever see committed rows. The in-memory state is its replay.
  * It doubles as the FeedHistory of the order feed (seq = feed seq).
  */
 export class OrderJournal implements FeedHistory<JournalEvent> {
-  /** Called inside the commit, with the batch's events in seq order: they may now leave the process. */
+  /** Called once a batch is committed, with its events in seq order: they may now leave the process. */
   onCommit?: (events: readonly JournalEvent[]) => void;
   /** Called right after a failed commit was rolled back, before its waiters are rejected. */
   onRollback?: (err: Error) => void;
-  private readonly insertEvent: Database.Statement<[number, string, string | null, string]>;
   private readonly selectAfter: Database.Statement<[number, number, number], EventRow>;
-  private readonly insertAudit: Database.Statement<
-    [number, string, string, string | null, string | null, string, string | null]
-  >;
   private readonly selectAudit: Database.Statement<[number, string | null, string | null, number], AuditRow>;
-  /** Highest committed seq / audit id: the connection sees its own uncommitted rows, readers must not. */
+  private readonly writer: Worker;
+  /** Highest committed seq / audit id: readers see only these. */
   private committedSeq: number;
   private committedAudit: number;
-  private lastAudit: number;
+  /** Highest assigned, committed or not. */
+  private lastAssignedSeq: number;
+  private lastAssignedAudit: number;
+  /** Collecting appends; handed to the writer when its turn ends and no commit is in flight. */
   private batch: Batch | null = null;
+  private batchReady = false;
+  private inFlight: Batch | null = null;
+  /** Set when the writer thread died: nothing can be committed any more. */
+  private broken: Error | null = null;
+  private closing: Promise<void> | null = null;
 
   private constructor(
     readonly file: string,
+    /** Read connection: integrity check, schema, feed history, audit trail, replay. */
     private readonly db: Database.Database,
   ) {
-    this.insertEvent = db.prepare('INSERT INTO events (ts, type, order_id, data) VALUES (?, ?, ?, ?)');
     this.selectAfter = db.prepare('SELECT * FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
-    this.insertAudit = db.prepare(
-      'INSERT INTO audit (ts, actor, action, target, reason, result, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
     this.selectAudit = db.prepare(
       'SELECT * FROM audit WHERE id <= ? AND (? IS NULL OR action = ?) ORDER BY id DESC LIMIT ?',
     );
@@ -117,7 +165,18 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     this.committedSeq = row.last ?? 0;
     const audit = db.prepare('SELECT MAX(id) AS last FROM audit').get() as { last: number | null };
     this.committedAudit = audit.last ?? 0;
-    this.lastAudit = this.committedAudit;
+    this.lastAssignedSeq = this.committedSeq;
+    this.lastAssignedAudit = this.committedAudit;
+    this.writer = new Worker(WRITER_SOURCE, {
+      eval: true,
+      workerData: { file, driver: createRequire(import.meta.url).resolve('better-sqlite3') },
+    });
+    this.writer.unref(); // referenced only while a commit is in flight
+    this.writer.on('message', (m: { ok: boolean; message?: string }) =>
+      m.ok ? this.committedBatch() : this.failed(new Error(m.message)),
+    );
+    this.writer.on('error', (err) => this.writerDied(err));
+    this.writer.on('exit', (code) => this.writerDied(new Error(`the journal writer exited (code ${code})`)));
   }
 
   /** `{home}/db/orders.sqlite`; a missing file starts empty, an unusable one throws and is kept. */
@@ -129,7 +188,6 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     try {
       db = new Database(file);
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
       if (existed) checkIntegrity(db);
       db.exec(SCHEMA);
       return new OrderJournal(file, db);
@@ -143,26 +201,27 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     return String(this.db.pragma('journal_mode', { simple: true }));
   }
 
-  /** Joins this turn's transaction; durable only once `committed()` resolves. */
+  /** Joins the open batch; durable only once `committed()` resolves. */
   append<T>(type: string, orderId: string | null, data: T, ts: number): JournalEvent<T> {
     const batch = this.open();
-    const info = this.insertEvent.run(ts, type, orderId, JSON.stringify(data));
-    const event = { seq: Number(info.lastInsertRowid), ts, type, orderId, data };
+    const event = { seq: ++this.lastAssignedSeq, ts, type, orderId, data };
+    batch.eventRows.push([event.seq, ts, type, orderId, JSON.stringify(data)]);
     batch.events.push(event);
     return event;
   }
 
-  /** Runs `fn` as one unit inside this turn's transaction (a savepoint): all of it or none of it. */
+  /** Runs `fn` as one unit inside the open batch: all of what it appends or none of it. */
   transaction<R>(fn: () => R): R {
     const batch = this.open();
-    const kept = batch.events.length;
-    const audit = this.lastAudit;
+    const kept = { events: batch.events.length, audits: batch.auditRows.length };
+    const assigned = { seq: this.lastAssignedSeq, audit: this.lastAssignedAudit };
     try {
-      return this.db.transaction(fn)();
+      return fn();
     } catch (err) {
-      // The savepoint is rolled back: forget what it appended.
-      batch.events.length = kept;
-      this.lastAudit = audit;
+      batch.events.length = batch.eventRows.length = kept.events;
+      batch.auditRows.length = kept.audits;
+      this.lastAssignedSeq = assigned.seq;
+      this.lastAssignedAudit = assigned.audit;
       throw err;
     }
   }
@@ -172,34 +231,15 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
    * batch is then rolled back and none of it is visible).
    */
   committed(): Promise<void> {
-    return this.batch?.promise ?? Promise.resolve();
-  }
-
-  /** Commits the open batch now (shutdown, tests); a no-op when nothing is pending. */
-  flush(): void {
-    const batch = this.batch;
-    if (!batch) return;
-    this.batch = null;
-    try {
-      this.db.exec('COMMIT');
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      this.lastAudit = this.committedAudit;
-      const error = err as Error;
-      this.onRollback?.(error);
-      batch.reject(error);
-      return;
-    }
-    this.committedSeq = batch.events[batch.events.length - 1]?.seq ?? this.committedSeq;
-    this.committedAudit = this.lastAudit;
-    this.onCommit?.(batch.events);
-    batch.resolve();
+    return (this.batch ?? this.inFlight)?.promise ?? Promise.resolve();
   }
 
   audit(entry: NewAuditEntry): AuditEntry {
-    this.open();
+    const batch = this.open();
     const { ts, actor, action, target, reason, result, details } = entry;
-    const info = this.insertAudit.run(
+    const id = ++this.lastAssignedAudit;
+    batch.auditRows.push([
+      id,
       ts,
       actor,
       action,
@@ -207,9 +247,8 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
       reason,
       result,
       details ? JSON.stringify(details) : null,
-    );
-    this.lastAudit = Number(info.lastInsertRowid);
-    return { id: this.lastAudit, ...entry };
+    ]);
+    return { id, ...entry };
   }
 
   /** Newest first. */
@@ -242,16 +281,23 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     }
   }
 
-  close(): void {
-    if (!this.db.open) return;
-    this.flush();
-    this.db.close();
+  /** Commits what is pending, then stops the writer and closes the file. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.batchReady = true;
+      this.dispatch();
+      await Promise.allSettled([this.inFlight?.promise, this.batch?.promise]);
+      this.broken ??= new Error('the order journal is closed');
+      await this.writer.terminate();
+      this.db.close();
+    })();
+    return this.closing;
   }
 
-  /** The open batch, or a new one: BEGIN now, COMMIT at the end of the turn. */
+  /** The open batch, or a new one handed to the writer at the end of this turn at the earliest. */
   private open(): Batch {
+    if (this.broken) throw this.broken;
     if (this.batch) return this.batch;
-    this.db.exec('BEGIN');
     let resolve!: () => void;
     let reject!: (err: Error) => void;
     const promise = new Promise<void>((res, rej) => {
@@ -260,12 +306,57 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     });
     // A batch nobody waits on must not crash the process when it fails (onRollback reports it).
     promise.catch(() => {});
-    const batch: Batch = { events: [], promise, resolve, reject };
+    const batch: Batch = { events: [], eventRows: [], auditRows: [], promise, resolve, reject };
     this.batch = batch;
+    this.batchReady = false;
     setImmediate(() => {
-      if (this.batch === batch) this.flush();
+      if (this.batch !== batch) return;
+      this.batchReady = true;
+      this.dispatch();
     });
     return batch;
+  }
+
+  /** One commit in flight at a time: what arrives meanwhile waits and goes next, as one. */
+  private dispatch(): void {
+    const batch = this.batch;
+    if (!batch || !this.batchReady || this.inFlight || this.broken) return;
+    this.batch = null;
+    this.inFlight = batch;
+    this.writer.ref();
+    this.writer.postMessage({ events: batch.eventRows, audits: batch.auditRows });
+  }
+
+  private committedBatch(): void {
+    const batch = this.inFlight;
+    if (!batch) return;
+    this.inFlight = null;
+    this.writer.unref();
+    this.committedSeq = batch.events[batch.events.length - 1]?.seq ?? this.committedSeq;
+    this.committedAudit = batch.auditRows[batch.auditRows.length - 1]?.[0] ?? this.committedAudit;
+    this.onCommit?.(batch.events);
+    batch.resolve();
+    this.dispatch();
+  }
+
+  /**
+   * The writer rolled a batch back. What was appended after it was built on it (its seqs follow
+   * the lost ones), so it is refused too; the owner rebuilds from what is committed.
+   */
+  private failed(err: Error): void {
+    const lost = [this.inFlight, this.batch].filter((b): b is Batch => b !== null);
+    this.inFlight = this.batch = null;
+    this.writer.unref();
+    this.lastAssignedSeq = this.committedSeq;
+    this.lastAssignedAudit = this.committedAudit;
+    this.onRollback?.(err);
+    for (const b of lost) b.reject(err);
+  }
+
+  private writerDied(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    this.failed(err);
   }
 }
 

@@ -30,6 +30,8 @@ export interface EngineDeps {
   state: OrderState;
   account: string;
   ackTimeoutMs: number;
+  /** How old an unsent order may be and still be sent after a restart. */
+  resendUnsentWithinMs: number;
   timeZone: string;
   clock: Clock;
   logger: Logger;
@@ -258,16 +260,52 @@ export class OrderEngine {
 
   /**
    * For a full reconciliation, on an order the broker does not report: one journaled by an earlier
-   * run but never handed to the broker (it died between our group commit and the send) goes out
-   * now, under its own clientOrderId. An order of this run still being sent has its ack timer.
+   * run but never handed to the broker (it died between our group commit and the send). It goes
+   * out now, under its own clientOrderId, only while still fresh and while trading is allowed;
+   * otherwise the reason it was held back is returned. An order of this run still being sent has
+   * its ack timer and is not a candidate.
    */
-  resendUnsent(orderId: string): boolean {
+  resendUnsent(orderId: string): { resent: true } | { resent: false; heldBack?: string } {
     const order = this.d.state.orders.get(orderId);
     if (order?.status !== 'PENDING_NEW' || order.brokerOrderId || this.ackTimers.has(orderId)) {
-      return false;
+      return { resent: false };
     }
+    const age = this.d.clock.now() - order.createdAt;
+    const { killSwitch, tradingState } = this.d.state;
+    const heldBack = killSwitch.active
+      ? 'the kill switch is active'
+      : tradingState === 'HALTED'
+        ? 'trading is HALTED'
+        : age > this.d.resendUnsentWithinMs
+          ? `it is ${Math.round(age / 1000)} s old (limit ${this.d.resendUnsentWithinMs / 1000} s)`
+          : null;
+    if (heldBack) return { resent: false, heldBack };
     void this.send(order);
-    return true;
+    return { resent: true };
+  }
+
+  /**
+   * An operator's verdict on an UNKNOWN order, after checking with the broker by other means
+   * (phone, its terminal): it is not working there. Fills can only come from the broker's reports.
+   */
+  settleUnknown(
+    id: string,
+    status: 'CANCELED' | 'REJECTED' | 'EXPIRED',
+    reason: string,
+    actor: string,
+  ): Order {
+    const order = this.get(id);
+    if (order.status !== 'UNKNOWN') {
+      throw conflict(
+        'ORDER_NOT_UNKNOWN',
+        `order ${id} is ${order.status}; only an UNKNOWN order can be settled`,
+        {
+          status: order.status,
+        },
+      );
+    }
+    const audit = { actor, action: 'order.settle', target: id, reason, result: status };
+    return this.apply(id, { type: 'resolved', ts: this.d.clock.now(), status }, audit);
   }
 
   /** Runs `fn` once everything journaled so far is committed; never if that commit fails. */

@@ -147,11 +147,18 @@ function submitted(state: OrderState, order: Order, ts: number): Projected {
   state.byClientId.set(order.clientOrderId, order.id);
   setOpen(state, order);
   const keepAfter = ts - Math.max(state.limits.orderRateWindowMs, state.limits.duplicateWindowMs);
-  state.recentOrders = state.recentOrders.filter((t) => t > keepAfter);
+  dropOlder(state.recentOrders, (t) => t <= keepAfter);
   state.recentOrders.push(ts);
-  state.recentFingerprints = state.recentFingerprints.filter((f) => f.ts > keepAfter);
+  dropOlder(state.recentFingerprints, (f) => f.ts <= keepAfter);
   state.recentFingerprints.push(orderFingerprint(order, ts));
   return { order, newFills: [] };
+}
+
+/** Removes the leading entries that are too old (the lists are oldest first), in place. */
+function dropOlder<T>(list: T[], tooOld: (item: T) => boolean): void {
+  let n = 0;
+  while (n < list.length && tooOld(list[n] as T)) n++;
+  if (n > 0) list.splice(0, n);
 }
 
 function sent(state: OrderState, orderId: string | null, brokerOrderId: string): Projected {

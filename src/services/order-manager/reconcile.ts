@@ -172,13 +172,25 @@ export class Reconciler {
   private missing(run: ReconcileRun, order: Order, full: boolean): void {
     // Group commit journals a batch before any of it reaches the broker: a crash in between leaves
     // orders that were acknowledged but never sent, not lost at the broker.
-    if (full && this.d.engine.resendUnsent(order.id)) {
+    const resend = full ? this.d.engine.resendUnsent(order.id) : { resent: false };
+    if (resend.resent) {
       run.applied++;
       this.d.logger.warn(
         { event: 'reconcile.resent', orderId: order.id, clientOrderId: order.clientOrderId },
         'order journaled but never sent to the broker; sent now',
       );
       return;
+    }
+    if ('heldBack' in resend && resend.heldBack) {
+      this.d.logger.warn(
+        {
+          event: 'reconcile.unsent_held_back',
+          orderId: order.id,
+          clientOrderId: order.clientOrderId,
+          reason: resend.heldBack,
+        },
+        'order journaled but never sent; not sent now, it goes UNKNOWN for an operator to settle',
+      );
     }
     const wasUnknown = order.status === 'UNKNOWN';
     if (!wasUnknown) {

@@ -3,7 +3,14 @@ import type { Order, OrderStatus } from '../../domain/orders.js';
 import type { App } from '../../kernel/service.js';
 import type { OrderEngine } from './engine.js';
 import type { Reconciler } from './reconcile.js';
-import { CancelAllBody, ListOrdersQuery, ModifyOrderBody, NewOrderBody, OrderParams } from './schemas.js';
+import {
+  CancelAllBody,
+  ListOrdersQuery,
+  ModifyOrderBody,
+  NewOrderBody,
+  OrderParams,
+  SettleOrderBody,
+} from './schemas.js';
 
 /** Who asked: the `x-actor` header (set by the gateway from its auth), else 'api'. */
 export function actorOf(req: FastifyRequest): string {
@@ -37,6 +44,15 @@ export function registerOrderRoutes(app: App, engine: OrderEngine): void {
   app.delete('/api/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
     data: engine.cancel(req.params.id, actorOf(req)),
   }));
+
+  // An operator settles an UNKNOWN order the broker does not have (see the reconciliation runbook).
+  app.post(
+    '/api/orders/:id/settle',
+    { schema: { params: OrderParams, body: SettleOrderBody } },
+    async (req) => ({
+      data: engine.settleUnknown(req.params.id, req.body.status, req.body.reason, actorOf(req)),
+    }),
+  );
 
   app.post('/api/orders/cancel-all', { schema: { body: CancelAllBody } }, async (req) => {
     const data = engine.cancelAll(req.body.symbol, actorOf(req), req.body.reason);

@@ -35,6 +35,11 @@ export const ModifyOrderBody = Type.Object(
 
 export const OrderParams = Type.Object({ id: Id });
 
+export const SettleOrderBody = Type.Object(
+  { status: Type.Enum(['CANCELED', 'REJECTED', 'EXPIRED']), reason: Reason },
+  strict,
+);
+
 export const ListOrdersQuery = Type.Object(
   {
     status: Type.Optional(Type.Enum([...ORDER_STATUSES])),

@@ -107,6 +107,7 @@ function wire(
     state,
     account: settings.account,
     ackTimeoutMs: settings.ackTimeoutMs,
+    resendUnsentWithinMs: settings.resendUnsentWithinMs,
     timeZone: config.timezone,
     clock,
     logger,

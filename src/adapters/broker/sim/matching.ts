@@ -32,6 +32,23 @@ function isAfter(trade: Trade, point: TapePoint): boolean {
 }
 
 /** Whether a print reaches a stop: at or above it for a buy stop, at or below for a sell stop. */
+/**
+ * The resting orders any of these prints could fill or trigger: a LIMIT buy below every print (or a
+ * sell above every print) cannot, and there may be thousands of them on the book.
+ */
+function mayMeet(resting: VenueOrder[], prints: Trade[]): VenueOrder[] {
+  if (prints.length === 0) return [];
+  let low = Number.POSITIVE_INFINITY;
+  let high = Number.NEGATIVE_INFINITY;
+  for (const { price } of prints) {
+    low = Math.min(low, price);
+    high = Math.max(high, price);
+  }
+  return resting.filter(({ request: { type, side, price = Number.NaN } }) =>
+    type !== 'LIMIT' ? true : side === 'BUY' ? price >= low : price <= high,
+  );
+}
+
 function stopReached(order: VenueOrder, price: number): boolean {
   const stop = order.request.stopPrice ?? Number.NaN;
   return order.request.side === 'BUY' ? price >= stop : price <= stop;
@@ -160,30 +177,40 @@ export class MatchingEngine {
     this.close(this.requireWorking(brokerOrderId), 'CANCELED', now);
   }
 
-  /** Matches every working order against the tape from its own point up to now, then expires DAY orders. */
+  /**
+   * Matches every working order against the tape from its own point up to now, then expires DAY
+   * orders. Runs every few ms over the whole book: one pass, no allocation per resting order.
+   */
   matchUpTo(now: number): void {
     const bySymbol = new Map<string, VenueOrder[]>();
+    const expiring: VenueOrder[] = [];
     for (const order of this.working.values()) {
+      if (order.expiresAt <= now) expiring.push(order);
       const { ts, tradeId } = order.matchedTo;
       if (ts > now || (ts === now && tradeId === OPEN_END)) continue;
       const resting = bySymbol.get(order.request.symbol);
       if (resting) resting.push(order);
       else bySymbol.set(order.request.symbol, [order]);
     }
+    // Cursors are replaced, never mutated, so every order matched through now may share one.
+    const matchedTo = through(now);
     for (const [symbol, resting] of bySymbol) {
       if (!this.tape.findInstrument(symbol)) continue; // no longer configured: it rests unmatched
-      const from = Math.min(...resting.map((o) => o.matchedTo.ts));
-      this.tape.forEachTradeBetween(symbol, from - 1, now, (trade) => {
-        for (const order of resting) if (isAfter(trade, order.matchedTo)) this.meetPrint(order, trade);
-      });
+      let from = now;
+      for (const o of resting) from = Math.min(from, o.matchedTo.ts);
+      const prints = this.tape.tradesBetween(symbol, from - 1, now);
+      const meeting = mayMeet(resting, prints);
+      for (const trade of prints) {
+        for (const order of meeting) if (isAfter(trade, order.matchedTo)) this.meetPrint(order, trade);
+      }
       for (const order of resting) {
-        order.matchedTo = through(now);
+        order.matchedTo = matchedTo;
         const saved = this.savedCursor.get(order.brokerOrderId) ?? now;
         if (now - saved >= CURSOR_SAVE_MS) this.dirty.add(order);
       }
     }
-    for (const order of [...this.working.values()]) {
-      if (order.expiresAt <= now) this.close(order, 'EXPIRED', order.expiresAt);
+    for (const order of expiring) {
+      if (order.status === 'WORKING') this.close(order, 'EXPIRED', order.expiresAt);
     }
   }
 

@@ -69,7 +69,7 @@ interface FillRow {
 }
 
 /**
- * The simulated venue's state in one SQLite file (WAL, synchronous=FULL): orders, fills, positions
+ * The simulated venue's state in one SQLite file (WAL, synchronous=NORMAL): orders, fills, positions
  * and an outbox of updates. Every change is committed before its update leaves the venue; `stage`
  * lets several batches share one transaction (one fsync), committed by `commitStaged`.
  */
@@ -78,7 +78,11 @@ export class VenueStore {
   private readonly insertFill: Database.Statement<[string, string, number, number, number]>;
   private readonly upsertPosition: Database.Statement<[string, string, number, number]>;
   private readonly pruneOutbox: Database.Statement<[number]>;
-  private readonly insertUpdate: Database.Statement<[string]>;
+  private readonly insertUpdate: Database.Statement<[number, string]>;
+  /** Batches waiting for `commitStaged`, kept in memory: the turn's work is written in one go. */
+  private staged: VenueCommit[] = [];
+  /** Outbox seqs are handed out at staging, so a staged update already has its place. */
+  private nextOutboxSeq: number;
 
   private constructor(
     readonly file: string,
@@ -95,7 +99,8 @@ export class VenueStore {
       'INSERT OR REPLACE INTO positions (account, symbol, quantity, average_price) VALUES (?, ?, ?, ?)',
     );
     this.pruneOutbox = db.prepare('DELETE FROM outbox WHERE seq <= ?');
-    this.insertUpdate = db.prepare('INSERT INTO outbox (data) VALUES (?)');
+    this.insertUpdate = db.prepare('INSERT INTO outbox (seq, data) VALUES (?, ?)');
+    this.nextOutboxSeq = this.lastOutboxSeq() + 1;
   }
 
   /** A missing file becomes a new venue; an existing one must be a whole, valid venue or this throws. */
@@ -116,7 +121,10 @@ export class VenueStore {
       if (version !== SCHEMA_VERSION)
         throw new Error(`schema version ${String(version)}, expected ${SCHEMA_VERSION}`);
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      // A committed transaction survives the order manager's death (kill -9), which is what a
+      // simulated exchange must outlive; only a power cut could lose its last commits, and the
+      // fsync that guards against that would be paid on the order manager's own event loop.
+      db.pragma('synchronous = NORMAL');
       return new VenueStore(file, db);
     } catch (err) {
       db?.close();
@@ -155,38 +163,61 @@ export class VenueStore {
   /** Stores a batch atomically; returns the outbox seq of each update, in order. */
   commit(batch: VenueCommit): number[] {
     this.commitStaged();
-    return this.write(batch);
+    const seqs = this.stage(batch);
+    this.commitStaged();
+    return seqs;
   }
 
-  /** Writes a batch into the open group transaction (begun if none): durable at `commitStaged`. */
+  /** Adds a batch to the open group: durable at `commitStaged`. */
   stage(batch: VenueCommit): number[] {
-    if (!this.db.inTransaction) this.db.exec('BEGIN');
-    return this.write(batch);
+    this.staged.push(batch);
+    return batch.updates.map(() => this.nextOutboxSeq++);
   }
 
-  /** Commits what was staged; on failure everything staged is rolled back and the error thrown. */
+  /** Writes everything staged in one transaction; on failure none of it is stored and the error thrown. */
   commitStaged(): void {
-    if (!this.db.inTransaction) return;
+    if (this.staged.length === 0) return;
+    const staged = this.staged;
+    this.staged = [];
+    const firstSeq = this.nextOutboxSeq - staged.reduce((n, b) => n + b.updates.length, 0);
     try {
-      this.db.exec('COMMIT');
+      this.writeAll(staged, firstSeq);
     } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      this.nextOutboxSeq = this.lastOutboxSeq() + 1;
       throw err;
     }
   }
 
-  /** One batch, all or nothing: a transaction of its own, or a savepoint inside a staged one. */
-  private write(batch: VenueCommit): number[] {
-    return this.db.transaction(() => {
-      for (const o of batch.orders) this.upsertOrder.run(o.brokerOrderId, o.seq, encodeOrder(o));
-      for (const { order, fill } of batch.fills) {
-        this.insertFill.run(fill.tradeId, order.brokerOrderId, fill.price, fill.qty, fill.ts);
+  /**
+   * An order or position changed several times in the group is written once, as it is now (the
+   * objects are the venue's live ones); fills and updates are each written once anyway.
+   */
+  private writeAll(batches: VenueCommit[], firstSeq: number): void {
+    const orders = new Map<string, VenueOrder>();
+    const positions = new Map<string, BrokerPosition>();
+    for (const b of batches) {
+      for (const o of b.orders) orders.set(o.brokerOrderId, o);
+      for (const p of b.positions) positions.set(`${p.account}\u0000${p.symbol}`, p);
+    }
+    let seq = firstSeq;
+    this.db.transaction(() => {
+      for (const o of orders.values()) this.upsertOrder.run(o.brokerOrderId, o.seq, encodeOrder(o));
+      for (const b of batches) {
+        for (const { order, fill } of b.fills) {
+          this.insertFill.run(fill.tradeId, order.brokerOrderId, fill.price, fill.qty, fill.ts);
+        }
+        for (const u of b.updates) this.insertUpdate.run(seq++, JSON.stringify(u));
       }
-      for (const p of batch.positions)
+      for (const p of positions.values())
         this.upsertPosition.run(p.account, p.symbol, p.quantity, p.averagePrice);
-      this.pruneOutbox.run(batch.deliveredThrough);
-      return batch.updates.map((u) => Number(this.insertUpdate.run(JSON.stringify(u)).lastInsertRowid));
+      this.pruneOutbox.run(batches[batches.length - 1]?.deliveredThrough ?? 0);
     })();
+  }
+
+  /** The highest outbox seq ever used, pruned rows included (AUTOINCREMENT never reuses one). */
+  private lastOutboxSeq(): number {
+    const used = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").pluck().get();
+    return Number(used ?? 0);
   }
 
   /** The highest order number ever handed out (0 for a new venue). */
