@@ -64,7 +64,9 @@ class TestConnection implements BrokerAdapter {
     this.sim.requestTradeHistory(s, e, f, t);
   sendOrder = (o: BrokerOrderRequest) => this.sim.sendOrder(o);
   modifyOrder = (id: string, c: { price?: number; quantity?: number }) => this.sim.modifyOrder(id, c);
-  cancelOrder = (id: string) => this.sim.cancelOrder(id);
+  /** While set, cancel requests vanish on the way to the broker (answered as sent). */
+  losingCancels = false;
+  cancelOrder = async (id: string) => (this.losingCancels ? undefined : this.sim.cancelOrder(id));
   openOrders = (a: string) => this.sim.openOrders(a);
   positions = (a: string) => this.sim.positions(a);
   async orderReports(account: string, since: number): Promise<BrokerOrderReport[]> {
@@ -200,6 +202,46 @@ describe('order manager reconciliation', () => {
     expect(metrics).not.toMatch(/reconcile_mismatches_total\{/);
     // Trading resumes.
     await place(app, win({ side: 'SELL', type: 'LIMIT', price: 200_000 }));
+  }, 30_000);
+
+  it('turns a cancel the broker never answers UNKNOWN, then settles it to the broker’s truth', async () => {
+    const { app, conn } = await start({ ackTimeoutMs: 300 });
+    const a = await place(app, win({ type: 'LIMIT', price: 100_000 }));
+    const b = await place(app, win({ type: 'LIMIT', price: 100_005 }));
+    await until(app, a.id, 'ACCEPTED');
+    await until(app, b.id, 'ACCEPTED');
+
+    // a: the cancel arrives, its answer is lost. b: the request itself is lost.
+    conn.dropping = true;
+    expect((await call(app, 'DELETE', `/api/orders/${a.id}`)).body.data.status).toBe('PENDING_CANCEL');
+    conn.losingCancels = true;
+    expect((await call(app, 'DELETE', `/api/orders/${b.id}`)).body.data.status).toBe('PENDING_CANCEL');
+    await until(app, a.id, 'UNKNOWN');
+    await until(app, b.id, 'UNKNOWN');
+
+    conn.dropping = false;
+    conn.losingCancels = false;
+    await until(app, a.id, 'CANCELED');
+    // Still working at the broker: it says so, and the trader cancels again.
+    await until(app, b.id, 'ACCEPTED');
+    await call(app, 'DELETE', `/api/orders/${b.id}`);
+    await until(app, b.id, 'CANCELED');
+    expect(await conn.openOrders('SIM-001')).toEqual([]);
+  }, 30_000);
+
+  it('keeps a cancelling kill switch cancelling: an order found still working after a lost cancel is cancelled again', async () => {
+    const { app, conn } = await start({ ackTimeoutMs: 300 });
+    const o = await place(app, win({ type: 'LIMIT', price: 100_000 }));
+    await until(app, o.id, 'ACCEPTED');
+    conn.losingCancels = true;
+    const kill = await call(app, 'POST', '/api/risk/kill-switch', { reason: 'drill', cancelAll: true });
+    expect(kill.status, JSON.stringify(kill.body)).toBe(200);
+    await until(app, o.id, 'UNKNOWN');
+    conn.losingCancels = false;
+    await until(app, o.id, 'CANCELED');
+    expect(await conn.openOrders('SIM-001')).toEqual([]);
+    const audit = (await call(app, 'GET', '/api/audit?action=order.cancel')).body.data;
+    expect(audit.map((e: JsonBody) => e.actor)).toEqual(['risk-engine', 'api']);
   }, 30_000);
 
   it('changes nothing when the venue re-delivers fills after a crash', async () => {

@@ -340,12 +340,24 @@ export class OrderEngine {
     }
     const order = p.order;
     if (!order || order.status === 'PENDING_NEW') return;
-    const timer = this.ackTimers.get(order.id);
-    if (timer) {
-      clearTimeout(timer);
-      this.ackTimers.delete(order.id);
-    }
+    // Still waiting on the broker's answer to a cancel: its timer keeps running.
+    if (order.status !== 'PENDING_CANCEL') this.stopWaiting(order.id);
     if (order.status === 'FILLED' && p.previous?.status !== 'FILLED') this.d.metrics.filled.inc();
+    // A kill switch that cancelled everything keeps doing so for an order found working later
+    // (its cancel was lost, and reconciliation showed it still at the broker).
+    const { killSwitch } = this.d.state;
+    if (
+      killSwitch.active &&
+      killSwitch.cancelAll &&
+      p.previous?.status === 'UNKNOWN' &&
+      WORKING.has(order.status)
+    ) {
+      this.cancel(
+        order.id,
+        'risk-engine',
+        `kill switch: ${killSwitch.reason ?? ''}; found working after UNKNOWN`,
+      );
+    }
     if (p.newFills.length > 0) this.onFills?.(order);
     if (event.type === 'timed_out') {
       this.d.logger.warn(
@@ -362,15 +374,12 @@ export class OrderEngine {
 
   private async send(order: Order, trigger?: OrderTrigger): Promise<void> {
     const instrument = this.d.instruments.get(order.symbol);
-    const timer = setTimeout(() => this.ackTimeout(order.id), this.d.ackTimeoutMs);
-    timer.unref();
-    this.ackTimers.set(order.id, timer);
+    this.awaitAnswer(order.id, 'PENDING_NEW');
     try {
       // Nothing reaches the broker before order.submitted is durable.
       await this.d.journal.committed();
     } catch {
-      clearTimeout(timer);
-      this.ackTimers.delete(order.id);
+      this.stopWaiting(order.id);
       return; // rolled back: the order never existed
     }
     if (trigger) observeTrigger(this.d.metrics, this.d.clock.now(), trigger);
@@ -396,16 +405,32 @@ export class OrderEngine {
     }
   }
 
-  private ackTimeout(orderId: string): void {
+  /**
+   * The broker must answer a new order or a cancel within ackTimeoutMs; an order still waiting then
+   * goes UNKNOWN, and the reconciler's poll settles it from the broker's reports (a lost cancel
+   * comes back as the broker's truth: CANCELED, or working again for the trader to cancel anew).
+   */
+  private awaitAnswer(orderId: string, waiting: Order['status']): void {
+    this.stopWaiting(orderId);
+    const timer = setTimeout(() => {
+      this.ackTimers.delete(orderId);
+      if (this.d.state.orders.get(orderId)?.status !== waiting) return;
+      this.apply(orderId, { type: 'timed_out', ts: this.d.clock.now() });
+    }, this.d.ackTimeoutMs);
+    timer.unref();
+    this.ackTimers.set(orderId, timer);
+  }
+
+  private stopWaiting(orderId: string): void {
+    clearTimeout(this.ackTimers.get(orderId));
     this.ackTimers.delete(orderId);
-    if (this.d.state.orders.get(orderId)?.status !== 'PENDING_NEW') return;
-    this.apply(orderId, { type: 'timed_out', ts: this.d.clock.now() });
   }
 
   /** After the commit holding the cancel request (or the broker's id): only then does it leave. */
   private cancelAtBroker(order: Order): void {
     const brokerOrderId = order.brokerOrderId;
     if (!brokerOrderId) return;
+    this.awaitAnswer(order.id, 'PENDING_CANCEL');
     this.afterCommit(() => {
       this.d.broker
         .cancelOrder(brokerOrderId)
@@ -436,6 +461,9 @@ export class OrderEngine {
     this.apply(orderId, { type, ts: this.d.clock.now(), reason });
   }
 }
+
+/** At the broker and able to trade. */
+const WORKING: ReadonlySet<Order['status']> = new Set(['ACCEPTED', 'PARTIALLY_FILLED']);
 
 function auditEntry(ts: number, a: Audit): NewAuditEntry {
   return {

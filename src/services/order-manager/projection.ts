@@ -33,7 +33,8 @@ export interface EventData {
   'risk.rejected': { clientOrderId: string; symbol: string; code: string; message: string };
   'risk.limits': { limits: RiskLimits };
   'risk.state': { state: TradingState; reason: string };
-  'risk.kill_switch': { active: boolean; reason: string };
+  /** `cancelAll` (absent in older journals) also keeps cancelling orders found working later. */
+  'risk.kill_switch': { active: boolean; reason: string; cancelAll?: boolean };
   'signal.received': { signal: Signal };
   'signal.decided': SignalOutcome;
 }
@@ -51,7 +52,7 @@ export interface OrderState {
   limits: RiskLimits;
   tradingState: TradingState;
   tradingStateReason: string;
-  killSwitch: { active: boolean; reason?: string };
+  killSwitch: { active: boolean; reason?: string; cancelAll?: boolean };
   /** When recent orders passed risk, for the rate check; pruned as events arrive. */
   recentOrders: number[];
   recentFingerprints: OrderFingerprint[];
@@ -126,7 +127,9 @@ export function project(
     }
     case 'risk.kill_switch': {
       const d = e.data as EventData['risk.kill_switch'];
-      state.killSwitch = d.active ? { active: true, reason: d.reason } : { active: false };
+      state.killSwitch = d.active
+        ? { active: true, reason: d.reason, ...(d.cancelAll && { cancelAll: true }) }
+        : { active: false };
       return NOTHING;
     }
     case 'signal.received':

@@ -49,7 +49,7 @@ export class RiskControls {
     this.engine.record(
       'risk.kill_switch',
       null,
-      { active: true, reason },
+      { active: true, reason, cancelAll },
       { actor, action: 'risk.kill_switch', reason, result: 'activated', details: { cancelAll } },
     );
     this.logger.error({ event: 'risk.kill_switch', reason, actor, cancelAll }, 'kill switch activated');
