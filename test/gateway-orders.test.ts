@@ -392,7 +392,7 @@ describe('gateway: order manager routes', () => {
     for (const [method, p] of paths) {
       const op = doc.paths[p.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()];
       expect(op, `${method} ${p}`).toBeDefined();
-      expect(op.security).toEqual([{ apiKey: [] }]);
+      expect(op.security).toEqual([{ apiKey: [] }, { session: [] }]);
     }
     expect(doc.paths['/api/v1/execute'].post.tags).toEqual(['compatibility']);
     // The original gateway's paths that are plain group routes are declared there, once.

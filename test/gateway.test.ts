@@ -44,6 +44,7 @@ async function gateway(env: Record<string, string> = {}, home = tempHome('ts-gw-
       TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ports['idea-bank']),
       TRADINGSYSTEM__SERVICES__DOCS__PORT: String(ports.docs),
       TRADINGSYSTEM__SERVICES__ORDER_MANAGER__ENABLED: 'false',
+      TRADINGSYSTEM__SERVICES__STREAM__ENABLED: 'false', // not started here: it would make health 503
       TRADINGSYSTEM__SERVICES__GATEWAY__UPSTREAM_TIMEOUT_MS: '800',
       TRADINGSYSTEM__HTTP__BODY_LIMIT_BYTES: '4096',
       ...env,
@@ -310,7 +311,7 @@ describe('gateway', () => {
         expect(doc.paths[p]?.[r.method.toLowerCase()], `${r.method} ${p}`).toBeDefined();
       }
     }
-    expect(doc.paths['/api/v1/health'].get.security).toEqual([{ apiKey: [] }]);
+    expect(doc.paths['/api/v1/health'].get.security).toEqual([{ apiKey: [] }, { session: [] }]);
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['strict-transport-security']).toBeDefined();

@@ -167,7 +167,27 @@ export const ConfigSchema = Type.Object(
           },
           section,
         ),
-        stream: service(9001),
+        stream: Type.Object(
+          {
+            ...address(9001),
+            /** The WebSocket endpoint. */
+            path: Type.String({ pattern: '^/[a-z0-9/_-]*$', default: '/ws' }),
+            /** Connections beyond this are refused with 503. */
+            maxClients: Type.Integer({ minimum: 1, default: 1_000 }),
+            maxSubscriptionsPerClient: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+            /** Largest frame a client may send; a bigger one closes the connection with 1009. */
+            maxFrameBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, default: 16_384 }),
+            /** Socket buffer above which a client is behind: market data conflates to the latest per channel. */
+            maxBufferedBytes: Type.Integer({ minimum: 1_024, default: 262_144 }),
+            /** Undroppable messages (orders, positions, risk, replies) queued for a client beyond this: disconnected. */
+            maxQueuedBytes: Type.Integer({ minimum: 1_024, default: 1_048_576 }),
+            /** Ping period; a client that has not answered the previous ping is cut off (0 = off). */
+            heartbeatIntervalMs: Type.Integer({ minimum: 0, default: 15_000 }),
+            /** How often every service's /health is polled for the `health` channel. */
+            healthIntervalMs: Type.Integer({ minimum: 100, default: 3_000 }),
+          },
+          section,
+        ),
         gateway: Type.Object(
           {
             ...address(8000),
@@ -175,6 +195,14 @@ export const ConfigSchema = Type.Object(
             authFailuresPerMinute: Type.Integer({ minimum: 1, default: 10 }),
             readsPerMinute: Type.Integer({ minimum: 1, default: 1_200 }),
             ordersPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+            /** How long a browser session (the cookie from POST /api/v1/session) lasts. */
+            sessionTtlMs: Type.Integer({ minimum: 1_000, default: 8 * 3_600_000 }),
+            /** How long a stream token (POST /api/v1/stream/token) may be used to connect. */
+            streamTokenTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
+            /** Marks the session cookie Secure: turn on when browsers reach the gateway over HTTPS. */
+            secureCookies: Type.Boolean({ default: false }),
+            /** The dashboard's built files served at `/`; a relative path is taken from the project folder. */
+            staticDir: Type.String({ minLength: 1, default: 'web/dist' }),
           },
           section,
         ),

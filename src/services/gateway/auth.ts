@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { allows, type KeyIdentity, type KeyStore, type Role } from '../../kernel/auth/keys.js';
 import { AppError } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
+import type { Session, Sessions } from './session.js';
 
 /** Who may call a route: a role (and every role above it), or anyone. */
 export type Access = Role | 'public';
@@ -12,9 +13,13 @@ declare module 'fastify' {
   }
 }
 
-const identities = new WeakMap<FastifyRequest, KeyIdentity>();
+/** How a request was authenticated: an API key (scripts), or a browser session cookie. */
+export type Credential = { via: 'key'; identity: KeyIdentity } | ({ via: 'session' } & Session);
+
+const credentials = new WeakMap<FastifyRequest, Credential>();
+export const credentialOf = (req: FastifyRequest): Credential | undefined => credentials.get(req);
 /** The key a request was authenticated with, if any. */
-export const identityOf = (req: FastifyRequest): KeyIdentity | undefined => identities.get(req);
+export const identityOf = (req: FastifyRequest): KeyIdentity | undefined => credentials.get(req)?.identity;
 
 const WINDOW_MS = 60_000;
 const MAX_TRACKED_CLIENTS = 10_000;
@@ -65,27 +70,67 @@ function accessOf(req: FastifyRequest): Access | null {
   return req.routeOptions.config.access ?? (url.startsWith('/api/') ? 'admin' : 'public');
 }
 
-export function registerAuth(app: App, keys: KeyStore, failuresPerMinute: number, now: () => number): void {
-  const failures = new FailureCounter(failuresPerMinute, now);
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const access = accessOf(req);
-    if (access === null || access === 'public') return;
-    const retryAfter = failures.blockedFor(req.ip);
+/**
+ * Authenticates requests: an `X-API-Key` header, else a session cookie. Failed key checks (on any
+ * route or at login) count per client IP; past the limit that IP gets 429 for the rest of the minute.
+ */
+export class Authenticator {
+  private readonly failures: FailureCounter;
+
+  constructor(
+    private readonly keys: KeyStore,
+    readonly sessions: Sessions,
+    failuresPerMinute: number,
+    now: () => number,
+  ) {
+    this.failures = new FailureCounter(failuresPerMinute, now);
+  }
+
+  async authenticate(req: FastifyRequest, reply: FastifyReply): Promise<Credential> {
+    this.refuseBlocked(req, reply);
+    const header = req.headers['x-api-key'];
+    // A key wins over a cookie: a header is never sent by a browser on its own, so it needs no CSRF check.
+    if (typeof header === 'string' && header)
+      return { via: 'key', identity: await this.checkKey(req, header) };
+    const token = this.sessions.tokenOf(req);
+    if (token) return { via: 'session', ...(await this.sessions.resume(req, reply, token)) };
+    throw new AppError(401, 'UNAUTHORIZED', 'an X-API-Key header (or a session cookie) is required');
+  }
+
+  /** A login with a key (POST /api/v1/session): limited like every other key check. */
+  async login(req: FastifyRequest, reply: FastifyReply, key: string): Promise<KeyIdentity> {
+    this.refuseBlocked(req, reply);
+    return this.checkKey(req, key);
+  }
+
+  private async checkKey(req: FastifyRequest, presented: string): Promise<KeyIdentity> {
+    const identity = await this.keys.verify(presented);
+    if (!identity) {
+      this.failures.add(req.ip);
+      throw new AppError(401, 'UNAUTHORIZED', 'the API key is not valid or was revoked');
+    }
+    return identity;
+  }
+
+  private refuseBlocked(req: FastifyRequest, reply: FastifyReply): void {
+    const retryAfter = this.failures.blockedFor(req.ip);
     if (retryAfter > 0) {
       reply.header('retry-after', retryAfter);
       throw new AppError(429, 'TOO_MANY_AUTH_FAILURES', 'too many failed authentications; try again later', {
         retryAfterSeconds: retryAfter,
       });
     }
-    const header = req.headers['x-api-key'];
-    const presented = typeof header === 'string' && header ? header : undefined;
-    if (!presented) throw new AppError(401, 'UNAUTHORIZED', 'an X-API-Key header is required');
-    const identity = await keys.verify(presented);
-    if (!identity) {
-      failures.add(req.ip);
-      throw new AppError(401, 'UNAUTHORIZED', 'the API key is not valid or was revoked');
-    }
-    identities.set(req, identity);
+  }
+}
+
+/** The one authentication hook: every non-public route needs a credential with its role. */
+export function registerAuth(app: App, auth: Authenticator): void {
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const access = accessOf(req);
+    if (access === null || access === 'public') return;
+    const credential = await auth.authenticate(req, reply);
+    credentials.set(req, credential);
+    const { identity } = credential;
     if (!allows(identity.role, access)) {
       throw new AppError(403, 'FORBIDDEN', `this route needs the '${access}' role`, {
         required: access,

@@ -4,6 +4,7 @@ import type { Role } from '../../kernel/auth/keys.js';
 import type { Config, ServiceName } from '../../kernel/config.js';
 import type { App } from '../../kernel/service.js';
 import { identityOf } from './auth.js';
+import { SECURITY } from './openapi.js';
 import { forward, type ProxyOptions, type Upstream } from './proxy.js';
 import {
   AuditQuery,
@@ -212,7 +213,7 @@ export function routeOptions(r: RouteSpec, group: Pick<RouteGroup, 'tag' | 'serv
       tags: [group.tag],
       summary: r.summary,
       description: `Role: ${r.access}. Answered by ${group.service}.`,
-      security: [{ apiKey: [] }],
+      security: SECURITY,
       ...(r.querystring && { querystring: r.querystring }),
       ...(r.params && { params: r.params }),
       ...(r.body && { body: r.body }),

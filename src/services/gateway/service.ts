@@ -1,19 +1,23 @@
 import helmet from '@fastify/helmet';
 import rateLimitPlugin from '@fastify/rate-limit';
 import { KeyStore } from '../../kernel/auth/keys.js';
+import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
-import { registerAuth } from './auth.js';
+import { Authenticator, registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { systemHealth } from './health.js';
 import { gatewayMetrics } from './metrics.js';
-import { registerOpenApi } from './openapi.js';
+import { registerOpenApi, SECURITY } from './openapi.js';
 import { ROUTE_GROUPS, rateLimit, registerProxyRoutes } from './routes.js';
+import { Sessions } from './session.js';
+import { registerSessionRoutes } from './session-routes.js';
+import { registerStaticFiles, staticRoot } from './static.js';
 
 /**
- * The gateway (port 8000), the one front door: API keys with roles, rate limits, security headers,
- * the REST API under `/api/v1` proxied to the services, their aggregated health and the OpenAPI docs.
- * No CORS: browsers reach it from its own origin only.
+ * The gateway (port 8000), the one front door: API keys with roles, browser sessions, rate limits,
+ * security headers, the REST API under `/api/v1` proxied to the services, their aggregated health,
+ * the OpenAPI docs and the dashboard's files. No CORS: browsers reach it from its own origin only.
  */
 export const gatewayService: ServiceDefinition = {
   name: 'gateway',
@@ -32,7 +36,12 @@ export const gatewayService: ServiceDefinition = {
 
     // JSON only: without this, text/plain bodies would be accepted as strings.
     app.removeContentTypeParser('text/plain');
-    await app.register(helmet, { global: true });
+    await app.register(helmet, {
+      global: true,
+      // Our pages load only same-origin files; over plain http to a non-loopback address, upgrading
+      // those requests to https would break every page.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    });
     await app.register(rateLimitPlugin, {
       global: false,
       hook: 'preHandler', // after authentication, so limits are per key
@@ -47,8 +56,16 @@ export const gatewayService: ServiceDefinition = {
           },
         ),
     });
-    registerAuth(app, keys, gw.authFailuresPerMinute, now);
+    const signer = TokenSigner.at(config.home, now);
+    const sessions = new Sessions(signer, keys, { ttlMs: gw.sessionTtlMs, secure: gw.secureCookies }, now);
+    const auth = new Authenticator(keys, sessions, gw.authFailuresPerMinute, now);
+    registerAuth(app, auth);
     await registerOpenApi(app);
+    registerSessionRoutes(app, auth, signer, {
+      streamTokenTtlMs: gw.streamTokenTtlMs,
+      stream: config.services.stream,
+      readsPerMinute: gw.readsPerMinute,
+    });
 
     const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute };
     const proxy = { timeoutMs: gw.upstreamTimeoutMs, logger, metrics: gatewayMetrics(metrics.registry) };
@@ -62,7 +79,7 @@ export const gatewayService: ServiceDefinition = {
           tags: ['system'],
           summary: 'Every service, the broker connection and the feeds; 503 when any service is down',
           description: 'Role: viewer.',
-          security: [{ apiKey: [] }],
+          security: SECURITY,
         },
         config: { access: 'viewer', rateLimit: rateLimit(gw.readsPerMinute) },
       },
@@ -72,5 +89,9 @@ export const gatewayService: ServiceDefinition = {
         return health;
       },
     );
+
+    const root = staticRoot(gw.staticDir);
+    const serving = await registerStaticFiles(app, root);
+    logger.info({ event: 'gateway.static_files', root, serving }, `serving the ${serving} at /`);
   },
 };

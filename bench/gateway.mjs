@@ -1,0 +1,68 @@
+// Gateway throughput and latency for authenticated GETs (X-API-Key): one proxied to the idea bank
+// and one the gateway answers itself (GET /api/v1/session), each beside a bare Fastify route
+// answering the same bytes, and the idea bank asked directly, in the same run.
+import path from 'node:path';
+import { compare, freePort, machine, ROOT, startScript, startService, tempHome } from './lib.mjs';
+
+const IDEAS = 20;
+
+export async function run({ rounds = 3, durationS = 5 } = {}) {
+  const ideaPort = await freePort();
+  const gatewayPort = await freePort();
+  const ideas = await startService('idea-bank', {
+    TRADINGSYSTEM_HOME: tempHome('bench-gw-ideas-'),
+    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
+  });
+  const { IDEA_CATEGORIES: categories } = await import(path.join(ROOT, 'dist', 'domain', 'ideas.js'));
+  for (let i = 0; i < IDEAS; i++) {
+    await fetch(`${ideas.base}/api/items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        title: `Idea ${i} about liquidez on WINZ26`,
+        description: `Measure and act on market microstructure signal number ${i}.`,
+        category: categories[i % categories.length],
+      }),
+    });
+  }
+
+  const home = tempHome('bench-gw-');
+  const { KeyStore } = await import(path.join(ROOT, 'dist', 'kernel', 'auth', 'keys.js'));
+  const { key } = await KeyStore.at(home).create('bench', 'viewer');
+  const gateway = await startService('gateway', {
+    TRADINGSYSTEM_HOME: home,
+    TRADINGSYSTEM__SERVICES__GATEWAY__PORT: String(gatewayPort),
+    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
+    TRADINGSYSTEM__SERVICES__GATEWAY__READS_PER_MINUTE: '100000000', // measure the path, not the limiter
+  });
+  const headers = { 'x-api-key': key };
+  const bodyOf = async (url) => {
+    const res = await fetch(url, { headers });
+    if (!res.ok) throw new Error(`${url}: ${res.status}`);
+    return res.text();
+  };
+  const listBody = await bodyOf(`${gateway.base}/api/v1/ideas`);
+  const sessionBody = await bodyOf(`${gateway.base}/api/v1/session`);
+  const baseList = await startScript(path.join(ROOT, 'bench', 'baseline-fastify.mjs'), await freePort(), {
+    BODY: listBody,
+  });
+  const baseSession = await startScript(path.join(ROOT, 'bench', 'baseline-fastify.mjs'), await freePort(), {
+    BODY: sessionBody,
+  });
+  try {
+    const r = await compare(
+      {
+        [`gateway GET /api/v1/ideas (proxied, ${IDEAS} ideas)`]: `${gateway.base}/api/v1/ideas`,
+        'idea bank GET /api/items, directly': `${ideas.base}/api/items`,
+        'baseline: bare Fastify, same bytes (ideas)': `${baseList.base}/static`,
+        'gateway GET /api/v1/session (answered by the gateway)': `${gateway.base}/api/v1/session`,
+        'baseline: bare Fastify, same bytes (session)': `${baseSession.base}/static`,
+      },
+      // Every target gets the key; the bare routes ignore it.
+      { rounds, durationS, connections: 10, headers },
+    );
+    return { machine: machine(), ideas: IDEAS, rounds, durationS, results: r };
+  } finally {
+    await Promise.all([ideas.stop(), gateway.stop(), baseList.stop(), baseSession.stop()]);
+  }
+}
