@@ -165,6 +165,17 @@ describe('gateway: order manager routes', () => {
         200,
       ],
       ['POST', '/api/v1/orders/cancel-all', '/api/v1/orders/cancel-all', 'trader', { reason: 'matrix' }, 200],
+      // Reaches the order manager, which refuses to settle an order that is not UNKNOWN.
+      [
+        'POST',
+        '/api/v1/orders/:id/settle',
+        `/api/v1/orders/${toModify.id}/settle`,
+        'admin',
+        { status: 'CANCELED', reason: 'matrix' },
+        409,
+      ],
+      ['GET', '/api/v1/reconciliation', '/api/v1/reconciliation', 'viewer', undefined, 200],
+      ['POST', '/api/v1/reconciliation', '/api/v1/reconciliation', 'admin', {}, 200],
     ];
     const declared = ROUTE_GROUPS.filter((g) => g.service === 'order-manager').flatMap((g) =>
       g.routes.map((r) => `${r.method} ${g.from}${r.path}`),

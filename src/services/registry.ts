@@ -8,6 +8,7 @@ import type { ServiceDefinition } from '../kernel/service.js';
 export const SERVICE_MODULES: Partial<Record<ServiceName, () => Promise<ServiceDefinition>>> = {
   'data-capture': async () => (await import('./data-capture/service.js')).dataCaptureService,
   'order-manager': async () => (await import('./order-manager/service.js')).orderManagerService,
+  stream: async () => (await import('./stream/service.js')).streamService,
   gateway: async () => (await import('./gateway/service.js')).gatewayService,
   'idea-bank': async () => (await import('./idea-bank/service.js')).ideaBankService,
   docs: async () => (await import('./docs/service.js')).docsService,

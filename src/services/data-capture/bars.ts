@@ -6,19 +6,7 @@ export type BarInterval = '1m' | '5m' | '15m' | '1h' | '1d';
 
 export const BAR_INTERVALS: readonly BarInterval[] = ['1m', '5m', '15m', '1h', '1d'];
 
-/** OHLCV of one bucket. `volume` is quantity; `financialVolume` is BRL (price × qty × point value). */
-export interface Bar {
-  /** Bucket start, epoch ms: UTC-aligned for intraday intervals, local midnight for `1d`. */
-  time: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  financialVolume: number;
-  vwap: number;
-  trades: number;
-}
+export type { Bar } from '../../domain/bars.js';
 
 /**
  * Intraday bucket widths. UTC epoch alignment equals local alignment for these because

@@ -145,6 +145,14 @@ export const ROUTE_GROUPS: RouteGroup[] = [
       change('PATCH', '/orders/:id', 'Change the price or quantity of an order', 'trader', 'order', ORDER_ID),
       change('DELETE', '/orders/:id', 'Cancel an order', 'trader', 'order', ORDER_ID),
       change('POST', '/orders/cancel-all', 'Cancel every open order (of one symbol)', 'trader', 'order'),
+      change(
+        'POST',
+        '/orders/:id/settle',
+        'Settle an UNKNOWN order the broker does not have (CANCELED, REJECTED or EXPIRED, with a reason)',
+        'admin',
+        'read',
+        ORDER_ID,
+      ),
       read('/positions', "Today's positions, marked to the last trade"),
       read('/pnl', "Today's realised and unrealised P&L"),
       read('/risk/limits', 'The risk limits'),
@@ -157,6 +165,8 @@ export const ROUTE_GROUPS: RouteGroup[] = [
       change('POST', '/signals', 'Send a signal (may become a MARKET order)', 'trader', 'order'),
       read('/signals', 'Signals received, newest first', { querystring: SignalsQuery }),
       read('/audit', 'Who did what: the audit trail', { querystring: AuditQuery }),
+      read('/reconciliation', 'The last full reconciliation with the broker and its mismatches'),
+      change('POST', '/reconciliation', 'Reconcile with the broker now', 'admin', 'read'),
     ],
   },
 ];

@@ -1,0 +1,522 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { KeyIdentity } from '../../kernel/auth/keys.js';
+import { addUpgradeRoute, rejectUpgrade } from '../../kernel/feed/upgrade.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { App } from '../../kernel/service.js';
+import { CHANNEL_RULES, type ChannelKind, type ChannelSpec, lookupChannel } from './channels.js';
+import {
+  CLOSE_GOING_AWAY,
+  CLOSE_SLOW_CONSUMER,
+  type ClientOp,
+  type ErrorReply,
+  encodeData,
+  type MessageId,
+  type ParsedOp,
+  parseClientOp,
+} from './protocol.js';
+
+export interface HubOptions {
+  channels: ChannelSpec[];
+  symbols: readonly string[];
+  logger: Logger;
+  /** The identity behind an upgrade request, or null to refuse it with 401. */
+  authenticate(req: IncomingMessage, url: URL): Promise<KeyIdentity | null>;
+  maxClients: number;
+  maxSubscriptionsPerClient: number;
+  maxFrameBytes: number;
+  maxBufferedBytes: number;
+  maxQueuedBytes: number;
+  heartbeatIntervalMs: number;
+  /** After a slow-consumer close, how long the close frame may wait behind unread data (default 10 s). */
+  closeTimeoutMs?: number;
+}
+
+export type DisconnectReason = 'slow' | 'heartbeat';
+
+/** Running totals the metrics read at scrape time (the delivery path touches plain numbers only). */
+export interface HubCounters {
+  messagesOut: Record<ChannelKind | 'reply', number>;
+  conflated: Record<ChannelKind, number>;
+  disconnects: Record<DisconnectReason, number>;
+  authFailures: number;
+}
+
+export interface ClientStats {
+  id: number;
+  key: string;
+  subscriptions: number;
+  bufferedAmount: number;
+  maxBufferedAmount: number;
+  queuedBytes: number;
+  maxQueuedBytes: number;
+  conflated: number;
+}
+
+class Channel {
+  seq = 0;
+  readonly subscribers = new Set<Client>();
+  readonly conflate: boolean;
+  readonly snapshot: boolean;
+  /** Messages published since the last flush, encoded. */
+  turn: string[] = [];
+  /** `turn` joined with commas, set during a flush. */
+  joined = '';
+  count = 0;
+  /** The newest message of the sealed turn: all a client that is behind gets of it. */
+  lastOfTurn = '';
+  /** What a new subscriber is sent first: the latest message delivered (or published with nobody listening). */
+  latest: { seq: number; data: unknown } | undefined;
+  private turnLatest: unknown;
+
+  constructor(readonly spec: ChannelSpec) {
+    this.conflate = CHANNEL_RULES[spec.kind].conflate;
+    this.snapshot = CHANNEL_RULES[spec.kind].snapshot;
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Returns true when the message waits for the next flush. */
+  publish(data: unknown): boolean {
+    this.seq++;
+    if (this.subscribers.size === 0) {
+      if (this.snapshot) this.latest = { seq: this.seq, data };
+      return false;
+    }
+    this.turn.push(encodeData(this.spec.name, this.seq, data));
+    this.turnLatest = data;
+    return true;
+  }
+
+  /** Moves this turn's messages to `joined`; a snapshot sent from now on is the newest of them. */
+  seal(): void {
+    this.joined = this.turn.join(',');
+    this.count = this.turn.length;
+    this.lastOfTurn = this.turn[this.turn.length - 1] ?? '';
+    this.turn = [];
+    if (this.snapshot) this.latest = { seq: this.seq, data: this.turnLatest };
+  }
+}
+
+interface Queued {
+  text: string;
+  count: number;
+  kind: ChannelKind | 'reply';
+}
+
+class Client {
+  readonly subscriptions = new Set<Channel>();
+  /** Undroppable messages waiting for the socket to drain, in order. */
+  queue: Queued[] = [];
+  queuedBytes = 0;
+  maxQueuedBytes = 0;
+  /** Behind: the latest message per conflating channel, replacing older ones. */
+  conflatedLatest = new Map<Channel, string>();
+  conflatedCount = 0;
+  maxBufferedAmount = 0;
+  alive = true;
+  closed = false;
+  /** Once set the client gets nothing more: it is being disconnected. */
+  closing = false;
+
+  constructor(
+    readonly id: number,
+    readonly ws: WebSocket,
+    readonly identity: KeyIdentity,
+    /** Write callback of every frame: a frame leaving the buffer is the moment to drain the queue. */
+    readonly onWritten: () => void,
+  ) {}
+
+  get behind(): boolean {
+    return this.queue.length > 0 || this.conflatedLatest.size > 0;
+  }
+}
+
+const TEXT = { binary: false };
+
+type Reply =
+  | ErrorReply
+  | { type: 'pong' | 'unsubscribed'; id?: MessageId; channels?: string[] }
+  | { type: 'subscribed'; id?: MessageId; channels: string[]; added: Channel[] };
+
+interface Hello {
+  type: 'hello';
+  role: string;
+  limits: { maxSubscriptions: number; maxFrameBytes: number };
+}
+
+/**
+ * The WebSocket fan-out: clients subscribe to a fixed set of channels; each publish gets the
+ * channel's next seq and goes out once per event-loop turn in one frame per client (clients with
+ * the same channels share the frame's Buffer). A client whose socket buffer passes
+ * maxBufferedBytes is behind: until it drains, its market data is conflated to the latest message
+ * per channel and everything else queues, and a queue past maxQueuedBytes disconnects it.
+ */
+export class Hub {
+  readonly counters: HubCounters = {
+    messagesOut: { trades: 0, quotes: 0, bars: 0, orders: 0, positions: 0, risk: 0, health: 0, reply: 0 },
+    conflated: { trades: 0, quotes: 0, bars: 0, orders: 0, positions: 0, risk: 0, health: 0 },
+    disconnects: { slow: 0, heartbeat: 0 },
+    authFailures: 0,
+  };
+  private readonly channels = new Map<string, Channel>();
+  private readonly specs: Map<string, ChannelSpec>;
+  private readonly symbols: Set<string>;
+  private readonly clients = new Set<Client>();
+  private readonly wss: WebSocketServer;
+  private readonly lowWater: number;
+  private readonly closeTimeoutMs: number;
+  private dirty: Channel[] = [];
+  private flushScheduled = false;
+  private nextId = 1;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly opts: HubOptions) {
+    for (const spec of opts.channels) this.channels.set(spec.name, new Channel(spec));
+    this.specs = new Map(opts.channels.map((c) => [c.name, c]));
+    this.symbols = new Set(opts.symbols);
+    this.lowWater = Math.floor(opts.maxBufferedBytes / 2);
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: opts.maxFrameBytes,
+    });
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  get subscriptionCount(): number {
+    let n = 0;
+    for (const c of this.clients) n += c.subscriptions.size;
+    return n;
+  }
+
+  /** Serves the hub at `path` on the app's HTTP server. */
+  attach(app: App, path: string): void {
+    addUpgradeRoute(app.server, path, (req, socket, head, url) => void this.upgrade(req, socket, head, url));
+    app.addHook('preClose', async () => this.close());
+    if (this.opts.heartbeatIntervalMs > 0) {
+      this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatIntervalMs);
+      this.heartbeat.unref();
+    }
+  }
+
+  /** The hot path: the message gets the channel's next seq and leaves in this turn's frames. */
+  publish(channel: string, data: unknown): void {
+    const ch = this.channels.get(channel);
+    if (!ch) throw new Error(`no channel ${channel}`);
+    if (ch.publish(data) && ch.turn.length === 1) {
+      this.dirty.push(ch);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
+    }
+  }
+
+  stats(): ClientStats[] {
+    return [...this.clients].map((c) => ({
+      id: c.id,
+      key: c.identity.name,
+      subscriptions: c.subscriptions.size,
+      bufferedAmount: c.ws.bufferedAmount,
+      maxBufferedAmount: c.maxBufferedAmount,
+      queuedBytes: c.queuedBytes,
+      maxQueuedBytes: c.maxQueuedBytes,
+      conflated: c.conflatedCount,
+    }));
+  }
+
+  /** Closes every client with 1001 and takes no new ones. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.heartbeat);
+      await Promise.all(
+        [...this.clients].map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.closed) return resolve();
+              const timer = setTimeout(() => c.ws.terminate(), 2_000);
+              c.ws.once('close', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              c.ws.close(CLOSE_GOING_AWAY, 'server shutting down');
+            }),
+        ),
+      );
+    })();
+    return this.closing;
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+    if (this.closing) return rejectUpgrade(socket, 503, 'SHUTTING_DOWN', 'the stream is shutting down');
+    if (this.clients.size >= this.opts.maxClients) {
+      return rejectUpgrade(socket, 503, 'TOO_MANY_CLIENTS', `at most ${this.opts.maxClients} clients`);
+    }
+    let identity: KeyIdentity | null;
+    try {
+      identity = await this.opts.authenticate(req, url);
+    } catch (err) {
+      this.opts.logger.error({ err }, 'stream authentication failed');
+      return rejectUpgrade(socket, 500, 'INTERNAL_ERROR', 'internal error');
+    }
+    if (!identity) {
+      this.counters.authFailures++;
+      return rejectUpgrade(
+        socket,
+        401,
+        'UNAUTHORIZED',
+        'a valid X-API-Key header or ?token= (from the gateway) is required',
+      );
+    }
+    if (socket.destroyed) return;
+    const who = identity;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who));
+  }
+
+  private connected(ws: WebSocket, identity: KeyIdentity): void {
+    const c: Client = new Client(this.nextId++, ws, identity, () => {
+      if (c.behind && !c.closing && ws.bufferedAmount <= this.lowWater) this.drain(c);
+    });
+    this.clients.add(c);
+    ws.on('pong', () => {
+      c.alive = true;
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(c, data, isBinary));
+    ws.on('error', (err) =>
+      this.opts.logger.debug({ err: err.message, client: c.id }, 'stream client error'),
+    );
+    ws.on('close', (code) => {
+      c.closed = true;
+      this.detach(c);
+      this.opts.logger.info(
+        { event: 'stream.client_closed', client: c.id, key: identity.name, code },
+        'stream client disconnected',
+      );
+    });
+    this.opts.logger.info(
+      { event: 'stream.client_connected', client: c.id, key: identity.name, role: identity.role },
+      'stream client connected',
+    );
+    this.reply(c, {
+      type: 'hello',
+      role: identity.role,
+      limits: {
+        maxSubscriptions: this.opts.maxSubscriptionsPerClient,
+        maxFrameBytes: this.opts.maxFrameBytes,
+      },
+    });
+  }
+
+  private onMessage(c: Client, data: RawData, isBinary: boolean): void {
+    if (c.closing) return;
+    const parsed: ParsedOp = isBinary
+      ? {
+          ok: false,
+          error: { type: 'error', code: 'BINARY_NOT_SUPPORTED', message: 'send JSON text frames' },
+        }
+      : parseClientOp(rawText(data), this.opts.maxSubscriptionsPerClient);
+    const answer = parsed.ok ? this.handle(c, parsed.op) : parsed.error;
+    this.reply(c, answer);
+    // The latest state of new subscriptions after the ack; this turn's messages follow in the flush.
+    if (answer.type === 'subscribed') {
+      for (const ch of answer.added) {
+        if (ch.snapshot && ch.latest) {
+          this.send(c, encodeData(ch.name, ch.latest.seq, ch.latest.data), 1, ch.spec.kind);
+        }
+      }
+    }
+  }
+
+  /** Applies one op and returns the reply. */
+  private handle(c: Client, op: ClientOp): Reply {
+    const withId = op.id !== undefined ? { id: op.id } : {};
+    if (op.op === 'ping') return { type: 'pong', ...withId };
+    const found: Channel[] = [];
+    for (const name of op.channels) {
+      const r = lookupChannel(name, this.specs, this.symbols, c.identity.role);
+      // All or nothing: a list with a bad name changes no subscription.
+      if (!r.ok) return { type: 'error', code: r.code, message: r.message, ...withId };
+      found.push(this.channels.get(r.channel.name) as Channel);
+    }
+    const channels = found.map((ch) => ch.name);
+    if (op.op === 'unsubscribe') {
+      for (const ch of found) {
+        ch.subscribers.delete(c);
+        c.subscriptions.delete(ch);
+        c.conflatedLatest.delete(ch);
+      }
+      return { type: 'unsubscribed', channels, ...withId };
+    }
+    const added = found.filter((ch) => !c.subscriptions.has(ch));
+    if (c.subscriptions.size + added.length > this.opts.maxSubscriptionsPerClient) {
+      return {
+        type: 'error',
+        code: 'TOO_MANY_SUBSCRIPTIONS',
+        message: `at most ${this.opts.maxSubscriptionsPerClient} subscriptions per client`,
+        ...withId,
+        details: { limit: this.opts.maxSubscriptionsPerClient, subscribed: c.subscriptions.size },
+      };
+    }
+    for (const ch of added) {
+      ch.subscribers.add(c);
+      c.subscriptions.add(ch);
+    }
+    return { type: 'subscribed', channels, ...withId, added };
+  }
+
+  private reply(c: Client, msg: Reply | Hello): void {
+    // `added` is the hub's own bookkeeping, not part of the reply.
+    const { added: _added, ...wire } = msg as Reply & { added?: unknown };
+    this.send(c, JSON.stringify(wire), 1, 'reply');
+  }
+
+  /** One undroppable message or segment to one client: now when it keeps up, else queued. */
+  private send(c: Client, text: string, count: number, kind: ChannelKind | 'reply'): void {
+    if (c.closing || c.closed) return;
+    if (c.behind && c.ws.bufferedAmount <= this.lowWater) this.drain(c);
+    if (!c.behind && c.ws.bufferedAmount <= this.opts.maxBufferedBytes) {
+      this.write(c, Buffer.from(`[${text}]`));
+      this.counters.messagesOut[kind] += count;
+    } else {
+      this.enqueue(c, { text, count, kind });
+    }
+  }
+
+  /** Once per turn: this turn's messages to every subscriber. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    const affected = new Set<Client>();
+    for (const ch of dirty) {
+      ch.seal();
+      for (const c of ch.subscribers) affected.add(c);
+    }
+    // Clients subscribed to the same dirty channels get the same frame: built once per turn.
+    const frames = new Map<string, Buffer>();
+    for (const c of affected) {
+      if (c.closing) continue;
+      const mine = dirty.length === 1 ? dirty : dirty.filter((ch) => c.subscriptions.has(ch));
+      if (c.behind && c.ws.bufferedAmount <= this.lowWater) this.drain(c);
+      if (!c.behind && c.ws.bufferedAmount <= this.opts.maxBufferedBytes) {
+        const key = mine.length === 1 ? (mine[0] as Channel).name : mine.map((ch) => ch.name).join('\n');
+        let frame = frames.get(key);
+        if (!frame) {
+          frame = Buffer.from(`[${mine.map((ch) => ch.joined).join(',')}]`);
+          frames.set(key, frame);
+        }
+        this.write(c, frame);
+        for (const ch of mine) this.counters.messagesOut[ch.spec.kind] += ch.count;
+        continue;
+      }
+      for (const ch of mine) {
+        if (!ch.conflate) {
+          this.enqueue(c, { text: ch.joined, count: ch.count, kind: ch.spec.kind });
+          continue;
+        }
+        const replaced = c.conflatedLatest.has(ch) ? 1 : 0;
+        c.conflatedLatest.set(ch, ch.lastOfTurn);
+        const dropped = ch.count - 1 + replaced;
+        c.conflatedCount += dropped;
+        this.counters.conflated[ch.spec.kind] += dropped;
+      }
+    }
+    for (const ch of dirty) {
+      ch.joined = '';
+      ch.lastOfTurn = '';
+    }
+  };
+
+  private enqueue(c: Client, item: Queued): void {
+    c.queue.push(item);
+    c.queuedBytes += item.text.length;
+    if (c.queuedBytes > c.maxQueuedBytes) c.maxQueuedBytes = c.queuedBytes;
+    if (c.queuedBytes > this.opts.maxQueuedBytes) this.disconnectSlow(c);
+  }
+
+  /** Everything a client that was behind has waiting, in one frame: the queue in order, then the latest market data. */
+  private drain(c: Client): void {
+    const parts: string[] = [];
+    for (const q of c.queue) {
+      parts.push(q.text);
+      this.counters.messagesOut[q.kind] += q.count;
+    }
+    for (const [ch, text] of c.conflatedLatest) {
+      parts.push(text);
+      this.counters.messagesOut[ch.spec.kind]++;
+    }
+    c.queue = [];
+    c.queuedBytes = 0;
+    c.conflatedLatest.clear();
+    if (parts.length > 0) this.write(c, Buffer.from(`[${parts.join(',')}]`));
+  }
+
+  private write(c: Client, frame: Buffer): void {
+    c.ws.send(frame, TEXT, c.onWritten);
+    const buffered = c.ws.bufferedAmount;
+    if (buffered > c.maxBufferedAmount) c.maxBufferedAmount = buffered;
+  }
+
+  private disconnectSlow(c: Client): void {
+    c.closing = true;
+    this.counters.disconnects.slow++;
+    this.detach(c);
+    this.opts.logger.warn(
+      {
+        event: 'stream.slow_client_disconnected',
+        client: c.id,
+        key: c.identity.name,
+        queuedBytes: c.queuedBytes,
+        bufferedAmount: c.ws.bufferedAmount,
+      },
+      'stream client too slow; disconnected',
+    );
+    c.queue = [];
+    c.queuedBytes = 0;
+    c.conflatedLatest.clear();
+    // The close frame waits behind what the client has not read; a client that never reads is cut off.
+    const timer = setTimeout(() => c.ws.terminate(), this.closeTimeoutMs);
+    timer.unref();
+    c.ws.once('close', () => clearTimeout(timer));
+    c.ws.close(CLOSE_SLOW_CONSUMER, `slow consumer: more than ${this.opts.maxQueuedBytes} bytes queued`);
+  }
+
+  private detach(c: Client): void {
+    this.clients.delete(c);
+    for (const ch of c.subscriptions) ch.subscribers.delete(c);
+    c.subscriptions.clear();
+  }
+
+  private beat(): void {
+    for (const c of this.clients) {
+      if (!c.alive) {
+        this.counters.disconnects.heartbeat++;
+        this.opts.logger.warn(
+          { event: 'stream.heartbeat_timeout', client: c.id, key: c.identity.name },
+          'stream client missed a pong; terminating',
+        );
+        this.detach(c);
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}

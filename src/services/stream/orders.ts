@@ -1,0 +1,80 @@
+import type { JournalEvent } from '../../adapters/storage/order-journal.js';
+import type { FeedRecord } from '../../kernel/feed/index.js';
+import type { Logger } from '../../kernel/logger.js';
+
+type Publish = (channel: string, data: unknown) => void;
+
+/** Order-event types whose event can carry fills, and so move positions. */
+const FILL_EVENTS = new Set(['partially_filled', 'filled', 'resolved']);
+
+/**
+ * order-manager's feed → `orders` (its order events as journaled, and risk rejections), `risk`
+ * (limits, trading state, kill switch, rejections) and `positions`. Positions and P&L are computed
+ * in one place, the order manager: after fills the stream fetches its `/api/positions` (one
+ * request at a time, coalescing the fills that arrive meanwhile) and publishes the list when it changed.
+ */
+export class OrderChannels {
+  private refreshing = false;
+  private refreshAgain = false;
+  private lastPositions = '';
+  positionFetchFailures = 0;
+
+  constructor(
+    private readonly positionsUrl: string,
+    private readonly publish: Publish,
+    private readonly logger: Logger,
+  ) {}
+
+  onRecords(records: FeedRecord<JournalEvent>[]): void {
+    let fills = false;
+    for (const { data: e } of records) {
+      if (e.type.startsWith('order.')) {
+        this.publish('orders', e);
+        if (
+          e.type === 'order.event' &&
+          FILL_EVENTS.has((e.data as { event?: { type?: string } }).event?.type ?? '')
+        ) {
+          fills = true;
+        }
+      } else if (e.type.startsWith('risk.')) {
+        if (e.type === 'risk.rejected') this.publish('orders', e);
+        this.publish('risk', e);
+      }
+    }
+    if (fills) this.refreshPositions();
+  }
+
+  /** Fetches the positions and publishes them if they changed; calls during a fetch fold into one more. */
+  refreshPositions(): void {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = true;
+    void this.fetchPositions().finally(() => {
+      this.refreshing = false;
+      if (this.refreshAgain) {
+        this.refreshAgain = false;
+        this.refreshPositions();
+      }
+    });
+  }
+
+  private async fetchPositions(): Promise<void> {
+    try {
+      const res = await fetch(this.positionsUrl, { signal: AbortSignal.timeout(2_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const body = (await res.json()) as { data?: unknown[] };
+      const text = JSON.stringify(body.data ?? []);
+      if (text === this.lastPositions) return;
+      this.lastPositions = text;
+      this.publish('positions', { positions: body.data ?? [] });
+    } catch (err) {
+      this.positionFetchFailures++;
+      this.logger.warn(
+        { event: 'stream.positions_fetch_failed', err: (err as Error).message },
+        'could not fetch positions from the order manager',
+      );
+    }
+  }
+}

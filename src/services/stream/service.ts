@@ -1,0 +1,120 @@
+import type { JournalEvent } from '../../adapters/storage/order-journal.js';
+import type { CapturedEvent } from '../../domain/market-data.js';
+import { KeyStore } from '../../kernel/auth/keys.js';
+import { TokenSigner } from '../../kernel/auth/tokens.js';
+import { SERVICE_NAMES } from '../../kernel/config.js';
+import type { ServiceDefinition } from '../../kernel/service.js';
+import { SERVICE_MODULES } from '../registry.js';
+import { streamAuthenticator } from './auth.js';
+import { allChannels } from './channels.js';
+import { HealthPoller } from './health.js';
+import { Hub } from './hub.js';
+import { CursorFile, Input } from './inputs.js';
+import { MarketChannels } from './market.js';
+import { createStreamMetrics } from './metrics.js';
+import { OrderChannels } from './orders.js';
+
+/** data-capture's and order-manager's feed paths; not imported, so this process loads neither service. */
+const MARKET_FEED_PATH = '/feed/market';
+const ORDERS_FEED_PATH = '/feed/orders';
+const SAVE_CURSORS_EVERY_MS = 1_000;
+
+/**
+ * The stream hub (port 9001): WebSocket fan-out of market data (trades, quotes, live 1m bars),
+ * order events, positions, risk events and service health to many clients, each with its own
+ * subscriptions and a bounded queue. Inputs are data-capture's and order-manager's resumable feeds.
+ */
+export const streamService: ServiceDefinition = {
+  name: 'stream',
+  async setup(ctx) {
+    const { config, logger, app } = ctx;
+    const settings = config.services.stream;
+    const dc = config.services['data-capture'];
+    const om = config.services['order-manager'];
+    const symbols = config.instruments.map((i) => i.symbol);
+
+    const keys = KeyStore.at(config.home, () => ctx.clock.now(), logger);
+    await keys.load();
+    const hub = new Hub({
+      channels: allChannels(symbols),
+      symbols,
+      logger,
+      authenticate: streamAuthenticator(keys, TokenSigner.at(config.home)),
+      ...settings,
+    });
+    const publish = (channel: string, data: unknown) => hub.publish(channel, data);
+
+    // Cursors persist so a restart resumes both inputs where it stopped (the open bars rebuilt
+    // from their first trade) instead of at the feeds' tails, which would skip what happened
+    // while the stream was down.
+    const cursorFile = new CursorFile(config.home);
+    const cursors = await cursorFile.load(logger);
+    const market = new MarketChannels(config.instruments, publish, cursors.market === undefined);
+    const orders = new OrderChannels(`http://${om.host}:${om.port}/api/positions`, publish, logger);
+    let metrics: ReturnType<typeof createStreamMetrics> | undefined;
+    const marketInput = new Input<CapturedEvent>({
+      name: 'market',
+      url: `ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`,
+      from: cursors.market,
+      logger,
+      onRecords: (records) => {
+        market.onRecords(records);
+        const newest = records[records.length - 1]?.data;
+        if (newest) metrics?.marketDelay.observe(Math.max(0, Date.now() - newest.recvTs) / 1000);
+      },
+    });
+    const ordersInput = new Input<JournalEvent>({
+      name: 'orders',
+      url: `ws://${om.host}:${om.port}${ORDERS_FEED_PATH}`,
+      from: cursors.orders,
+      logger,
+      onRecords: (records) => orders.onRecords(records),
+      onOpen: () => orders.refreshPositions(),
+    });
+    const inputs = [marketInput, ordersInput] as const;
+    metrics = createStreamMetrics(ctx.metrics.registry, hub, inputs as unknown as Input<unknown>[]);
+
+    const currentCursors = () => ({
+      market: market.resumePoint() ?? marketInput.lastSeq,
+      orders: ordersInput.lastSeq,
+    });
+    const saver = setInterval(() => void cursorFile.save(currentCursors()), SAVE_CURSORS_EVERY_MS);
+    saver.unref();
+
+    const probes = SERVICE_NAMES.filter(
+      (n) => n !== 'stream' && config.services[n].enabled && SERVICE_MODULES[n],
+    ).map((name) => ({
+      name,
+      url: `http://${config.services[name].host}:${config.services[name].port}/health`,
+    }));
+    const health = new HealthPoller(probes, settings.healthIntervalMs, publish);
+
+    hub.attach(app, settings.path);
+    for (const input of inputs) {
+      ctx.addHealthCheck(`${input.name}Feed`, () =>
+        input.connected
+          ? { status: 'ok', lastSeq: input.lastSeq ?? null, lag: input.behind }
+          : { status: 'degraded', detail: `${input.name} feed not connected`, url: input.status().url },
+      );
+    }
+    app.get('/api/status', async () => ({
+      clients: hub.stats(),
+      subscriptions: hub.subscriptionCount,
+      counters: hub.counters,
+      inputs: Object.fromEntries(inputs.map((i) => [i.name, i.status()])),
+      cursors: currentCursors(),
+      lateTrades: market.lateTrades,
+    }));
+
+    app.addHook('onReady', async () => {
+      for (const input of inputs) input.start();
+      health.start();
+    });
+    ctx.onShutdown(async () => {
+      clearInterval(saver);
+      health.stop();
+      await Promise.all(inputs.map((i) => i.stop()));
+      await cursorFile.save(currentCursors());
+    });
+  },
+};
