@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../src/adapters/broker/factory.js';
 import { SimBrokerAdapter, simOptionsFromConfig } from '../src/adapters/broker/sim/index.js';
@@ -370,5 +371,59 @@ describe('order manager reconciliation', () => {
       result: 'CANCELED',
       reason: 'broker desk confirms it never arrived',
     });
+  }, 30_000);
+
+  it('adopts an order the broker has and our journal does not: placed elsewhere, or lost with a failed commit', async () => {
+    const first = await start();
+    await first.ctx.app.close();
+    running = running.filter((c) => c !== first.ctx);
+    // A deferred foreign key broken by one kind of order makes its COMMIT fail (as a full disk would).
+    const db = new Database(path.join(first.home, 'db', 'orders.sqlite'));
+    db.exec(`
+      CREATE TABLE parent (id INTEGER PRIMARY KEY);
+      CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);
+      CREATE TRIGGER fail_poison AFTER INSERT ON events
+      WHEN NEW.type = 'order.submitted' AND NEW.data LIKE '%"strategyId":"poison"%'
+      BEGIN INSERT INTO child VALUES (42); END;`);
+    db.close();
+    const { app, conn } = await start({ home: first.home });
+
+    // Sent to the broker while its commit was written; the commit failed: the caller hears 503.
+    const lost = await call(
+      app,
+      'POST',
+      '/api/orders',
+      win({ clientOrderId: 'lost-1', strategyId: 'poison' }),
+    );
+    expect(lost.status, JSON.stringify(lost.body)).toBe(503);
+    expect(lost.body.error.code).toBe('JOURNAL_COMMIT_FAILED');
+    // Placed from another terminal on the same account.
+    await conn.sim.sendOrder({
+      clientOrderId: 'desk-7',
+      account: 'SIM-001',
+      symbol: 'WINZ26',
+      exchange: 'F',
+      side: 'BUY',
+      type: 'MARKET',
+      quantity: 2,
+      timeInForce: 'DAY',
+    });
+
+    const adopted = await waitFor('both adopted and filled', async () => {
+      await call(app, 'POST', '/api/reconciliation');
+      const list = await orders(app);
+      const found = ['lost-1', 'desk-7'].map((id) => list.find((o) => o.clientOrderId === id));
+      return found.every((o) => o?.status === 'FILLED') ? found : null;
+    });
+    expect(adopted.map((o) => o?.filledQty)).toEqual([1, 2]);
+    const positions = (await call(app, 'GET', '/api/positions')).body.data;
+    expect(positions).toMatchObject([{ symbol: 'WINZ26', quantity: 3 }]);
+    const audit = (await call(app, 'GET', '/api/audit?action=order.adopt')).body.data;
+    expect(audit.map((e: JsonBody) => e.details.clientOrderId).sort()).toEqual(['desk-7', 'lost-1']);
+    const mismatches = (await call(app, 'GET', '/api/reconciliation')).body;
+    expect(JSON.stringify(mismatches)).toMatch(/adopted as/);
+    // Adopted once: the next run finds nothing new.
+    const again = (await call(app, 'POST', '/api/reconciliation')).body.data;
+    expect(again.mismatches).toEqual([]);
   }, 30_000);
 });

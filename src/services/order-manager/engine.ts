@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BrokerAdapter, BrokerOrderUpdate } from '../../adapters/broker/types.js';
+import type { BrokerAdapter, BrokerOrderReport, BrokerOrderUpdate } from '../../adapters/broker/types.js';
 import type { JournalEvent, NewAuditEntry, OrderJournal } from '../../adapters/storage/order-journal.js';
 import type { Instrument } from '../../domain/instruments.js';
 import {
@@ -375,13 +375,10 @@ export class OrderEngine {
   private async send(order: Order, trigger?: OrderTrigger): Promise<void> {
     const instrument = this.d.instruments.get(order.symbol);
     this.awaitAnswer(order.id, 'PENDING_NEW');
-    try {
-      // Nothing reaches the broker before order.submitted is durable.
-      await this.d.journal.committed();
-    } catch {
-      this.stopWaiting(order.id);
-      return; // rolled back: the order never existed
-    }
+    // The order leaves while its commit is being written: the fsync is off the order's path, and
+    // the caller's answer still waits for the commit. A crash in between leaves an order the broker
+    // has and our journal does not: the next reconciliation adopts it from the broker's report. A
+    // commit that fails instead rebuilds the state and reconciles at once (`rolledBack`).
     if (trigger) observeTrigger(this.d.metrics, this.d.clock.now(), trigger);
     try {
       const { brokerOrderId } = await this.d.broker.sendOrder({
@@ -440,7 +437,8 @@ export class OrderEngine {
 
   /**
    * A failed commit was rolled back: the projection still holds its events, so it is rebuilt from
-   * the committed journal (rare, and the one way that is certainly right).
+   * the committed journal (rare, and the one way that is certainly right). Orders of the lost
+   * batch may already be at the broker: the owner reconciles (`onRebuilt`), which adopts them.
    */
   private rolledBack(err: Error): void {
     this.d.logger.error(
@@ -448,6 +446,44 @@ export class OrderEngine {
       'journal commit failed; its events are dropped and the state rebuilt',
     );
     this.rebuild();
+    this.onRebuilt?.();
+  }
+
+  /** Set by the service: runs after a rebuild that followed a failed commit. */
+  onRebuilt?: () => void;
+
+  /**
+   * A broker order on our account that our journal does not hold: sent by us just before a crash
+   * (or a failed commit), or placed from another terminal. It is journaled as ours, as the broker
+   * reports it, so its fills count in positions and risk (NautilusTrader's "external order").
+   */
+  adopt(report: BrokerOrderReport): Order {
+    const { request } = report;
+    const order = createOrder(
+      {
+        id: randomUUID(),
+        clientOrderId: report.clientOrderId,
+        account: request.account,
+        symbol: request.symbol,
+        side: request.side,
+        type: request.type,
+        quantity: request.quantity,
+        ...(request.price !== undefined && { price: request.price }),
+        ...(request.stopPrice !== undefined && { stopPrice: request.stopPrice }),
+        timeInForce: request.timeInForce,
+      },
+      this.d.clock.now(),
+    );
+    const audit = {
+      actor: 'reconciliation',
+      action: 'order.adopt',
+      target: order.id,
+      result: report.status,
+      details: { clientOrderId: report.clientOrderId, brokerOrderId: report.brokerOrderId },
+    };
+    this.record('order.submitted', order.id, { order }, audit);
+    this.record('order.sent', order.id, { brokerOrderId: report.brokerOrderId });
+    return this.get(order.id);
   }
 
   /** A refusal of our own request, applied only if the order still waits on that request. */

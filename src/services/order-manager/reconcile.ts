@@ -14,7 +14,7 @@ const SINCE_MARGIN_MS = 60_000;
 const POSITION_READS = 3;
 const POSITION_REREAD_MS = 200;
 
-export type ReconcileReason = 'start' | 'reconnect' | 'operator' | 'unknown-poll';
+export type ReconcileReason = 'start' | 'reconnect' | 'operator' | 'unknown-poll' | 'commit-failed';
 
 export interface ReconcileRun {
   reason: ReconcileReason;
@@ -157,11 +157,16 @@ export class Reconciler {
     }
     if (!full) return;
     for (const r of reports) {
-      if (engine.state.byClientId.has(r.clientOrderId)) continue;
-      const detail = `broker order ${r.brokerOrderId} (${r.request.side} ${r.request.quantity} ${r.request.symbol}, ${r.status}) is not ours`;
+      if (engine.state.byClientId.has(r.clientOrderId) || r.request.account !== account) continue;
+      // Adopted, then brought to the broker's status and fills like any order of ours.
+      const adopted = engine.adopt(r);
+      const plan = planOrder(adopted, r);
+      for (const event of plan.events) if (!engine.applyIfLegal(adopted.id, event)) run.applied++;
+      const detail = `broker order ${r.brokerOrderId} (${r.request.side} ${r.request.quantity} ${r.request.symbol}, ${r.status}) was not in our journal; adopted as ${adopted.id}`;
       this.mismatch(run, {
         kind: 'unknown_order',
         detail,
+        orderId: adopted.id,
         clientOrderId: r.clientOrderId,
         symbol: r.request.symbol,
       });

@@ -132,6 +132,7 @@ function wire(
   });
   const controls = new RiskControls(engine, logger);
   engine.onFills = (order) => controls.afterFill(order);
+  engine.onRebuilt = () => void reconciler.full('commit-failed');
 
   let stopped = false;
   broker.adapter.setHandlers({
