@@ -40,8 +40,19 @@ export function zonedInstant(timeZone: string, dayNumber: number, minuteOfDay: n
   return zoneOffsetAt(timeZone, answer) === offset ? answer : guess;
 }
 
+/** The last day answered per zone: asked for on every captured trade, and Intl is slow. */
+const lastDays = new Map<string, Readonly<LocalDay>>();
+
 /** The local day containing an instant. */
-export function localDayOf(timeZone: string, epochMs: number): LocalDay {
+export function localDayOf(timeZone: string, epochMs: number): Readonly<LocalDay> {
+  const known = lastDays.get(timeZone);
+  if (known && epochMs >= known.startTs && epochMs < known.endTs) return known;
+  const day = Object.freeze(computeLocalDay(timeZone, epochMs));
+  lastDays.set(timeZone, day);
+  return day;
+}
+
+function computeLocalDay(timeZone: string, epochMs: number): LocalDay {
   const date = localDate(timeZone, epochMs);
   const [year, month, day] = date.split('-').map(Number);
   const dayNumber = Date.UTC(year ?? 1970, (month ?? 1) - 1, day ?? 1) / DAY_MS;

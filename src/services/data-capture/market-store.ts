@@ -31,7 +31,7 @@ import { addDays, type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS, LocalD
 export const MARKET_TIME_ZONE = 'America/Sao_Paulo';
 export const MAX_QUERY_ROWS = 10_000;
 
-const CHUNK_ROWS = 2048;
+const CHUNK_ROWS = 512;
 const SEGMENT_ID = /^[0-9A-Za-z_-]{1,64}$/;
 /** Tickers become directory names: nothing that could climb out of a partition or break hive parsing. */
 const SAFE_TICKER = /^[A-Za-z0-9_-]{1,32}$/;
@@ -473,10 +473,11 @@ async function appendRows<T>(conn: DuckDBConnection, table: string, columns: Col
       const chunk = DuckDBDataChunk.create(types, part.length);
       chunk.setColumns(columns.map((c) => part.map(c.value)));
       appender.appendDataChunk(chunk);
-      // Loading runs on the JS thread: let the tick path have its turns between chunks.
+      // Loading runs on the JS thread, flushes included: let the tick path have its turns between
+      // chunks, each one small enough to be a short pause.
+      appender.flushSync();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    appender.flushSync();
   } finally {
     appender.closeSync();
   }
