@@ -27,6 +27,22 @@ const OPEN_END = Number.POSITIVE_INFINITY;
 /** Everything printed at or before `ts`. */
 const through = (ts: number): TapePoint => ({ ts, tradeId: OPEN_END });
 
+/** The later of two points on the tape. */
+const later = (a: TapePoint, b: TapePoint | null): TapePoint =>
+  b === null || a.ts > b.ts || (a.ts === b.ts && a.tradeId >= b.tradeId) ? a : b;
+
+/** The working orders of one instrument, matched together every tick. */
+interface Book {
+  orders: Set<VenueOrder>;
+  /**
+   * Every order of the book has met every print up to here, whatever its own `matchedTo` says: a
+   * scan leaves alone the orders none of its prints could reach (there may be thousands resting).
+   */
+  scannedThrough: TapePoint | null;
+  /** Tape time the book's cursors were last handed out for saving. */
+  cursorsSavedAt: number;
+}
+
 function isAfter(trade: Trade, point: TapePoint): boolean {
   return trade.ts > point.ts || (trade.ts === point.ts && trade.tradeId > point.tradeId);
 }
@@ -36,7 +52,7 @@ function isAfter(trade: Trade, point: TapePoint): boolean {
  * The resting orders any of these prints could fill or trigger: a LIMIT buy below every print (or a
  * sell above every print) cannot, and there may be thousands of them on the book.
  */
-function mayMeet(resting: VenueOrder[], prints: Trade[]): VenueOrder[] {
+function mayMeet(resting: Iterable<VenueOrder>, prints: Trade[]): VenueOrder[] {
   if (prints.length === 0) return [];
   let low = Number.POSITIVE_INFINITY;
   let high = Number.NEGATIVE_INFINITY;
@@ -44,9 +60,12 @@ function mayMeet(resting: VenueOrder[], prints: Trade[]): VenueOrder[] {
     low = Math.min(low, price);
     high = Math.max(high, price);
   }
-  return resting.filter(({ request: { type, side, price = Number.NaN } }) =>
-    type !== 'LIMIT' ? true : side === 'BUY' ? price >= low : price <= high,
-  );
+  const meeting: VenueOrder[] = [];
+  for (const order of resting) {
+    const { type, side, price = Number.NaN } = order.request;
+    if (type !== 'LIMIT' || (side === 'BUY' ? price >= low : price <= high)) meeting.push(order);
+  }
+  return meeting;
 }
 
 function stopReached(order: VenueOrder, price: number): boolean {
@@ -66,8 +85,9 @@ export class MatchingEngine {
   /** Every order ever received, open and closed, for reports. */
   private readonly orders = new Map<string, VenueOrder>();
   private readonly working = new Map<string, VenueOrder>();
-  /** Per working order: the tape time of the matching progress last handed out for saving. */
-  private readonly savedCursor = new Map<string, number>();
+  private readonly books = new Map<string, Book>();
+  /** The earliest expiry among working orders: expiries are looked for only once it is due. */
+  private nextExpiry = OPEN_END;
   private dirty = new Set<VenueOrder>();
   private newFills: VenueChanges['fills'] = [];
   private updates: BrokerOrderUpdate[] = [];
@@ -84,10 +104,7 @@ export class MatchingEngine {
         );
       }
       this.orders.set(order.brokerOrderId, order);
-      if (order.status === 'WORKING') {
-        this.working.set(order.brokerOrderId, order);
-        this.savedCursor.set(order.brokerOrderId, order.matchedTo.ts);
-      }
+      if (order.status === 'WORKING') this.startWorking(order);
     }
     for (const { brokerOrderId, fill } of fills) {
       const order = this.orders.get(brokerOrderId);
@@ -130,8 +147,7 @@ export class MatchingEngine {
     order.activeAfter = through(now);
     order.matchedTo = through(now);
     order.expiresAt = timeInForce === 'GTC' ? OPEN_END : this.tape.sessionWindow(symbol, now).endTs;
-    this.working.set(brokerOrderId, order);
-    this.savedCursor.set(brokerOrderId, now);
+    this.startWorking(order);
     this.emit(order, 'ACCEPTED', now);
     if (!hasStopPrice(order.request.type)) this.matchOnArrival(order, this.tape.quoteAt(symbol, now), now);
   }
@@ -179,39 +195,53 @@ export class MatchingEngine {
 
   /**
    * Matches every working order against the tape from its own point up to now, then expires DAY
-   * orders. Runs every few ms over the whole book: one pass, no allocation per resting order.
+   * orders. Runs every few ms: per book one scan of the new prints, touching only the orders a
+   * print could reach.
    */
   matchUpTo(now: number): void {
-    const bySymbol = new Map<string, VenueOrder[]>();
-    const expiring: VenueOrder[] = [];
-    for (const order of this.working.values()) {
-      if (order.expiresAt <= now) expiring.push(order);
-      const { ts, tradeId } = order.matchedTo;
-      if (ts > now || (ts === now && tradeId === OPEN_END)) continue;
-      const resting = bySymbol.get(order.request.symbol);
-      if (resting) resting.push(order);
-      else bySymbol.set(order.request.symbol, [order]);
-    }
-    // Cursors are replaced, never mutated, so every order matched through now may share one.
-    const matchedTo = through(now);
-    for (const [symbol, resting] of bySymbol) {
-      if (!this.tape.findInstrument(symbol)) continue; // no longer configured: it rests unmatched
-      let from = now;
-      for (const o of resting) from = Math.min(from, o.matchedTo.ts);
-      const prints = this.tape.tradesBetween(symbol, from - 1, now);
-      const meeting = mayMeet(resting, prints);
+    const cursor = through(now);
+    for (const [symbol, book] of this.books) {
+      if (book.orders.size === 0 || !this.tape.findInstrument(symbol)) continue; // unconfigured: rests
+      let from = book.scannedThrough?.ts ?? now;
+      // Restored orders (no scan yet) may each have been matched to a different point.
+      if (book.scannedThrough === null) for (const o of book.orders) from = Math.min(from, o.matchedTo.ts);
+      const prints = from <= now ? this.tape.tradesBetween(symbol, from - 1, now) : [];
+      const meeting = mayMeet(book.orders, prints);
       for (const trade of prints) {
-        for (const order of meeting) if (isAfter(trade, order.matchedTo)) this.meetPrint(order, trade);
+        for (const order of meeting) {
+          if (isAfter(trade, later(order.matchedTo, book.scannedThrough))) this.meetPrint(order, trade);
+        }
       }
-      for (const order of resting) {
-        order.matchedTo = matchedTo;
-        const saved = this.savedCursor.get(order.brokerOrderId) ?? now;
-        if (now - saved >= CURSOR_SAVE_MS) this.dirty.add(order);
+      for (const order of meeting) order.matchedTo = later(cursor, order.matchedTo);
+      book.scannedThrough = later(cursor, book.scannedThrough);
+      if (Number.isNaN(book.cursorsSavedAt)) book.cursorsSavedAt = now;
+      if (now - book.cursorsSavedAt >= CURSOR_SAVE_MS) {
+        book.cursorsSavedAt = now;
+        for (const order of book.orders) this.dirty.add(order); // takeChanges brings their cursors
       }
     }
-    for (const order of expiring) {
-      if (order.status === 'WORKING') this.close(order, 'EXPIRED', order.expiresAt);
+    if (now >= this.nextExpiry) this.expire(now);
+  }
+
+  /** Closes every DAY order past its session's end, and finds the next expiry. */
+  private expire(now: number): void {
+    this.nextExpiry = OPEN_END;
+    for (const order of [...this.working.values()]) {
+      if (order.expiresAt <= now) this.close(order, 'EXPIRED', order.expiresAt);
+      else this.nextExpiry = Math.min(this.nextExpiry, order.expiresAt);
     }
+  }
+
+  private startWorking(order: VenueOrder): void {
+    this.working.set(order.brokerOrderId, order);
+    const symbol = order.request.symbol;
+    let book = this.books.get(symbol);
+    if (!book) {
+      book = { orders: new Set(), scannedThrough: null, cursorsSavedAt: Number.NaN };
+      this.books.set(symbol, book);
+    }
+    book.orders.add(order);
+    this.nextExpiry = Math.min(this.nextExpiry, order.expiresAt);
   }
 
   openOrders(account: string): BrokerOpenOrder[] {
@@ -244,8 +274,10 @@ export class MatchingEngine {
   /** Hands out (and forgets) what changed since the last call. */
   takeChanges(): VenueChanges {
     const changes = { orders: [...this.dirty], fills: this.newFills, updates: this.updates };
+    // A working order is stored with how far its book has matched it.
     for (const order of this.dirty) {
-      if (order.status === 'WORKING') this.savedCursor.set(order.brokerOrderId, order.matchedTo.ts);
+      const book = this.books.get(order.request.symbol);
+      if (order.status === 'WORKING' && book) order.matchedTo = later(order.matchedTo, book.scannedThrough);
     }
     this.dirty = new Set();
     this.newFills = [];
@@ -334,7 +366,7 @@ export class MatchingEngine {
     order.status = status;
     if (reason !== undefined) order.reason = reason;
     this.working.delete(order.brokerOrderId);
-    this.savedCursor.delete(order.brokerOrderId);
+    this.books.get(order.request.symbol)?.orders.delete(order);
   }
 
   private emit(
