@@ -10,6 +10,8 @@ const BENCHES = {
   capture: () => import('./capture.mjs'),
   feed: () => import('./feed.mjs'),
   orders: () => import('./orders.mjs'),
+  gateway: () => import('./gateway.mjs'),
+  stream: () => import('./stream.mjs'),
 };
 
 const only = process.argv.slice(2);

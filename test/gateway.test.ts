@@ -237,6 +237,101 @@ describe('gateway', () => {
     }
   });
 
+  it('keeps upstream connections alive, sends only its own headers and passes only the allowed ones back', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    let connections = 0;
+    const fake = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res
+        .writeHead(200, {
+          'content-type': 'application/json',
+          'retry-after': '7',
+          'x-total-count': '42',
+          'x-internal': 'secret',
+          'set-cookie': 'upstream=1',
+        })
+        .end('{"data":[]}');
+    });
+    fake.on('connection', () => connections++);
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const { app, key } = await gateway({
+        TRADINGSYSTEM__SERVICES__DOCS__PORT: String((fake.address() as AddressInfo).port),
+      });
+      const k = await key('viewer');
+      for (let i = 0; i < 3; i++) {
+        const res = await app.inject({
+          url: '/api/v1/docs?q=1',
+          headers: { 'x-api-key': k, 'x-actor': 'someone-else', cookie: 'a=b', 'x-request-id': `req-${i}` },
+        });
+        expect(res.statusCode).toBe(200);
+        expect(res.body).toBe('{"data":[]}');
+        expect(res.headers).toMatchObject({ 'retry-after': '7', 'x-total-count': '42' });
+        expect(res.headers['content-type']).toContain('application/json');
+        expect(res.headers['x-internal']).toBeUndefined();
+        expect(res.headers['set-cookie']).toBeUndefined();
+      }
+      expect(connections).toBe(1);
+      expect(Object.keys(seen[0] ?? {}).sort()).toEqual([
+        'accept',
+        'connection',
+        'host',
+        'x-actor',
+        'x-request-id',
+      ]);
+      expect(seen.map((h) => [h['x-actor'], h['x-request-id']])).toEqual(
+        [0, 1, 2].map((i) => ['key:viewer test', `req-${i}`]),
+      );
+    } finally {
+      fake.close();
+    }
+  });
+
+  it('retries a GET once when the upstream dropped the pooled connection, and times out a body that stalls', async () => {
+    const requestsOn = new WeakMap<net.Socket, number>();
+    let connections = 0;
+    const fake = http.createServer((req, res) => {
+      const n = (requestsOn.get(req.socket) ?? 0) + 1;
+      requestsOn.set(req.socket, n);
+      // The second request on a connection finds it closed, as after an upstream restart.
+      if (n === 2) return req.socket.destroy();
+      if (req.url?.startsWith('/api/docs/slow')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).write('{"data":'); // and nothing more
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[]}');
+    });
+    fake.on('connection', () => connections++);
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const { app, key } = await gateway({
+        TRADINGSYSTEM__SERVICES__DOCS__PORT: String((fake.address() as AddressInfo).port),
+        TRADINGSYSTEM__SERVICES__GATEWAY__UPSTREAM_TIMEOUT_MS: '300',
+      });
+      const k = await key('viewer');
+      const get = (url: string) => app.inject({ url, headers: { 'x-api-key': k } });
+      expect((await get('/api/v1/docs')).statusCode).toBe(200);
+      expect((await get('/api/v1/docs')).statusCode).toBe(200);
+      expect(connections).toBe(2);
+
+      const started = Date.now();
+      const slow = await get('/api/v1/docs/slow');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(slow.statusCode).toBe(504);
+      expect(slow.json().error).toMatchObject({ details: { service: 'docs', reason: 'timeout' } });
+      const metrics = (await app.inject('/metrics')).body;
+      expect(metrics).toMatch(
+        /tradingsystem_gateway_upstream_failures_total\{service="docs",reason="timeout"\} 1/,
+      );
+      expect(metrics).toMatch(
+        /tradingsystem_gateway_upstream_duration_seconds_count\{service="docs",status="200"\} 2/,
+      );
+    } finally {
+      fake.closeAllConnections();
+      fake.close();
+    }
+  });
+
   it('rejects hostile input in the envelope: oversized, invalid JSON, not JSON, unknown route, dot segments', async () => {
     const { app, key } = await gateway();
     const k = await key('trader');
@@ -296,7 +391,7 @@ describe('gateway', () => {
   });
 
   it('serves the OpenAPI document and the docs page publicly, with security headers and no CORS', async () => {
-    const { app } = await gateway();
+    const { app, key } = await gateway();
     const res = await app.inject({
       url: '/api/v1/openapi.json',
       headers: { origin: 'https://evil.example' },
@@ -315,6 +410,21 @@ describe('gateway', () => {
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['strict-transport-security']).toBeDefined();
+    // The same security headers on every answer: public, refused, proxied.
+    const HELMET =
+      /^(content-security|strict-transport|cross-origin|origin-agent|referrer|x-(?!request-id|ratelimit))/;
+    const security = (h: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(h).filter(([k]) => HELMET.test(k)));
+    expect(security(res.headers)).toMatchObject({
+      'content-security-policy': expect.stringContaining("default-src 'self'"),
+      'x-frame-options': 'SAMEORIGIN',
+    });
+    const refused = await app.inject({ url: '/api/v1/ideas' });
+    expect(refused.statusCode).toBe(401);
+    expect(security(refused.headers)).toEqual(security(res.headers));
+    const proxied = await app.inject({ url: '/api/v1/ideas', headers: { 'x-api-key': await key('viewer') } });
+    expect(proxied.statusCode).toBe(200);
+    expect(security(proxied.headers)).toEqual(security(res.headers));
     const page = await app.inject({ url: '/docs/' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
