@@ -162,12 +162,14 @@ export class SimBrokerAdapter implements BrokerAdapter {
     const seq = this.nextOrderNumber++;
     const brokerOrderId = `${this.orderIdPrefix}${seq}`;
     const request = { ...order };
-    // Stored before the id is handed out: the venue has the order even if we die right after.
     this.venue.run(() => this.engine.receive(seq, brokerOrderId, request, this.clock.now()));
     this.onBrokerTurn(() => {
       // Closed first: the order stays received, and the next instance on the venue decides it.
       if (!this.closed) this.venue.run(() => this.decide(brokerOrderId, request, this.clock.now()));
     });
+    // Stored before the id is handed out (with the turn's other orders, in one commit): the venue
+    // has the order even if we die right after.
+    await this.venue.committed();
     return { brokerOrderId };
   }
 

@@ -11,10 +11,9 @@ const positionKey = (p: { account: string; symbol: string }) => `${p.account}\u0
  * delivery is held until `release` (routing connected), so what happened while we were down,
  * or was stored but perhaps not delivered before a crash, is reported on the first connect.
  *
- * Group commit: the work of one turn is staged in one transaction and committed once; its updates
- * are delivered only after that commit. A newly received order commits at the end of the current
- * tick instead (process.nextTick): its id has already been handed out, and the client's own
- * journal of that id (committed in a later setImmediate) must never be durable before it.
+ * Group commit: the work of one turn is staged and committed once, at the end of the turn; its
+ * updates are delivered only after that commit. `committed()` lets the broker hand out a new
+ * order's id only once the venue has stored the order, as a real broker answers after it has it.
  */
 export class Venue {
   readonly engine: MatchingEngine;
@@ -24,9 +23,9 @@ export class Venue {
   private holding: boolean;
   /** Updates written in the open transaction, delivered once it commits. */
   private staged: Array<{ seq: number; update: BrokerOrderUpdate }> = [];
-  private commitScheduled: 'tick' | 'turn' | null = null;
-  /** The highest order seq staged or stored: a higher one is an order just received. */
-  private maxOrderSeq = 0;
+  private commitScheduled = false;
+  /** Waiting for the next commit (`committed()`). */
+  private commitWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private failure: Error | null = null;
 
   constructor(
@@ -37,7 +36,6 @@ export class Venue {
     this.engine = new MatchingEngine(tape);
     this.holding = store !== null;
     if (store) this.restore(store);
-    this.maxOrderSeq = this.lastOrderSeq();
   }
 
   /** The highest order number the venue has handed out. */
@@ -91,37 +89,40 @@ export class Venue {
       deliveredThrough: this.deliveredThrough,
     });
     this.staged.push(...updates.map((update, i) => ({ seq: seqs[i] ?? 0, update })));
-    const received = orders.some((o) => o.seq > this.maxOrderSeq);
-    for (const o of orders) this.maxOrderSeq = Math.max(this.maxOrderSeq, o.seq);
-    this.schedule(received ? 'tick' : 'turn');
+    this.schedule();
   }
 
-  private schedule(when: 'tick' | 'turn'): void {
-    if (this.commitScheduled === 'tick' || this.commitScheduled === when) return;
-    this.commitScheduled = when;
-    // A 'turn' commit already scheduled finds nothing staged (commitStaged ran) and does nothing.
-    if (when === 'tick') process.nextTick(() => this.commitStaged());
-    else setImmediate(() => this.commitStaged());
+  /** Resolves once everything staged so far is stored; rejects if that commit fails. */
+  committed(): Promise<void> {
+    this.schedule();
+    return new Promise((resolve, reject) => this.commitWaiters.push({ resolve, reject }));
+  }
+
+  private schedule(): void {
+    if (this.commitScheduled) return;
+    this.commitScheduled = true;
+    setImmediate(() => this.commitStaged());
   }
 
   /** Commits the staged work, then delivers its updates; on failure none of it is delivered. */
   private commitStaged(): void {
-    const afterReceive = this.commitScheduled === 'tick';
-    this.commitScheduled = null;
-    if (this.staged.length === 0 && !this.store?.isOpen) return;
+    this.commitScheduled = false;
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
     const staged = this.staged;
     this.staged = [];
-    try {
-      this.store?.commitStaged();
-    } catch (err) {
-      this.failure = err as Error;
-      return;
+    if (staged.length > 0 || this.store?.isOpen) {
+      try {
+        this.store?.commitStaged();
+      } catch (err) {
+        this.failure = err as Error;
+        for (const w of waiters) w.reject(this.failure);
+        return;
+      }
+      this.outbox.push(...staged);
+      this.flush();
     }
-    this.outbox.push(...staged);
-    this.flush();
-    // The broker's turn on the orders just received is already queued (setImmediate): a commit
-    // queued behind it stores and delivers their decisions in that same turn, not one later.
-    if (afterReceive) this.schedule('turn');
+    for (const w of waiters) w.resolve();
   }
 
   private flush(): void {
