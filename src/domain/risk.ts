@@ -476,12 +476,15 @@ export const checkDailyLoss: RiskCheck = ({
 /** At most maxOrdersPerWindow orders per account in any orderRateWindowMs. */
 export const checkOrderRate: RiskCheck = ({ recentOrders, limits, now }) => {
   const since = now - limits.orderRateWindowMs;
-  // Oldest first: count back from the newest until the window or the limit is reached.
-  let count = 0;
-  for (let i = recentOrders.length - 1; i >= 0 && count < limits.maxOrdersPerWindow; i--) {
-    if ((recentOrders[i] ?? 0) <= since) break;
-    count++;
+  // Oldest first: binary search for the first one inside the window.
+  let lo = 0;
+  let hi = recentOrders.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((recentOrders[mid] ?? 0) <= since) lo = mid + 1;
+    else hi = mid;
   }
+  const count = recentOrders.length - lo;
   if (count < limits.maxOrdersPerWindow) return null;
   return reject(
     'RISK_ORDER_RATE',
