@@ -307,67 +307,54 @@ describe('order manager reconciliation', () => {
     expect((await call(app, 'GET', `/api/orders/${resting.id}`)).body.data.status).toBe('PARTIALLY_FILLED');
   }, 30_000);
 
-  it('sends an order journaled but never sent only while it is fresh; a stale one goes UNKNOWN for an operator to settle', async () => {
+  it('never sends again an order the broker does not report; it goes UNKNOWN for an operator to settle', async () => {
     const first = await start();
     await first.ctx.app.close();
     running = running.filter((c) => c !== first.ctx);
 
-    // As a kill between our group commit and the send leaves them: acknowledged, never sent.
-    const unsent = (name: string, createdAt: number) =>
-      createOrder(
-        {
-          id: `unsent-${name}`,
-          clientOrderId: `cli-${name}`,
-          account: 'SIM-001',
-          symbol: 'WINZ26',
-          side: 'BUY',
-          type: 'LIMIT',
-          quantity: 1,
-          price: 100_000,
-          timeInForce: 'DAY',
-        },
-        createdAt,
-      );
+    // Journaled, no broker id, and the broker does not have it (lost on the way, or never sent).
+    const order = createOrder(
+      {
+        id: 'unsent-1',
+        clientOrderId: 'cli-unsent-1',
+        account: 'SIM-001',
+        symbol: 'WINZ26',
+        side: 'BUY',
+        type: 'LIMIT',
+        quantity: 1,
+        price: 100_000,
+        timeInForce: 'DAY',
+      },
+      Date.now(),
+    );
     const journal = OrderJournal.open(first.home);
-    for (const order of [unsent('fresh', Date.now()), unsent('stale', Date.now() - 60_000)]) {
-      journal.append('order.submitted', order.id, { order }, order.createdAt);
-    }
+    journal.append('order.submitted', order.id, { order }, order.createdAt);
     await journal.close();
 
-    const { app, home, conn } = await start({ home: first.home });
-    await until(app, 'unsent-fresh', 'ACCEPTED');
-    const stale = await until(app, 'unsent-stale', 'UNKNOWN');
-    expect(stale.brokerOrderId).toBeUndefined();
-    expect((await conn.openOrders('SIM-001')).map((o) => o.clientOrderId)).toEqual(['cli-fresh']);
-    const day = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date());
-    const log = readFileSync(path.join(home, 'logs', 'order-manager', `${day}.jsonl`), 'utf8');
-    const heldBack = log.split('\n').find((l) => l.includes('"event":"reconcile.unsent_held_back"'));
-    expect(JSON.parse(heldBack ?? '{}')).toMatchObject({
-      orderId: 'unsent-stale',
-      reason: expect.stringMatching(/s old/),
-    });
+    const { app, conn } = await start({ home: first.home });
+    const unknown = await until(app, 'unsent-1', 'UNKNOWN');
+    expect(unknown.brokerOrderId).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await conn.openOrders('SIM-001')).toEqual([]);
 
     // The operator checked with the broker's desk: settle it, audited; only an UNKNOWN order can be.
-    const bad = await call(app, 'POST', '/api/orders/unsent-stale/settle', { status: 'FILLED', reason: 'x' });
+    const bad = await call(app, 'POST', '/api/orders/unsent-1/settle', { status: 'FILLED', reason: 'x' });
     expect(bad.status).toBe(400);
-    const noReason = await call(app, 'POST', '/api/orders/unsent-stale/settle', { status: 'CANCELED' });
+    const noReason = await call(app, 'POST', '/api/orders/unsent-1/settle', { status: 'CANCELED' });
     expect(noReason.status).toBe(400);
-    const settled = await call(app, 'POST', '/api/orders/unsent-stale/settle', {
+    const settled = await call(app, 'POST', '/api/orders/unsent-1/settle', {
       status: 'CANCELED',
       reason: 'broker desk confirms it never arrived',
     });
     expect(settled.status, JSON.stringify(settled.body)).toBe(200);
     expect(settled.body.data.status).toBe('CANCELED');
-    const again = await call(app, 'POST', '/api/orders/unsent-fresh/settle', {
-      status: 'CANCELED',
-      reason: 'x',
-    });
+    const again = await call(app, 'POST', '/api/orders/unsent-1/settle', { status: 'CANCELED', reason: 'x' });
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('ORDER_NOT_UNKNOWN');
     const audit = (await call(app, 'GET', '/api/audit?action=order.settle')).body.data;
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
-      target: 'unsent-stale',
+      target: 'unsent-1',
       result: 'CANCELED',
       reason: 'broker desk confirms it never arrived',
     });
@@ -409,8 +396,8 @@ describe('order manager reconciliation', () => {
       timeInForce: 'DAY',
     });
 
+    // Nobody asks: the failed commit and the unmatched broker news each start a reconciliation.
     const adopted = await waitFor('both adopted and filled', async () => {
-      await call(app, 'POST', '/api/reconciliation');
       const list = await orders(app);
       const found = ['lost-1', 'desk-7'].map((id) => list.find((o) => o.clientOrderId === id));
       return found.every((o) => o?.status === 'FILLED') ? found : null;

@@ -138,12 +138,6 @@ export const ConfigSchema = Type.Object(
             ...address(5055),
             account: Type.String({ default: 'SIM-001' }),
             ackTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
-            /**
-             * After a crash between our commit and the send, an acknowledged order the broker never
-             * received is sent at the restart only if it is at most this old; older, it goes UNKNOWN
-             * for an operator to settle (the trader's intent may be stale).
-             */
-            resendUnsentWithinMs: Type.Integer({ minimum: 0, default: 10_000 }),
             enforceTradingHours: Type.Boolean({ default: false }),
             /** POST /api/signals turns BUY/SELL signals at or above the threshold into orders. */
             autoExecuteSignals: Type.Boolean({ default: true }),

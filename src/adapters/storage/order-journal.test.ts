@@ -56,7 +56,10 @@ describe('order journal', () => {
         throw new Error('boom');
       }),
     ).toThrow('boom');
-    expect(j.read(0, 10)).toEqual([]);
+    // Nothing of it remains: the next event is seq 1, and it alone is committed.
+    expect(j.append('b', null, {}, 2).seq).toBe(1);
+    await j.committed();
+    expect(j.read(0, 10).map((r) => r.data.type)).toEqual(['b']);
     await j.close();
   });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
+import type { HealthCheckResult } from '../../kernel/service.js';
 import { UnusableFileError } from './unusable-file.js';
 
 /** One journaled command or event; `seq` is also its seq on the order-manager feed. */
@@ -71,6 +72,8 @@ CREATE INDEX IF NOT EXISTS audit_action ON audit(action, id);
 `;
 
 const REPLAY_CHUNK = 1_000;
+/** Shutdown commits until nothing is pending, this many times at most. */
+const CLOSE_ROUNDS = 10;
 
 type EventParams = [seq: number, ts: number, type: string, orderId: string | null, data: string];
 type AuditParams = [
@@ -126,8 +129,8 @@ interface Batch {
  * The order manager's durable journal, `synchronous=FULL`, with group commit: everything appended
  * while the previous commit is on its way (at least one event-loop turn) goes into one transaction,
  * written and fsynced by a writer thread. Seqs and audit ids are assigned here, at append.
- * Nothing may be acknowledged or sent out before `committed()` resolves for it; readers (the feed,
- * the audit trail) only ever see committed rows. The in-memory state is its replay.
+ * Nothing may be acknowledged before `committed()` resolves for it; readers (the feed, the audit
+ * trail) only ever see committed rows. The in-memory state is its replay.
  * It doubles as the FeedHistory of the order feed (seq = feed seq).
  */
 export class OrderJournal implements FeedHistory<JournalEvent> {
@@ -281,23 +284,43 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     }
   }
 
-  /** Commits what is pending, then stops the writer and closes the file. */
+  /** Is the writer alive: a dead one commits nothing, so the service must report down. */
+  health(): HealthCheckResult {
+    return this.broken
+      ? { status: 'down', detail: this.broken.message, file: this.file }
+      : { status: 'ok', file: this.file, lastSeq: this.committedSeq };
+  }
+
+  /**
+   * Commits what is pending (and what shutdown work appends meanwhile), then stops the writer and
+   * closes the file; anything appended after that is refused, never silently dropped.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.batchReady = true;
-      this.dispatch();
-      await Promise.allSettled([this.inFlight?.promise, this.batch?.promise]);
+      for (let round = 0; round < CLOSE_ROUNDS && (this.batch || this.inFlight); round++) {
+        this.batchReady = true;
+        this.dispatch();
+        await Promise.allSettled([this.inFlight?.promise, this.batch?.promise]);
+      }
       this.broken ??= new Error('the order journal is closed');
+      this.failed(this.broken);
       await this.writer.terminate();
       this.db.close();
     })();
     return this.closing;
   }
 
-  /** The open batch, or a new one handed to the writer at the end of this turn at the earliest. */
+  /**
+   * The open batch, or a new one. A batch goes to the writer no earlier than the end of the last
+   * turn that appended to it: what that turn hands to the broker (whose own commit ends the turn)
+   * is then out before our commit of it can complete.
+   */
   private open(): Batch {
     if (this.broken) throw this.broken;
-    if (this.batch) return this.batch;
+    if (this.batch) {
+      if (this.batchReady) this.readyAtTurnEnd(this.batch);
+      return this.batch;
+    }
     let resolve!: () => void;
     let reject!: (err: Error) => void;
     const promise = new Promise<void>((res, rej) => {
@@ -308,13 +331,17 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     promise.catch(() => {});
     const batch: Batch = { events: [], eventRows: [], auditRows: [], promise, resolve, reject };
     this.batch = batch;
+    this.readyAtTurnEnd(batch);
+    return batch;
+  }
+
+  private readyAtTurnEnd(batch: Batch): void {
     this.batchReady = false;
     setImmediate(() => {
       if (this.batch !== batch) return;
       this.batchReady = true;
       this.dispatch();
     });
-    return batch;
   }
 
   /** One commit in flight at a time: what arrives meanwhile waits and goes next, as one. */
@@ -345,6 +372,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
    */
   private failed(err: Error): void {
     const lost = [this.inFlight, this.batch].filter((b): b is Batch => b !== null);
+    if (lost.length === 0) return;
     this.inFlight = this.batch = null;
     this.writer.unref();
     this.lastAssignedSeq = this.committedSeq;

@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +19,13 @@ describe('signed tokens', () => {
     now += 60_000;
     expect(signer.verify(token, 'stream')).toBeNull();
     expect(statSync(path.join(dir, 'gateway', 'token-secret')).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses to sign with a secret file that is short or empty', () => {
+    const dir = home();
+    mkdirSync(path.join(dir, 'gateway'), { recursive: true });
+    writeFileSync(path.join(dir, 'gateway', 'token-secret'), '');
+    expect(() => TokenSigner.at(dir)).toThrow(/fewer than 32/);
   });
 
   it('refuses a tampered, truncated or foreign token', () => {

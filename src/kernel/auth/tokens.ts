@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** What a token may be used for: a browser session cookie, or one WebSocket connection to the stream. */
@@ -72,19 +72,30 @@ export class TokenSigner {
   }
 }
 
+/**
+ * The secret, created whole or not at all: written to a temporary file, then linked into place (a
+ * link fails if the name exists, so two processes starting at once end up with the same secret,
+ * and neither ever reads a half-written one). A short secret is refused: it would make tokens
+ * forgeable.
+ */
 function loadOrCreateSecret(file: string): Buffer {
-  try {
-    const secret = readFileSync(file);
-    if (secret.length >= SECRET_BYTES) return secret;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  if (!existsSync(file)) {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(tmp, randomBytes(SECRET_BYTES), { mode: 0o600, flag: 'wx' });
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // another process won
+    } finally {
+      unlinkSync(tmp);
+    }
   }
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  try {
-    writeFileSync(file, randomBytes(SECRET_BYTES), { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // Another process created it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  const secret = readFileSync(file);
+  if (secret.length < SECRET_BYTES) {
+    throw new Error(
+      `${file} holds ${secret.length} bytes, fewer than ${SECRET_BYTES}: delete it to make a new one`,
+    );
   }
-  return readFileSync(file);
+  return secret;
 }

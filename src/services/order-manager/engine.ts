@@ -30,8 +30,6 @@ export interface EngineDeps {
   state: OrderState;
   account: string;
   ackTimeoutMs: number;
-  /** How old an unsent order may be and still be sent after a restart. */
-  resendUnsentWithinMs: number;
   timeZone: string;
   clock: Clock;
   logger: Logger;
@@ -55,10 +53,10 @@ export interface SubmitOptions {
 
 /**
  * The order manager's core: every command is checked, journaled (with its audit entry) and folded
- * into the projection at once, so later commands of the same turn see it. The journal commits each
- * turn as one group: replies wait for `journal.committed()` (the routes' onSend hook), calls to the
- * broker and feed publishes happen only after it, and a failed commit rebuilds the state from what
- * is committed.
+ * into the projection at once, so later commands of the same turn see it. The journal commits in
+ * groups: replies wait for `journal.committed()` (the routes' onSend hook) and feed publishes
+ * follow the commit; a new order goes to the broker while its commit is written (cancels and
+ * replaces after it), and a failed commit rebuilds the state from what is committed.
  */
 export class OrderEngine {
   /** Order routing is connected (the broker's own report). */
@@ -224,6 +222,7 @@ export class OrderEngine {
     const next = this.apply(id, event, audit);
     const brokerOrderId = next.brokerOrderId;
     if (brokerOrderId) {
+      this.awaitAnswer(id, 'PENDING_REPLACE');
       // The request leaves only once replace_requested is durable.
       this.afterCommit(() => {
         this.d.broker
@@ -239,6 +238,9 @@ export class OrderEngine {
     const event = toOrderEvent(u);
     if (!id || !event) {
       this.d.logger.warn({ event: 'order.unmatched_update', update: u }, 'broker update for no known order');
+      // An order the journal lacks (sent just before a failed commit, or placed elsewhere): the
+      // reconciliation adopts it, so its fills count.
+      this.onUnmatched?.();
       return;
     }
     if (u.status === 'REJECTED') this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
@@ -256,32 +258,6 @@ export class OrderEngine {
     if (!dryRun.ok) return dryRun;
     if (!dryRun.duplicate) this.apply(orderId, event);
     return null;
-  }
-
-  /**
-   * For a full reconciliation, on an order the broker does not report: one journaled by an earlier
-   * run but never handed to the broker (it died between our group commit and the send). It goes
-   * out now, under its own clientOrderId, only while still fresh and while trading is allowed;
-   * otherwise the reason it was held back is returned. An order of this run still being sent has
-   * its ack timer and is not a candidate.
-   */
-  resendUnsent(orderId: string): { resent: true } | { resent: false; heldBack?: string } {
-    const order = this.d.state.orders.get(orderId);
-    if (order?.status !== 'PENDING_NEW' || order.brokerOrderId || this.ackTimers.has(orderId)) {
-      return { resent: false };
-    }
-    const age = this.d.clock.now() - order.createdAt;
-    const { killSwitch, tradingState } = this.d.state;
-    const heldBack = killSwitch.active
-      ? 'the kill switch is active'
-      : tradingState === 'HALTED'
-        ? 'trading is HALTED'
-        : age > this.d.resendUnsentWithinMs
-          ? `it is ${Math.round(age / 1000)} s old (limit ${this.d.resendUnsentWithinMs / 1000} s)`
-          : null;
-    if (heldBack) return { resent: false, heldBack };
-    void this.send(order);
-    return { resent: true };
   }
 
   /**
@@ -340,24 +316,10 @@ export class OrderEngine {
     }
     const order = p.order;
     if (!order || order.status === 'PENDING_NEW') return;
-    // Still waiting on the broker's answer to a cancel: its timer keeps running.
-    if (order.status !== 'PENDING_CANCEL') this.stopWaiting(order.id);
+    // Still waiting on the broker's answer to a cancel or a replace: its timer keeps running.
+    if (order.status !== 'PENDING_CANCEL' && order.status !== 'PENDING_REPLACE') this.stopWaiting(order.id);
     if (order.status === 'FILLED' && p.previous?.status !== 'FILLED') this.d.metrics.filled.inc();
-    // A kill switch that cancelled everything keeps doing so for an order found working later
-    // (its cancel was lost, and reconciliation showed it still at the broker).
-    const { killSwitch } = this.d.state;
-    if (
-      killSwitch.active &&
-      killSwitch.cancelAll &&
-      p.previous?.status === 'UNKNOWN' &&
-      WORKING.has(order.status)
-    ) {
-      this.cancel(
-        order.id,
-        'risk-engine',
-        `kill switch: ${killSwitch.reason ?? ''}; found working after UNKNOWN`,
-      );
-    }
+    if (p.previous?.status === 'UNKNOWN') this.cancelIfKilled(order, 'found working after UNKNOWN');
     if (p.newFills.length > 0) this.onFills?.(order);
     if (event.type === 'timed_out') {
       this.d.logger.warn(
@@ -365,6 +327,16 @@ export class OrderEngine {
         'no broker answer; order UNKNOWN',
       );
     }
+  }
+
+  /**
+   * A kill switch that cancelled everything keeps doing so for an order found working later: its
+   * cancel was lost, or reconciliation adopted it from the broker.
+   */
+  cancelIfKilled(order: Order, why: string): void {
+    const { killSwitch } = this.d.state;
+    if (!killSwitch.active || !killSwitch.cancelAll || !WORKING.has(order.status)) return;
+    this.cancel(order.id, 'risk-engine', `kill switch: ${killSwitch.reason ?? ''}; ${why}`);
   }
 
   /** Set by the risk controls: runs after every applied fill. */
@@ -411,8 +383,12 @@ export class OrderEngine {
     this.stopWaiting(orderId);
     const timer = setTimeout(() => {
       this.ackTimers.delete(orderId);
-      if (this.d.state.orders.get(orderId)?.status !== waiting) return;
-      this.apply(orderId, { type: 'timed_out', ts: this.d.clock.now() });
+      const order = this.d.state.orders.get(orderId);
+      // A cancel asked for before the broker's ack is still waiting on that ack.
+      const stillWaiting =
+        order?.status === waiting ||
+        (waiting === 'PENDING_NEW' && order?.status === 'PENDING_CANCEL' && !order.brokerOrderId);
+      if (stillWaiting) this.apply(orderId, { type: 'timed_out', ts: this.d.clock.now() });
     }, this.d.ackTimeoutMs);
     timer.unref();
     this.ackTimers.set(orderId, timer);
@@ -451,6 +427,8 @@ export class OrderEngine {
 
   /** Set by the service: runs after a rebuild that followed a failed commit. */
   onRebuilt?: () => void;
+  /** Set by the service: broker news for an order the journal does not hold. */
+  onUnmatched?: () => void;
 
   /**
    * A broker order on our account that our journal does not hold: sent by us just before a crash

@@ -14,7 +14,13 @@ const SINCE_MARGIN_MS = 60_000;
 const POSITION_READS = 3;
 const POSITION_REREAD_MS = 200;
 
-export type ReconcileReason = 'start' | 'reconnect' | 'operator' | 'unknown-poll' | 'commit-failed';
+export type ReconcileReason =
+  | 'start'
+  | 'reconnect'
+  | 'operator'
+  | 'unknown-poll'
+  | 'commit-failed'
+  | 'unmatched-update';
 
 export interface ReconcileRun {
   reason: ReconcileReason;
@@ -64,6 +70,11 @@ export class Reconciler {
       if (--this.fullRequests === 0) this.d.engine.reconciling = false;
     });
     return run;
+  }
+
+  /** A full run unless one is already queued: a burst of triggers (unmatched updates) asks once. */
+  requestFull(reason: ReconcileReason): void {
+    if (this.fullRequests === 0) void this.full(reason);
   }
 
   /** The periodic re-check of UNKNOWN orders: the same function, without blocking orders. */
@@ -162,6 +173,7 @@ export class Reconciler {
       const adopted = engine.adopt(r);
       const plan = planOrder(adopted, r);
       for (const event of plan.events) if (!engine.applyIfLegal(adopted.id, event)) run.applied++;
+      engine.cancelIfKilled(engine.get(adopted.id), 'adopted from the broker');
       const detail = `broker order ${r.brokerOrderId} (${r.request.side} ${r.request.quantity} ${r.request.symbol}, ${r.status}) was not in our journal; adopted as ${adopted.id}`;
       this.mismatch(run, {
         kind: 'unknown_order',
@@ -173,30 +185,11 @@ export class Reconciler {
     }
   }
 
-  /** Not reported: not proof it is gone. UNKNOWN until the broker says otherwise. */
+  /**
+   * Not reported: not proof it is gone. UNKNOWN until the broker says otherwise, never sent again:
+   * an order leaves while its commit is written, so even one without a broker id may be out there.
+   */
   private missing(run: ReconcileRun, order: Order, full: boolean): void {
-    // Group commit journals a batch before any of it reaches the broker: a crash in between leaves
-    // orders that were acknowledged but never sent, not lost at the broker.
-    const resend = full ? this.d.engine.resendUnsent(order.id) : { resent: false };
-    if (resend.resent) {
-      run.applied++;
-      this.d.logger.warn(
-        { event: 'reconcile.resent', orderId: order.id, clientOrderId: order.clientOrderId },
-        'order journaled but never sent to the broker; sent now',
-      );
-      return;
-    }
-    if ('heldBack' in resend && resend.heldBack) {
-      this.d.logger.warn(
-        {
-          event: 'reconcile.unsent_held_back',
-          orderId: order.id,
-          clientOrderId: order.clientOrderId,
-          reason: resend.heldBack,
-        },
-        'order journaled but never sent; not sent now, it goes UNKNOWN for an operator to settle',
-      );
-    }
     const wasUnknown = order.status === 'UNKNOWN';
     if (!wasUnknown) {
       this.d.engine.applyIfLegal(order.id, { type: 'timed_out', ts: this.d.clock.now() });

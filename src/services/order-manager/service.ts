@@ -107,7 +107,6 @@ function wire(
     state,
     account: settings.account,
     ackTimeoutMs: settings.ackTimeoutMs,
-    resendUnsentWithinMs: settings.resendUnsentWithinMs,
     timeZone: config.timezone,
     clock,
     logger,
@@ -132,7 +131,8 @@ function wire(
   });
   const controls = new RiskControls(engine, logger);
   engine.onFills = (order) => controls.afterFill(order);
-  engine.onRebuilt = () => void reconciler.full('commit-failed');
+  engine.onRebuilt = () => reconciler.requestFull('commit-failed');
+  engine.onUnmatched = () => reconciler.requestFull('unmatched-update');
 
   let stopped = false;
   broker.adapter.setHandlers({
@@ -210,7 +210,7 @@ function addHealthChecks(
   prices: MarketPrices,
   journal: OrderJournal,
 ): void {
-  ctx.addHealthCheck('journal', () => ({ status: 'ok', file: journal.file, lastSeq: journal.lastSeq() }));
+  ctx.addHealthCheck('journal', () => journal.health());
   ctx.addHealthCheck('broker', () => {
     if (!engine.routingUp) return { status: 'down', detail: 'order routing not connected' };
     if (engine.reconciling) return { status: 'degraded', detail: 'reconciling: new orders refused' };
