@@ -142,7 +142,8 @@ describe('stream end to end', () => {
   it('resumes both inputs from its saved cursors after kill -9, rebuilding the live bar without losing a trade', async () => {
     await new Promise((r) => setTimeout(r, 1_500)); // a cursor save
     const before = await status();
-    expect(before.cursors.market).toBeGreaterThan(0);
+    // 0 is a real cursor: the oldest open bar may start at the first trade the stream saw.
+    expect(before.cursors.market).toBeGreaterThanOrEqual(0);
     stream?.child.kill('SIGKILL');
     await stream?.exited;
     // While it is down: trades keep coming, and an order is placed.
@@ -155,7 +156,9 @@ describe('stream end to end', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     await startStream();
     const after = await status();
-    expect(after.inputs.market.resumedFrom).toBeGreaterThan(0);
+    // Resumed from the saved cursor (null would mean it joined the live tail and lost the gap).
+    expect(after.inputs.market.resumedFrom).not.toBeNull();
+    expect(after.inputs.market.resumedFrom).toBeGreaterThanOrEqual(0);
     expect(after.inputs.market.resumedFrom).toBeLessThanOrEqual(before.cursors.market + 1_000);
     expect(after.inputs.orders.resumedFrom).toBe(before.cursors.orders);
 

@@ -9,11 +9,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { JournalEvent } from '../src/adapters/storage/order-journal.js';
 import type { CapturedEvent } from '../src/domain/market-data.js';
-import { KeyStore } from '../src/kernel/auth/keys.js';
+import { type KeyIdentity, KeyStore } from '../src/kernel/auth/keys.js';
 import { TokenSigner } from '../src/kernel/auth/tokens.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { FeedServer, MemoryFeedHistory } from '../src/kernel/feed/index.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
+import { allChannels } from '../src/services/stream/channels.js';
+import { Hub } from '../src/services/stream/hub.js';
 import { streamService } from '../src/services/stream/service.js';
 import { type JsonBody, tempHome, waitFor } from './helpers/cli.js';
 
@@ -175,35 +177,48 @@ async function subscribed(c: ReturnType<typeof client>, channels: string[]) {
   return c;
 }
 
-/** The HTTP answer to an upgrade request, read by hand so a refusal's body is visible. */
-function upgradeStatus(path: string, headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; body: JsonBody }>((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1',
-      port: streamPort,
-      path,
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-        ...headers,
-      },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, body: null });
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => {
-        text += c.toString();
+/**
+ * The HTTP answer to an upgrade request, read by hand so a refusal's body is visible. `from` is the
+ * loopback address to connect from, so a test's failed attempts count against its own client IP.
+ */
+function upgradeStatus(
+  path: string,
+  headers: Record<string, string> = {},
+  from = '127.0.0.1',
+  port = streamPort,
+) {
+  return new Promise<{ status: number; body: JsonBody; headers: http.IncomingHttpHeaders }>(
+    (resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        localAddress: from,
+        path,
+        headers: {
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          ...headers,
+        },
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve({ status: res.statusCode ?? 0, body: null, headers: res.headers });
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers }),
+        );
+      });
+      req.on('error', reject);
+      req.end();
+    },
+  );
 }
 
 /** True when each seq is one above the one before. */
@@ -228,20 +243,104 @@ describe('stream auth', () => {
       expect(res.status, what).toBe(401);
       expect(res.body.error.code, what).toBe('UNAUTHORIZED');
     }
-    // A good token works, and dies with its key.
+    // A good token works, and tokens die with their key.
     const temp = await keys.create('short-lived', 'viewer');
-    const token = signer.issue(temp.record.id, 'stream', 60_000).token;
-    expect((await upgradeStatus(`/ws?token=${token}`)).status).toBe(101);
+    const fresh = () => signer.issue(temp.record.id, 'stream', 60_000).token;
+    expect((await upgradeStatus(`/ws?token=${fresh()}`)).status).toBe(101);
     await keys.revoke(temp.record.id);
     // The stream re-reads the key file at most once a second.
     await waitFor(
       'revoked token refused',
-      async () => (await upgradeStatus(`/ws?token=${token}`)).status === 401,
+      async () => (await upgradeStatus(`/ws?token=${fresh()}`)).status === 401,
     );
     expect((await upgradeStatus('/ws', { 'x-api-key': key.viewer as string })).status).toBe(101);
     expect((await streamApp.inject('/metrics')).body).toMatch(
       /tradingsystem_stream_auth_failures_total [1-9]/,
     );
+  });
+});
+
+describe('stream auth limits', () => {
+  it('accepts a stream token for one connection only: the second use is refused with 401', async () => {
+    const token = TokenSigner.at(home).issue(viewerId, 'stream', 60_000).token;
+    expect((await upgradeStatus(`/ws?token=${token}`, {}, '127.0.0.3')).status).toBe(101);
+    const again = await upgradeStatus(`/ws?token=${token}`, {}, '127.0.0.3');
+    expect(again.status).toBe(401);
+    expect(again.body.error.code).toBe('UNAUTHORIZED');
+    // A new token for the same key still works.
+    const next = TokenSigner.at(home).issue(viewerId, 'stream', 60_000).token;
+    expect((await upgradeStatus(`/ws?token=${next}`, {}, '127.0.0.3')).status).toBe(101);
+  });
+
+  it('answers the 11th failed authentication from one IP with 429 and Retry-After, even with a good key', async () => {
+    const from = '127.0.0.2';
+    for (let i = 1; i <= 10; i++) {
+      const res = await upgradeStatus('/ws', { 'x-api-key': `wrong-key-${i}` }, from);
+      expect(res.status, `attempt ${i}`).toBe(401);
+    }
+    const blocked = await upgradeStatus('/ws', { 'x-api-key': 'wrong-key-11' }, from);
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error.code).toBe('TOO_MANY_AUTH_FAILURES');
+    const retryAfter = Number(blocked.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(blocked.body.error.details.retryAfterSeconds).toBe(retryAfter);
+    // Refused before any key check: a good key or token from that IP is refused too...
+    expect((await upgradeStatus('/ws', { 'x-api-key': key.viewer as string }, from)).status).toBe(429);
+    // ...while other clients are not affected.
+    expect((await upgradeStatus('/ws', { 'x-api-key': key.viewer as string }, '127.0.0.4')).status).toBe(101);
+    expect((await streamApp.inject('/metrics')).body).toMatch(
+      /tradingsystem_stream_upgrades_refused_total\{reason="blocked"\} [1-9]/,
+    );
+  });
+
+  it('refuses handshakes beyond maxPendingUpgrades with 503 while the others are authenticating', async () => {
+    const config = loadConfig({
+      env: { TRADINGSYSTEM_HOME: home, TRADINGSYSTEM__LOG__LEVEL: 'warn' },
+      cwd: home,
+    });
+    const gates: (() => void)[] = [];
+    const identity = { id: 'k1', name: 'gated', role: 'viewer' } as KeyIdentity;
+    const ctx = await buildService(
+      {
+        name: 'hub-test',
+        setup(c) {
+          new Hub({
+            channels: allChannels(['WINZ26']),
+            symbols: ['WINZ26'],
+            logger: c.logger,
+            // Each authentication waits until the test lets it through.
+            authenticate: () => new Promise((resolve) => gates.push(() => resolve(identity))),
+            maxClients: 100,
+            maxPendingUpgrades: 2,
+            authFailuresPerMinute: 10,
+            maxSubscriptionsPerClient: 10,
+            maxFrameBytes: 4096,
+            maxBufferedBytes: 65_536,
+            maxQueuedBytes: 262_144,
+            heartbeatIntervalMs: 0,
+          }).attach(c.app, '/ws');
+        },
+      },
+      { config },
+    );
+    running.push(ctx);
+    await ctx.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (ctx.app.server.address() as AddressInfo).port;
+    const first = upgradeStatus('/ws', {}, '127.0.0.1', port);
+    const second = upgradeStatus('/ws', {}, '127.0.0.1', port);
+    await waitFor('two handshakes pending', () => gates.length === 2, 5_000, 10);
+    const third = await upgradeStatus('/ws', {}, '127.0.0.1', port);
+    expect(third.status).toBe(503);
+    expect(third.body.error.code).toBe('TOO_MANY_HANDSHAKES');
+    for (const open of gates.splice(0)) open();
+    expect((await first).status).toBe(101);
+    expect((await second).status).toBe(101);
+    // The slots are free again once those handshakes are done.
+    const fourth = upgradeStatus('/ws', {}, '127.0.0.1', port);
+    await waitFor('fourth handshake pending', () => gates.length === 1, 5_000, 10);
+    for (const open of gates.splice(0)) open();
+    expect((await fourth).status).toBe(101);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { FailureCounter } from '../../kernel/auth/failures.js';
 import { allows, type KeyIdentity, type KeyStore, type Role } from '../../kernel/auth/keys.js';
 import { AppError } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
@@ -20,45 +21,6 @@ const credentials = new WeakMap<FastifyRequest, Credential>();
 export const credentialOf = (req: FastifyRequest): Credential | undefined => credentials.get(req);
 /** The key a request was authenticated with, if any. */
 export const identityOf = (req: FastifyRequest): KeyIdentity | undefined => credentials.get(req)?.identity;
-
-const WINDOW_MS = 60_000;
-const MAX_TRACKED_CLIENTS = 10_000;
-
-/** Failed authentications per client IP in fixed one-minute windows. */
-export class FailureCounter {
-  private byIp = new Map<string, { start: number; count: number }>();
-
-  constructor(
-    private readonly max: number,
-    private readonly now: () => number,
-  ) {}
-
-  /** Seconds until the client may try again, or 0 when it is not blocked. */
-  blockedFor(ip: string): number {
-    const entry = this.current(ip);
-    return entry && entry.count >= this.max ? Math.ceil((entry.start + WINDOW_MS - this.now()) / 1000) : 0;
-  }
-
-  add(ip: string): void {
-    const entry = this.current(ip);
-    if (entry) entry.count += 1;
-    else {
-      if (this.byIp.size >= MAX_TRACKED_CLIENTS) this.prune();
-      this.byIp.set(ip, { start: this.now(), count: 1 });
-    }
-  }
-
-  private current(ip: string) {
-    const entry = this.byIp.get(ip);
-    return entry && this.now() - entry.start < WINDOW_MS ? entry : undefined;
-  }
-
-  private prune(): void {
-    for (const [ip, e] of this.byIp) if (this.now() - e.start >= WINDOW_MS) this.byIp.delete(ip);
-    // Still full of live windows: forget the oldest rather than grow without bound.
-    if (this.byIp.size >= MAX_TRACKED_CLIENTS) this.byIp.delete(this.byIp.keys().next().value ?? '');
-  }
-}
 
 /**
  * Every matched route needs a key with its role unless marked public; an `/api/` route that

@@ -1,16 +1,12 @@
 import { type Config, SERVICE_NAMES, type ServiceName } from '../../kernel/config.js';
+import { type HealthProbeResult, probeHealth } from '../../kernel/health-probe.js';
 import type { HealthStatus } from '../../kernel/service.js';
 import { SERVICE_MODULES } from '../registry.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
 
-export interface ServiceHealth {
-  status: HealthStatus;
+export interface ServiceHealth extends HealthProbeResult {
   url: string;
-  httpStatus: number | null;
-  latencyMs: number;
-  detail?: string;
-  checks?: Record<string, { status: HealthStatus; [extra: string]: unknown }>;
 }
 
 export interface SystemHealth {
@@ -31,7 +27,10 @@ export function frontedServices(config: Config): ServiceName[] {
 export async function systemHealth(config: Config, timeoutMs: number): Promise<SystemHealth> {
   const names = frontedServices(config);
   const probes = await Promise.all(
-    names.map((n) => probe(config.services[n], Math.min(timeoutMs, PROBE_TIMEOUT_MS))),
+    names.map(async (n): Promise<ServiceHealth> => {
+      const url = `http://${config.services[n].host}:${config.services[n].port}/health`;
+      return { url, ...(await probeHealth(url, Math.min(timeoutMs, PROBE_TIMEOUT_MS))) };
+    }),
   );
   const services = Object.fromEntries(names.map((n, i) => [n, probes[i] as ServiceHealth]));
   const broker = services['data-capture']?.checks?.broker;
@@ -54,36 +53,4 @@ export async function systemHealth(config: Config, timeoutMs: number): Promise<S
       : { state: 'unknown', status: 'down', detail: 'data-capture is not answering' },
     feeds,
   };
-}
-
-async function probe(address: { host: string; port: number }, timeoutMs: number): Promise<ServiceHealth> {
-  const url = `http://${address.host}:${address.port}/health`;
-  const started = performance.now();
-  const latency = () => Math.round((performance.now() - started) * 10) / 10;
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await res.json().catch(() => ({}))) as Partial<ServiceHealth>;
-    const status: HealthStatus =
-      body.status === 'ok' || body.status === 'degraded' || body.status === 'down'
-        ? body.status
-        : res.ok
-          ? 'ok'
-          : 'down';
-    return {
-      status,
-      url,
-      httpStatus: res.status,
-      latencyMs: latency(),
-      ...(body.checks && { checks: body.checks }),
-    };
-  } catch (err) {
-    const timedOut = (err as Error).name === 'TimeoutError';
-    return {
-      status: 'down',
-      url,
-      httpStatus: null,
-      latencyMs: latency(),
-      detail: timedOut ? `no answer within ${timeoutMs} ms` : 'not answering',
-    };
-  }
 }

@@ -105,6 +105,17 @@ export async function callUpstream(
 class UpstreamTimeout extends Error {}
 
 /**
+ * How long a pooled connection may sit idle before the gateway closes it. An upstream closes an
+ * idle connection after its keep-alive timeout (Fastify 5's default, 72 s; `buildService` sets no
+ * other); if it does so just as the gateway reuses the connection, the request fails with
+ * ECONNRESET, and a POST is not retried, so the client would get a spurious 503. Closing our end
+ * first, at half the upstream's timeout, takes the gateway out of that race. An upstream that
+ * announces a shorter `Keep-Alive: timeout=N` lowers it further (Node uses the hint, less a
+ * second, only when the agent has a timeout of its own).
+ */
+export const UPSTREAM_IDLE_SOCKET_MS = 36_000;
+
+/**
  * Keep-alive connections, one pool per upstream, on node:http: `fetch()` (an AbortSignal, WHATWG
  * Headers and streams per call) made the hop cost more than the upstream's own work.
  */
@@ -113,7 +124,7 @@ function agentOf(to: Upstream): Agent {
   const key = `${to.host}:${to.port}`;
   let agent = agents.get(key);
   if (!agent) {
-    agent = new Agent({ keepAlive: true });
+    agent = new Agent({ keepAlive: true, timeout: UPSTREAM_IDLE_SOCKET_MS });
     agents.set(key, agent);
   }
   return agent;

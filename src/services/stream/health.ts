@@ -1,3 +1,4 @@
+import { probeHealth } from '../../kernel/health-probe.js';
 import type { HealthStatus } from '../../kernel/service.js';
 
 export interface ServiceProbe {
@@ -43,7 +44,13 @@ export class HealthPoller {
     this.polling = true;
     try {
       const timeoutMs = Math.min(2_000, this.intervalMs);
-      const states = await Promise.all(this.services.map((s) => probe(s.url, timeoutMs)));
+      const states = await Promise.all(
+        this.services.map(async (s): Promise<ServiceState> => {
+          // Latency and checks left out: the channel publishes when a status changes, not every poll.
+          const { status, httpStatus, detail } = await probeHealth(s.url, timeoutMs);
+          return { status, httpStatus, ...(detail !== undefined && { detail }) };
+        }),
+      );
       const services = Object.fromEntries(this.services.map((s, i) => [s.name, states[i]]));
       const text = JSON.stringify(services);
       if (text !== this.last) {
@@ -53,18 +60,5 @@ export class HealthPoller {
     } finally {
       this.polling = false;
     }
-  }
-}
-
-async function probe(url: string, timeoutMs: number): Promise<ServiceState> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await res.json().catch(() => ({}))) as { status?: unknown };
-    const s = body.status;
-    const status: HealthStatus = s === 'ok' || s === 'degraded' || s === 'down' ? s : res.ok ? 'ok' : 'down';
-    return { status, httpStatus: res.status };
-  } catch (err) {
-    const timedOut = (err as Error).name === 'TimeoutError';
-    return { status: 'down', httpStatus: null, detail: timedOut ? 'no answer in time' : 'unreachable' };
   }
 }

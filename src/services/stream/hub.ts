@@ -1,6 +1,7 @@
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { FailureCounter } from '../../kernel/auth/failures.js';
 import type { KeyIdentity } from '../../kernel/auth/keys.js';
 import { addUpgradeRoute, rejectUpgrade } from '../../kernel/feed/upgrade.js';
 import type { Logger } from '../../kernel/logger.js';
@@ -24,6 +25,11 @@ export interface HubOptions {
   /** The identity behind an upgrade request, or null to refuse it with 401. */
   authenticate(req: IncomingMessage, url: URL): Promise<KeyIdentity | null>;
   maxClients: number;
+  /** Upgrades being authenticated at once; more are refused with 503 (scrypt is not free). */
+  maxPendingUpgrades: number;
+  /** Failed authentications per client IP in a minute; then that IP's upgrades get 429 until the minute ends. */
+  authFailuresPerMinute: number;
+  now?: () => number;
   maxSubscriptionsPerClient: number;
   maxFrameBytes: number;
   maxBufferedBytes: number;
@@ -41,6 +47,8 @@ export interface HubCounters {
   conflated: Record<ChannelKind, number>;
   disconnects: Record<DisconnectReason, number>;
   authFailures: number;
+  /** Upgrades refused with 429 (blocked IP) or 503 (too many handshakes in progress). */
+  refused: { blocked: number; busy: number };
 }
 
 export interface ClientStats {
@@ -161,7 +169,10 @@ export class Hub {
     conflated: { trades: 0, quotes: 0, bars: 0, orders: 0, positions: 0, risk: 0, health: 0 },
     disconnects: { slow: 0, heartbeat: 0 },
     authFailures: 0,
+    refused: { blocked: 0, busy: 0 },
   };
+  private readonly failures: FailureCounter;
+  private pendingUpgrades = 0;
   private readonly channels = new Map<string, Channel>();
   private readonly specs: Map<string, ChannelSpec>;
   private readonly symbols: Set<string>;
@@ -181,6 +192,7 @@ export class Hub {
     this.symbols = new Set(opts.symbols);
     this.lowWater = Math.floor(opts.maxBufferedBytes / 2);
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
+    this.failures = new FailureCounter(opts.authFailuresPerMinute, opts.now ?? Date.now);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -259,18 +271,38 @@ export class Hub {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     if (this.closing) return rejectUpgrade(socket, 503, 'SHUTTING_DOWN', 'the stream is shutting down');
+    // An IP past its failed-authentication limit is refused before any key is checked.
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    const retryAfter = this.failures.blockedFor(ip);
+    if (retryAfter > 0) {
+      this.counters.refused.blocked++;
+      return refuseBlocked(socket, retryAfter);
+    }
     if (this.clients.size >= this.opts.maxClients) {
       return rejectUpgrade(socket, 503, 'TOO_MANY_CLIENTS', `at most ${this.opts.maxClients} clients`);
     }
+    if (this.pendingUpgrades >= this.opts.maxPendingUpgrades) {
+      this.counters.refused.busy++;
+      return rejectUpgrade(
+        socket,
+        503,
+        'TOO_MANY_HANDSHAKES',
+        `at most ${this.opts.maxPendingUpgrades} connections may be authenticating at once`,
+      );
+    }
     let identity: KeyIdentity | null;
+    this.pendingUpgrades++;
     try {
       identity = await this.opts.authenticate(req, url);
     } catch (err) {
       this.opts.logger.error({ err }, 'stream authentication failed');
       return rejectUpgrade(socket, 500, 'INTERNAL_ERROR', 'internal error');
+    } finally {
+      this.pendingUpgrades--;
     }
     if (!identity) {
       this.counters.authFailures++;
+      this.failures.add(ip);
       return rejectUpgrade(
         socket,
         401,
@@ -513,6 +545,33 @@ export class Hub {
       c.ws.ping();
     }
   }
+}
+
+/**
+ * The 429 for an IP past its failed-authentication limit, with Retry-After, in the same envelope
+ * as the gateway's (`rejectUpgrade` sends no extra headers).
+ */
+function refuseBlocked(socket: Duplex, retryAfter: number): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({
+    error: {
+      code: 'TOO_MANY_AUTH_FAILURES',
+      message: 'too many failed authentications; try again later',
+      details: { retryAfterSeconds: retryAfter },
+    },
+  });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 429 ${STATUS_CODES[429]}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Retry-After: ${retryAfter}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
 }
 
 function rawText(data: RawData): string {

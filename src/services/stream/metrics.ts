@@ -59,6 +59,12 @@ export function createStreamMetrics(registry: Registry, hub: Hub, inputs: readon
     'reason',
     () => hub.counters.disconnects,
   );
+  total(
+    'tradingsystem_stream_upgrades_refused_total',
+    'WebSocket upgrades refused before authentication: blocked (429, IP past its failure limit) or busy (503, too many handshakes)',
+    'reason',
+    () => hub.counters.refused,
+  );
   new Counter({
     name: 'tradingsystem_stream_auth_failures_total',
     help: 'WebSocket upgrades refused with 401',

@@ -41,6 +41,7 @@ export const streamService: ServiceDefinition = {
       logger,
       authenticate: streamAuthenticator(keys, TokenSigner.at(config.home)),
       ...settings,
+      now: () => ctx.clock.now(),
     });
     const publish = (channel: string, data: unknown) => hub.publish(channel, data);
 
