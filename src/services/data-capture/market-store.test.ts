@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance, type JS } from '@duckdb/node-api';
+import type { JS } from '@duckdb/node-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { duck } from '../../../test/helpers/market.js';
 import type { CapturedEvent, CapturedQuote, CapturedTrade } from '../../domain/market-data.js';
 import { MarketStore } from './market-store.js';
 
@@ -43,18 +44,6 @@ function quote(seq: number, ts: number, over: Partial<CapturedQuote> = {}): Capt
     askQty: 300,
     ...over,
   };
-}
-
-/** A fresh DuckDB, as any outside reader of the files would use. */
-async function readBack(sql: string): Promise<Record<string, JS>[]> {
-  const db = await DuckDBInstance.create(':memory:');
-  const conn = await db.connect();
-  try {
-    return (await conn.runAndReadAll(sql)).getRowObjectsJS();
-  } finally {
-    conn.closeSync();
-    db.closeSync();
-  }
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -103,7 +92,7 @@ describe('writeSegment', () => {
       'parquet/trades/date=2026-03-10/ticker=PETR4/seg-0000000000000001.parquet',
       'parquet/trades/date=2026-03-10/ticker=WINZ26/seg-0000000000000001.parquet',
     ]);
-    const rows = await readBack(
+    const rows = await duck(
       `SELECT epoch_ms(ts)::DOUBLE AS ts, epoch_ms(recv_ts)::DOUBLE AS recv_ts, ticker, exchange, trade_id,
          price, qty, volume, aggressor, buy_agent, sell_agent, seq, backfilled, strftime("date", '%Y-%m-%d') AS d
        FROM read_parquet('${trades}/*/*/*.parquet', hive_partitioning = true) ORDER BY seq`,
@@ -128,7 +117,7 @@ describe('writeSegment', () => {
 
   it('stores the documented column types', async () => {
     await store.writeSegment('0000000000000001', segment);
-    const schema = await readBack(
+    const schema = await duck(
       `SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * FROM
          read_parquet('${trades}/*/*/*.parquet', hive_partitioning = true, union_by_name = true))`,
     );
@@ -152,7 +141,7 @@ describe('writeSegment', () => {
 
   it('writes quotes under parquet/quotes', async () => {
     await store.writeSegment('0000000000000001', segment);
-    const rows = await readBack(
+    const rows = await duck(
       `SELECT * EXCLUDE (ts, recv_ts), epoch_ms(ts)::DOUBLE AS ts_ms FROM
          read_parquet('${home}/parquet/quotes/*/*/*.parquet', hive_partitioning = true)`,
     );
@@ -174,9 +163,7 @@ describe('writeSegment', () => {
   it('converting the same segment twice leaves one copy', async () => {
     await store.writeSegment('0000000000000001', segment);
     await store.writeSegment('0000000000000001', segment);
-    const [count] = await readBack(
-      `SELECT count(*)::INTEGER AS n FROM read_parquet('${trades}/*/*/*.parquet')`,
-    );
+    const [count] = await duck(`SELECT count(*)::INTEGER AS n FROM read_parquet('${trades}/*/*/*.parquet')`);
     expect(count?.n).toBe(3);
     expect(await store.queryTrades({ ticker: 'PETR4', limit: 100 })).toHaveLength(2);
   });
@@ -445,9 +432,7 @@ describe('throughput', () => {
     console.log(
       `market-store: converted 200000 trades in ${seconds.toFixed(2)} s = ${Math.round(200_000 / seconds)} trades/s`,
     );
-    const [count] = await readBack(
-      `SELECT count(*)::INTEGER AS n FROM read_parquet('${trades}/*/*/*.parquet')`,
-    );
+    const [count] = await duck(`SELECT count(*)::INTEGER AS n FROM read_parquet('${trades}/*/*/*.parquet')`);
     expect(count?.n).toBe(200_000);
   });
 });
