@@ -168,8 +168,11 @@ export const ConfigSchema = Type.Object(
             path: Type.String({ pattern: '^/[a-z0-9/_-]*$', default: '/ws' }),
             /** Connections beyond this are refused with 503. */
             maxClients: Type.Integer({ minimum: 1, default: 1_000 }),
-            /** Upgrades still being authenticated at once; more are refused with 503. */
-            maxPendingUpgrades: Type.Integer({ minimum: 1, default: 64 }),
+            /**
+             * Upgrades still being authenticated at once; more are refused with 503. As many as
+             * maxClients by default: every dashboard reconnecting after a restart gets in.
+             */
+            maxPendingUpgrades: Type.Integer({ minimum: 1, default: 1_000 }),
             /** Failed authentications per client IP in a minute before its upgrades get 429. */
             authFailuresPerMinute: Type.Integer({ minimum: 1, default: 10 }),
             maxSubscriptionsPerClient: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
