@@ -10,7 +10,7 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
-import { machine, median, ROOT } from './lib.mjs';
+import { interleaved, machine, publishAtRate, quantile, ROOT, ratio, round3, waitUntil } from './lib.mjs';
 
 const RATE = Number(process.env.BENCH_FEED_RATE ?? 20_000);
 const DIST = process.env.BENCH_FEED_DIST ?? path.join(ROOT, 'dist');
@@ -26,31 +26,9 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
     [BARE_BATCHED]: () => bareTarget(true),
     [BARE_PER_RECORD]: () => bareTarget(false),
   };
-  const runs = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
-  const order = Object.keys(targets);
-  for (let i = 0; i < rounds; i++) {
-    // Interleaved, each round starting with the next target, so drift and JIT warm-up on a
-    // noisy machine hit all targets alike.
-    for (let j = 0; j < order.length; j++) {
-      const name = order[(i + j) % order.length];
-      runs[name].push(await measure(await targets[name](), durationS));
-    }
-  }
-  const results = Object.fromEntries(
-    Object.entries(runs).map(([name, rs]) => [
-      name,
-      {
-        rps: Math.round(median(rs.map((r) => r.rps))),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-      },
-    ]),
+  const results = await interleaved(Object.keys(targets), rounds, async (name) =>
+    measure(await targets[name](), durationS),
   );
-  const ratio = (a, b) => ({
-    rps: round(results[a].rps / results[b].rps),
-    p50: round(results[a].p50 / results[b].p50),
-    p99: round(results[a].p99 / results[b].p99),
-  });
   return {
     machine: machine(),
     rounds,
@@ -58,8 +36,8 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
     rate: RATE,
     results,
     ratios: {
-      [`${OURS} / ${BARE_BATCHED}`]: ratio(OURS, BARE_BATCHED),
-      [`${OURS} / ${BARE_PER_RECORD}`]: ratio(OURS, BARE_PER_RECORD),
+      [`${OURS} / ${BARE_BATCHED}`]: ratio(results[OURS], results[BARE_BATCHED]),
+      [`${OURS} / ${BARE_PER_RECORD}`]: ratio(results[OURS], results[BARE_PER_RECORD]),
     },
   };
 }
@@ -83,15 +61,7 @@ async function measure(target, durationS) {
     received++;
   });
   await target.ready;
-  const start = performance.now();
-  const end = start + durationS * 1_000;
-  let sent = 0;
-  for (let now = start; now < end; now = performance.now()) {
-    const due = Math.floor(((now - start) * RATE) / 1_000);
-    while (sent < due) target.publish(++sent);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  const elapsed = (performance.now() - start) / 1_000;
+  const { sent, elapsed } = await publishAtRate(RATE, durationS, target.publish);
   for (const deadline = Date.now() + 10_000; received < sent && Date.now() < deadline; ) {
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -99,7 +69,7 @@ async function measure(target, durationS) {
   if (received !== sent) throw new Error(`${target.name}: received ${received} of ${sent}`);
   const n = Math.min(received, lat.length);
   const sorted = lat.subarray(0, n).sort();
-  const pct = (q) => round(sorted[Math.min(n - 1, Math.floor(q * n))]);
+  const pct = (q) => round3(quantile(sorted, q));
   return { rps: received / elapsed, p50: pct(0.5), p99: pct(0.99) };
 }
 
@@ -150,7 +120,7 @@ async function oursTarget({ FeedServer, FeedClient }) {
   client.start();
   return {
     name: OURS,
-    ready: ready.then(() => waitFor(() => server.clientCount === 1)),
+    ready: ready.then(() => waitUntil(() => server.clientCount === 1)),
     onTick: (fn) => {
       handler = fn;
     },
@@ -176,7 +146,7 @@ async function bareTarget(batched) {
   ws.on('message', (data) => {
     for (const r of JSON.parse(data.toString()).records) handler(r.data.t);
   });
-  const ready = new Promise((r) => ws.once('open', r)).then(() => waitFor(() => wss.clients.size === 1));
+  const ready = new Promise((r) => ws.once('open', r)).then(() => waitUntil(() => wss.clients.size === 1));
   return {
     name: batched ? BARE_BATCHED : BARE_PER_RECORD,
     ready,
@@ -199,15 +169,6 @@ async function bareTarget(batched) {
     },
   };
 }
-
-async function waitFor(cond, timeoutMs = 5_000) {
-  for (const deadline = Date.now() + timeoutMs; !cond(); ) {
-    if (Date.now() > deadline) throw new Error('bench target did not come up');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const round = (x) => Math.round(x * 1_000) / 1_000;
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const out = await run({

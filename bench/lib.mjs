@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
@@ -77,6 +78,14 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** The median of each figure over repeated runs; requests per second rounded to a whole number. */
+export function medians(runs) {
+  const keys = Object.keys(runs[0] ?? {}).filter((k) => typeof runs[0][k] === 'number');
+  const out = Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))]));
+  if ('rps' in out) out.rps = Math.round(out.rps);
+  return out;
+}
+
 /**
  * Runs each target `rounds` times, interleaved so drift on a noisy machine hits all of them alike,
  * and reports the median of each figure.
@@ -86,16 +95,54 @@ export async function compare(targets, { rounds = 3, ...opts } = {}) {
   for (let i = 0; i < rounds; i++) {
     for (const [name, url] of Object.entries(targets)) runs[name].push(await load(url, opts));
   }
-  return Object.fromEntries(
-    Object.entries(runs).map(([name, rs]) => [
-      name,
-      {
-        rps: Math.round(median(rs.map((r) => r.rps))),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-      },
-    ]),
-  );
+  return Object.fromEntries(Object.entries(runs).map(([name, rs]) => [name, medians(rs)]));
+}
+
+/**
+ * The same for in-process targets: `measure(name)` runs one; each round starts with the next
+ * target, so JIT warm-up and drift hit all of them alike.
+ */
+export async function interleaved(names, rounds, measure) {
+  const runs = Object.fromEntries(names.map((k) => [k, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (let j = 0; j < names.length; j++) {
+      const name = names[(i + j) % names.length];
+      runs[name].push(await measure(name));
+    }
+  }
+  return Object.fromEntries(Object.entries(runs).map(([name, rs]) => [name, medians(rs)]));
+}
+
+export const round3 = (x) => Math.round(x * 1_000) / 1_000;
+
+/** Ours over the baseline, figure by figure. */
+export const ratio = (ours, base) => ({
+  rps: round3(ours.rps / base.rps),
+  p50: round3(ours.p50 / base.p50),
+  p99: round3(ours.p99 / base.p99),
+});
+
+/** The value at quantile q of an ascending array. */
+export const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+export async function waitUntil(cond, timeoutMs = 10_000) {
+  for (const deadline = Date.now() + timeoutMs; !cond(); ) {
+    if (Date.now() > deadline) throw new Error('bench target did not come up');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Calls publish(seq) `rate` times a second, paced by the clock, for durationS. */
+export async function publishAtRate(rate, durationS, publish) {
+  const start = performance.now();
+  const end = start + durationS * 1_000;
+  let sent = 0;
+  for (let now = start; now < end; now = performance.now()) {
+    const due = Math.floor(((now - start) * rate) / 1_000);
+    while (sent < due) publish(++sent);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return { sent, elapsed: (performance.now() - start) / 1_000 };
 }
 
 export function machine() {

@@ -14,7 +14,18 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { WebSocket, WebSocketServer } from 'ws';
-import { freePort, machine, median, ROOT, tempHome } from './lib.mjs';
+import {
+  freePort,
+  interleaved,
+  machine,
+  publishAtRate,
+  quantile,
+  ROOT,
+  ratio,
+  round3,
+  tempHome,
+  waitUntil,
+} from './lib.mjs';
 
 const RATE = Number(process.env.BENCH_STREAM_RATE ?? 10_000);
 const CLIENTS = Number(process.env.BENCH_STREAM_CLIENTS ?? 100);
@@ -30,24 +41,8 @@ const wallNow = () => performance.timeOrigin + performance.now();
 
 export async function run({ rounds = 3, durationS = 5 } = {}) {
   const targets = { [OURS]: oursTarget, [BARE]: bareTarget };
-  const runs = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
-  const order = Object.keys(targets);
-  for (let i = 0; i < rounds; i++) {
-    for (let j = 0; j < order.length; j++) {
-      const name = order[(i + j) % order.length];
-      runs[name].push(await measure(name, await targets[name](), durationS));
-    }
-  }
-  const results = Object.fromEntries(
-    Object.entries(runs).map(([name, rs]) => [
-      name,
-      {
-        rps: Math.round(median(rs.map((r) => r.rps))),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-        delivered: median(rs.map((r) => r.delivered)),
-      },
-    ]),
+  const results = await interleaved(Object.keys(targets), rounds, async (name) =>
+    measure(name, await targets[name](), durationS),
   );
   return {
     machine: machine(),
@@ -57,11 +52,7 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
     clients: CLIENTS,
     results,
     ratios: {
-      [`${OURS} / ${BARE}`]: {
-        rps: round(results[OURS].rps / results[BARE].rps),
-        p50: round(results[OURS].p50 / results[BARE].p50),
-        p99: round(results[OURS].p99 / results[BARE].p99),
-      },
+      [`${OURS} / ${BARE}`]: ratio(results[OURS], results[BARE]),
     },
   };
 }
@@ -101,15 +92,7 @@ async function measure(name, target, durationS) {
     });
   await message('ready');
   await target.ready?.();
-  const start = performance.now();
-  const end = start + durationS * 1_000;
-  let sent = 0;
-  for (let now = start; now < end; now = performance.now()) {
-    const due = Math.floor(((now - start) * RATE) / 1_000);
-    while (sent < due) target.publish(++sent);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  const elapsed = (performance.now() - start) / 1_000;
+  const { sent, elapsed } = await publishAtRate(RATE, durationS, target.publish);
   await new Promise((r) => setTimeout(r, 1_000)); // what is in flight arrives
   if (process.env.BENCH_DEBUG) console.error(name, await target.debug?.());
   clients.postMessage({ type: 'report' });
@@ -120,7 +103,7 @@ async function measure(name, target, durationS) {
   if (process.env.BENCH_DEBUG) console.error(name, { frames: report.frames, messages: report.messages });
   return {
     rps: report.messages / elapsed,
-    delivered: round(report.messages / expected),
+    delivered: round3(report.messages / expected),
     p50: report.p50,
     p99: report.p99,
     name,
@@ -168,7 +151,7 @@ async function oursTarget() {
     url: `ws://127.0.0.1:${ctx.app.server.address().port}/ws`,
     headers: { 'x-api-key': key },
     subscribe: true,
-    ready: () => waitFor(() => feed.clientCount === 1),
+    ready: () => waitUntil(() => feed.clientCount === 1),
     publish: (seq) => {
       n = seq;
       feed.publish({ seq, data: trade(seq) });
@@ -213,15 +196,6 @@ async function bareTarget() {
   };
 }
 
-async function waitFor(cond, timeoutMs = 10_000) {
-  for (const deadline = Date.now() + timeoutMs; !cond(); ) {
-    if (Date.now() > deadline) throw new Error('bench target did not come up');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const round = (x) => Math.round(x * 1_000) / 1_000;
-
 /** The worker: CLIENTS WebSocket clients; the first TIMED_CLIENTS parse every message for latency. */
 async function clientsWorker({ url, headers, clients, subscribe }) {
   let messages = 0;
@@ -265,7 +239,7 @@ async function clientsWorker({ url, headers, clients, subscribe }) {
   parentPort.on('message', (m) => {
     if (m.type !== 'report') return;
     const sorted = Float64Array.from(lat).sort();
-    const pct = (q) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN);
+    const pct = (q) => round3(quantile(sorted, q) ?? Number.NaN);
     parentPort.postMessage({ type: 'report', messages, frames, p50: pct(0.5), p99: pct(0.99) });
     for (const ws of sockets) ws.terminate();
   });
