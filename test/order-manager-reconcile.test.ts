@@ -16,8 +16,7 @@ import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { createOrderManagerService } from '../src/services/order-manager/service.js';
 import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
-
-type App = ServiceContext['app'];
+import { type App, call, place, until, win } from './helpers/orders.js';
 
 /**
  * The simulator behind a connection that behaves like a real one where the simulator is kind:
@@ -115,34 +114,9 @@ async function start(opts: { home?: string; latencyMs?: number; ackTimeoutMs?: n
   return { app: ctx.app, ctx, home, conn };
 }
 
-async function call(app: App, method: string, url: string, payload?: object) {
-  const res = await app.inject({ method: method as 'GET', url, ...(payload !== undefined && { payload }) });
-  return { status: res.statusCode, body: res.json() as JsonBody };
-}
 const health = async (app: App) => (await call(app, 'GET', '/health')).body;
 const orders = async (app: App): Promise<JsonBody[]> =>
   (await call(app, 'GET', '/api/orders?limit=1000')).body.data;
-
-const win = (over: Record<string, unknown> = {}) => ({
-  symbol: 'WINZ26',
-  side: 'BUY',
-  type: 'MARKET',
-  quantity: 1,
-  ...over,
-});
-
-async function place(app: App, body: object) {
-  const r = await call(app, 'POST', '/api/orders', body);
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r.body.data as JsonBody;
-}
-
-async function until(app: App, id: string, status: string) {
-  return waitFor(`order ${id} ${status}`, async () => {
-    const o = (await call(app, 'GET', `/api/orders/${id}`)).body.data;
-    return o.status === status ? o : null;
-  });
-}
 
 async function expectNotReady(app: App) {
   const r = await call(app, 'POST', '/api/orders', win({ type: 'LIMIT', price: 90_000 }));

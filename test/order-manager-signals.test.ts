@@ -5,14 +5,13 @@ import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { dataCaptureService } from '../src/services/data-capture/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';
 import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
+import { type App, call } from './helpers/orders.js';
 
 let running: ServiceContext[] = [];
 afterEach(async () => {
   // The order manager first: its feed client would otherwise retry a closed data-capture.
   for (const ctx of running.splice(0).reverse()) await ctx.app.close();
 });
-
-type App = ServiceContext['app'];
 
 /** The order manager in this process on the simulator; `env` adds config (no data-capture unless given). */
 async function start(env: Record<string, string> = {}, home = tempHome('ts-om-sig-')) {
@@ -33,11 +32,6 @@ async function start(env: Record<string, string> = {}, home = tempHome('ts-om-si
     async () => (await ctx.app.inject('/health')).json().checks.broker.status === 'ok',
   );
   return { app: ctx.app, ctx, home };
-}
-
-async function call(app: App, method: string, url: string, payload?: object) {
-  const res = await app.inject({ method: method as 'GET', url, ...(payload !== undefined && { payload }) });
-  return { status: res.statusCode, body: res.json() as JsonBody };
 }
 
 const signal = (over: Record<string, unknown> = {}) => ({

@@ -9,13 +9,12 @@ import { FeedClient, type FeedRecord } from '../src/kernel/feed/index.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';
 import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
+import { type App, call, place, until, win } from './helpers/orders.js';
 
 let running: ServiceContext[] = [];
 afterEach(async () => {
   for (const ctx of running.splice(0)) await ctx.app.close();
 });
-
-type App = ServiceContext['app'];
 
 /** The order manager in this process on the simulator; data-capture is not running (no last prices). */
 async function start(home = tempHome('ts-om-')) {
@@ -37,39 +36,9 @@ async function start(home = tempHome('ts-om-')) {
   return { app: ctx.app, ctx, home };
 }
 
-async function call(app: App, method: string, url: string, payload?: object, actor?: string) {
-  const res = await app.inject({
-    method: method as 'GET',
-    url,
-    ...(payload !== undefined && { payload }),
-    ...(actor && { headers: { 'x-actor': actor } }),
-  });
-  return { status: res.statusCode, body: res.json() as JsonBody };
-}
-
-const win = (over: Record<string, unknown> = {}) => ({
-  symbol: 'WINZ26',
-  side: 'BUY',
-  type: 'MARKET',
-  quantity: 1,
-  ...over,
-});
 /** A buy limit far below the simulated market (around 128,000): it rests and never fills. */
 const farLimit = (price: number, over: Record<string, unknown> = {}) =>
   win({ type: 'LIMIT', price, ...over });
-
-async function place(app: App, body: object) {
-  const r = await call(app, 'POST', '/api/orders', body);
-  expect(r.status, JSON.stringify(r.body)).toBe(201);
-  return r.body.data as JsonBody;
-}
-
-async function until(app: App, id: string, status: string) {
-  return waitFor(`order ${id} ${status}`, async () => {
-    const o = (await call(app, 'GET', `/api/orders/${id}`)).body.data;
-    return o.status === status ? o : null;
-  });
-}
 
 async function expectRisk(app: App, body: object, code: string) {
   const r = await call(app, 'POST', '/api/orders', body);
