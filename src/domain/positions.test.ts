@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INSTRUMENTS, type Instrument } from './instruments.js';
+import type { Instrument } from './instruments.js';
 import {
   applyFill,
   dailyPnl,
@@ -12,12 +12,9 @@ import {
   startSession,
   unrealisedPnl,
 } from './positions.js';
+import { defaultInstrument } from './test-support.js';
 
-const instrument = (symbol: string): Instrument => {
-  const found = DEFAULT_INSTRUMENTS.find((i) => i.symbol === symbol);
-  if (!found) throw new Error(symbol);
-  return found;
-};
+const instrument = defaultInstrument;
 const WIN = instrument('WINZ26');
 const WDO = instrument('WDOZ26');
 const PETR = instrument('PETR4');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { strictAjv } from '../kernel/validation.js';
-import { DEFAULT_INSTRUMENTS, type Instrument } from './instruments.js';
+import { DEFAULT_INSTRUMENTS } from './instruments.js';
 import {
   checkBrokerReady,
   checkDailyLoss,
@@ -34,12 +34,9 @@ import {
   riskLimitsProblems,
   tradingStateAfterPnl,
 } from './risk.js';
+import { defaultInstrument } from './test-support.js';
 
-const instrument = (symbol: string): Instrument => {
-  const found = DEFAULT_INSTRUMENTS.find((i) => i.symbol === symbol);
-  if (!found) throw new Error(symbol);
-  return found;
-};
+const instrument = defaultInstrument;
 const WIN = instrument('WINZ26');
 const WDO = instrument('WDOZ26');
 const PETR = instrument('PETR4');

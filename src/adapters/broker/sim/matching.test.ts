@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { roundToTick } from '../../../domain/instruments.js';
 import type { BrokerOrderRequest, BrokerOrderUpdate } from '../types.js';
-import { connectFully, manualSim, T0, turns } from './test-support.js';
+import { connectFully, manualSim, simOrder, T0, turns } from './test-support.js';
 
 const WIN_TICK = 5;
-let nextClientId = 1;
-
-function order(overrides: Partial<BrokerOrderRequest> = {}): BrokerOrderRequest {
-  return {
-    clientOrderId: `c${nextClientId++}`,
-    account: 'SIM-001',
-    symbol: 'WINZ26',
-    exchange: 'F',
-    side: 'BUY',
-    type: 'LIMIT',
-    quantity: 1,
-    timeInForce: 'DAY',
-    ...overrides,
-  };
-}
+const order = simOrder;
 
 const statuses = (updates: BrokerOrderUpdate[]) => updates.map((u) => u.status);
 const fills = (updates: BrokerOrderUpdate[]) =>

@@ -1,7 +1,7 @@
 import { DEFAULT_INSTRUMENTS } from '../../../domain/instruments.js';
 import type { Quote, Trade } from '../../../domain/market-data.js';
 import { ManualClock } from '../../../kernel/clock.js';
-import type { BrokerEvent, BrokerHandlers, BrokerOrderUpdate } from '../types.js';
+import type { BrokerEvent, BrokerHandlers, BrokerOrderRequest, BrokerOrderUpdate } from '../types.js';
 import { SimBrokerAdapter, type SimBrokerOptions } from './sim-adapter.js';
 
 /** 09:00 in São Paulo on a Monday. */
@@ -63,4 +63,21 @@ export async function connectFully(adapter: SimBrokerAdapter, recorder: Recorder
   if (last?.type !== 'market' || last.state !== 'connected') {
     throw new Error(`not connected: ${JSON.stringify(recorder.events)}`);
   }
+}
+
+let nextClientId = 1;
+
+/** A one-lot WINZ26 day limit buy on SIM-001 with a fresh clientOrderId, fields overridden. */
+export function simOrder(overrides: Partial<BrokerOrderRequest> = {}): BrokerOrderRequest {
+  return {
+    clientOrderId: `c${nextClientId++}`,
+    account: 'SIM-001',
+    symbol: 'WINZ26',
+    exchange: 'F',
+    side: 'BUY',
+    type: 'LIMIT',
+    quantity: 1,
+    timeInForce: 'DAY',
+    ...overrides,
+  };
 }

@@ -4,24 +4,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { BrokerOrderRequest, BrokerOrderUpdate } from '../types.js';
-import { connectFully, manualSim, T0, turns } from './test-support.js';
+import { connectFully, manualSim, simOrder, T0, turns } from './test-support.js';
 
 const venueFile = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'ts-venue-')), 'sim', 'venue.sqlite');
-let nextClientId = 1;
-
-function order(overrides: Partial<BrokerOrderRequest> = {}): BrokerOrderRequest {
-  return {
-    clientOrderId: `v${nextClientId++}`,
-    account: 'SIM-001',
-    symbol: 'WINZ26',
-    exchange: 'F',
-    side: 'BUY',
-    type: 'LIMIT',
-    quantity: 1,
-    timeInForce: 'DAY',
-    ...overrides,
-  };
-}
+const order = simOrder;
 
 /** A connected sim (on a venue file or in memory) with helpers to send and to run the market. */
 async function sim(file: string | undefined, startAt = T0) {

@@ -1,0 +1,8 @@
+import { DEFAULT_INSTRUMENTS, type Instrument } from './instruments.js';
+
+/** One of the default instruments, by symbol (tests only: an unknown symbol is a test bug). */
+export function defaultInstrument(symbol: string): Instrument {
+  const found = DEFAULT_INSTRUMENTS.find((i) => i.symbol === symbol);
+  if (!found) throw new Error(`no default instrument ${symbol}`);
+  return found;
+}
