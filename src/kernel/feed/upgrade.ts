@@ -31,16 +31,26 @@ export function removeUpgradeRoute(server: Server, path: string): void {
 }
 
 /** Answers an upgrade request with a plain HTTP error in the project's envelope and closes it. */
-export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  code: string,
+  message: string,
+  extra: { details?: Record<string, unknown>; headers?: Record<string, string | number> } = {},
+): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { code, message } });
+  const body = JSON.stringify({ error: { code, message, ...(extra.details && { details: extra.details }) } });
+  const headers = Object.entries(extra.headers ?? {})
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
+      headers +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
       body,

@@ -1,4 +1,4 @@
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { FailureCounter } from '../../kernel/auth/failures.js';
@@ -276,7 +276,13 @@ export class Hub {
     const retryAfter = this.failures.blockedFor(ip);
     if (retryAfter > 0) {
       this.counters.refused.blocked++;
-      return refuseBlocked(socket, retryAfter);
+      return rejectUpgrade(
+        socket,
+        429,
+        'TOO_MANY_AUTH_FAILURES',
+        'too many failed authentications; try again later',
+        { details: { retryAfterSeconds: retryAfter }, headers: { 'Retry-After': retryAfter } },
+      );
     }
     if (this.clients.size >= this.opts.maxClients) {
       return rejectUpgrade(socket, 503, 'TOO_MANY_CLIENTS', `at most ${this.opts.maxClients} clients`);
@@ -545,33 +551,6 @@ export class Hub {
       c.ws.ping();
     }
   }
-}
-
-/**
- * The 429 for an IP past its failed-authentication limit, with Retry-After, in the same envelope
- * as the gateway's (`rejectUpgrade` sends no extra headers).
- */
-function refuseBlocked(socket: Duplex, retryAfter: number): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({
-    error: {
-      code: 'TOO_MANY_AUTH_FAILURES',
-      message: 'too many failed authentications; try again later',
-      details: { retryAfterSeconds: retryAfter },
-    },
-  });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 429 ${STATUS_CODES[429]}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Retry-After: ${retryAfter}\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
 }
 
 function rawText(data: RawData): string {
