@@ -67,10 +67,14 @@ describe('order journal', () => {
     const dir = home();
     const j = OrderJournal.open(dir);
     const commits: number[][] = [];
-    j.onCommit = (events) => commits.push(events.map((e) => e.seq));
+    j.onCommit = (events, json) => {
+      commits.push(events.map((e) => e.seq));
+      // The JSON handed out with each event is that event, as a reader would parse it.
+      expect(json.map((t) => JSON.parse(t))).toEqual(events);
+    };
     j.append('a', null, {}, 1);
     j.audit({ ts: 1, actor: 'api', action: 'x', target: null, reason: null, result: 'ok', details: null });
-    j.transaction(() => j.append('b', null, {}, 2));
+    j.transaction(() => j.append('b', 'o-"1"', { quote: 'say "hi"', n: [1, 2] }, 2));
     const waiter = j.committed();
     j.append('c', null, {}, 3);
     let answered = false;

@@ -134,8 +134,11 @@ interface Batch {
  * It doubles as the FeedHistory of the order feed (seq = feed seq).
  */
 export class OrderJournal implements FeedHistory<JournalEvent> {
-  /** Called once a batch is committed, with its events in seq order: they may now leave the process. */
-  onCommit?: (events: readonly JournalEvent[]) => void;
+  /**
+   * Called once a batch is committed, with its events in seq order and each one's JSON (made from
+   * the row already written, not stringified again): they may now leave the process.
+   */
+  onCommit?: (events: readonly JournalEvent[], json: readonly string[]) => void;
   /** Called right after a failed commit was rolled back, before its waiters are rejected. */
   onRollback?: (err: Error) => void;
   private readonly selectAfter: Database.Statement<[number, number, number], EventRow>;
@@ -361,7 +364,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     this.writer.unref();
     this.committedSeq = batch.events[batch.events.length - 1]?.seq ?? this.committedSeq;
     this.committedAudit = batch.auditRows[batch.auditRows.length - 1]?.[0] ?? this.committedAudit;
-    this.onCommit?.(batch.events);
+    this.onCommit?.(batch.events, batch.eventRows.map(eventJson));
     batch.resolve();
     this.dispatch();
   }
@@ -386,6 +389,11 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     this.broken = err;
     this.failed(err);
   }
+}
+
+/** A journal event as JSON, from its row (the data column is JSON already). */
+function eventJson([seq, ts, type, orderId, data]: EventParams): string {
+  return `{"seq":${seq},"ts":${ts},"type":${JSON.stringify(type)},"orderId":${JSON.stringify(orderId)},"data":${data}}`;
 }
 
 function toEvent(r: EventRow): JournalEvent {

@@ -34,9 +34,12 @@ export const CLOSE_GOING_AWAY = 1001;
 /** The server could not serve the connection's position (history failed or has a hole). */
 export const CLOSE_INTERNAL_ERROR = 1011;
 
-/** The JSON of one record, made once at publish and reused in every frame that carries it. */
-export function encodeRecord<T>(record: FeedRecord<T>): string {
-  return `{"seq":${record.seq},"data":${JSON.stringify(record.data) ?? 'null'}}`;
+/**
+ * The JSON of one record, made once at publish and reused in every frame that carries it;
+ * `dataJson` is `record.data` already as JSON, when the producer has it.
+ */
+export function encodeRecord<T>(record: FeedRecord<T>, dataJson?: string): string {
+  return `{"seq":${record.seq},"data":${dataJson ?? JSON.stringify(record.data) ?? 'null'}}`;
 }
 
 export const BATCH_PREFIX = '{"t":"batch","records":[';

@@ -170,8 +170,11 @@ export class FeedServer<T> {
     }
   }
 
-  /** The hot path: O(1) append to the ring; connections get it in this turn's frame. */
-  publish(record: FeedRecord<T>): void {
+  /**
+   * The hot path: O(1) append to the ring; connections get it in this turn's frame. `dataJson`:
+   * the record's data already as JSON, when the producer made it anyway (its journal did).
+   */
+  publish(record: FeedRecord<T>, dataJson?: string): void {
     const seq = record.seq;
     if (!(Number.isSafeInteger(seq) && seq > this.last)) {
       // A producer bug, not a reason to crash the producer: count it and say so (rate-limited).
@@ -187,7 +190,7 @@ export class FeedServer<T> {
       // Connections behind the new ring start catch up from the history, which has the skipped seqs.
       this.logger.warn({ event: 'feed.publish_gap', seq, lastSeq: this.last }, 'feed publish skipped seqs');
     }
-    this.ring.push(seq, encodeRecord(record));
+    this.ring.push(seq, encodeRecord(record, dataJson));
     this.last = seq;
     if (!this.flushScheduled && this.conns.size > 0) {
       this.flushScheduled = true;

@@ -36,7 +36,7 @@ export interface EngineDeps {
   metrics: OrderManagerMetrics;
   lastPrice(symbol: string): number | undefined;
   /** Called with every event once its batch is committed. */
-  publish(e: JournalEvent): void;
+  publish(e: JournalEvent, json: string): void;
   /** A fresh state, for a rebuild after a failed commit. */
   emptyState(): OrderState;
 }
@@ -66,8 +66,8 @@ export class OrderEngine {
   private readonly ackTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly d: EngineDeps) {
-    d.journal.onCommit = (events) => {
-      for (const e of events) d.publish(e);
+    d.journal.onCommit = (events, json) => {
+      for (const [i, e] of events.entries()) d.publish(e, json[i] ?? JSON.stringify(e));
     };
     d.journal.onRollback = (err) => this.rolledBack(err);
   }

@@ -112,7 +112,7 @@ function wire(
     logger,
     metrics,
     lastPrice: prices.lastPrice,
-    publish: (e) => feed.publish({ seq: e.seq, data: e }),
+    publish: (e, json) => feed.publish({ seq: e.seq, data: e }, json),
     emptyState: () => emptyState(settings.enforceTradingHours, settings.signalConfidenceThreshold),
   });
   const replayed = engine.rebuild();
