@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './clock.js';
-import { createLogger } from './logger.js';
+import { createLogger, lazyChildLogger } from './logger.js';
 
 const lines = (file: string) =>
   readFileSync(file, 'utf8')
@@ -70,5 +70,37 @@ describe('logger', () => {
     }
     expect(raw).toContain('joao');
     expect(raw).toContain('[redacted]');
+  });
+
+  it('gives each request a logger that binds its id and still redacts, made only when a line is written', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'ts-log-'));
+    const clock = new ManualClock(Date.parse('2026-03-15T15:00:00Z'));
+    const { logger } = createLogger({
+      service: 'gateway',
+      home,
+      timeZone: 'America/Sao_Paulo',
+      clock,
+      level: 'info',
+    });
+    let made = 0;
+    const counting = Object.create(logger) as typeof logger;
+    counting.child = (b, o) => {
+      made++;
+      return logger.child(b, o);
+    };
+    const quiet = lazyChildLogger(counting, { reqId: 'r-1' }, {});
+    quiet.debug({ n: 1 }, 'below the level');
+    expect(made).toBe(0);
+    expect(quiet.level).toBe('info');
+    const loud = lazyChildLogger(counting, { reqId: 'r-2' }, {});
+    loud.warn({ apiKey: 'plain-key' }, 'failed');
+    loud.error('again');
+    expect(made).toBe(1);
+    const written = lines(path.join(home, 'logs', 'gateway', '2026-03-15.jsonl'));
+    expect(written.map((l) => [l.reqId, l.msg])).toEqual([
+      ['r-2', 'failed'],
+      ['r-2', 'again'],
+    ]);
+    expect(JSON.stringify(written)).not.toContain('plain-key');
   });
 });

@@ -120,3 +120,35 @@ export function formatConsoleLine(line: string): string {
     return line;
   }
 }
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+/**
+ * The per-request logger Fastify asks for on every request: pino's `child` is made only when a
+ * line at an enabled level is written. Making it eagerly (bindings pass through the secret
+ * redaction) cost more than the rest of a small request's logging put together.
+ */
+export function lazyChildLogger(parent: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions) {
+  let child: Logger | undefined;
+  const real = () => {
+    child ??= parent.child(bindings, options);
+    return child;
+  };
+  const lazy: Record<string, unknown> = {
+    child: (b: pino.Bindings, o?: pino.ChildLoggerOptions) => real().child(b, o),
+    isLevelEnabled: (level: string) => (child ?? parent).isLevelEnabled(level),
+  };
+  for (const level of LEVELS) {
+    lazy[level] = (...args: unknown[]) => {
+      if (!(child ?? parent).isLevelEnabled(level)) return;
+      (real()[level] as (...a: unknown[]) => void)(...args);
+    };
+  }
+  Object.defineProperty(lazy, 'level', {
+    get: () => (child ?? parent).level,
+    set: (level: string) => {
+      real().level = level;
+    },
+  });
+  return lazy as unknown as Logger;
+}

@@ -4,7 +4,7 @@ import Fastify, { type FastifyError, type FastifyInstance, LogController } from 
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { AppError, type ErrorEnvelope } from './errors.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger, lazyChildLogger } from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
 import { coercingAjv, describe, strictAjv } from './validation.js';
 
@@ -74,6 +74,7 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
 
   const app = Fastify({
     loggerInstance: logger,
+    childLoggerFactory: (parent, bindings, options) => lazyChildLogger(parent as Logger, bindings, options),
     bodyLimit: config.http.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
