@@ -62,7 +62,12 @@ class TestConnection implements BrokerAdapter {
   unsubscribeQuotes = (s: string, e: string) => this.sim.unsubscribeQuotes(s, e);
   requestTradeHistory = (s: string, e: string, f: number, t: number) =>
     this.sim.requestTradeHistory(s, e, f, t);
-  sendOrder = (o: BrokerOrderRequest) => this.sim.sendOrder(o);
+  /** While set, new orders wait on the way to the broker until it resolves. */
+  holdingOrders: Promise<void> | null = null;
+  sendOrder = async (o: BrokerOrderRequest) => {
+    await this.holdingOrders;
+    return this.sim.sendOrder(o);
+  };
   modifyOrder = (id: string, c: { price?: number; quantity?: number }) => this.sim.modifyOrder(id, c);
   /** While set, cancel requests vanish on the way to the broker (answered as sent). */
   losingCancels = false;
@@ -201,6 +206,43 @@ describe('order manager reconciliation', () => {
     await until(app, b.id, 'ACCEPTED');
     await call(app, 'DELETE', `/api/orders/${b.id}`);
     await until(app, b.id, 'CANCELED');
+    expect(await conn.openOrders('SIM-001')).toEqual([]);
+  }, 30_000);
+
+  it('journals the broker id once: with the ack when it carries it, on its own when the id comes first', async () => {
+    const eventsOf = (home: string, id: string) => {
+      const db = new Database(path.join(home, 'db', 'orders.sqlite'), { readonly: true });
+      const rows = db.prepare('SELECT type, data FROM events WHERE order_id = ? ORDER BY seq').all(id);
+      db.close();
+      return (rows as Array<{ type: string; data: string }>).map((r) =>
+        r.type === 'order.event' ? JSON.parse(r.data).event.type : r.type,
+      );
+    };
+    const quick = await start();
+    const a = await place(quick.app, win({ type: 'LIMIT', price: 100_000 }));
+    await until(quick.app, a.id, 'ACCEPTED');
+    expect(eventsOf(quick.home, a.id)).toEqual(['order.submitted', 'accepted']);
+
+    const slow = await start({ latencyMs: 50 });
+    const b = await place(slow.app, win({ type: 'LIMIT', price: 100_000 }));
+    const accepted = await until(slow.app, b.id, 'ACCEPTED');
+    expect(eventsOf(slow.home, b.id)).toEqual(['order.submitted', 'order.sent', 'accepted']);
+    expect(accepted.brokerOrderId).toMatch(/-\d+$/);
+  }, 30_000);
+
+  it('sends a cancel asked for before the broker took the order once its ack brings the id', async () => {
+    const { app, conn } = await start();
+    let release!: () => void;
+    conn.holdingOrders = new Promise((resolve) => {
+      release = resolve;
+    });
+    const o = await place(app, win({ type: 'LIMIT', price: 100_000 }));
+    const canceling = (await call(app, 'DELETE', `/api/orders/${o.id}`)).body.data;
+    expect(canceling).toMatchObject({ status: 'PENDING_CANCEL' });
+    expect(canceling.brokerOrderId).toBeUndefined();
+    release();
+    const canceled = await until(app, o.id, 'CANCELED');
+    expect(canceled.brokerOrderId).toBeDefined();
     expect(await conn.openOrders('SIM-001')).toEqual([]);
   }, 30_000);
 

@@ -316,6 +316,7 @@ export class OrderEngine {
     }
     const order = p.order;
     if (!order || order.status === 'PENDING_NEW') return;
+    this.sendDeferredCancel(p);
     // Still waiting on the broker's answer to a cancel or a replace: its timer keeps running.
     if (order.status !== 'PENDING_CANCEL' && order.status !== 'PENDING_REPLACE') this.stopWaiting(order.id);
     if (order.status === 'FILLED' && p.previous?.status !== 'FILLED') this.d.metrics.filled.inc();
@@ -365,9 +366,9 @@ export class OrderEngine {
         stopPrice: order.stopPrice,
         timeInForce: order.timeInForce,
       });
-      const p = this.record('order.sent', order.id, { brokerOrderId });
-      // A cancel asked for before the broker's id was known goes out now.
-      if (p.order?.status === 'PENDING_CANCEL') this.cancelAtBroker(p.order);
+      // Usually the broker's acknowledgement came first and carried the id: nothing more to journal.
+      if (this.d.state.orders.get(order.id)?.brokerOrderId !== undefined) return;
+      this.sendDeferredCancel(this.record('order.sent', order.id, { brokerOrderId }));
     } catch (err) {
       this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
       this.settle(order.id, 'PENDING_NEW', 'rejected', (err as Error).message);
@@ -397,6 +398,14 @@ export class OrderEngine {
   private stopWaiting(orderId: string): void {
     clearTimeout(this.ackTimers.get(orderId));
     this.ackTimers.delete(orderId);
+  }
+
+  /** A cancel asked for before the broker's id was known goes out once the id arrives. */
+  private sendDeferredCancel(p: Projected): void {
+    const { order, previous } = p;
+    if (order?.status === 'PENDING_CANCEL' && order.brokerOrderId && !previous?.brokerOrderId) {
+      this.cancelAtBroker(order);
+    }
   }
 
   /** After the commit holding the cancel request (or the broker's id): only then does it leave. */

@@ -24,7 +24,10 @@ export interface SimBrokerOptions extends TapeOptions {
   account?: string;
   /** Cadence of live delivery. */
   emitIntervalMs?: number;
-  /** Delay of order acknowledgements and changes; 0 answers on the next event-loop turn. */
+  /**
+   * Delay of order acknowledgements and changes. 0: a new order is decided as it arrives (its ack
+   * comes with the commit that stores it); cancels and replaces are answered on the next turn.
+   */
   latencyMs?: number;
   /**
    * SQLite file holding the venue's orders, fills and positions, so they outlive our process like
@@ -162,11 +165,21 @@ export class SimBrokerAdapter implements BrokerAdapter {
     const seq = this.nextOrderNumber++;
     const brokerOrderId = `${this.orderIdPrefix}${seq}`;
     const request = { ...order };
-    this.venue.run(() => this.engine.receive(seq, brokerOrderId, request, this.clock.now()));
-    this.onBrokerTurn(() => {
-      // Closed first: the order stays received, and the next instance on the venue decides it.
-      if (!this.closed) this.venue.run(() => this.decide(brokerOrderId, request, this.clock.now()));
-    });
+    if (this.latencyMs > 0) {
+      this.venue.run(() => this.engine.receive(seq, brokerOrderId, request, this.clock.now()));
+      this.onBrokerTurn(() => {
+        // Closed first: the order stays received, and the next instance on the venue decides it.
+        if (!this.closed) this.venue.run(() => this.decide(brokerOrderId, request, this.clock.now()));
+      });
+    } else {
+      // No latency: decided as it arrives, so its acknowledgement is stored with it and delivered
+      // right after that commit, ahead of the id handed back here (a fast broker's ack can be).
+      this.venue.run(() => {
+        const now = this.clock.now();
+        this.engine.receive(seq, brokerOrderId, request, now);
+        this.decide(brokerOrderId, request, now);
+      });
+    }
     // Stored before the id is handed out (with the turn's other orders, in one commit): the venue
     // has the order even if we die right after.
     await this.venue.committed();

@@ -10,8 +10,8 @@ const venueFile = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'ts-venue-'
 const order = simOrder;
 
 /** A connected sim (on a venue file or in memory) with helpers to send and to run the market. */
-async function sim(file: string | undefined, startAt = T0) {
-  const s = manualSim(file === undefined ? {} : { venueFile: file }, startAt);
+async function sim(file: string | undefined, startAt = T0, options: { latencyMs?: number } = {}) {
+  const s = manualSim(file === undefined ? options : { ...options, venueFile: file }, startAt);
   await connectFully(s.adapter, s.recorder);
   const send = async (request: BrokerOrderRequest) => {
     const { brokerOrderId } = await s.adapter.sendOrder(request);
@@ -125,7 +125,8 @@ describe('durable simulated venue', () => {
 
   it('decides an order received just before the crash as of its arrival', async () => {
     const file = venueFile();
-    const first = await sim(file);
+    // With a latency the broker decides on a later turn (without one, it decides on arrival).
+    const first = await sim(file, T0, { latencyMs: 20 });
     const { brokerOrderId } = await first.adapter.sendOrder(order({ type: 'MARKET', quantity: 2 }));
     first.adapter.close(); // dies before the broker's turn
     await turns();
@@ -136,6 +137,33 @@ describe('durable simulated venue', () => {
       ['ACCEPTED', T0],
       ['FILLED', T0],
     ]);
+  });
+
+  it('acknowledges a new order with the commit that stores it, ahead of its id; later with a latency', async () => {
+    for (const latencyMs of [0, 20]) {
+      const file = venueFile();
+      const s = await sim(file, T0, { latencyMs });
+      const reader = new Database(file, { readonly: true });
+      const seen: string[] = [];
+      s.adapter.setHandlers({
+        onEvent: () => {},
+        onTrade: () => {},
+        onQuote: () => {},
+        onOrderUpdate: (u) => {
+          const row = reader
+            .prepare('SELECT data FROM orders WHERE broker_order_id = ?')
+            .get(u.brokerOrderId);
+          seen.push(`${u.status} stored as ${JSON.parse((row as { data: string }).data).status}`);
+        },
+      });
+      await s.adapter.sendOrder(order({ price: 100_000 })).then(() => seen.push('id'));
+      await new Promise((r) => setTimeout(r, latencyMs + 20));
+      await turns();
+      reader.close();
+      expect(seen).toEqual(
+        latencyMs === 0 ? ['ACCEPTED stored as WORKING', 'id'] : ['id', 'ACCEPTED stored as WORKING'],
+      );
+    }
   });
 
   it('stores every change before delivering its update', async () => {
