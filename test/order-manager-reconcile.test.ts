@@ -62,10 +62,14 @@ class TestConnection implements BrokerAdapter {
   unsubscribeQuotes = (s: string, e: string) => this.sim.unsubscribeQuotes(s, e);
   requestTradeHistory = (s: string, e: string, f: number, t: number) =>
     this.sim.requestTradeHistory(s, e, f, t);
-  /** While set, new orders wait on the way to the broker until it resolves. */
+  /** While set, new orders wait on the way to the broker until it resolves (`ordersHeld` counts them). */
   holdingOrders: Promise<void> | null = null;
+  ordersHeld = 0;
   sendOrder = async (o: BrokerOrderRequest) => {
-    await this.holdingOrders;
+    if (this.holdingOrders) {
+      this.ordersHeld++;
+      await this.holdingOrders;
+    }
     return this.sim.sendOrder(o);
   };
   modifyOrder = (id: string, c: { price?: number; quantity?: number }) => this.sim.modifyOrder(id, c);
@@ -127,6 +131,16 @@ async function expectNotReady(app: App) {
   const r = await call(app, 'POST', '/api/orders', win({ type: 'LIMIT', price: 90_000 }));
   expect(r.status, JSON.stringify(r.body)).toBe(422);
   expect(r.body.error.code).toBe('RISK_BROKER_NOT_READY');
+}
+
+/** An order's journal, read from the file: event types, state-machine events by their own type. */
+function eventsOf(home: string, id: string): string[] {
+  const db = new Database(path.join(home, 'db', 'orders.sqlite'), { readonly: true });
+  const rows = db.prepare('SELECT type, data FROM events WHERE order_id = ? ORDER BY seq').all(id);
+  db.close();
+  return (rows as Array<{ type: string; data: string }>).map((r) =>
+    r.type === 'order.event' ? JSON.parse(r.data).event.type : r.type,
+  );
 }
 
 const allTradeIds = (list: JsonBody[]) => list.flatMap((o) => o.fills.map((f: JsonBody) => f.tradeId));
@@ -210,14 +224,6 @@ describe('order manager reconciliation', () => {
   }, 30_000);
 
   it('journals the broker id once: with the ack when it carries it, on its own when the id comes first', async () => {
-    const eventsOf = (home: string, id: string) => {
-      const db = new Database(path.join(home, 'db', 'orders.sqlite'), { readonly: true });
-      const rows = db.prepare('SELECT type, data FROM events WHERE order_id = ? ORDER BY seq').all(id);
-      db.close();
-      return (rows as Array<{ type: string; data: string }>).map((r) =>
-        r.type === 'order.event' ? JSON.parse(r.data).event.type : r.type,
-      );
-    };
     const quick = await start();
     const a = await place(quick.app, win({ type: 'LIMIT', price: 100_000 }));
     await until(quick.app, a.id, 'ACCEPTED');
@@ -231,18 +237,31 @@ describe('order manager reconciliation', () => {
   }, 30_000);
 
   it('sends a cancel asked for before the broker took the order once its ack brings the id', async () => {
-    const { app, conn } = await start();
+    const { app, conn, home } = await start();
     let release!: () => void;
     conn.holdingOrders = new Promise((resolve) => {
       release = resolve;
     });
-    const o = await place(app, win({ type: 'LIMIT', price: 100_000 }));
-    const canceling = (await call(app, 'DELETE', `/api/orders/${o.id}`)).body.data;
-    expect(canceling).toMatchObject({ status: 'PENDING_CANCEL' });
-    expect(canceling.brokerOrderId).toBeUndefined();
+    // The answer waits for the broker to take the order, so only a kill switch can cancel it now.
+    let answered = false;
+    const placing = call(app, 'POST', '/api/orders', win({ type: 'LIMIT', price: 100_000 }));
+    void placing.then(() => {
+      answered = true;
+    });
+    await waitFor('order on its way', async () => conn.ordersHeld === 1);
+    const killing = call(app, 'POST', '/api/risk/kill-switch', { reason: 'drill', cancelAll: true });
+    await waitFor('kill switch on', async () => (await health(app)).checks.risk.status === 'degraded');
+    expect(answered, 'no answer before the broker has the order').toBe(false);
     release();
-    const canceled = await until(app, o.id, 'CANCELED');
+    const placed = await placing;
+    expect(placed.status, JSON.stringify(placed.body)).toBe(201);
+    const kill = await killing;
+    const { id } = placed.body.data;
+    expect(kill.body.data.canceled).toEqual([id]);
+    const canceled = await until(app, id, 'CANCELED');
     expect(canceled.brokerOrderId).toBeDefined();
+    // Cancelled before the broker's id was known; the cancel left with the ack that brought it.
+    expect(eventsOf(home, id)).toEqual(['order.submitted', 'cancel_requested', 'accepted', 'canceled']);
     expect(await conn.openOrders('SIM-001')).toEqual([]);
   }, 30_000);
 

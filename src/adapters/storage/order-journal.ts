@@ -1,10 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
 import { UnusableFileError } from './unusable-file.js';
 
 /** One journaled command or event; `seq` is also its seq on the order-manager feed. */
@@ -87,39 +86,20 @@ type AuditParams = [
   details: string | null,
 ];
 
-/**
- * The writer thread: it owns the only write connection, so a commit's fsync never stalls the
- * event loop. Plain CommonJS evaluated in the worker, so it runs the same from `src/` (tests) and
- * `dist/`; the driver's path comes in `workerData`.
- */
-const WRITER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file);
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = FULL');
-const insertEvent = db.prepare('INSERT INTO events (seq, ts, type, order_id, data) VALUES (?, ?, ?, ?, ?)');
-const insertAudit = db.prepare(
-  'INSERT INTO audit (id, ts, actor, action, target, reason, result, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-// better-sqlite3 rolls the whole transaction back when any statement or the COMMIT fails.
-const write = db.transaction((events, audits) => {
-  for (const e of events) insertEvent.run(e);
-  for (const a of audits) insertAudit.run(a);
-});
-parentPort.on('message', ({ events, audits }) => {
-  try {
-    write(events, audits);
-    parentPort.postMessage({ ok: true });
-  } catch (err) {
-    parentPort.postMessage({ ok: false, message: String(err && err.message) });
-  }
-});
-`;
+/** The writer thread's statements, by index: the rows of a commit name them. */
+const INSERT_EVENT = 0;
+const INSERT_AUDIT = 1;
+const WRITER_STATEMENTS = [
+  'INSERT INTO events (seq, ts, type, order_id, data) VALUES (?, ?, ?, ?, ?)',
+  'INSERT INTO audit (id, ts, actor, action, target, reason, result, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+];
 
 interface Batch {
   events: JournalEvent[];
   eventRows: EventParams[];
   auditRows: AuditParams[];
+  /** Things the commit must wait for (`holdUntil`) still unsettled. */
+  holds: number;
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -143,17 +123,20 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   onRollback?: (err: Error) => void;
   private readonly selectAfter: Database.Statement<[number, number, number], EventRow>;
   private readonly selectAudit: Database.Statement<[number, string | null, string | null, number], AuditRow>;
-  private readonly writer: Worker;
+  private readonly writer: SqliteWriter;
   /** Highest committed seq / audit id: readers see only these. */
   private committedSeq: number;
   private committedAudit: number;
   /** Highest assigned, committed or not. */
   private lastAssignedSeq: number;
   private lastAssignedAudit: number;
-  /** Collecting appends; handed to the writer when its turn ends and no commit is in flight. */
+  /** Collecting the appends of this turn; sealed when the turn ends. */
   private batch: Batch | null = null;
-  private batchReady = false;
-  private inFlight: Batch | null = null;
+  /** Sealed, in order, waiting for their holds (or for one ahead of them) before the writer. */
+  private sealed: Batch[] = [];
+  /** Handed to the writer, in order, not yet committed. */
+  private writing: Batch[] = [];
+  private closingNow = false;
   /** Set when the writer thread died: nothing can be committed any more. */
   private broken: Error | null = null;
   private closing: Promise<void> | null = null;
@@ -173,16 +156,8 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     this.committedAudit = audit.last ?? 0;
     this.lastAssignedSeq = this.committedSeq;
     this.lastAssignedAudit = this.committedAudit;
-    this.writer = new Worker(WRITER_SOURCE, {
-      eval: true,
-      workerData: { file, driver: createRequire(import.meta.url).resolve('better-sqlite3') },
-    });
-    this.writer.unref(); // referenced only while a commit is in flight
-    this.writer.on('message', (m: { ok: boolean; message?: string }) =>
-      m.ok ? this.committedBatch() : this.failed(new Error(m.message)),
-    );
-    this.writer.on('error', (err) => this.writerDied(err));
-    this.writer.on('exit', (code) => this.writerDied(new Error(`the journal writer exited (code ${code})`)));
+    this.writer = new SqliteWriter({ file, synchronous: 'FULL', statements: WRITER_STATEMENTS });
+    this.writer.onDied = (err) => this.writerDied(err);
   }
 
   /** `{home}/db/orders.sqlite`; a missing file starts empty, an unusable one throws and is kept. */
@@ -233,11 +208,27 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   }
 
   /**
+   * Keeps the open batch from being written until `p` settles. The order manager holds a new
+   * order's batch until the broker has taken the order: our journal then never holds an order the
+   * broker never received (a crash in between leaves the broker with one we lack, which
+   * reconciliation adopts).
+   */
+  holdUntil(p: Promise<unknown>): void {
+    const batch = this.open();
+    batch.holds++;
+    const release = () => {
+      batch.holds--;
+      this.dispatch();
+    };
+    p.then(release, release);
+  }
+
+  /**
    * Resolves once everything appended so far is committed; rejects if that commit failed (the
    * batch is then rolled back and none of it is visible).
    */
   committed(): Promise<void> {
-    return (this.batch ?? this.inFlight)?.promise ?? Promise.resolve();
+    return (this.batch ?? this.sealed.at(-1) ?? this.writing.at(-1))?.promise ?? Promise.resolve();
   }
 
   audit(entry: NewAuditEntry): AuditEntry {
@@ -300,30 +291,23 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (let round = 0; round < CLOSE_ROUNDS && (this.batch || this.inFlight); round++) {
-        this.batchReady = true;
-        this.dispatch();
-        await Promise.allSettled([this.inFlight?.promise, this.batch?.promise]);
+      this.closingNow = true; // holds no longer delay a commit
+      for (let round = 0; round < CLOSE_ROUNDS && this.outstanding().length > 0; round++) {
+        if (this.batch) this.seal(this.batch);
+        await Promise.allSettled(this.outstanding().map((b) => b.promise));
       }
       this.broken ??= new Error('the order journal is closed');
       this.failed(this.broken);
-      await this.writer.terminate();
+      await this.writer.close();
       this.db.close();
     })();
     return this.closing;
   }
 
-  /**
-   * The open batch, or a new one. A batch goes to the writer no earlier than the end of the last
-   * turn that appended to it: what that turn hands to the broker (whose own commit ends the turn)
-   * is then out before our commit of it can complete.
-   */
+  /** The open batch, or a new one, sealed at the end of this turn: a turn's appends commit together. */
   private open(): Batch {
     if (this.broken) throw this.broken;
-    if (this.batch) {
-      if (this.batchReady) this.readyAtTurnEnd(this.batch);
-      return this.batch;
-    }
+    if (this.batch) return this.batch;
     let resolve!: () => void;
     let reject!: (err: Error) => void;
     const promise = new Promise<void>((res, rej) => {
@@ -332,41 +316,48 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     });
     // A batch nobody waits on must not crash the process when it fails (onRollback reports it).
     promise.catch(() => {});
-    const batch: Batch = { events: [], eventRows: [], auditRows: [], promise, resolve, reject };
+    const batch: Batch = { events: [], eventRows: [], auditRows: [], holds: 0, promise, resolve, reject };
     this.batch = batch;
-    this.readyAtTurnEnd(batch);
+    setImmediate(() => this.seal(batch));
     return batch;
   }
 
-  private readyAtTurnEnd(batch: Batch): void {
-    this.batchReady = false;
-    setImmediate(() => {
-      if (this.batch !== batch) return;
-      this.batchReady = true;
-      this.dispatch();
-    });
-  }
-
-  /** One commit in flight at a time: what arrives meanwhile waits and goes next, as one. */
-  private dispatch(): void {
-    const batch = this.batch;
-    if (!batch || !this.batchReady || this.inFlight || this.broken) return;
+  private seal(batch: Batch): void {
+    if (this.batch !== batch) return;
     this.batch = null;
-    this.inFlight = batch;
-    this.writer.ref();
-    this.writer.postMessage({ events: batch.eventRows, audits: batch.auditRows });
+    this.sealed.push(batch);
+    this.dispatch();
   }
 
-  private committedBatch(): void {
-    const batch = this.inFlight;
-    if (!batch) return;
-    this.inFlight = null;
-    this.writer.unref();
+  /**
+   * Sealed batches go to the writer in order, each once nothing holds it; the writer makes one
+   * transaction of those that queue behind a commit on its way.
+   */
+  private dispatch(): void {
+    for (let batch = this.sealed[0]; batch; batch = this.sealed[0]) {
+      if (this.broken || (batch.holds > 0 && !this.closingNow)) return;
+      this.sealed.shift();
+      this.writing.push(batch);
+      const rows: WriteRow[] = batch.eventRows.map((r) => [INSERT_EVENT, r]);
+      for (const r of batch.auditRows) rows.push([INSERT_AUDIT, r]);
+      this.writer.commit(rows).then(
+        () => this.committedBatch(batch),
+        (err: Error) => this.writing.includes(batch) && this.failed(err),
+      );
+    }
+  }
+
+  private committedBatch(batch: Batch): void {
+    if (this.writing[0] !== batch) return;
+    this.writing.shift();
     this.committedSeq = batch.events[batch.events.length - 1]?.seq ?? this.committedSeq;
     this.committedAudit = batch.auditRows[batch.auditRows.length - 1]?.[0] ?? this.committedAudit;
     this.onCommit?.(batch.events, batch.eventRows.map(eventJson));
     batch.resolve();
-    this.dispatch();
+  }
+
+  private outstanding(): Batch[] {
+    return [...this.writing, ...this.sealed, ...(this.batch ? [this.batch] : [])];
   }
 
   /**
@@ -374,10 +365,11 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
    * the lost ones), so it is refused too; the owner rebuilds from what is committed.
    */
   private failed(err: Error): void {
-    const lost = [this.inFlight, this.batch].filter((b): b is Batch => b !== null);
+    const lost = this.outstanding();
     if (lost.length === 0) return;
-    this.inFlight = this.batch = null;
-    this.writer.unref();
+    this.writing = [];
+    this.sealed = [];
+    this.batch = null;
     this.lastAssignedSeq = this.committedSeq;
     this.lastAssignedAudit = this.committedAudit;
     this.onRollback?.(err);

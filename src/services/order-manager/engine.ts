@@ -55,8 +55,9 @@ export interface SubmitOptions {
  * The order manager's core: every command is checked, journaled (with its audit entry) and folded
  * into the projection at once, so later commands of the same turn see it. The journal commits in
  * groups: replies wait for `journal.committed()` (the routes' onSend hook) and feed publishes
- * follow the commit; a new order goes to the broker while its commit is written (cancels and
- * replaces after it), and a failed commit rebuilds the state from what is committed.
+ * follow the commit; a new order goes to the broker before its commit, which waits for the
+ * broker to take it (cancels and replaces go after their commit), and a failed commit rebuilds the
+ * state from what is committed.
  */
 export class OrderEngine {
   /** Order routing is connected (the broker's own report). */
@@ -348,13 +349,13 @@ export class OrderEngine {
   private async send(order: Order, trigger?: OrderTrigger): Promise<void> {
     const instrument = this.d.instruments.get(order.symbol);
     this.awaitAnswer(order.id, 'PENDING_NEW');
-    // The order leaves while its commit is being written: the fsync is off the order's path, and
-    // the caller's answer still waits for the commit. A crash in between leaves an order the broker
-    // has and our journal does not: the next reconciliation adopts it from the broker's report. A
-    // commit that fails instead rebuilds the state and reconciles at once (`rolledBack`).
+    // The order leaves before its commit, and the commit waits until the broker has it: the
+    // caller's answer (after the commit) then means both hold it, and a crash in between leaves an
+    // order the broker has and our journal does not, which the next reconciliation adopts from the
+    // broker's report. A commit that fails rebuilds the state and reconciles at once (`rolledBack`).
     if (trigger) observeTrigger(this.d.metrics, this.d.clock.now(), trigger);
     try {
-      const { brokerOrderId } = await this.d.broker.sendOrder({
+      const sending = this.d.broker.sendOrder({
         clientOrderId: order.clientOrderId,
         account: order.account,
         symbol: order.symbol,
@@ -366,6 +367,8 @@ export class OrderEngine {
         stopPrice: order.stopPrice,
         timeInForce: order.timeInForce,
       });
+      this.d.journal.holdUntil(sending);
+      const { brokerOrderId } = await sending;
       // Usually the broker's acknowledgement came first and carried the id: nothing more to journal.
       if (this.d.state.orders.get(order.id)?.brokerOrderId !== undefined) return;
       this.sendDeferredCancel(this.record('order.sent', order.id, { brokerOrderId }));

@@ -90,7 +90,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
       this.nextOrderNumber = this.venue.lastOrderSeq() + 1;
       if (store) this.catchUp();
     } catch (err) {
-      store?.close();
+      void store?.close();
       throw err;
     }
   }
@@ -112,16 +112,16 @@ export class SimBrokerAdapter implements BrokerAdapter {
   async disconnect(): Promise<void> {
     const wasDown = this.state === 'down';
     this.drop();
-    this.venue.checkpoint();
+    await this.venue.checkpoint();
     await nextTurn();
     if (!wasDown) this.announceDrop();
   }
 
   /** Stops and closes the venue file; the object is unusable afterwards. */
-  close(): void {
+  async close(): Promise<void> {
     this.drop();
     this.closed = true;
-    this.venue.close();
+    await this.venue.close();
   }
 
   async subscribeTrades(symbol: string, exchange: string): Promise<void> {
@@ -198,6 +198,11 @@ export class SimBrokerAdapter implements BrokerAdapter {
     await this.onBrokerTurnSettled(() =>
       this.venue.run(() => this.engine.cancel(brokerOrderId, this.clock.now())),
     );
+  }
+
+  /** Resolves once everything the venue has done so far is stored and its news delivered. */
+  settled(): Promise<void> {
+    return this.venue.committed();
   }
 
   async openOrders(account: string): Promise<BrokerOpenOrder[]> {

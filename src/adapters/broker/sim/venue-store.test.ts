@@ -26,16 +26,16 @@ async function tradedVenue(): Promise<string> {
     });
   }
   await turns();
-  adapter.close();
+  await adapter.close();
   return file;
 }
 
 const open = (file: string) => () => manualSim({ venueFile: file });
 
 describe('venue file', () => {
-  it('starts a new venue in WAL mode when the file is missing', () => {
+  it('starts a new venue in WAL mode when the file is missing', async () => {
     const file = venueFile();
-    open(file)().adapter.close();
+    await open(file)().adapter.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();

@@ -60,16 +60,25 @@ export class Venue {
     this.flush();
   }
 
-  /** Records what was delivered, so a clean restart does not report it again. */
-  checkpoint(): void {
+  /**
+   * Stores and delivers what is staged, then records what was delivered, so a clean restart does
+   * not report it again. A venue whose commit failed records nothing more: its outbox is reported
+   * again at the next start.
+   */
+  async checkpoint(): Promise<void> {
     if (!this.store?.isOpen) return;
-    this.commitStaged();
-    this.store.commit({ ...nothing(), deliveredThrough: this.deliveredThrough });
+    try {
+      await this.committed();
+      this.store.stage({ ...nothing(), deliveredThrough: this.deliveredThrough });
+      await this.store.commitStaged();
+    } catch {
+      // this.failure already holds it; the venue takes no more work.
+    }
   }
 
-  close(): void {
-    this.checkpoint();
-    this.store?.close();
+  async close(): Promise<void> {
+    await this.checkpoint();
+    await this.store?.close();
   }
 
   private stage(): void {
@@ -104,25 +113,31 @@ export class Venue {
     setImmediate(() => this.commitStaged());
   }
 
-  /** Commits the staged work, then delivers its updates; on failure none of it is delivered. */
+  /**
+   * Commits the staged work, then delivers its updates; on failure none of it is delivered. Commits
+   * complete in the order asked, so updates leave in the order they happened.
+   */
   private commitStaged(): void {
     this.commitScheduled = false;
     const waiters = this.commitWaiters;
     this.commitWaiters = [];
     const staged = this.staged;
     this.staged = [];
-    if (staged.length > 0 || this.store?.isOpen) {
-      try {
-        this.store?.commitStaged();
-      } catch (err) {
-        this.failure = err as Error;
-        for (const w of waiters) w.reject(this.failure);
-        return;
-      }
-      this.outbox.push(...staged);
-      this.flush();
+    if (!this.store?.isOpen) {
+      for (const w of waiters) w.resolve();
+      return;
     }
-    for (const w of waiters) w.resolve();
+    this.store.commitStaged().then(
+      () => {
+        this.outbox.push(...staged);
+        this.flush();
+        for (const w of waiters) w.resolve();
+      },
+      (err: Error) => {
+        this.failure ??= err;
+        for (const w of waiters) w.reject(this.failure);
+      },
+    );
   }
 
   private flush(): void {

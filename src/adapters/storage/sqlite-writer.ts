@@ -1,0 +1,158 @@
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** One statement run with its parameters: `[index into the writer's statements, params]`. */
+export type WriteRow = [statement: number, params: unknown[]];
+
+export interface SqliteWriterOptions {
+  file: string;
+  /** FULL: a commit survives a power cut. NORMAL: it survives the process's death (WAL). */
+  synchronous: 'FULL' | 'NORMAL';
+  /** Prepared once on the writer thread; rows name them by index. */
+  statements: readonly string[];
+}
+
+/**
+ * Plain CommonJS evaluated in the worker, so it runs the same from `src/` (tests) and `dist/`; the
+ * driver's path comes in `workerData`. better-sqlite3 rolls the whole transaction back when any
+ * statement or the COMMIT fails.
+ */
+const WRITER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { fileMustExist: true });
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = ' + workerData.synchronous);
+const statements = workerData.statements.map((sql) => db.prepare(sql));
+const write = db.transaction((rows) => {
+  for (const [statement, params] of rows) statements[statement].run(params);
+});
+parentPort.on('message', (rows) => {
+  if (rows === null) {
+    db.close(); // checkpoints the WAL when this is the file's last connection
+    parentPort.close();
+    return;
+  }
+  try {
+    write(rows);
+    parentPort.postMessage(null);
+  } catch (err) {
+    parentPort.postMessage(String((err && err.message) || err));
+  }
+});
+`;
+
+interface Commit {
+  rows: WriteRow[];
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * A SQLite file's only write connection, on a thread of its own: a commit's work and its fsync
+ * never run on the event loop. Commits are written in the order asked, each as one transaction;
+ * those asked while one is on its way go together, as the next. A failed commit fails what is
+ * queued behind it too (it was built on it); once the thread has died, every commit fails.
+ */
+export class SqliteWriter {
+  /** Called once, if the thread dies: nothing can be committed any more. */
+  onDied?: (err: Error) => void;
+  private readonly worker: Worker;
+  private inFlight: Commit | null = null;
+  private queued: Commit | null = null;
+  private broken: Error | null = null;
+
+  constructor(opts: SqliteWriterOptions) {
+    this.worker = new Worker(WRITER_SOURCE, {
+      eval: true,
+      workerData: {
+        file: opts.file,
+        synchronous: opts.synchronous,
+        statements: opts.statements,
+        driver: createRequire(import.meta.url).resolve('better-sqlite3'),
+      },
+    });
+    this.worker.unref(); // referenced only while a commit is on its way
+    this.worker.on('message', (failure: string | null) => this.written(failure));
+    // Rebuilt here: an error thrown on the thread does not cross over whole.
+    this.worker.on('error', (err) =>
+      this.died(new Error(`the writer of ${opts.file} failed: ${err.message}`)),
+    );
+    this.worker.on('exit', (code) =>
+      this.died(new Error(`the writer of ${opts.file} exited (code ${code})`)),
+    );
+  }
+
+  /** Why nothing can be committed any more, or null while the writer works. */
+  get failure(): Error | null {
+    return this.broken;
+  }
+
+  /** Resolves once the rows are committed; rejects if that transaction (or one before it) failed. */
+  commit(rows: readonly WriteRow[]): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    this.queued ??= newCommit();
+    for (const row of rows) this.queued.rows.push(row);
+    const { promise } = this.queued;
+    this.dispatch();
+    return promise;
+  }
+
+  /** Writes what was asked so far, closes the connection and ends the thread; later commits fail. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.inFlight?.promise, this.queued?.promise]);
+    if (this.broken) return;
+    this.broken = new Error('the writer is closed');
+    const exited = once(this.worker, 'exit');
+    this.worker.ref();
+    this.worker.postMessage(null);
+    await exited;
+  }
+
+  private dispatch(): void {
+    if (this.inFlight || !this.queued || this.broken) return;
+    this.inFlight = this.queued;
+    this.queued = null;
+    this.worker.ref();
+    this.worker.postMessage(this.inFlight.rows);
+  }
+
+  private written(failure: string | null): void {
+    const commit = this.inFlight;
+    if (!commit) return;
+    this.inFlight = null;
+    this.worker.unref();
+    if (failure === null) {
+      commit.resolve();
+      this.dispatch();
+      return;
+    }
+    const err = new Error(failure);
+    const behind = this.queued;
+    this.queued = null;
+    commit.reject(err);
+    behind?.reject(err);
+  }
+
+  private died(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    for (const lost of [this.inFlight, this.queued]) lost?.reject(err);
+    this.inFlight = this.queued = null;
+    this.onDied?.(err);
+  }
+}
+
+function newCommit(): Commit {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A commit nobody waits on must not crash the process when it fails (its owner reports it).
+  promise.catch(() => {});
+  return { rows: [], promise, resolve, reject };
+}
