@@ -90,7 +90,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
       this.nextOrderNumber = this.venue.lastOrderSeq() + 1;
       if (store) this.catchUp();
     } catch (err) {
-      void store?.close();
+      store?.close();
       throw err;
     }
   }
@@ -112,16 +112,16 @@ export class SimBrokerAdapter implements BrokerAdapter {
   async disconnect(): Promise<void> {
     const wasDown = this.state === 'down';
     this.drop();
-    await this.venue.checkpoint();
+    this.venue.checkpoint();
     await nextTurn();
     if (!wasDown) this.announceDrop();
   }
 
   /** Stops and closes the venue file; the object is unusable afterwards. */
-  async close(): Promise<void> {
+  close(): void {
     this.drop();
     this.closed = true;
-    await this.venue.close();
+    this.venue.close();
   }
 
   async subscribeTrades(symbol: string, exchange: string): Promise<void> {
@@ -198,11 +198,6 @@ export class SimBrokerAdapter implements BrokerAdapter {
     await this.onBrokerTurnSettled(() =>
       this.venue.run(() => this.engine.cancel(brokerOrderId, this.clock.now())),
     );
-  }
-
-  /** Resolves once everything the venue has done so far is stored and its news delivered. */
-  settled(): Promise<void> {
-    return this.venue.committed();
   }
 
   async openOrders(account: string): Promise<BrokerOpenOrder[]> {

@@ -26,16 +26,16 @@ async function tradedVenue(): Promise<string> {
     });
   }
   await turns();
-  await adapter.close();
+  adapter.close();
   return file;
 }
 
 const open = (file: string) => () => manualSim({ venueFile: file });
 
 describe('venue file', () => {
-  it('starts a new venue in WAL mode when the file is missing', async () => {
+  it('starts a new venue in WAL mode when the file is missing', () => {
     const file = venueFile();
-    await open(file)().adapter.close();
+    open(file)().adapter.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();

@@ -1,7 +1,6 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { SqliteWriter, type WriteRow } from '../../storage/sqlite-writer.js';
 import { UnusableFileError } from '../../storage/unusable-file.js';
 import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
@@ -69,47 +68,39 @@ interface FillRow {
   ts: number;
 }
 
-/** The writer thread's statements, by index: the rows of a commit name them. */
-const UPSERT_ORDER = 0;
-const INSERT_FILL = 1;
-const UPSERT_POSITION = 2;
-const PRUNE_OUTBOX = 3;
-const INSERT_UPDATE = 4;
-const WRITER_STATEMENTS = [
-  'INSERT INTO orders (broker_order_id, seq, data) VALUES (?, ?, ?) ' +
-    'ON CONFLICT (broker_order_id) DO UPDATE SET data = excluded.data',
-  'INSERT INTO fills (trade_id, broker_order_id, price, qty, ts) VALUES (?, ?, ?, ?, ?)',
-  'INSERT OR REPLACE INTO positions (account, symbol, quantity, average_price) VALUES (?, ?, ?, ?)',
-  'DELETE FROM outbox WHERE seq <= ?',
-  'INSERT INTO outbox (seq, data) VALUES (?, ?)',
-];
-
 /**
  * The simulated venue's state in one SQLite file (WAL, synchronous=NORMAL): orders, fills, positions
- * and an outbox of updates. Every change is committed before its update leaves the venue: `stage`
- * lets several batches share one transaction, written by `commitStaged` on a writer thread (the
- * venue lives in the order manager's process; a real one would not cost its event loop anything).
+ * and an outbox of updates. Every change is committed before its update leaves the venue; `stage`
+ * lets several batches share one transaction (one fsync), committed by `commitStaged`.
  */
 export class VenueStore {
+  private readonly upsertOrder: Database.Statement<[string, number, string]>;
+  private readonly insertFill: Database.Statement<[string, string, number, number, number]>;
+  private readonly upsertPosition: Database.Statement<[string, string, number, number]>;
+  private readonly pruneOutbox: Database.Statement<[number]>;
+  private readonly insertUpdate: Database.Statement<[number, string]>;
   /** Batches waiting for `commitStaged`, kept in memory: the turn's work is written in one go. */
   private staged: VenueCommit[] = [];
   /** Outbox seqs are handed out at staging, so a staged update already has its place. */
   private nextOutboxSeq: number;
-  /** The latest commit asked for: `commitStaged` with nothing staged waits on it. */
-  private written: Promise<void> = Promise.resolve();
-  /** Set by the first failed commit: what followed was built on it, so nothing more is written. */
-  private failure: Error | null = null;
-  private readonly writer: SqliteWriter;
 
   private constructor(
     readonly file: string,
-    /** Read connection: checks, the stored state at start, numbering. */
     private readonly db: Database.Database,
   ) {
+    this.upsertOrder = db.prepare(
+      'INSERT INTO orders (broker_order_id, seq, data) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (broker_order_id) DO UPDATE SET data = excluded.data',
+    );
+    this.insertFill = db.prepare(
+      'INSERT INTO fills (trade_id, broker_order_id, price, qty, ts) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.upsertPosition = db.prepare(
+      'INSERT OR REPLACE INTO positions (account, symbol, quantity, average_price) VALUES (?, ?, ?, ?)',
+    );
+    this.pruneOutbox = db.prepare('DELETE FROM outbox WHERE seq <= ?');
+    this.insertUpdate = db.prepare('INSERT INTO outbox (seq, data) VALUES (?, ?)');
     this.nextOutboxSeq = this.lastOutboxSeq() + 1;
-    // NORMAL: a committed transaction survives the order manager's death (kill -9), which is what
-    // a simulated exchange must outlive; only a power cut could lose its last commits.
-    this.writer = new SqliteWriter({ file, synchronous: 'NORMAL', statements: WRITER_STATEMENTS });
   }
 
   /** A missing file becomes a new venue; an existing one must be a whole, valid venue or this throws. */
@@ -130,6 +121,10 @@ export class VenueStore {
       if (version !== SCHEMA_VERSION)
         throw new Error(`schema version ${String(version)}, expected ${SCHEMA_VERSION}`);
       db.pragma('journal_mode = WAL');
+      // A committed transaction survives the order manager's death (kill -9), which is what a
+      // simulated exchange must outlive; only a power cut could lose its last commits, and the
+      // fsync that guards against that would be paid on the order manager's own event loop.
+      db.pragma('synchronous = NORMAL');
       return new VenueStore(file, db);
     } catch (err) {
       db?.close();
@@ -165,56 +160,58 @@ export class VenueStore {
     }
   }
 
+  /** Stores a batch atomically; returns the outbox seq of each update, in order. */
+  commit(batch: VenueCommit): number[] {
+    this.commitStaged();
+    const seqs = this.stage(batch);
+    this.commitStaged();
+    return seqs;
+  }
+
   /** Adds a batch to the open group: durable at `commitStaged`. */
   stage(batch: VenueCommit): number[] {
     this.staged.push(batch);
     return batch.updates.map(() => this.nextOutboxSeq++);
   }
 
-  /**
-   * Writes everything staged so far in one transaction; resolves once it is stored (with nothing
-   * staged: once what was asked before is). On failure none of it is stored, and nothing ever after.
-   */
-  commitStaged(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.staged.length === 0) return this.written;
-    const rows = this.rows(
-      this.staged,
-      this.nextOutboxSeq - this.staged.reduce((n, b) => n + b.updates.length, 0),
-    );
+  /** Writes everything staged in one transaction; on failure none of it is stored and the error thrown. */
+  commitStaged(): void {
+    if (this.staged.length === 0) return;
+    const staged = this.staged;
     this.staged = [];
-    this.written = this.writer.commit(rows);
-    this.written.catch((err: Error) => {
-      this.failure ??= err;
-    });
-    return this.written;
+    const firstSeq = this.nextOutboxSeq - staged.reduce((n, b) => n + b.updates.length, 0);
+    try {
+      this.writeAll(staged, firstSeq);
+    } catch (err) {
+      this.nextOutboxSeq = this.lastOutboxSeq() + 1;
+      throw err;
+    }
   }
 
   /**
    * An order or position changed several times in the group is written once, as it is now (the
    * objects are the venue's live ones); fills and updates are each written once anyway.
    */
-  private rows(batches: VenueCommit[], firstSeq: number): WriteRow[] {
+  private writeAll(batches: VenueCommit[], firstSeq: number): void {
     const orders = new Map<string, VenueOrder>();
     const positions = new Map<string, BrokerPosition>();
     for (const b of batches) {
       for (const o of b.orders) orders.set(o.brokerOrderId, o);
       for (const p of b.positions) positions.set(`${p.account}\u0000${p.symbol}`, p);
     }
-    const rows: WriteRow[] = [];
-    for (const o of orders.values()) rows.push([UPSERT_ORDER, [o.brokerOrderId, o.seq, encodeOrder(o)]]);
     let seq = firstSeq;
-    for (const b of batches) {
-      for (const { order, fill } of b.fills) {
-        rows.push([INSERT_FILL, [fill.tradeId, order.brokerOrderId, fill.price, fill.qty, fill.ts]]);
+    this.db.transaction(() => {
+      for (const o of orders.values()) this.upsertOrder.run(o.brokerOrderId, o.seq, encodeOrder(o));
+      for (const b of batches) {
+        for (const { order, fill } of b.fills) {
+          this.insertFill.run(fill.tradeId, order.brokerOrderId, fill.price, fill.qty, fill.ts);
+        }
+        for (const u of b.updates) this.insertUpdate.run(seq++, JSON.stringify(u));
       }
-      for (const u of b.updates) rows.push([INSERT_UPDATE, [seq++, JSON.stringify(u)]]);
-    }
-    for (const p of positions.values()) {
-      rows.push([UPSERT_POSITION, [p.account, p.symbol, p.quantity, p.averagePrice]]);
-    }
-    rows.push([PRUNE_OUTBOX, [batches[batches.length - 1]?.deliveredThrough ?? 0]]);
-    return rows;
+      for (const p of positions.values())
+        this.upsertPosition.run(p.account, p.symbol, p.quantity, p.averagePrice);
+      this.pruneOutbox.run(batches[batches.length - 1]?.deliveredThrough ?? 0);
+    })();
   }
 
   /** The highest outbox seq ever used, pruned rows included (AUTOINCREMENT never reuses one). */
@@ -233,10 +230,9 @@ export class VenueStore {
   }
 
   /** Whatever was staged is committed first: a clean close loses nothing. */
-  async close(): Promise<void> {
+  close(): void {
     if (!this.db.open) return;
-    await this.commitStaged().catch(() => {});
-    await this.writer.close();
+    this.commitStaged();
     this.db.close();
   }
 }

@@ -13,22 +13,16 @@ const order = simOrder;
 async function sim(file: string | undefined, startAt = T0, options: { latencyMs?: number } = {}) {
   const s = manualSim(file === undefined ? options : { ...options, venueFile: file }, startAt);
   await connectFully(s.adapter, s.recorder);
-  await s.adapter.settled(); // what it caught up on at start is reported
-  /** Everything done so far is stored and its updates delivered (they leave after their commit). */
-  const settle = async () => {
-    await turns();
-    await s.adapter.settled();
-  };
   const send = async (request: BrokerOrderRequest) => {
     const { brokerOrderId } = await s.adapter.sendOrder(request);
-    await settle();
+    await turns();
     return brokerOrderId;
   };
   const run = (ms: number) => {
     for (let t = 0; t < ms; t += 1_000) s.advance(Math.min(1_000, ms - t));
   };
   const updatesOf = (id: string) => s.recorder.updates.filter((u) => u.brokerOrderId === id);
-  return { ...s, send, run, settle, updatesOf };
+  return { ...s, send, run, updatesOf };
 }
 
 /** A LIMIT buy that rests at T0 and that the next minute of tape trades through, in several prints. */
@@ -57,7 +51,7 @@ describe('durable simulated venue', () => {
     const id = await first.send(request);
     expect(id).toBe(refId);
     first.run(crashAfter);
-    await first.settle();
+    await turns(); // updates leave after their group commit
     const before = first.updatesOf(id);
     expect(before.some((u) => u.fill)).toBe(true);
     // kill -9: the object is dropped, nothing is flushed or closed.
@@ -66,7 +60,6 @@ describe('durable simulated venue', () => {
     expect(second.recorder.updates).toEqual([]); // caught up already, reported once routing connects
     expect(await second.adapter.openOrders('SIM-001')).toMatchObject([{ brokerOrderId: id }]);
     await connectFully(second.adapter, second.recorder);
-    await second.adapter.settled();
     const after = second.recorder.updates;
     expect(after.length).toBeGreaterThan(0);
     expect(after.every((u) => u.brokerOrderId === id && u.ts <= T0 + 60_000)).toBe(true);
@@ -126,16 +119,16 @@ describe('durable simulated venue', () => {
     const fresh = await third.send(order({ price: 64_000 }));
     expect([bought, resting, canceled, crossing]).not.toContain(fresh);
     await third.adapter.cancelOrder(resting);
-    await third.settle();
+    await turns();
     expect(third.updatesOf(resting).at(-1)).toMatchObject({ status: 'CANCELED' });
   });
 
   it('decides an order received just before the crash as of its arrival', async () => {
     const file = venueFile();
     // With a latency the broker decides on a later turn (without one, it decides on arrival).
-    const first = await sim(file, T0, { latencyMs: 1_000 });
+    const first = await sim(file, T0, { latencyMs: 20 });
     const { brokerOrderId } = await first.adapter.sendOrder(order({ type: 'MARKET', quantity: 2 }));
-    await first.adapter.close(); // dies before the broker's turn
+    first.adapter.close(); // dies before the broker's turn
     await turns();
     expect(first.recorder.updates).toEqual([]);
 
@@ -147,7 +140,7 @@ describe('durable simulated venue', () => {
   });
 
   it('acknowledges a new order with the commit that stores it, ahead of its id; later with a latency', async () => {
-    for (const latencyMs of [0, 200]) {
+    for (const latencyMs of [0, 20]) {
       const file = venueFile();
       const s = await sim(file, T0, { latencyMs });
       const reader = new Database(file, { readonly: true });
@@ -165,7 +158,7 @@ describe('durable simulated venue', () => {
       });
       await s.adapter.sendOrder(order({ price: 100_000 })).then(() => seen.push('id'));
       await new Promise((r) => setTimeout(r, latencyMs + 20));
-      await s.settle();
+      await turns();
       reader.close();
       expect(seen).toEqual(
         latencyMs === 0 ? ['ACCEPTED stored as WORKING', 'id'] : ['id', 'ACCEPTED stored as WORKING'],
@@ -190,7 +183,7 @@ describe('durable simulated venue', () => {
     });
     await s.send(restingBuy(s.adapter));
     s.run(60_000);
-    await s.settle();
+    await turns();
     reader.close();
     expect(stored.length).toBeGreaterThan(2);
     expect(stored.every(Boolean)).toBe(true);

@@ -60,25 +60,16 @@ export class Venue {
     this.flush();
   }
 
-  /**
-   * Stores and delivers what is staged, then records what was delivered, so a clean restart does
-   * not report it again. A venue whose commit failed records nothing more: its outbox is reported
-   * again at the next start.
-   */
-  async checkpoint(): Promise<void> {
+  /** Records what was delivered, so a clean restart does not report it again. */
+  checkpoint(): void {
     if (!this.store?.isOpen) return;
-    try {
-      await this.committed();
-      this.store.stage({ ...nothing(), deliveredThrough: this.deliveredThrough });
-      await this.store.commitStaged();
-    } catch {
-      // this.failure already holds it; the venue takes no more work.
-    }
+    this.commitStaged();
+    this.store.commit({ ...nothing(), deliveredThrough: this.deliveredThrough });
   }
 
-  async close(): Promise<void> {
-    await this.checkpoint();
-    await this.store?.close();
+  close(): void {
+    this.checkpoint();
+    this.store?.close();
   }
 
   private stage(): void {
@@ -113,31 +104,25 @@ export class Venue {
     setImmediate(() => this.commitStaged());
   }
 
-  /**
-   * Commits the staged work, then delivers its updates; on failure none of it is delivered. Commits
-   * complete in the order asked, so updates leave in the order they happened.
-   */
+  /** Commits the staged work, then delivers its updates; on failure none of it is delivered. */
   private commitStaged(): void {
     this.commitScheduled = false;
     const waiters = this.commitWaiters;
     this.commitWaiters = [];
     const staged = this.staged;
     this.staged = [];
-    if (!this.store?.isOpen) {
-      for (const w of waiters) w.resolve();
-      return;
-    }
-    this.store.commitStaged().then(
-      () => {
-        this.outbox.push(...staged);
-        this.flush();
-        for (const w of waiters) w.resolve();
-      },
-      (err: Error) => {
-        this.failure ??= err;
+    if (staged.length > 0 || this.store?.isOpen) {
+      try {
+        this.store?.commitStaged();
+      } catch (err) {
+        this.failure = err as Error;
         for (const w of waiters) w.reject(this.failure);
-      },
-    );
+        return;
+      }
+      this.outbox.push(...staged);
+      this.flush();
+    }
+    for (const w of waiters) w.resolve();
   }
 
   private flush(): void {
