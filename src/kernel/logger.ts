@@ -121,34 +121,62 @@ export function formatConsoleLine(line: string): string {
   }
 }
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-
 /**
  * The per-request logger Fastify asks for on every request: pino's `child` is made only when a
- * line at an enabled level is written. Making it eagerly (bindings pass through the secret
- * redaction) cost more than the rest of a small request's logging put together.
+ * line at an enabled level is written. Made eagerly (its bindings pass through the secret
+ * redaction) it cost more than the rest of a small request's logging put together.
  */
-export function lazyChildLogger(parent: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions) {
-  let child: Logger | undefined;
-  const real = () => {
-    child ??= parent.child(bindings, options);
-    return child;
-  };
-  const lazy: Record<string, unknown> = {
-    child: (b: pino.Bindings, o?: pino.ChildLoggerOptions) => real().child(b, o),
-    isLevelEnabled: (level: string) => (child ?? parent).isLevelEnabled(level),
-  };
-  for (const level of LEVELS) {
-    lazy[level] = (...args: unknown[]) => {
-      if (!(child ?? parent).isLevelEnabled(level)) return;
-      (real()[level] as (...a: unknown[]) => void)(...args);
-    };
+class LazyChildLogger {
+  private made: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: pino.Bindings,
+    private readonly options: pino.ChildLoggerOptions,
+  ) {}
+
+  private get real(): Logger {
+    this.made ??= this.parent.child(this.bindings, this.options);
+    return this.made;
   }
-  Object.defineProperty(lazy, 'level', {
-    get: () => (child ?? parent).level,
-    set: (level: string) => {
-      real().level = level;
-    },
-  });
-  return lazy as unknown as Logger;
+
+  private write(level: pino.Level, args: unknown[]): void {
+    if (!(this.made ?? this.parent).isLevelEnabled(level)) return;
+    (this.real[level] as (...a: unknown[]) => void)(...args);
+  }
+
+  get level(): string {
+    return (this.made ?? this.parent).level;
+  }
+  set level(level: string) {
+    this.real.level = level;
+  }
+  isLevelEnabled(level: string): boolean {
+    return (this.made ?? this.parent).isLevelEnabled(level);
+  }
+  child(bindings: pino.Bindings, options?: pino.ChildLoggerOptions): Logger {
+    return this.real.child(bindings, options);
+  }
+  trace(...args: unknown[]): void {
+    this.write('trace', args);
+  }
+  debug(...args: unknown[]): void {
+    this.write('debug', args);
+  }
+  info(...args: unknown[]): void {
+    this.write('info', args);
+  }
+  warn(...args: unknown[]): void {
+    this.write('warn', args);
+  }
+  error(...args: unknown[]): void {
+    this.write('error', args);
+  }
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args);
+  }
+}
+
+export function lazyChildLogger(parent: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions) {
+  return new LazyChildLogger(parent, bindings, options) as unknown as Logger;
 }

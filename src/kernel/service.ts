@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import type { Histogram } from 'prom-client';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { AppError, type ErrorEnvelope } from './errors.js';
@@ -88,25 +89,35 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema),
   );
 
-  app.addHook('onSend', async (request, reply) => {
+  // Callback hooks: an async one costs a promise per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  const durationOf = new Map<string, Histogram.Internal<string>>();
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    metrics.httpDuration.observe(
-      { service: def.name, method: request.method, route, status: String(status) },
-      reply.elapsedTime / 1000,
-    );
-    const line = {
-      method: request.method,
-      url: request.url,
-      status,
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-    };
-    if (status >= 500) request.log.warn(line, 'request failed');
-    else if (status >= 400) request.log.info(line, 'request rejected');
-    else request.log.debug(line, 'request');
+    // The labelled child is looked up once per route and status, not hashed from labels each time.
+    const key = `${request.method} ${route} ${status}`;
+    let duration = durationOf.get(key);
+    if (!duration) {
+      duration = metrics.httpDuration.labels(def.name, request.method, route, String(status));
+      durationOf.set(key, duration);
+    }
+    duration.observe(reply.elapsedTime / 1000);
+    if (status >= 400 || logger.isLevelEnabled('debug')) {
+      const line = {
+        method: request.method,
+        url: request.url,
+        status,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      };
+      if (status >= 500) request.log.warn(line, 'request failed');
+      else if (status >= 400) request.log.info(line, 'request rejected');
+      else request.log.debug(line, 'request');
+    }
+    done();
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {

@@ -52,8 +52,7 @@ export function toReport(order: VenueOrder): BrokerOrderReport {
   };
 }
 
-/** JSON has no Infinity: an open-ended point or expiry is stored as null. */
-const toJsonNumber = (n: number): number | null => (Number.isFinite(n) ? n : null);
+/** JSON has no Infinity: an open-ended point or expiry is written as null, and read back as Infinity. */
 const fromJsonNumber = (n: number | null): number => n ?? Number.POSITIVE_INFINITY;
 
 type StoredPoint = { ts: number; tradeId: number | null };
@@ -63,15 +62,9 @@ type StoredOrder = Omit<VenueOrder, 'fills' | 'activeAfter' | 'matchedTo' | 'exp
   expiresAt: number | null;
 };
 
-/** The order without its fills (they have their own table). */
+/** The order without its fills (they have their own table); JSON.stringify writes Infinity as null. */
 export function encodeOrder(order: VenueOrder): string {
-  const { fills: _fills, activeAfter, matchedTo, expiresAt, ...rest } = order;
-  const stored: StoredOrder = {
-    ...rest,
-    activeAfter: { ts: activeAfter.ts, tradeId: toJsonNumber(activeAfter.tradeId) },
-    matchedTo: { ts: matchedTo.ts, tradeId: toJsonNumber(matchedTo.tradeId) },
-    expiresAt: toJsonNumber(expiresAt),
-  };
+  const { fills: _fills, ...stored } = order;
   return JSON.stringify(stored);
 }
 
