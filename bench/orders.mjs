@@ -3,6 +3,7 @@
 // synchronous=FULL, the durable simulated venue) beside a bare Fastify route validating the same
 // body; (c) tick-to-order with the example strategy across data-capture -> order-manager, beside
 // the same feed hop delivering to a bare consumer.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { freePort, machine, median, ROOT, startScript, startService, tempHome } from './lib.mjs';
@@ -105,15 +106,29 @@ async function throughput(durationS) {
       headers: { 'content-type': 'application/json' },
       requests: [{ method, setupRequest: (req) => ({ ...req, body: order() }) }],
     });
-  const ours = await run(`${om.base}/api/orders`, 'POST');
+  // CPU the service spent per order (all its threads), read from /proc around each run.
+  const measured = async (connections) => {
+    const before = processCpuMs(om.child.pid);
+    const r = await run(`${om.base}/api/orders`, 'POST', connections);
+    const cpuUs = ((processCpuMs(om.child.pid) - before) * 1000) / r.requests.total;
+    if (r.non2xx) throw new Error(`${r.non2xx} orders were refused`);
+    return { ...row(r), cpuUs: Math.round(cpuUs) };
+  };
+  const ours = await measured(10);
   // More clients at once: bigger group commits, the throughput ceiling of one process.
-  const ours50 = await run(`${om.base}/api/orders`, 'POST', 50);
-  const bare = await run(`${base.base}/orders`, 'POST');
+  const ours50 = await measured(50);
+  const ours100 = await measured(100);
+  const bare = row(await run(`${base.base}/orders`, 'POST'));
   await Promise.all([om.stop(), base.stop()]);
-  const refused = ours.non2xx + ours50.non2xx;
-  if (refused) throw new Error(`${refused} orders were refused`);
-  const row = (r) => ({ rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99 });
-  return { ours: row(ours), ours50: row(ours50), bare: row(bare) };
+  return { ours, ours50, ours100, bare };
+}
+
+const row = (r) => ({ rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99 });
+
+/** User + system CPU of a process so far, all threads (Linux). */
+function processCpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
 }
 
 /** p50/p99 in ms from a Prometheus histogram's cumulative buckets (upper bound of the bucket). */
@@ -184,6 +199,7 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
   const tp = {
     ours: pick(tps, 'ours', (x) => x.rps),
     ours50: pick(tps, 'ours50', (x) => x.rps),
+    ours100: pick(tps, 'ours100', (x) => x.rps),
     bare: pick(tps, 'bare', (x) => x.rps),
   };
   const t2o = {
@@ -200,6 +216,7 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
       'baseline: one check, kill switch (µs)': { rps: Math.round(risk.one * 1000) / 1000 },
       'POST /api/orders through risk, journal and venue (orders/s)': tp.ours,
       'POST /api/orders, 50 connections (orders/s)': tp.ours50,
+      'POST /api/orders, 100 connections (orders/s)': tp.ours100,
       'baseline: bare Fastify POST, same body (req/s)': tp.bare,
       [`tick -> order at the broker adapter, momentum (${t2o.tick.count} orders, bucket bounds)`]: {
         rps: t2o.tick.count,

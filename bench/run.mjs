@@ -29,6 +29,7 @@ for (const [name, load] of Object.entries(BENCHES)) {
     'per s': v.rps,
     'p50 ms': v.p50,
     'p99 ms': v.p99,
+    'CPU µs/op': v.cpuUs,
   }));
   console.table(rows);
   writeFileSync(path.join(ROOT, 'bench', 'results', `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
