@@ -2,7 +2,6 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSy
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { UnusableFileError } from '../../storage/unusable-file.js';
-import { WalCheckpointer } from '../../storage/wal-checkpointer.js';
 import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
 
@@ -80,7 +79,6 @@ export class VenueStore {
   private readonly upsertPosition: Database.Statement<[string, string, number, number]>;
   private readonly pruneOutbox: Database.Statement<[number]>;
   private readonly insertUpdate: Database.Statement<[number, string]>;
-  private readonly checkpointer: WalCheckpointer;
   /** Batches waiting for `commitStaged`, kept in memory: the turn's work is written in one go. */
   private staged: VenueCommit[] = [];
   /** Outbox seqs are handed out at staging, so a staged update already has its place. */
@@ -103,13 +101,6 @@ export class VenueStore {
     this.pruneOutbox = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.insertUpdate = db.prepare('INSERT INTO outbox (seq, data) VALUES (?, ?)');
     this.nextOutboxSeq = this.lastOutboxSeq() + 1;
-    // The WAL is copied back into the file on another thread; should that thread die, SQLite
-    // does it inside our commits again.
-    db.pragma('wal_autocheckpoint = 0');
-    this.checkpointer = new WalCheckpointer(file);
-    this.checkpointer.onDied = () => {
-      if (db.open) db.pragma('wal_autocheckpoint = 1000');
-    };
   }
 
   /** A missing file becomes a new venue; an existing one must be a whole, valid venue or this throws. */
@@ -242,8 +233,6 @@ export class VenueStore {
   close(): void {
     if (!this.db.open) return;
     this.commitStaged();
-    this.db.pragma('wal_checkpoint(TRUNCATE)'); // the file alone holds the venue now
-    void this.checkpointer.close();
     this.db.close();
   }
 }
