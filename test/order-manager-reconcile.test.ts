@@ -248,11 +248,15 @@ describe('order manager reconciliation', () => {
     void placing.then(() => {
       answered = true;
     });
-    await waitFor('order on its way', async () => conn.ordersHeld === 1);
-    const killing = call(app, 'POST', '/api/risk/kill-switch', { reason: 'drill', cancelAll: true });
-    await waitFor('kill switch on', async () => (await health(app)).checks.risk.status === 'degraded');
-    expect(answered, 'no answer before the broker has the order').toBe(false);
-    release();
+    let killing: ReturnType<typeof call>;
+    try {
+      await waitFor('order on its way', async () => conn.ordersHeld === 1);
+      killing = call(app, 'POST', '/api/risk/kill-switch', { reason: 'drill', cancelAll: true });
+      await waitFor('kill switch on', async () => (await health(app)).checks.risk.status === 'degraded');
+      expect(answered, 'no answer before the broker has the order').toBe(false);
+    } finally {
+      release(); // a failure above must not leave the service waiting on the broker
+    }
     const placed = await placing;
     expect(placed.status, JSON.stringify(placed.body)).toBe(201);
     const kill = await killing;

@@ -178,5 +178,7 @@ class LazyChildLogger {
 }
 
 export function lazyChildLogger(parent: Logger, bindings: pino.Bindings, options: pino.ChildLoggerOptions) {
+  // A route's own log level decides what is written: that child is made at once.
+  if (options.level !== undefined) return parent.child(bindings, options);
   return new LazyChildLogger(parent, bindings, options) as unknown as Logger;
 }

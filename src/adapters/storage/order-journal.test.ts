@@ -107,6 +107,49 @@ describe('order journal', () => {
     await j.close();
   });
 
+  it('holds a batch until what it waits for settles; later batches wait behind it', async () => {
+    const j = OrderJournal.open(home());
+    let answer!: () => void;
+    const broker = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    j.append('order.submitted', 'o1', {}, 1);
+    j.holdUntil(broker, 60_000);
+    const first = j.committed();
+    await new Promise((r) => setImmediate(r));
+    j.append('order.event', 'o2', {}, 2); // a later turn: the next batch, queued behind the held one
+    let done = false;
+    void j.committed().then(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect([done, j.lastSeq()]).toEqual([false, 0]);
+    j.append('order.event', 'o1', { type: 'rejected' }, 3); // the broker's answer, before the release
+    answer();
+    await first;
+    await j.committed();
+    expect(j.lastSeq()).toBe(3);
+    await j.close();
+  });
+
+  it('lets a hold go after its time limit or when its promise rejects; close writes a held batch', async () => {
+    const j = OrderJournal.open(home());
+    j.append('a', null, {}, 1);
+    j.holdUntil(new Promise(() => {}), 30); // a broker that never answers
+    await j.committed();
+    j.append('b', null, {}, 2);
+    j.holdUntil(Promise.reject(new Error('refused')), 60_000);
+    await j.committed();
+    expect(j.lastSeq()).toBe(2);
+    j.append('c', null, {}, 3);
+    j.holdUntil(new Promise(() => {}), 60_000);
+    await new Promise((r) => setImmediate(r)); // sealed and held
+    await j.close();
+    const again = OrderJournal.open(path.dirname(path.dirname(j.file)));
+    expect(again.lastSeq()).toBe(3);
+    await again.close();
+  });
+
   it('rolls a failed commit back, rejects its waiters and shows none of it', async () => {
     const dir = home();
     await OrderJournal.open(dir).close();

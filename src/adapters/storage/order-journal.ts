@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { type Deferred, deferred } from '../../kernel/deferred.js';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
 import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
@@ -94,20 +95,17 @@ const WRITER_STATEMENTS = [
   'INSERT INTO audit (id, ts, actor, action, target, reason, result, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
 ];
 
-interface Batch {
+interface Batch extends Deferred {
   events: JournalEvent[];
   eventRows: EventParams[];
   auditRows: AuditParams[];
   /** Things the commit must wait for (`holdUntil`) still unsettled. */
   holds: number;
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (err: Error) => void;
 }
 
 /**
- * The order manager's durable journal, `synchronous=FULL`, with group commit: everything appended
- * while the previous commit is on its way (at least one event-loop turn) goes into one transaction,
+ * The order manager's durable journal, `synchronous=FULL`, with group commit: a turn's appends make
+ * one batch, and the batches ready while the previous commit is on its way go into one transaction,
  * written and fsynced by a writer thread. Seqs and audit ids are assigned here, at append.
  * Nothing may be acknowledged before `committed()` resolves for it; readers (the feed, the audit
  * trail) only ever see committed rows. The in-memory state is its replay.
@@ -156,7 +154,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     this.committedAudit = audit.last ?? 0;
     this.lastAssignedSeq = this.committedSeq;
     this.lastAssignedAudit = this.committedAudit;
-    this.writer = new SqliteWriter({ file, synchronous: 'FULL', statements: WRITER_STATEMENTS });
+    this.writer = new SqliteWriter({ file, statements: WRITER_STATEMENTS });
     this.writer.onDied = (err) => this.writerDied(err);
   }
 
@@ -208,18 +206,27 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   }
 
   /**
-   * Keeps the open batch from being written until `p` settles. The order manager holds a new
-   * order's batch until the broker has taken the order: our journal then never holds an order the
-   * broker never received (a crash in between leaves the broker with one we lack, which
-   * reconciliation adopts).
+   * Keeps the open batch from being written until `p` settles, `maxMs` at most. The order manager
+   * holds a new order's batch until the broker has taken (or refused) the order and that answer
+   * is journaled: the two commit together, and our journal never holds an order the broker never
+   * received (a crash in between leaves the broker with one we lack, which reconciliation adopts).
+   * A broker that does not answer within `maxMs` holds nothing up: the order goes UNKNOWN instead.
    */
-  holdUntil(p: Promise<unknown>): void {
+  holdUntil(p: Promise<unknown>, maxMs: number): void {
     const batch = this.open();
     batch.holds++;
+    let holding = true;
     const release = () => {
+      if (!holding) return;
+      holding = false;
+      clearTimeout(timer);
       batch.holds--;
-      this.dispatch();
+      // What was appended while it held (the broker's answer) is written in the same commit.
+      if (this.batch) this.seal(this.batch);
+      else this.dispatch();
     };
+    const timer = setTimeout(release, maxMs);
+    timer.unref();
     p.then(release, release);
   }
 
@@ -291,15 +298,20 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.closingNow = true; // holds no longer delay a commit
+      // Holds no longer delay a commit: what shutdown found is written as it stands.
+      this.closingNow = true;
       for (let round = 0; round < CLOSE_ROUNDS && this.outstanding().length > 0; round++) {
         if (this.batch) this.seal(this.batch);
+        this.dispatch();
         await Promise.allSettled(this.outstanding().map((b) => b.promise));
       }
       this.broken ??= new Error('the order journal is closed');
       this.failed(this.broken);
-      await this.writer.close();
-      this.db.close();
+      try {
+        await this.writer.close();
+      } finally {
+        this.db.close();
+      }
     })();
     return this.closing;
   }
@@ -308,15 +320,8 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   private open(): Batch {
     if (this.broken) throw this.broken;
     if (this.batch) return this.batch;
-    let resolve!: () => void;
-    let reject!: (err: Error) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     // A batch nobody waits on must not crash the process when it fails (onRollback reports it).
-    promise.catch(() => {});
-    const batch: Batch = { events: [], eventRows: [], auditRows: [], holds: 0, promise, resolve, reject };
+    const batch: Batch = { events: [], eventRows: [], auditRows: [], holds: 0, ...deferred() };
     this.batch = batch;
     setImmediate(() => this.seal(batch));
     return batch;
@@ -330,21 +335,33 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   }
 
   /**
-   * Sealed batches go to the writer in order, each once nothing holds it; the writer makes one
-   * transaction of those that queue behind a commit on its way.
+   * Sealed batches go to the writer in order, once nothing holds them: those ready together are
+   * one commit (and the writer makes one transaction of commits queued behind one on its way).
    */
   private dispatch(): void {
-    for (let batch = this.sealed[0]; batch; batch = this.sealed[0]) {
-      if (this.broken || (batch.holds > 0 && !this.closingNow)) return;
+    if (this.broken) return;
+    const ready: Batch[] = [];
+    for (
+      let batch = this.sealed[0];
+      batch && (batch.holds === 0 || this.closingNow);
+      batch = this.sealed[0]
+    ) {
+      ready.push(batch);
       this.sealed.shift();
-      this.writing.push(batch);
-      const rows: WriteRow[] = batch.eventRows.map((r) => [INSERT_EVENT, r]);
-      for (const r of batch.auditRows) rows.push([INSERT_AUDIT, r]);
-      this.writer.commit(rows).then(
-        () => this.committedBatch(batch),
-        (err: Error) => this.writing.includes(batch) && this.failed(err),
-      );
     }
+    if (ready.length === 0) return;
+    this.writing.push(...ready);
+    const rows: WriteRow[] = [];
+    for (const batch of ready) {
+      for (const r of batch.eventRows) rows.push([INSERT_EVENT, r]);
+      for (const r of batch.auditRows) rows.push([INSERT_AUDIT, r]);
+    }
+    this.writer.commit(rows).then(
+      () => {
+        for (const batch of ready) this.committedBatch(batch);
+      },
+      (err: Error) => this.writing.includes(ready[0] as Batch) && this.failed(err),
+    );
   }
 
   private committedBatch(batch: Batch): void {

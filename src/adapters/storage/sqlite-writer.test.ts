@@ -20,7 +20,6 @@ function writerOnNewFile() {
   db.close();
   const writer = new SqliteWriter({
     file,
-    synchronous: 'FULL',
     statements: ['INSERT INTO t (n) VALUES (?)'],
   });
   open.push(writer);
@@ -41,6 +40,14 @@ describe('SqliteWriter', () => {
     await Promise.all(commits);
     expect(done).toEqual([1, 2, 3]);
     expect(rows()).toEqual([1, 2, 3]);
+    // 4 is on its way; 5 and the bad -6 queue behind it, so they share one transaction and fail together.
+    const fourth = writer.commit([[INSERT, [4]]]);
+    const fifth = writer.commit([[INSERT, [5]]]);
+    const bad = writer.commit([[INSERT, [-6]]]);
+    await fourth;
+    await expect(fifth).rejects.toThrow(/CHECK constraint failed/);
+    await expect(bad).rejects.toThrow(/CHECK constraint failed/);
+    expect(rows()).toEqual([1, 2, 3, 4]);
   });
 
   it('rolls a failed transaction back whole, fails what queued behind it, and goes on after', async () => {
@@ -58,7 +65,7 @@ describe('SqliteWriter', () => {
 
   it('fails every commit once its thread is gone, and says so once', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ts-writer-')), 'missing.sqlite');
-    const writer = new SqliteWriter({ file, synchronous: 'FULL', statements: ['SELECT 1'] });
+    const writer = new SqliteWriter({ file, statements: ['SELECT 1'] });
     open.push(writer);
     const deaths: string[] = [];
     writer.onDied = (err) => deaths.push(err.message);

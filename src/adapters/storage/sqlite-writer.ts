@@ -1,14 +1,13 @@
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { type Deferred, deferred } from '../../kernel/deferred.js';
 
 /** One statement run with its parameters: `[index into the writer's statements, params]`. */
 export type WriteRow = [statement: number, params: unknown[]];
 
 export interface SqliteWriterOptions {
   file: string;
-  /** FULL: a commit survives a power cut. NORMAL: it survives the process's death (WAL). */
-  synchronous: 'FULL' | 'NORMAL';
   /** Prepared once on the writer thread; rows name them by index. */
   statements: readonly string[];
 }
@@ -23,14 +22,14 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('journal_mode = WAL');
-db.pragma('synchronous = ' + workerData.synchronous);
+db.pragma('synchronous = FULL'); // a commit survives a power cut
 const statements = workerData.statements.map((sql) => db.prepare(sql));
 const write = db.transaction((rows) => {
   for (const [statement, params] of rows) statements[statement].run(params);
 });
 parentPort.on('message', (rows) => {
   if (rows === null) {
-    db.close(); // checkpoints the WAL when this is the file's last connection
+    db.close();
     parentPort.close();
     return;
   }
@@ -43,16 +42,13 @@ parentPort.on('message', (rows) => {
 });
 `;
 
-interface Commit {
+interface Commit extends Deferred {
   rows: WriteRow[];
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (err: Error) => void;
 }
 
 /**
- * A SQLite file's only write connection, on a thread of its own: a commit's work and its fsync
- * never run on the event loop. Commits are written in the order asked, each as one transaction;
+ * A SQLite file's only write connection (WAL, synchronous=FULL), on a thread of its own: a commit's
+ * work and its fsync never run on the event loop. Commits are written in the order asked, each as one transaction;
  * those asked while one is on its way go together, as the next. A failed commit fails what is
  * queued behind it too (it was built on it); once the thread has died, every commit fails.
  */
@@ -69,7 +65,6 @@ export class SqliteWriter {
       eval: true,
       workerData: {
         file: opts.file,
-        synchronous: opts.synchronous,
         statements: opts.statements,
         driver: createRequire(import.meta.url).resolve('better-sqlite3'),
       },
@@ -100,9 +95,11 @@ export class SqliteWriter {
     return promise;
   }
 
-  /** Writes what was asked so far, closes the connection and ends the thread; later commits fail. */
+  /** Writes what was asked (also while closing), closes the connection and ends the thread. */
   async close(): Promise<void> {
-    await Promise.allSettled([this.inFlight?.promise, this.queued?.promise]);
+    while (this.inFlight || this.queued) {
+      await Promise.allSettled([this.inFlight?.promise, this.queued?.promise]);
+    }
     if (this.broken) return;
     this.broken = new Error('the writer is closed');
     const exited = once(this.worker, 'exit');
@@ -145,14 +142,7 @@ export class SqliteWriter {
   }
 }
 
+/** A commit nobody waits on must not crash the process when it fails (its owner reports it). */
 function newCommit(): Commit {
-  let resolve!: () => void;
-  let reject!: (err: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A commit nobody waits on must not crash the process when it fails (its owner reports it).
-  promise.catch(() => {});
-  return { rows: [], promise, resolve, reject };
+  return { rows: [], ...deferred() };
 }

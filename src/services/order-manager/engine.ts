@@ -166,7 +166,7 @@ export class OrderEngine {
       { actor, action: 'order.submit', target: order.id, result: 'accepted', details },
     );
     this.d.metrics.submitted.inc();
-    void this.send(order, opts.trigger);
+    this.send(order, opts.trigger);
     return { created: true, order };
   }
 
@@ -346,36 +346,49 @@ export class OrderEngine {
   /** Set by the strategy runner: runs after every journaled change of an order. */
   onOrderChange?: (order: Order) => void;
 
-  private async send(order: Order, trigger?: OrderTrigger): Promise<void> {
-    const instrument = this.d.instruments.get(order.symbol);
+  /**
+   * The order leaves before its commit, and the commit waits (ackTimeoutMs at most) until the
+   * broker has answered and the answer is journaled beside it: the caller's answer (after the
+   * commit) then means both hold the order, and a crash in between leaves an order the broker has
+   * and our journal does not, which the next reconciliation adopts from the broker's report. A
+   * commit that fails rebuilds the state and reconciles at once (`rolledBack`).
+   */
+  private send(order: Order, trigger?: OrderTrigger): void {
     this.awaitAnswer(order.id, 'PENDING_NEW');
-    // The order leaves before its commit, and the commit waits until the broker has it: the
-    // caller's answer (after the commit) then means both hold it, and a crash in between leaves an
-    // order the broker has and our journal does not, which the next reconciliation adopts from the
-    // broker's report. A commit that fails rebuilds the state and reconciles at once (`rolledBack`).
     if (trigger) observeTrigger(this.d.metrics, this.d.clock.now(), trigger);
+    const answered = this.sendToBroker(order).catch((err: Error) =>
+      this.d.logger.error(
+        { event: 'order.send_failed', orderId: order.id, err: err.message },
+        'the broker answer could not be journaled',
+      ),
+    );
+    this.d.journal.holdUntil(answered, this.d.ackTimeoutMs);
+  }
+
+  /** Sends, then journals the broker's answer: its id (unless its ack brought it) or its refusal. */
+  private async sendToBroker(order: Order): Promise<void> {
+    let brokerOrderId: string;
     try {
-      const sending = this.d.broker.sendOrder({
+      ({ brokerOrderId } = await this.d.broker.sendOrder({
         clientOrderId: order.clientOrderId,
         account: order.account,
         symbol: order.symbol,
-        exchange: instrument?.exchange ?? '',
+        exchange: this.d.instruments.get(order.symbol)?.exchange ?? '',
         side: order.side,
         type: order.type,
         quantity: order.quantity,
         price: order.price,
         stopPrice: order.stopPrice,
         timeInForce: order.timeInForce,
-      });
-      this.d.journal.holdUntil(sending);
-      const { brokerOrderId } = await sending;
-      // Usually the broker's acknowledgement came first and carried the id: nothing more to journal.
-      if (this.d.state.orders.get(order.id)?.brokerOrderId !== undefined) return;
-      this.sendDeferredCancel(this.record('order.sent', order.id, { brokerOrderId }));
+      }));
     } catch (err) {
       this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
       this.settle(order.id, 'PENDING_NEW', 'rejected', (err as Error).message);
+      return;
     }
+    // Usually the broker's acknowledgement came first and carried the id: nothing more to journal.
+    if (this.d.state.orders.get(order.id)?.brokerOrderId !== undefined) return;
+    this.sendDeferredCancel(this.record('order.sent', order.id, { brokerOrderId }));
   }
 
   /**

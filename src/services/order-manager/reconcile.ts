@@ -187,7 +187,7 @@ export class Reconciler {
 
   /**
    * Not reported: not proof it is gone. UNKNOWN until the broker says otherwise, never sent again:
-   * an order leaves while its commit is written, so even one without a broker id may be out there.
+   * an order leaves before its commit, so even one without a broker id may be out there.
    */
   private missing(run: ReconcileRun, order: Order, full: boolean): void {
     const wasUnknown = order.status === 'UNKNOWN';

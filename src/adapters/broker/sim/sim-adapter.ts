@@ -174,6 +174,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
     } else {
       // No latency: decided as it arrives, so its acknowledgement is stored with it and delivered
       // right after that commit, ahead of the id handed back here (a fast broker's ack can be).
+      // An in-memory venue (no file) delivers it at once, inside this call.
       this.venue.run(() => {
         const now = this.clock.now();
         this.engine.receive(seq, brokerOrderId, request, now);
