@@ -27,9 +27,9 @@ for (const [name, load] of Object.entries(BENCHES)) {
   const rows = Object.entries(out.results).map(([k, v]) => ({
     target: k,
     'per s': v.rps,
-    'p50 ms': v.p50,
-    'p99 ms': v.p99,
-    'CPU µs/op': v.cpuUs,
+    'p50 ms': v.p50 ?? '',
+    'p99 ms': v.p99 ?? '',
+    ...(v.cpuUs !== undefined && { 'CPU µs/op': v.cpuUs }),
   }));
   console.table(rows);
   writeFileSync(path.join(ROOT, 'bench', 'results', `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
