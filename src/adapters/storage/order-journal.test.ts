@@ -180,8 +180,17 @@ describe('order journal', () => {
     expect(j.lastSeq()).toBe(1);
     expect(j.auditTrail(10)).toEqual([]);
 
-    // The journal goes on: the next batch commits.
-    j.append('next', null, {}, 3);
+    // A batch held behind a failing one is refused with it (its seqs followed the lost ones).
+    j.append('lost', null, {}, 3);
+    await new Promise((r) => setImmediate(r));
+    j.append('held', null, {}, 4);
+    j.holdUntil(new Promise(() => {}), 60_000);
+    const held = j.committed();
+    await expect(held).rejects.toThrow(/FOREIGN KEY/);
+
+    // The journal goes on: the next batch commits, with the next seq after the committed ones.
+    const next = j.append('next', null, {}, 5);
+    expect(next.seq).toBe(2);
     await j.committed();
     expect(j.read(0, 10).map((r) => r.data.type)).toEqual(['kept', 'next']);
     await j.close();
