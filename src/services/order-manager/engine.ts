@@ -131,9 +131,24 @@ export class OrderEngine {
     const known = body.clientOrderId && this.d.state.byClientId.get(body.clientOrderId);
     if (known) return { created: false, order: this.get(known) };
     const clientOrderId = body.clientOrderId ?? randomUUID();
-    const account = body.account ?? this.d.account;
-    const riskOrder: RiskOrder = { ...body, clientOrderId, account };
-    if (opts.signalConfidence !== undefined) riskOrder.signalConfidence = opts.signalConfidence;
+    const order = createOrder(
+      {
+        id: randomUUID(),
+        clientOrderId,
+        account: body.account ?? this.d.account,
+        symbol: body.symbol,
+        side: body.side,
+        type: body.type,
+        quantity: body.quantity,
+        timeInForce: body.timeInForce ?? 'DAY',
+        price: body.price,
+        stopPrice: body.stopPrice,
+        strategyId: body.strategyId,
+      },
+      this.d.clock.now(),
+    );
+    const { signalConfidence } = opts;
+    const riskOrder: RiskOrder = signalConfidence === undefined ? order : { ...order, signalConfidence };
     const started = performance.now();
     const rejection = evaluateRisk(riskContext(riskOrder, this.riskInputs()));
     this.d.metrics.riskCheckSeconds.observe((performance.now() - started) / 1000);
@@ -155,10 +170,6 @@ export class OrderEngine {
       this.d.metrics.rejected.inc({ code });
       throw new AppError(422, code, message, rejection.details);
     }
-    const order = createOrder(
-      { ...body, clientOrderId, account, id: randomUUID(), timeInForce: body.timeInForce ?? 'DAY' },
-      this.d.clock.now(),
-    );
     this.record(
       'order.submitted',
       order.id,
