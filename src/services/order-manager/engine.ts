@@ -15,6 +15,7 @@ import {
 import { evaluateRisk, type RiskOrder } from '../../domain/risk.js';
 import type { Clock } from '../../kernel/clock.js';
 import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
+import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
 import { toOrderEvent } from './broker-events.js';
 import { type OrderTrigger, observeTrigger } from './latency.js';
@@ -133,7 +134,7 @@ export class OrderEngine {
     const clientOrderId = body.clientOrderId ?? randomUUID();
     const order = createOrder(
       {
-        id: randomUUID(),
+        id: timeOrderedUuid(this.d.clock.now()),
         clientOrderId,
         account: body.account ?? this.d.account,
         symbol: body.symbol,
@@ -475,7 +476,7 @@ export class OrderEngine {
     const { request } = report;
     const order = createOrder(
       {
-        id: randomUUID(),
+        id: timeOrderedUuid(this.d.clock.now()),
         clientOrderId: report.clientOrderId,
         account: request.account,
         symbol: request.symbol,
