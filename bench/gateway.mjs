@@ -2,29 +2,22 @@
 // and one the gateway answers itself (GET /api/v1/session), each beside a bare Fastify route
 // answering the same bytes, and the idea bank asked directly, in the same run.
 import path from 'node:path';
-import { compare, freePort, machine, ROOT, startScript, startService, tempHome } from './lib.mjs';
+import {
+  compare,
+  freePort,
+  machine,
+  ROOT,
+  startIdeaBank,
+  startScript,
+  startService,
+  tempHome,
+} from './lib.mjs';
 
 const IDEAS = 20;
 
 export async function run({ rounds = 3, durationS = 5 } = {}) {
-  const ideaPort = await freePort();
   const gatewayPort = await freePort();
-  const ideas = await startService('idea-bank', {
-    TRADINGSYSTEM_HOME: tempHome('bench-gw-ideas-'),
-    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
-  });
-  const { IDEA_CATEGORIES: categories } = await import(path.join(ROOT, 'dist', 'domain', 'ideas.js'));
-  for (let i = 0; i < IDEAS; i++) {
-    await fetch(`${ideas.base}/api/items`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        title: `Idea ${i} about liquidez on WINZ26`,
-        description: `Measure and act on market microstructure signal number ${i}.`,
-        category: categories[i % categories.length],
-      }),
-    });
-  }
+  const ideas = await startIdeaBank(IDEAS);
 
   const home = tempHome('bench-gw-');
   const { KeyStore } = await import(path.join(ROOT, 'dist', 'kernel', 'auth', 'keys.js'));
@@ -32,7 +25,7 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
   const gateway = await startService('gateway', {
     TRADINGSYSTEM_HOME: home,
     TRADINGSYSTEM__SERVICES__GATEWAY__PORT: String(gatewayPort),
-    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
+    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideas.port),
     TRADINGSYSTEM__SERVICES__GATEWAY__READS_PER_MINUTE: '100000000', // measure the path, not the limiter
   });
   const headers = { 'x-api-key': key };

@@ -1,39 +1,27 @@
 // Read throughput and latency of the idea bank (GET /api/items over 1,000 ideas) and the handbook
 // search, each beside a bare Fastify route answering the same bytes, in the same run.
 import path from 'node:path';
-import { compare, freePort, machine, ROOT, startScript, startService, tempHome } from './lib.mjs';
+import {
+  compare,
+  freePort,
+  machine,
+  ROOT,
+  startIdeaBank,
+  startScript,
+  startService,
+  tempHome,
+} from './lib.mjs';
 
 const IDEAS = 1_000;
 
 export async function run({ rounds = 3, durationS = 5 } = {}) {
-  const ideaPort = await freePort();
   const docsPort = await freePort();
-  const ideas = await startService('idea-bank', {
-    TRADINGSYSTEM_HOME: tempHome('bench-ideas-'),
-    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
-  });
+  const ideas = await startIdeaBank(IDEAS);
   const docs = await startService('docs', {
     TRADINGSYSTEM_HOME: tempHome('bench-docs-'),
     TRADINGSYSTEM__SERVICES__DOCS__PORT: String(docsPort),
     TRADINGSYSTEM__SERVICES__DOCS__DIR: path.join(ROOT, 'docs'),
   });
-  const { IDEA_CATEGORIES: categories } = await import(path.join(ROOT, 'dist', 'domain', 'ideas.js'));
-  for (let i = 0; i < IDEAS; i += 50) {
-    await Promise.all(
-      Array.from({ length: 50 }, (_, j) =>
-        fetch(`${ideas.base}/api/items`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            title: `Idea ${i + j} about ${j % 2 ? 'liquidez' : 'volatilidade'} on WINZ26`,
-            description: `Measure and act on market microstructure signal number ${i + j}; compare with last session.`,
-            category: categories[(i + j) % categories.length],
-            tags: ['b3', `t${(i + j) % 10}`],
-          }),
-        }),
-      ),
-    );
-  }
   const listBody = await (await fetch(`${ideas.base}/api/items`)).text();
   const searchBody = await (await fetch(`${docs.base}/api/docs/search?q=restart`)).text();
   const baseList = await startScript(path.join(ROOT, 'bench', 'baseline-fastify.mjs'), await freePort(), {

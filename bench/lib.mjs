@@ -35,6 +35,33 @@ export async function startService(service, env) {
   return { child, base: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
 
+/** An idea bank on a fresh home with `count` ideas (two categories of text, ten tags), posted 50 at a time. */
+export async function startIdeaBank(count) {
+  const port = await freePort();
+  const ideas = await startService('idea-bank', {
+    TRADINGSYSTEM_HOME: tempHome('bench-ideas-'),
+    TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(port),
+  });
+  const { IDEA_CATEGORIES: categories } = await import(path.join(ROOT, 'dist', 'domain', 'ideas.js'));
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, (_, j) =>
+        fetch(`${ideas.base}/api/items`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            title: `Idea ${i + j} about ${j % 2 ? 'liquidez' : 'volatilidade'} on WINZ26`,
+            description: `Measure and act on market microstructure signal number ${i + j}; compare with last session.`,
+            category: categories[(i + j) % categories.length],
+            tags: ['b3', `t${(i + j) % 10}`],
+          }),
+        }),
+      ),
+    );
+  }
+  return { ...ideas, port };
+}
+
 /** Starts a plain node script that listens on PORT. */
 export async function startScript(script, port, env = {}) {
   const child = spawn(process.execPath, [script], {
