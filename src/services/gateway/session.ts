@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyIdentity, KeyStore } from '../../kernel/auth/keys.js';
 import type { TokenClaims, TokenSigner } from '../../kernel/auth/tokens.js';
+import { UsedTokens } from '../../kernel/auth/used-tokens.js';
 import { AppError } from '../../kernel/errors.js';
 
 export const SESSION_COOKIE = 'ts_session';
@@ -29,15 +30,17 @@ export interface SessionOptions {
  * token, which a page of another site can neither read nor compute).
  */
 export class Sessions {
-  /** Sessions logged out before they expired: nonce → expiry. In memory: a restart forgets them. */
-  private readonly ended = new Map<string, number>();
+  /** Sessions signed out before they expired. In memory: a restart forgets them. */
+  private readonly ended: UsedTokens;
 
   constructor(
     private readonly signer: TokenSigner,
     private readonly keys: KeyStore,
     private readonly opts: SessionOptions,
-    private readonly now: () => number,
-  ) {}
+    now: () => number,
+  ) {
+    this.ended = new UsedTokens(now);
+  }
 
   /** Starts a session for a verified key and sets its cookie. */
   start(identity: KeyIdentity, reply: FastifyReply): Session {
@@ -81,11 +84,7 @@ export class Sessions {
 
   /** Logs a session out: its token is refused from now on, and the cookie is cleared. */
   end(reply: FastifyReply, session?: Session): void {
-    if (session) {
-      const now = this.now();
-      for (const [nonce, exp] of this.ended) if (exp <= now) this.ended.delete(nonce);
-      this.ended.set(session.claims.nonce, session.claims.exp);
-    }
+    if (session) this.ended.claim(session.claims.nonce, session.claims.exp);
     this.clearCookie(reply);
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsedTokens } from './auth.js';
+import { UsedTokens } from './used-tokens.js';
 
 describe('UsedTokens', () => {
   it('refuses a nonce twice until it expires, forgets expired ones, and stays bounded', () => {
