@@ -1,5 +1,25 @@
 /** OHLCV bars, and the fold that builds one live from trades in order. Pure: no I/O. */
 
+/**
+ * Intraday bucket widths. UTC epoch alignment equals local alignment for these because
+ * America/Sao_Paulo is a whole number of hours from UTC.
+ */
+export const INTRADAY_STEP_MS = {
+  '1m': 60_000,
+  '5m': 300_000,
+  '15m': 900_000,
+  '1h': 3_600_000,
+} as const;
+
+/**
+ * A trade's value in BRL (price × qty × point value), without binary floating-point residue
+ * (38.2 × 100 = 3820.0000000000005) below a micro-real: stored per trade by data-capture and
+ * summed the same way by live bars, so both give the same financial volume.
+ */
+export function tradeFinancialVolume(price: number, qty: number, pointValue: number): number {
+  return Math.round(price * qty * pointValue * 1e6) / 1e6;
+}
+
 /** OHLCV of one bucket. `volume` is quantity; `financialVolume` is BRL (price × qty × point value). */
 export interface Bar {
   /** Bucket start, epoch ms: UTC-aligned for intraday intervals, local midnight for `1d`. */
@@ -48,7 +68,7 @@ export class LiveBar {
     const time = Math.floor(trade.ts / this.stepMs) * this.stepMs;
     const bar = this.current;
     if (bar && time < bar.time) return 'late';
-    const financial = trade.price * trade.qty * this.pointValue;
+    const financial = tradeFinancialVolume(trade.price, trade.qty, this.pointValue);
     if (!bar || time > bar.time) {
       this.current = {
         time,

@@ -6,18 +6,7 @@ export type BarInterval = '1m' | '5m' | '15m' | '1h' | '1d';
 
 export const BAR_INTERVALS: readonly BarInterval[] = ['1m', '5m', '15m', '1h', '1d'];
 
-export type { Bar } from '../../domain/bars.js';
-
-/**
- * Intraday bucket widths. UTC epoch alignment equals local alignment for these because
- * America/Sao_Paulo is a whole number of hours from UTC.
- */
-export const INTRADAY_STEP_MS: Readonly<Record<Exclude<BarInterval, '1d'>, number>> = {
-  '1m': 60_000,
-  '5m': 300_000,
-  '15m': 900_000,
-  '1h': 3_600_000,
-};
+export { type Bar, INTRADAY_STEP_MS } from '../../domain/bars.js';
 
 export function isBarInterval(value: string): value is BarInterval {
   return (BAR_INTERVALS as readonly string[]).includes(value);

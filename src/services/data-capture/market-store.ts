@@ -24,6 +24,7 @@ import {
   quotedString,
   VARCHAR,
 } from '@duckdb/node-api';
+import { tradeFinancialVolume } from '../../domain/bars.js';
 import type { Aggressor, CapturedEvent, CapturedQuote, CapturedTrade } from '../../domain/market-data.js';
 import { localDate } from '../../kernel/clock.js';
 import { addDays, type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS, LocalDates } from './bars.js';
@@ -126,7 +127,11 @@ function tradeColumns(dateOf: (ts: number) => string, pointValue: (t: string) =>
     { name: 'trade_id', type: DOUBLE, value: (e) => e.tradeId },
     { name: 'price', type: DOUBLE, value: (e) => e.price },
     { name: 'qty', type: DOUBLE, value: (e) => e.qty },
-    { name: 'volume', type: DOUBLE, value: (e) => brl(e.price * e.qty * pointValue(e.ticker)) },
+    {
+      name: 'volume',
+      type: DOUBLE,
+      value: (e) => tradeFinancialVolume(e.price, e.qty, pointValue(e.ticker)),
+    },
     { name: 'aggressor', type: VARCHAR, value: (e) => e.aggressor },
     { name: 'buy_agent', type: INTEGER, value: (e) => e.buyAgent },
     { name: 'sell_agent', type: INTEGER, value: (e) => e.sellAgent },
@@ -510,11 +515,6 @@ function seqRange(events: CapturedEvent[]): { lo: number; hi: number } {
     if (e.seq > hi) hi = e.seq;
   }
   return { lo, hi };
-}
-
-/** Drops binary floating-point residue (38.2 × 100 = 3820.0000000000005) at a micro-real. */
-function brl(value: number): number {
-  return Math.round(value * 1e6) / 1e6;
 }
 
 function clampLimit(limit: number): number {

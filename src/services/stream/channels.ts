@@ -1,3 +1,4 @@
+import { INTRADAY_STEP_MS } from '../../domain/bars.js';
 import { allows, type Role } from '../../kernel/auth/keys.js';
 
 /** The kinds of channel a client can subscribe to; market-data kinds are per instrument. */
@@ -24,7 +25,7 @@ export const CHANNEL_RULES: Readonly<Record<ChannelKind, KindRules>> = {
 };
 
 /** Bar intervals the stream builds live. */
-export const LIVE_BAR_INTERVALS = { '1m': 60_000 } as const;
+export const LIVE_BAR_INTERVALS = { '1m': INTRADAY_STEP_MS['1m'] } as const;
 export type LiveBarInterval = keyof typeof LIVE_BAR_INTERVALS;
 
 const SYSTEM_KINDS = ['orders', 'positions', 'risk', 'health'] as const;
