@@ -1,4 +1,4 @@
-import type { BrokerAdapter } from '../../adapters/broker/types.js';
+import type { BrokerAdapter, BrokerOrderReport } from '../../adapters/broker/types.js';
 import type { Order } from '../../domain/orders.js';
 import { localDayOf } from '../../kernel/calendar.js';
 import type { Clock } from '../../kernel/clock.js';
@@ -150,29 +150,14 @@ export class Reconciler {
         this.missing(run, order, full);
         continue;
       }
-      const plan = planOrder(order, report);
-      for (const event of plan.events) {
-        const error = engine.applyIfLegal(order.id, event);
-        if (error) {
-          this.mismatch(run, {
-            kind: 'status',
-            detail: error.message,
-            orderId: order.id,
-            symbol: order.symbol,
-          });
-          break;
-        }
-        run.applied++;
-      }
-      if (plan.mismatch) this.mismatch(run, plan.mismatch);
+      this.applyPlan(run, order, report);
     }
     if (!full) return;
     for (const r of reports) {
       if (engine.state.byClientId.has(r.clientOrderId) || r.request.account !== account) continue;
       // Adopted, then brought to the broker's status and fills like any order of ours.
       const adopted = engine.adopt(r);
-      const plan = planOrder(adopted, r);
-      for (const event of plan.events) if (!engine.applyIfLegal(adopted.id, event)) run.applied++;
+      this.applyPlan(run, adopted, r);
       engine.cancelIfKilled(engine.get(adopted.id), 'adopted from the broker');
       const detail = `broker order ${r.brokerOrderId} (${r.request.side} ${r.request.quantity} ${r.request.symbol}, ${r.status}) was not in our journal; adopted as ${adopted.id}`;
       this.mismatch(run, {
@@ -183,6 +168,25 @@ export class Reconciler {
         symbol: r.request.symbol,
       });
     }
+  }
+
+  /** Brings an order to the broker's report; an event the state machine refuses is a mismatch. */
+  private applyPlan(run: ReconcileRun, order: Order, report: BrokerOrderReport): void {
+    const plan = planOrder(order, report);
+    for (const event of plan.events) {
+      const error = this.d.engine.applyIfLegal(order.id, event);
+      if (error) {
+        this.mismatch(run, {
+          kind: 'status',
+          detail: error.message,
+          orderId: order.id,
+          symbol: order.symbol,
+        });
+        break;
+      }
+      run.applied++;
+    }
+    if (plan.mismatch) this.mismatch(run, plan.mismatch);
   }
 
   /**
