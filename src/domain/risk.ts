@@ -147,8 +147,7 @@ export interface RiskContext {
     /** Leaves quantity of the account's open orders in this symbol on this order's side. */
     sameSideQty: number;
   };
-  /** When the account's recent orders passed risk, epoch ms; older than the window are ignored. */
-  /** Submission times, oldest first. */
+  /** When the account's recent orders passed risk, epoch ms, oldest first; older than the window are ignored. */
   recentOrders: readonly number[];
   /** Oldest first. */
   recentFingerprints: readonly OrderFingerprint[];

@@ -47,7 +47,6 @@ function isAfter(trade: Trade, point: TapePoint): boolean {
   return trade.ts > point.ts || (trade.ts === point.ts && trade.tradeId > point.tradeId);
 }
 
-/** Whether a print reaches a stop: at or above it for a buy stop, at or below for a sell stop. */
 /**
  * The resting orders any of these prints could fill or trigger: a LIMIT buy below every print (or a
  * sell above every print) cannot, and there may be thousands of them on the book.
@@ -68,6 +67,7 @@ function mayMeet(resting: Iterable<VenueOrder>, prints: Trade[]): VenueOrder[] {
   return meeting;
 }
 
+/** Whether a print reaches a stop: at or above it for a buy stop, at or below for a sell stop. */
 function stopReached(order: VenueOrder, price: number): boolean {
   const stop = order.request.stopPrice ?? Number.NaN;
   return order.request.side === 'BUY' ? price >= stop : price <= stop;
@@ -207,9 +207,11 @@ export class MatchingEngine {
       if (book.scannedThrough === null) for (const o of book.orders) from = Math.min(from, o.matchedTo.ts);
       const prints = from <= now ? this.tape.tradesBetween(symbol, from - 1, now) : [];
       const meeting = mayMeet(book.orders, prints);
+      // Where each order stands: matching a print never moves it, so it is worked out once per scan.
+      const startsAfter = meeting.map((order) => later(order.matchedTo, book.scannedThrough));
       for (const trade of prints) {
-        for (const order of meeting) {
-          if (isAfter(trade, later(order.matchedTo, book.scannedThrough))) this.meetPrint(order, trade);
+        for (let i = 0; i < meeting.length; i++) {
+          if (isAfter(trade, startsAfter[i] as TapePoint)) this.meetPrint(meeting[i] as VenueOrder, trade);
         }
       }
       for (const order of meeting) order.matchedTo = later(cursor, order.matchedTo);
