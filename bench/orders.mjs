@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { freePort, machine, median, ROOT, startScript, startService, tempHome } from './lib.mjs';
+import { freePort, machine, median, quantile, ROOT, startScript, startService, tempHome } from './lib.mjs';
 
 const dist = (p) => import(path.join(ROOT, 'dist', p));
 
@@ -177,7 +177,7 @@ async function tickToOrder(durationS) {
   await om.stop();
   await dc.stop();
   hop.sort((a, b) => a - b);
-  const at = (q) => hop[Math.min(hop.length - 1, Math.floor(q * hop.length))] ?? Number.NaN;
+  const at = (q) => quantile(hop, q) ?? Number.NaN;
   return {
     hop: { count: hop.length, p50: at(0.5), p99: at(0.99) },
     tick: histogramQuantiles(metrics, 'tradingsystem_order_manager_tick_to_order_seconds'),

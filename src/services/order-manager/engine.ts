@@ -69,7 +69,7 @@ export class OrderEngine {
 
   constructor(private readonly d: EngineDeps) {
     d.journal.onCommit = (events, json) => {
-      for (const [i, e] of events.entries()) d.publish(e, json[i] ?? JSON.stringify(e));
+      for (const [i, e] of events.entries()) d.publish(e, json[i] as string);
     };
     d.journal.onRollback = (err) => this.rolledBack(err);
   }

@@ -161,14 +161,6 @@ export class VenueStore {
     }
   }
 
-  /** Stores a batch atomically; returns the outbox seq of each update, in order. */
-  commit(batch: VenueCommit): number[] {
-    this.commitStaged();
-    const seqs = this.stage(batch);
-    this.commitStaged();
-    return seqs;
-  }
-
   /** Adds a batch to the open group: durable at `commitStaged`. */
   stage(batch: VenueCommit): number[] {
     this.staged.push(batch);

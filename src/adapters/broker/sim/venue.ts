@@ -1,3 +1,4 @@
+import { type Deferred, deferred } from '../../../kernel/deferred.js';
 import type { BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { MatchingEngine } from './matching.js';
 import type { Tape } from './tape.js';
@@ -24,8 +25,8 @@ export class Venue {
   /** Updates written in the open transaction, delivered once it commits. */
   private staged: Array<{ seq: number; update: BrokerOrderUpdate }> = [];
   private commitScheduled = false;
-  /** Waiting for the next commit (`committed()`). */
-  private commitWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  /** Settled by the next commit: every `committed()` until then shares it. */
+  private nextCommit: Deferred | null = null;
   private failure: Error | null = null;
 
   constructor(
@@ -64,7 +65,8 @@ export class Venue {
   checkpoint(): void {
     if (!this.store?.isOpen) return;
     this.commitStaged();
-    this.store.commit({ ...nothing(), deliveredThrough: this.deliveredThrough });
+    this.store.stage({ ...nothing(), deliveredThrough: this.deliveredThrough });
+    this.store.commitStaged();
   }
 
   close(): void {
@@ -95,7 +97,8 @@ export class Venue {
   /** Resolves once everything staged so far is stored; rejects if that commit fails. */
   committed(): Promise<void> {
     this.schedule();
-    return new Promise((resolve, reject) => this.commitWaiters.push({ resolve, reject }));
+    this.nextCommit ??= deferred();
+    return this.nextCommit.promise;
   }
 
   private schedule(): void {
@@ -107,8 +110,8 @@ export class Venue {
   /** Commits the staged work, then delivers its updates; on failure none of it is delivered. */
   private commitStaged(): void {
     this.commitScheduled = false;
-    const waiters = this.commitWaiters;
-    this.commitWaiters = [];
+    const done = this.nextCommit;
+    this.nextCommit = null;
     const staged = this.staged;
     this.staged = [];
     if (staged.length > 0 || this.store?.isOpen) {
@@ -116,13 +119,13 @@ export class Venue {
         this.store?.commitStaged();
       } catch (err) {
         this.failure = err as Error;
-        for (const w of waiters) w.reject(this.failure);
+        done?.reject(this.failure);
         return;
       }
       this.outbox.push(...staged);
       this.flush();
     }
-    for (const w of waiters) w.resolve();
+    done?.resolve();
   }
 
   private flush(): void {
