@@ -27,6 +27,7 @@ async function market(opts: {
   openForMs: number;
   recovery?: object;
   journal?: object;
+  supervisor?: object;
 }) {
   const home = tempHome('ts-dc-');
   const port = await freePort();
@@ -52,7 +53,13 @@ async function market(opts: {
       openAt: new Date(openAt).toISOString(),
       closeAt: new Date(closeAt).toISOString(),
     },
-    supervisor: { healthIntervalMs: 200, backoffInitialMs: 200, backoffMaxMs: 1_000, stopTimeoutMs: 20_000 },
+    supervisor: {
+      healthIntervalMs: 200,
+      backoffInitialMs: 200,
+      backoffMaxMs: 1_000,
+      stopTimeoutMs: 20_000,
+      ...opts.supervisor,
+    },
   });
   const base = `http://127.0.0.1:${port}`;
   return {
@@ -186,6 +193,52 @@ describe('data-capture without tick loss', () => {
     );
     const expected = await caughtUp(m);
     expect((await m.health()).body.checks.broker?.status).toBe('ok');
+    await supervisors.stop();
+    await expectExactlyOnce(m.home, expected);
+  }, 90_000);
+
+  it('finds the trades of an outage that lasts past the close: killed 3 s before it, back after it', async () => {
+    const m = await market({
+      tradesPerSecond: 500,
+      openForMs: 20_000,
+      // The supervisor brings it back only after the market has closed.
+      supervisor: { backoffInitialMs: 5_000, backoffMaxMs: 5_000 },
+    });
+    supervise(m);
+    const firstPid = await waitFor('data-capture up', () => dataCapturePid(m), 30_000);
+    await waitFor('active', async () => (await m.status()).broker.state === 'Active', 15_000);
+    await sleepUntil(m.closeAt - 3_000);
+    expect(Date.now(), 'killed 3 s before the close').toBeLessThan(m.closeAt - 2_500);
+    process.kill(firstPid, 'SIGKILL');
+    await waitFor('restarted', async () => {
+      const pid = await dataCapturePid(m);
+      return pid && pid !== firstPid ? pid : 0;
+    });
+    expect(Date.now(), 'back only after the close').toBeGreaterThan(m.closeAt);
+    const expected = await caughtUp(m);
+    const gaps = await m.gaps();
+    const tail = gaps.data.filter((g) => g.reason === 'tail');
+    expect(tail.length, JSON.stringify(gaps.data)).toBeGreaterThan(0);
+    expect(tail.every((g) => g.state === 'filled' && g.filled > 0)).toBe(true);
+    await supervisors.stop();
+    await expectExactlyOnce(m.home, expected);
+  }, 90_000);
+
+  it('finds the trades a stall across the close hid, without waiting for a reconnect', async () => {
+    const m = await market({
+      tradesPerSecond: 500,
+      openForMs: 20_000,
+      recovery: { stallAfterMs: 60_000, escalateAfterMs: 120_000 },
+    });
+    supervise(m);
+    await waitFor('active', async () => (await m.status()).broker.state === 'Active', 30_000);
+    await sleepUntil(m.closeAt - 3_000);
+    expect(Date.now(), 'stalled 3 s before the close').toBeLessThan(m.closeAt - 2_500);
+    expect((await m.fault('stall', 10_000)).status).toBe(202);
+    const expected = await caughtUp(m, 15_000);
+    const gaps = await m.gaps();
+    expect(gaps.data.some((g) => g.reason === 'tail' && g.state === 'filled')).toBe(true);
+    expect(Date.now(), 'found before the stall ended').toBeLessThan(m.closeAt + 7_000);
     await supervisors.stop();
     await expectExactlyOnce(m.home, expected);
   }, 90_000);

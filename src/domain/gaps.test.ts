@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { GapTracker, type SessionInfo } from './gaps.js';
+import { GapTracker, type SessionInfo, type TailCursor } from './gaps.js';
 
 // Sessions are UTC days here; the service passes São Paulo days.
 const sessionOf = (ts: number): SessionInfo => {
   const day = new Date(ts).toISOString().slice(0, 10);
-  return { key: day, startTs: Date.parse(`${day}T00:00:00Z`) };
+  const startTs = Date.parse(`${day}T00:00:00Z`);
+  return { key: day, startTs, endTs: startTs + 86_400_000 };
 };
 const T0 = Date.parse('2026-03-16T13:00:00Z');
 const t = (tradeId: number, ts = T0 + tradeId) => ({ ticker: 'WINZ26', exchange: 'F', tradeId, ts });
@@ -82,5 +83,66 @@ describe('GapTracker', () => {
     expect(copy.observe(t(11), 4)).toBe('new');
     expect(copy.observe(t(13), 4)).toBe('gap');
     expect(copy.openGaps()[0]?.id).not.toBe(id);
+  });
+
+  it('opens a tail gap up to the broker’s last trade, fills it by backfill, and keeps the cursor past it', () => {
+    const g = new GapTracker(sessionOf);
+    for (const n of [1, 2, 3]) g.observe(t(n), 0);
+    const [tail] = g.tails(['WINZ26']);
+    expect(tail).toMatchObject({ ticker: 'WINZ26', session: '2026-03-16', lastTradeId: 3 });
+    expect(g.closeTail(tail as TailCursor, { tradeId: 3, ts: T0 + 3 }, 1)).toBeNull();
+    const gap = g.closeTail(tail as TailCursor, { tradeId: 7, ts: T0 + 7 }, 2);
+    expect(gap).toMatchObject({ reason: 'tail', fromTradeId: 4, toTradeId: 7, fromTs: T0 + 3, toTs: T0 + 7 });
+    expect(g.cursor('WINZ26')?.lastTradeId).toBe(7);
+    for (const n of [4, 5, 6, 7]) expect(g.observe(t(n), 3)).toBe('backfill');
+    expect(g.openGaps()).toEqual([]);
+    expect(g.observe(t(8), 4)).toBe('new');
+  });
+
+  it('checks the end of a session left behind, and backfills it after the next session began', () => {
+    const g = new GapTracker(sessionOf);
+    for (const n of [1, 2]) g.observe(t(n), 0);
+    const nextDay = T0 + 86_400_000;
+    expect(g.observe(t(1, nextDay), 0)).toBe('new');
+    const tails = g.tails(['WINZ26']);
+    expect(tails.map((c) => [c.session, c.lastTradeId])).toEqual([
+      ['2026-03-16', 2],
+      ['2026-03-17', 1],
+    ]);
+    const copy = new GapTracker(sessionOf, JSON.parse(JSON.stringify(g.snapshot())));
+    const gap = copy.closeTail(copy.tails(['WINZ26'])[0] as TailCursor, { tradeId: 4, ts: T0 + 4 }, 1);
+    expect(gap).toMatchObject({ session: '2026-03-16', fromTradeId: 3, toTradeId: 4 });
+    expect(copy.observe(t(3), 2)).toBe('backfill');
+    expect(copy.observe(t(4), 2)).toBe('backfill');
+    expect(copy.observe(t(4), 2)).toBe('stale');
+    expect(copy.tails(['WINZ26']).map((c) => c.session)).toEqual(['2026-03-17']);
+    expect(copy.cursor('WINZ26')).toMatchObject({ session: '2026-03-17', lastTradeId: 1 });
+  });
+
+  it('puts trades that could not be kept back among the missing, one gap per ticker and session', () => {
+    const g = new GapTracker(sessionOf);
+    g.observe(t(1), 0);
+    for (const n of [2, 3, 4]) {
+      expect(g.observe(t(n), 0)).toBe('new');
+      g.markUnpersisted(t(n), 1);
+    }
+    g.observe(t(5), 0);
+    g.observe(t(6), 0);
+    g.markUnpersisted(t(6), 1);
+    const [gap] = g.openGaps();
+    expect(g.openGaps()).toHaveLength(1);
+    expect(gap).toMatchObject({
+      reason: 'unpersisted',
+      fromTradeId: 2,
+      toTradeId: 6,
+      fromTs: T0 + 2,
+      toTs: T0 + 6,
+    });
+    expect(gap?.missing).toEqual([
+      [2, 4],
+      [6, 6],
+    ]);
+    for (const n of [2, 3, 4, 6]) expect(g.observe(t(n), 2)).toBe('backfill');
+    expect(g.openGaps()).toEqual([]);
   });
 });

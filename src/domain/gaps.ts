@@ -8,6 +8,8 @@ export interface SessionInfo {
   key: string;
   /** Epoch ms at which the session's trade numbering started (for history requests). */
   startTs: number;
+  /** Epoch ms at which the session is over (exclusive): nothing of it prints later. */
+  endTs: number;
 }
 
 export interface TickerCursor {
@@ -37,12 +39,28 @@ export interface Gap {
   filled: number;
   /** Trade numbers still missing, as inclusive ranges in order. */
   missing: [number, number][];
-  reason: 'jump' | 'capture-start';
+  /**
+   * How the gap was found: a later trade jumped past it (`jump`), capture started mid-session
+   * (`capture-start`), the broker's history went further than our last trade (`tail`: an outage
+   * that lasted until the close or the end of the feed), or the trades arrived but could not be
+   * journaled (`unpersisted`: the disk failed).
+   */
+  reason: 'jump' | 'capture-start' | 'tail' | 'unpersisted';
+}
+
+/** Where a ticker's trade numbers stood at the end of what we hold of one session. */
+export interface TailCursor extends TickerCursor {
+  ticker: string;
 }
 
 export interface GapSnapshot {
   cursors: Record<string, TickerCursor>;
   gaps: Gap[];
+  /**
+   * Cursors of sessions left behind (the first trade of a newer session arrived) whose end has not
+   * been compared with the broker's history yet.
+   */
+  retired?: TailCursor[];
 }
 
 interface TradeRef {
@@ -59,6 +77,7 @@ const CLOSED_GAPS_KEPT = 500;
 
 export class GapTracker {
   private readonly cursors = new Map<string, TickerCursor>();
+  private retired: TailCursor[] = [];
   private gaps: Gap[] = [];
   private nextId = 1;
 
@@ -68,6 +87,7 @@ export class GapTracker {
   ) {
     if (snapshot) {
       for (const [t, c] of Object.entries(snapshot.cursors)) this.cursors.set(t, { ...c });
+      this.retired = (snapshot.retired ?? []).map((c) => ({ ...c }));
       this.gaps = snapshot.gaps.map(copyGap);
       this.nextId = Math.max(0, ...this.gaps.map((g) => Number(g.id.split('-').pop()) || 0)) + 1;
     }
@@ -76,13 +96,18 @@ export class GapTracker {
   /**
    * Classifies a trade and updates the state: `new` (the next number), `gap` (new, past a jump,
    * which opens a gap), `backfill` (fills part of an open gap), `duplicate` (seen already) or
-   * `stale` (an older session). Only `new`, `gap` and `backfill` trades are to be kept.
+   * `stale` (an older session that misses nothing). Only `new`, `gap` and `backfill` trades are to
+   * be kept.
    */
   observe(trade: TradeRef, now: number): Verdict {
     const session = this.sessionOf(trade.ts);
     const cursor = this.cursors.get(trade.ticker);
-    if (cursor && session.key < cursor.session) return 'stale';
+    // An older session's trade is kept only if a gap of that session still misses it.
+    if (cursor && session.key < cursor.session)
+      return this.fill(trade, session.key, now) ? 'backfill' : 'stale';
     if (!cursor || session.key > cursor.session) {
+      // The session we left still has to be checked for trades after the last one we got.
+      if (cursor) this.retired.push({ ticker: trade.ticker, ...cursor });
       // First trade we see of this session: everything before it is missing.
       this.cursors.set(trade.ticker, {
         exchange: trade.exchange,
@@ -115,6 +140,76 @@ export class GapTracker {
       return 'gap';
     }
     return this.fill(trade, session.key, now) ? 'backfill' : 'duplicate';
+  }
+
+  /**
+   * A trade that was observed but could not be kept (the journal could not be written): its number
+   * goes back to missing, in the ticker's open `unpersisted` gap of that session, so it is
+   * backfilled once writing works again.
+   */
+  markUnpersisted(trade: TradeRef, now: number): void {
+    const session = this.sessionOf(trade.ts).key;
+    const gap = this.gaps.find(
+      (g) =>
+        g.state === 'open' &&
+        g.reason === 'unpersisted' &&
+        g.ticker === trade.ticker &&
+        g.session === session,
+    );
+    if (!gap) {
+      this.open(trade, session, trade.tradeId, trade.tradeId, trade.ts, trade.ts, now, 'unpersisted');
+      return;
+    }
+    const last = gap.missing.at(-1);
+    if (last && last[1] + 1 === trade.tradeId) last[1] = trade.tradeId;
+    else gap.missing.push([trade.tradeId, trade.tradeId]);
+    gap.missing.sort((a, b) => a[0] - b[0]);
+    gap.fromTradeId = Math.min(gap.fromTradeId, trade.tradeId);
+    gap.toTradeId = Math.max(gap.toTradeId, trade.tradeId);
+    gap.fromTs = Math.min(gap.fromTs, trade.ts);
+    gap.toTs = Math.max(gap.toTs, trade.ts);
+  }
+
+  /**
+   * Where each session we hold ends, to be compared with the broker's: the current cursor of each
+   * ticker asked for, and every session left behind whose end was not checked yet.
+   */
+  tails(tickers: readonly string[]): TailCursor[] {
+    const current = tickers.flatMap((ticker) => {
+      const c = this.cursors.get(ticker);
+      return c ? [{ ticker, ...c }] : [];
+    });
+    return [...this.retired.map((c) => ({ ...c })), ...current];
+  }
+
+  /**
+   * The broker's history of `tail`'s session goes up to `last`: whatever lies between our last
+   * trade of that session and it is missing, opened as a `tail` gap (and the cursor moves past it,
+   * so those trades come in as backfill). Returns the gap, or null when nothing is missing.
+   * Either way the session's end is checked.
+   */
+  closeTail(tail: TailCursor, last: { tradeId: number; ts: number } | null, now: number): Gap | null {
+    this.retired = this.retired.filter((c) => !(c.ticker === tail.ticker && c.session === tail.session));
+    const cursor = this.cursors.get(tail.ticker);
+    const ours = cursor?.session === tail.session ? cursor : tail;
+    if (!last || last.tradeId <= ours.lastTradeId) return null;
+    const from = ours.lastTradeId + 1;
+    const fromTs = ours.lastTs;
+    if (ours === cursor) {
+      cursor.lastTradeId = last.tradeId;
+      cursor.lastTs = last.ts;
+    }
+    this.open(
+      { ticker: tail.ticker, exchange: tail.exchange, tradeId: last.tradeId, ts: last.ts },
+      tail.session,
+      from,
+      last.tradeId,
+      fromTs,
+      last.ts,
+      now,
+      'tail',
+    );
+    return this.gaps.at(-1) ?? null;
   }
 
   /** Open gaps, oldest first. */
@@ -155,6 +250,7 @@ export class GapTracker {
     return {
       cursors: Object.fromEntries([...this.cursors].map(([t, c]) => [t, { ...c }])),
       gaps: this.all(),
+      retired: this.retired.map((c) => ({ ...c })),
     };
   }
 

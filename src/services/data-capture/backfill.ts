@@ -1,5 +1,6 @@
 import type { BrokerAdapter } from '../../adapters/broker/types.js';
-import type { Gap, GapTracker } from '../../domain/gaps.js';
+import type { Gap, GapTracker, SessionInfo, TailCursor } from '../../domain/gaps.js';
+import type { Trade } from '../../domain/market-data.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { Capture } from './capture.js';
 
@@ -13,25 +14,47 @@ export interface BackfillOptions {
   adapter: BrokerAdapter;
   capture: Capture;
   logger: Logger;
-  /** Whether the broker can answer now (the session is Active). */
+  /** Whether the broker can answer and the journal can keep what it sends (Active, writable). */
   ready: () => boolean;
+  /** The tickers captured now: their sessions' ends are checked against the broker's history. */
+  tickers: () => readonly string[];
+  /** The session holding an instant (the same one the tracker uses). */
+  sessionOf: (ts: number) => SessionInfo;
   /** How far back a gap at capture start is filled; older trades of the session are skipped. */
   initialBackfillMs: number;
   now: () => number;
 }
 
 /**
- * Fills open gaps from the broker's history: the missing trades go through the same capture path
- * (journal first, then feed) marked `backfilled`. A gap still open after the history answered is
- * retried a few times, then closed as `skipped` with an error log: the broker does not have them.
+ * Fills what is missing from the broker's history. First the tail check: a gap is only seen when a
+ * later trade arrives, so an outage lasting until the close (or a feed that stopped) would leave
+ * the session's last trades missing without a word; after every (re)connect, at each close and at
+ * each new session, the last trade of each session we hold is compared with the broker's, and
+ * what lies between opens a `tail` gap. Then every open gap is filled: the missing trades go
+ * through the same capture path (journal first, then feed) marked `backfilled`. A gap still open
+ * after the history answered is retried a few times, then closed as `skipped` with an error log:
+ * the broker does not have them.
  */
 export class Backfiller {
   private running: Promise<void> | null = null;
   private readonly attempts = new Map<string, number>();
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** A tail check was asked for and has not completed yet. */
+  private tailCheckDue = false;
 
   constructor(private readonly opts: BackfillOptions) {}
+
+  /** Whether a tail check is due (asked for, not yet answered by the broker). */
+  get checkingTails(): boolean {
+    return this.tailCheckDue;
+  }
+
+  /** Compares each session's end with the broker's history, then fills what is missing. */
+  checkTails(): void {
+    this.tailCheckDue = true;
+    this.kick();
+  }
 
   kick(): void {
     if (this.stopped || this.running || !this.opts.ready()) return;
@@ -48,6 +71,20 @@ export class Backfiller {
 
   private async run(): Promise<void> {
     const { tracker, logger } = this.opts;
+    if (this.tailCheckDue) {
+      this.tailCheckDue = false;
+      try {
+        await this.checkAllTails();
+      } catch (err) {
+        this.tailCheckDue = true;
+        logger.warn(
+          { event: 'capture.tail_check_failed', err: (err as Error).message },
+          'history request for the tail check failed',
+        );
+        this.retryLater();
+        return;
+      }
+    }
     for (
       let gap = tracker.openGaps()[0];
       gap && !this.stopped && this.opts.ready();
@@ -81,7 +118,7 @@ export class Backfiller {
       const tries = (this.attempts.get(gap.id) ?? 0) + 1;
       this.attempts.set(gap.id, tries);
       if (gap.reason === 'capture-start' || tries >= MAX_ATTEMPTS) {
-        if (gap.reason === 'jump') {
+        if (gap.reason !== 'capture-start') {
           logger.error(
             { event: 'capture.gap_unfillable', gap: still },
             'broker history lacks trades of a gap; closing it as skipped',
@@ -94,6 +131,51 @@ export class Backfiller {
       this.retryLater();
       return;
     }
+  }
+
+  private async checkAllTails(): Promise<void> {
+    const { tracker, logger } = this.opts;
+    for (const tail of tracker.tails(this.opts.tickers())) {
+      if (this.stopped || !this.opts.ready()) {
+        this.tailCheckDue = true;
+        return;
+      }
+      const last = await this.lastTradeOf(tail);
+      const gap = tracker.closeTail(tail, last, this.opts.now());
+      if (gap) {
+        logger.warn(
+          {
+            event: 'capture.tail_gap',
+            gap: gap.id,
+            ticker: gap.ticker,
+            session: gap.session,
+            from: gap.fromTradeId,
+            to: gap.toTradeId,
+          },
+          'the broker has trades after our last one of the session; backfilling them',
+        );
+      }
+      this.opts.capture.gapsTouched();
+    }
+  }
+
+  /**
+   * The broker's last trade of the tail's session, from its history: windows stepping back from
+   * the session's end (or now) to our last trade, each twice as long as the one before, so a busy
+   * market answers with the first request and a quiet one with a few.
+   */
+  private async lastTradeOf(tail: TailCursor): Promise<Trade | null> {
+    const end = Math.min(this.opts.now(), this.opts.sessionOf(tail.lastTs).endTs - 1);
+    let span = WINDOW_MS;
+    for (let to = end; to >= tail.lastTs; span *= 2) {
+      const from = Math.max(tail.lastTs, to - span + 1);
+      const trades = await this.opts.adapter.requestTradeHistory(tail.ticker, tail.exchange, from, to);
+      let last: Trade | null = null;
+      for (const t of trades) if (!last || t.tradeId > last.tradeId) last = t;
+      if (last) return last;
+      to = from - 1;
+    }
+    return null;
   }
 
   /** Requests the gap's time window piece by piece and feeds what it misses into capture. */
@@ -122,5 +204,59 @@ export class Backfiller {
       this.kick();
     }, RETRY_MS);
     this.retryTimer.unref();
+  }
+}
+
+/** After a session's last trade printed, this long before its end is checked (the feed delivers the rest). */
+const CLOSE_GRACE_MS = 2_000;
+const WATCH_EVERY_MS = 1_000;
+
+export interface SessionEndWatchOptions {
+  tickers: () => readonly string[];
+  marketOpen: (ticker: string, now: number) => boolean;
+  sessionOf: (ts: number) => SessionInfo;
+  now: () => number;
+  /** A market closed or a new session began. */
+  onSessionEnd: () => void;
+}
+
+/**
+ * Notices a session ending: a ticker's market closing, or the local day changing (the simulator's
+ * default session is the whole day). Either way the ended session's last trades are checked a
+ * moment later, once the feed has delivered what printed before the end.
+ */
+export class SessionEndWatch {
+  private readonly wasOpen = new Map<string, boolean>();
+  private session: string;
+  private readonly timer: NodeJS.Timeout;
+  private graceTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: SessionEndWatchOptions) {
+    this.session = opts.sessionOf(opts.now()).key;
+    this.timer = setInterval(() => this.check(), WATCH_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+  }
+
+  private check(): void {
+    const now = this.opts.now();
+    const session = this.opts.sessionOf(now).key;
+    let ended = session !== this.session;
+    this.session = session;
+    for (const ticker of this.opts.tickers()) {
+      const open = this.opts.marketOpen(ticker, now);
+      if (this.wasOpen.get(ticker) && !open) ended = true;
+      this.wasOpen.set(ticker, open);
+    }
+    if (!ended || this.graceTimer) return;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = null;
+      this.opts.onSessionEnd();
+    }, CLOSE_GRACE_MS);
+    this.graceTimer.unref();
   }
 }

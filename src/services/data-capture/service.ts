@@ -6,7 +6,7 @@ import type { CapturedEvent } from '../../domain/market-data.js';
 import { localDayOf } from '../../kernel/calendar.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
-import { Backfiller } from './backfill.js';
+import { Backfiller, SessionEndWatch } from './backfill.js';
 import { BrokerSession } from './broker-session.js';
 import { Capture } from './capture.js';
 import { type Checkpoint, CheckpointFile } from './checkpoint.js';
@@ -64,7 +64,7 @@ export const dataCaptureService: ServiceDefinition = {
     const checkpoint = await loadCheckpoint(checkpoints, journal, ctx);
     const sessionOf = (ts: number) => {
       const day = localDayOf(config.timezone, ts);
-      return { key: day.date, startTs: day.startTs };
+      return { key: day.date, startTs: day.startTs, endTs: day.endTs };
     };
     const tracker = new GapTracker(sessionOf, checkpoint.tracker);
     replayJournal(journal, checkpoint, tracker, store);
@@ -150,7 +150,8 @@ export const dataCaptureService: ServiceDefinition = {
       marketOpen: (now) => subscriptions.list().some((t) => broker.marketOpen(t, now)),
       onStateChange: (state) => {
         metrics.setConnectionState(state);
-        if (state === 'Active') backfiller?.kick();
+        // Whatever printed while we were away ends the sessions we hold: check them against history.
+        if (state === 'Active') backfiller?.checkTails();
       },
       onEscalation: (on) => metrics.escalated.set(on ? 1 : 0),
     });
@@ -163,8 +164,17 @@ export const dataCaptureService: ServiceDefinition = {
       capture,
       logger,
       ready: () => session.state === 'Active',
+      tickers: () => subscriptions.list(),
+      sessionOf,
       initialBackfillMs: settings.initialBackfillMinutes * 60_000,
       now: () => clock.now(),
+    });
+    const sessionEnds = new SessionEndWatch({
+      tickers: () => subscriptions.list(),
+      marketOpen: (ticker, now) => broker.marketOpen(ticker, now),
+      sessionOf,
+      now: () => clock.now(),
+      onSessionEnd: () => backfiller?.checkTails(),
     });
 
     broker.adapter.setHandlers({
@@ -192,9 +202,15 @@ export const dataCaptureService: ServiceDefinition = {
     }));
     ctx.addHealthCheck('gaps', () => {
       const open = tracker.openGaps();
-      return open.length
-        ? { status: 'degraded', detail: `${open.length} open gap(s) being backfilled`, open: open.length }
-        : { status: 'ok', open: 0 };
+      if (open.length)
+        return {
+          status: 'degraded',
+          detail: `${open.length} open gap(s) being backfilled`,
+          open: open.length,
+        };
+      if (backfiller?.checkingTails)
+        return { status: 'degraded', detail: 'checking the sessions’ last trades against history', open: 0 };
+      return { status: 'ok', open: 0 };
     });
 
     registerRoutes(ctx.app, {
@@ -254,6 +270,7 @@ export const dataCaptureService: ServiceDefinition = {
       await feed.close();
     });
     ctx.onShutdown(async () => {
+      sessionEnds.stop();
       await backfiller?.stop();
       await session.stop();
       capture.flush();
