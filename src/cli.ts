@@ -8,6 +8,7 @@ import { runService } from './kernel/service.js';
 import {
   control,
   isAlive,
+  NotAnsweringError,
   NotRunningError,
   readState,
   type SupervisorState,
@@ -60,12 +61,14 @@ const commands: Record<string, Handler> = {
     try {
       await control(config.home, 'POST', '/stop');
     } catch (err) {
-      if (!(err instanceof NotRunningError)) throw err;
+      if (!(err instanceof NotRunningError || err instanceof NotAnsweringError)) throw err;
       if (!state || !isAlive(state.pid)) {
         console.log('tradingsystem is not running');
         return 0;
       }
-      process.kill(state.pid, 'SIGTERM'); // alive but its control endpoint is not answering
+      // Alive but its control endpoint is not answering: a stopped (SIGSTOP) one is woken to hear it.
+      process.kill(state.pid, 'SIGTERM');
+      process.kill(state.pid, 'SIGCONT');
     }
     const pid = state?.pid ?? 0;
     const deadline =
@@ -99,14 +102,30 @@ const commands: Record<string, Handler> = {
   async status(args, config) {
     const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
     let status: Omit<SupervisorState, 'token'> | null = null;
+    let notAnswering: NotAnsweringError | null = null;
     try {
       status = await control<Omit<SupervisorState, 'token'>>(config.home, 'GET', '/status');
     } catch (err) {
-      if (!(err instanceof NotRunningError)) throw err;
+      if (err instanceof NotAnsweringError) notAnswering = err;
+      else if (!(err instanceof NotRunningError)) throw err;
+    }
+    if (notAnswering) {
+      // Alive but silent (frozen, stopped with SIGSTOP, overloaded): say so, with what it last wrote.
+      const { token: _token, ...last } = notAnswering.state;
+      if (values.json) console.log(JSON.stringify({ running: true, answering: false, ...last }, null, 2));
+      else {
+        console.log(`${notAnswering.message}; its last written state:`);
+        console.log(renderTable(last.processes ?? []));
+      }
+      return 4;
     }
     if (values.json) {
       console.log(
-        JSON.stringify(status ? { running: true, ...status } : { running: false, processes: [] }, null, 2),
+        JSON.stringify(
+          status ? { running: true, answering: true, ...status } : { running: false, processes: [] },
+          null,
+          2,
+        ),
       );
     } else if (status) {
       console.log(

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +12,7 @@ import {
   tempHome,
   waitFor,
 } from './helpers/cli.js';
+import { SmallDisk } from './helpers/disk.js';
 
 interface Event {
   name: string;
@@ -46,9 +47,13 @@ const allBuiltinsOff = Object.fromEntries(
   ]),
 );
 
-async function setup(processes: { name: string; dependsOn?: string[]; env?: Record<string, string> }[]) {
-  const home = tempHome('ts-sup-');
-  const eventsFile = path.join(home, 'events.jsonl');
+async function setup(
+  processes: { name: string; dependsOn?: string[]; env?: Record<string, string> }[],
+  policy: object = {},
+  home = tempHome('ts-sup-'),
+) {
+  // Outside the data home, which some tests fill up.
+  const eventsFile = path.join(tempHome('ts-sup-events-'), 'events.jsonl');
   const extra = [];
   for (const p of processes) {
     const port = await freePort();
@@ -60,7 +65,7 @@ async function setup(processes: { name: string; dependsOn?: string[]; env?: Reco
       env: { NAME: p.name, PORT: String(port), EVENTS_FILE: eventsFile, ...p.env },
     });
   }
-  const env = configEnv(home, { services: allBuiltinsOff, supervisor: { ...fastPolicy, extra } });
+  const env = configEnv(home, { services: allBuiltinsOff, supervisor: { ...fastPolicy, ...policy, extra } });
   const events = (): Event[] =>
     existsSync(eventsFile)
       ? readFileSync(eventsFile, 'utf8')
@@ -137,7 +142,9 @@ describe('supervisor', () => {
   });
 
   it('stops restarting after 5 crashes and marks the service failed, leaving the others running', async () => {
-    const t = await setup([{ name: 'steady' }, { name: 'crasher', env: { CRASH_AFTER_MS: '150' } }]);
+    const t = await setup([{ name: 'steady' }, { name: 'crasher', env: { CRASH_AFTER_MS: '150' } }], {
+      failedRetryMs: 0,
+    });
     envForCleanup = t.env;
     running = spawnCli(['start'], t.env);
     const failed = await waitFor('crash loop detected', async () => {
@@ -161,6 +168,50 @@ describe('supervisor', () => {
       'utf8',
     );
     expect(log).toContain('"event":"supervisor.crash_loop"');
+  });
+
+  it('keeps trying a crash-looping service slowly, and it comes back once the cause is gone', async () => {
+    const home = tempHome('ts-sup-cause-');
+    const cause = path.join(home, 'disk-is-full');
+    writeFileSync(cause, '');
+    const t = await setup([{ name: 'crasher', env: { CRASH_AFTER_MS: '150', CRASH_IF_FILE: cause } }], {
+      failedRetryMs: 1_500,
+    });
+    envForCleanup = t.env;
+    running = spawnCli(['start'], t.env);
+    const crasher = async () => (await t.status()).processes.find((x) => x.name === 'crasher');
+    const failed = await waitFor('crash loop detected', async () => {
+      const p = await crasher();
+      return p?.state === 'failed' ? p : null;
+    });
+    expect(failed.pid).toBeNull();
+    const starts = () => t.events().filter((e) => e.name === 'crasher' && e.event === 'start').length;
+    expect(starts()).toBe(5);
+    // Still failing: tried again after the retry period, failed again.
+    await waitFor('tried again', () => starts() >= 6, 5_000);
+    await waitFor('failed again', async () => (await crasher())?.state === 'failed', 5_000);
+    // The cause goes away: the next try stays up, without anyone restarting it.
+    rmSync(cause);
+    const back = await waitFor(
+      'healthy again',
+      async () => {
+        const p = await crasher();
+        return p?.state === 'healthy' ? p : null;
+      },
+      10_000,
+    );
+    expect(back.pid).not.toBeNull();
+    const log = readFileSync(
+      path.join(
+        t.home,
+        'logs',
+        'supervisor',
+        `${new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date())}.jsonl`,
+      ),
+      'utf8',
+    );
+    expect(log).toContain('"event":"supervisor.crash_loop"');
+    expect(log).toContain('"event":"supervisor.failed_retry"');
   });
 
   it('`stop` from another process stops everything and leaves no process behind', async () => {
@@ -222,6 +273,81 @@ describe('supervisor', () => {
       return s.ready && s.pid !== first.pid ? s : null;
     });
     expect(again.processes[0]?.state).toBe('healthy');
+  });
+
+  it('reports a frozen supervisor as running but not answering, and `stop` still stops it', async () => {
+    const t = await setup([{ name: 'solo' }]);
+    envForCleanup = t.env;
+    running = spawnCli(['start'], t.env);
+    const st = await waitFor('ready', async () => {
+      const s = await t.status();
+      return s.ready ? s : null;
+    });
+    process.kill(st.pid, 'SIGSTOP');
+    try {
+      const frozen = await runCli(['status'], t.env);
+      expect(frozen.code).toBe(4);
+      expect(frozen.stdout).toContain(`the supervisor (pid ${st.pid}) is running but not answering`);
+      expect(frozen.stdout).toContain('solo');
+      const json = JSON.parse((await runCli(['status', '--json'], t.env)).stdout);
+      expect(json).toMatchObject({ running: true, answering: false, pid: st.pid });
+      expect(json.token).toBeUndefined();
+    } finally {
+      const stop = await runCli(['stop'], t.env);
+      expect(stop.code).toBe(0);
+    }
+    expect(await running.exited).toBe(0);
+    running = null;
+    expect(isAlive(st.pid)).toBe(false);
+  });
+
+  it('outlives a full disk: keeps supervising, and writes its state and logs again once there is space', async () => {
+    const disk = SmallDisk.mount(16);
+    try {
+      const t = await setup([{ name: 'steady' }], {}, disk.dir);
+      envForCleanup = t.env;
+      running = spawnCli(['start'], t.env);
+      const st = await waitFor('ready', async () => {
+        const s = await t.status();
+        return s.ready ? s : null;
+      });
+      const stateFile = path.join(t.home, 'run', 'supervisor.json');
+      disk.fill();
+      // A crash while the disk is full: the state change cannot be written.
+      process.kill(st.processes[0]?.pid as number, 'SIGKILL');
+      const restarted = await waitFor('restarted', async () => {
+        const p = (await t.status()).processes[0];
+        return p?.state === 'healthy' && p.restarts === 1 ? p : null;
+      });
+      expect(isAlive(st.pid), 'the supervisor survived').toBe(true);
+      expect(JSON.parse(readFileSync(stateFile, 'utf8')).processes[0].restarts).toBe(0);
+      disk.free();
+      await waitFor(
+        'state written again',
+        () => JSON.parse(readFileSync(stateFile, 'utf8')).processes[0].pid === restarted.pid,
+        5_000,
+      );
+      expect(readdirSync(path.dirname(stateFile))).toEqual(['supervisor.json']);
+      // Back to writing its log: the lines that found no space are counted there (logger test).
+      const log = readFileSync(
+        path.join(
+          t.home,
+          'logs',
+          'supervisor',
+          `${new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date())}.jsonl`,
+        ),
+        'utf8',
+      );
+      expect(log).toContain('"event":"supervisor.state_written"');
+    } finally {
+      // Stopped before the disk goes away under it.
+      if (running && envForCleanup) {
+        await runCli(['stop'], envForCleanup);
+        await running.exited;
+        running = null;
+      }
+      disk.unmount();
+    }
   });
 
   it('start --detach returns once healthy and leaves the supervisor running', async () => {

@@ -231,6 +231,8 @@ export const ConfigSchema = Type.Object(
         backoffResetMs: Type.Integer({ minimum: 10, default: 60_000 }),
         crashLoopMax: Type.Integer({ minimum: 1, default: 5 }),
         crashLoopWindowMs: Type.Integer({ minimum: 1_000, default: 300_000 }),
+        /** A crash-looping (`failed`) service is tried again this often; 0 leaves it down. */
+        failedRetryMs: Type.Integer({ minimum: 0, default: 60_000 }),
         stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
         extra: Type.Array(ExtraProcess, { default: [] }),
       },

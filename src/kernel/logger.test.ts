@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +42,39 @@ describe('logger', () => {
     ]);
     expect(lines(path.join(dir, '2026-03-15.jsonl')).map((l) => l.msg)).toEqual(['after midnight']);
     expect(lines(path.join(dir, '2026-03-16.jsonl')).map((l) => l.msg)).toEqual(['next day']);
+  });
+
+  it('drops lines it cannot write instead of throwing, then says how many were lost', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'ts-log-'));
+    const clock = new ManualClock(Date.parse('2026-03-15T15:00:00Z'));
+    const dir = path.join(home, 'logs', 'order-manager');
+    const file = path.join(dir, '2026-03-15.jsonl');
+    mkdirSync(dir, { recursive: true });
+    symlinkSync('/dev/full', file); // every write: ENOSPC, as on a full disk
+    const { logger, file: destination } = createLogger({
+      service: 'order-manager',
+      home,
+      timeZone: 'America/Sao_Paulo',
+      clock,
+    });
+    expect(() => {
+      logger.info('one');
+      logger.error({ event: 'x' }, 'two');
+    }).not.toThrow();
+    expect(destination.linesLost).toBe(2);
+    // Space again: the next day's file is writable.
+    rmSync(file);
+    logger.info('three');
+    const written = lines(file);
+    expect(written.map((l) => l.msg)).toEqual(['2 log line(s) could not be written', 'three']);
+    expect(written[0]).toMatchObject({
+      level: 'error',
+      event: 'log.lines_lost',
+      lines: 2,
+      service: 'order-manager',
+    });
+    expect(String(written[0]?.reason)).toContain('ENOSPC');
+    expect(destination.linesLost).toBe(0);
   });
 
   it('follows a configured time zone', () => {

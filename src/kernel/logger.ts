@@ -28,33 +28,87 @@ const REDACT_PATHS = SECRET_KEYS.flatMap((k) => {
 /**
  * Appends JSON lines to `{dir}/{YYYY-MM-DD}.jsonl`, the date taken in `timeZone`; a write after the
  * local midnight opens the next day's file. Writes are synchronous so a crash loses no line.
+ * A line that cannot be written (a full or read-only disk) is counted and dropped, never thrown at
+ * the code that logged it: logging must not take a service down. The first loss is told on stderr
+ * (the supervisor keeps a process's last output); once writing works again, a `log.lines_lost`
+ * line says how many went missing.
  */
 export class DailyFileDestination implements DestinationStream {
   private fd = -1;
   private day = '';
   private nextCheckAt = 0;
+  /** Lines dropped since the last line that was written, and why the latest was. */
+  private lost = 0;
+  private lostReason = '';
+  /** A write stopped part-way: the next line starts on a fresh line. */
+  private torn = false;
 
   constructor(
     private readonly dir: string,
     private readonly timeZone: string,
     private readonly clock: Clock = systemClock,
-  ) {
-    mkdirSync(dir, { recursive: true });
-  }
+  ) {}
 
   get currentFile(): string {
     return path.join(this.dir, `${this.day}.jsonl`);
   }
 
+  /** Lines dropped since writing last worked. */
+  get linesLost(): number {
+    return this.lost;
+  }
+
   write(line: string): void {
     const now = this.clock.now();
-    if (this.fd < 0 || now >= this.nextCheckAt || now < this.nextCheckAt - 3_600_000) this.roll(now);
-    writeSync(this.fd, line);
+    try {
+      if (this.fd < 0 || now >= this.nextCheckAt || now < this.nextCheckAt - 3_600_000) this.roll(now);
+      if (this.lost > 0 || this.torn) {
+        this.writeAll(this.lossLine(now));
+        this.lost = 0;
+      }
+      this.writeAll(line);
+    } catch (err) {
+      if (this.lost === 0) {
+        process.stderr.write(`log ${this.dir} not writable, dropping lines: ${(err as Error).message}\n`);
+      }
+      this.lost += 1;
+      this.lostReason = (err as Error).message;
+      // Opened afresh next time: the disk may be remounted or the file replaced meanwhile.
+      this.close();
+    }
   }
 
   close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
+    const fd = this.fd;
     this.fd = -1;
+    try {
+      if (fd >= 0) closeSync(fd);
+    } catch {
+      // A close that fails (EIO) leaves nothing to do: the next write opens the file again.
+    }
+  }
+
+  private writeAll(text: string): void {
+    const bytes = Buffer.from(text);
+    const written = writeSync(this.fd, bytes);
+    this.torn = written < bytes.length;
+    if (this.torn) throw new Error(`short write (${written} of ${bytes.length} bytes)`);
+  }
+
+  /** The line that reports what was dropped, starting a fresh line if the last one was torn. */
+  private lossLine(now: number): string {
+    const prefix = this.torn ? '\n' : '';
+    if (this.lost === 0) return prefix;
+    return `${prefix}${JSON.stringify({
+      level: 'error',
+      time: new Date(now).toISOString(),
+      service: path.basename(this.dir),
+      pid: process.pid,
+      event: 'log.lines_lost',
+      lines: this.lost,
+      reason: this.lostReason,
+      msg: `${this.lost} log line(s) could not be written`,
+    })}\n`;
   }
 
   private roll(now: number): void {
@@ -63,6 +117,7 @@ export class DailyFileDestination implements DestinationStream {
     if (day === this.day && this.fd >= 0) return;
     this.close();
     this.day = day;
+    mkdirSync(this.dir, { recursive: true });
     this.fd = openSync(this.currentFile, 'a');
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -21,6 +21,7 @@ export interface SupervisorState {
 
 export const stateFilePath = (home: string) => path.join(home, 'run', 'supervisor.json');
 
+/** The state file, or null when there is none or it cannot be read (an unreadable one is stale). */
 export function readState(home: string): SupervisorState | null {
   try {
     return JSON.parse(readFileSync(stateFilePath(home), 'utf8')) as SupervisorState;
@@ -41,15 +42,34 @@ export function claimState(home: string, state: SupervisorState): boolean {
   }
 }
 
+/** Replaces the state file through a temp file; on failure (a full disk) the temp file goes too. */
 export function writeState(home: string, state: SupervisorState): void {
   const file = stateFilePath(home);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
+/** Removes the state file and any temp file a dead supervisor left beside it. */
 export function removeState(home: string): void {
-  rmSync(stateFilePath(home), { force: true });
+  const file = stateFilePath(home);
+  rmSync(file, { force: true });
+  let names: string[] = [];
+  try {
+    names = readdirSync(path.dirname(file));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(`${path.basename(file)}.`) && name.endsWith('.tmp')) {
+      rmSync(path.join(path.dirname(file), name), { force: true });
+    }
+  }
 }
 
 export const newToken = () => randomBytes(24).toString('hex');
@@ -124,7 +144,20 @@ export class NotRunningError extends Error {
   }
 }
 
-/** Calls a running supervisor; NotRunningError when there is none (or only a stale state file). */
+/** The supervisor's process exists but its control endpoint does not answer (frozen, overloaded). */
+export class NotAnsweringError extends Error {
+  constructor(
+    readonly state: SupervisorState,
+    reason: string,
+  ) {
+    super(`the supervisor (pid ${state.pid}) is running but not answering: ${reason}`);
+  }
+}
+
+/**
+ * Calls a running supervisor; NotRunningError when there is none (or only a stale state file),
+ * NotAnsweringError when its process lives but does not answer in time.
+ */
 export async function control<T>(
   home: string,
   method: 'GET' | 'POST',
@@ -142,8 +175,9 @@ export async function control<T>(
       body: body ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(timeoutMs),
     });
-  } catch {
-    throw new NotRunningError();
+  } catch (err) {
+    if (!isAlive(state.pid)) throw new NotRunningError();
+    throw new NotAnsweringError(state, (err as Error).message);
   }
   const json = (await res.json()) as T & { error?: { message: string } };
   if (!res.ok) throw new Error(json.error?.message ?? `control request failed with ${res.status}`);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../../kernel/config.js';
 import { createLogger, type Logger } from '../../kernel/logger.js';
 import {
@@ -10,6 +10,7 @@ import {
   removeState,
   type SupervisorState,
   startControlServer,
+  stateFilePath,
   writeState,
 } from './control.js';
 import { type ProcessSpec, processSpecs } from './specs.js';
@@ -52,6 +53,10 @@ export async function runSupervisor({
       return 1;
     }
     cleanUpStale(existing, specs, logger, config.home);
+  } else if (unreadableStateFile(config.home)) {
+    // Torn by a power cut or a full disk: nobody can be using it.
+    logger.warn({ event: 'supervisor.stale_state' }, 'removed an unreadable state file');
+    removeState(config.home);
   }
 
   const supervisor = new Supervisor(specs, config.supervisor, logger, { TRADINGSYSTEM_HOME: config.home });
@@ -78,12 +83,24 @@ export async function runSupervisor({
   };
   const snapshot = () => ({ ...state, token: undefined, processes: supervisor.status() });
 
-  if (!claimState(config.home, state)) {
+  const stateFile = new StateFileKeeper(config.home, state, logger);
+  let claimed: boolean;
+  try {
+    claimed = claimState(config.home, state);
+  } catch (err) {
+    // Cannot write it (a full or read-only disk): run anyway, the services matter more; the file
+    // is written as soon as the disk takes it. Until then `status` from another shell cannot see us.
+    claimed = true;
+    stateFile.failed(err as Error);
+  }
+  if (!claimed) {
     server.close();
     const other = readState(config.home);
     out.write(`tradingsystem is already running (supervisor pid ${other?.pid ?? 'unknown'})\n`);
     return 1;
   }
+  // Printing must not kill us either: a detached supervisor's output is a file on the data disk.
+  out.on('error', () => {});
   logger.info(
     { event: 'supervisor.up', pid: process.pid, processes: specs.map((s) => s.name) },
     'supervisor started',
@@ -92,7 +109,7 @@ export async function runSupervisor({
   const view = display === 'table' ? new LiveTable(out, () => supervisor.status()) : new ChangeLines(out);
   supervisor.on('change', (rows: ProcessStatus[]) => {
     state.processes = rows;
-    writeState(config.home, state);
+    stateFile.save();
     view.update(rows);
   });
   const onSignal = (signal: NodeJS.Signals) => {
@@ -105,7 +122,7 @@ export async function runSupervisor({
   const starting = supervisor.start().then(() => {
     state.ready = true;
     state.processes = supervisor.status();
-    writeState(config.home, state);
+    stateFile.save();
     logger.info({ event: 'supervisor.ready' }, 'start sequence finished');
   });
 
@@ -115,6 +132,7 @@ export async function runSupervisor({
   await supervisor.stop();
   await starting.catch(() => {});
   server.close();
+  stateFile.stop();
   removeState(config.home);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
@@ -151,11 +169,70 @@ function cleanUpStale(stale: SupervisorState, specs: ProcessSpec[], logger: Logg
   removeState(home);
 }
 
+/** A state file that exists but does not parse, and is not one being written right now. */
+function unreadableStateFile(home: string): boolean {
+  try {
+    return Date.now() - statSync(stateFilePath(home)).mtimeMs > 2_000;
+  } catch {
+    return false;
+  }
+}
+
 function commandLineOf(pid: number): string | null {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '');
   } catch {
     return null;
+  }
+}
+
+/** Retry period of a state file write that failed. */
+const STATE_RETRY_MS = 1_000;
+
+/**
+ * Keeps `run/supervisor.json` current. A write that fails (a full or read-only disk) is logged
+ * once, retried every second until it works, and never thrown: the supervisor must outlive it.
+ */
+class StateFileKeeper {
+  private failing: string | null = null;
+  private retry: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly home: string,
+    private readonly state: SupervisorState,
+    private readonly logger: Logger,
+  ) {}
+
+  save(): void {
+    try {
+      writeState(this.home, this.state);
+    } catch (err) {
+      this.failed(err as Error);
+      return;
+    }
+    if (this.failing) {
+      this.logger.info({ event: 'supervisor.state_written' }, 'state file written again');
+      this.failing = null;
+    }
+  }
+
+  failed(err: Error): void {
+    if (!this.failing) {
+      this.logger.error(
+        { event: 'supervisor.state_write_failed', err: err.message },
+        'cannot write the state file; retrying every second',
+      );
+    }
+    this.failing = err.message;
+    this.retry ??= setTimeout(() => {
+      this.retry = null;
+      this.save();
+    }, STATE_RETRY_MS);
+  }
+
+  stop(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
   }
 }
 

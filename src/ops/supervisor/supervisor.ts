@@ -213,19 +213,37 @@ export class Supervisor extends EventEmitter {
     p.crashTimes = [...p.crashTimes.filter((t) => now - t < this.policy.crashLoopWindowMs), now];
     const output = p.outputTail.slice(-5);
     if (p.crashTimes.length >= this.policy.crashLoopMax) {
+      // A crash loop is not given up on for good: a trading service that stays down loses ticks
+      // or orders, and its cause (a full disk, a broker outage) often goes away by itself.
+      const retryMs = this.policy.failedRetryMs;
       p.state = 'failed';
-      p.detail = `crash loop: ${p.crashTimes.length} crashes in ${Math.round(this.policy.crashLoopWindowMs / 1000)} s; not restarting`;
+      p.detail = `crash loop: ${p.crashTimes.length} crashes in ${Math.round(this.policy.crashLoopWindowMs / 1000)} s; ${
+        retryMs > 0 ? `trying again in ${Math.round(retryMs / 1000)} s` : 'not restarting'
+      }`;
       this.logger.error(
         {
           event: 'supervisor.crash_loop',
           service: p.spec.name,
           crashes: p.crashTimes.length,
           lastExit: p.lastExit,
+          retryInMs: retryMs || null,
           output,
         },
         p.detail,
       );
       this.changed();
+      if (retryMs > 0) {
+        p.restartTimer = setTimeout(() => {
+          if (this.shuttingDown || p.state !== 'failed') return;
+          p.restarts += 1;
+          this.logger.warn(
+            { event: 'supervisor.failed_retry', service: p.spec.name },
+            'trying a crash-looping service again',
+          );
+          this.spawn(p);
+          void this.gate(p, true);
+        }, retryMs);
+      }
       return;
     }
     const delay = p.nextBackoffMs;

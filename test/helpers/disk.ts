@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * A small file system of its own (tmpfs) for disk-fault tests: filled to the last byte, remounted
+ * read-only, then given back. Mounting needs root, which the CI machine is; a test that cannot
+ * mount fails with that reason rather than skipping.
+ */
+export class SmallDisk {
+  private constructor(readonly dir: string) {}
+
+  static mount(sizeMb = 64, prefix = 'ts-disk-'): SmallDisk {
+    if (process.getuid?.() !== 0) throw new Error('disk-fault tests mount a tmpfs and need root');
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0755`, 'tmpfs', dir]);
+    return new SmallDisk(dir);
+  }
+
+  private get filler(): string {
+    return path.join(this.dir, '.filler');
+  }
+
+  /** Takes every free byte: from now on writes fail with ENOSPC. */
+  fill(): void {
+    const fd = openSync(this.filler, 'a');
+    const block = Buffer.alloc(1 << 20);
+    try {
+      for (;;) writeSync(fd, block);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+    } finally {
+      closeSync(fd);
+    }
+    // The last partial block: whatever is left, byte by byte in small writes.
+    const small = openSync(this.filler, 'a');
+    try {
+      for (;;) writeSync(small, block, 0, 512);
+    } catch {
+      // full
+    } finally {
+      closeSync(small);
+    }
+  }
+
+  /** Gives the space back. */
+  free(): void {
+    rmSync(this.filler, { force: true });
+  }
+
+  readOnly(): void {
+    execFileSync('mount', ['-o', 'remount,ro', this.dir]);
+  }
+
+  writable(): void {
+    execFileSync('mount', ['-o', 'remount,rw', this.dir]);
+  }
+
+  /** Unmounts (lazily, so a process still holding a file does not block it) and removes the folder. */
+  unmount(): void {
+    try {
+      execFileSync('umount', ['-l', this.dir]);
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
