@@ -1,9 +1,13 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IDEA_STATUSES, KANBAN_MOVES } from '../src/domain/ideas.js';
+import { KeyStore } from '../src/kernel/auth/keys.js';
+import { type Clock, ManualClock } from '../src/kernel/clock.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
+import { gatewayService } from '../src/services/gateway/service.js';
 import { ideaBankService } from '../src/services/idea-bank/service.js';
 import { freePort, spawnCli, tempHome, waitFor } from './helpers/cli.js';
 
@@ -13,12 +17,12 @@ afterEach(async () => {
   open = [];
 });
 
-async function ideaBank(home = tempHome('ts-ideas-')) {
+async function ideaBank(home = tempHome('ts-ideas-'), clock?: Clock) {
   const config = loadConfig({
     env: { TRADINGSYSTEM_HOME: home, TRADINGSYSTEM__HTTP__BODY_LIMIT_BYTES: '65536' },
     cwd: home,
   });
-  const ctx = await buildService(ideaBankService, { config });
+  const ctx = await buildService(ideaBankService, { config, ...(clock && { clock }) });
   open.push(ctx);
   return { ...ctx, home, file: path.join(home, 'db', 'ideas.json') };
 }
@@ -274,6 +278,188 @@ describe('idea bank API', () => {
     expect(metrics).toContain('tradingsystem_idea_bank_items{status="new"} 1');
     expect(metrics).toContain('tradingsystem_idea_bank_items{status="review"} 1');
     expect(metrics).toContain('tradingsystem_idea_bank_items{status="completed"} 0');
+  });
+});
+
+describe('idea bank: Idempotency-Key on create', () => {
+  const post = (app: App, body: object, key?: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/items',
+      payload: body,
+      ...(key !== undefined && { headers: { 'idempotency-key': key } }),
+    });
+  const onDisk = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
+
+  it('answers a retry with the idea the first request created (200), never a second idea', async () => {
+    const { app, file } = await ideaBank();
+    const first = await post(app, idea({ tags: ['b3'] }), 'retry-1');
+    expect(first.statusCode, first.body).toBe(201);
+    // The same idea, written differently (spaces, duplicate tag, explicit defaults), is the same request.
+    const again = await post(
+      app,
+      idea({ title: ' Medir slippage no WINZ26 ', tags: ['b3', 'B3'], priority: 'medium', status: 'new' }),
+      'retry-1',
+    );
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual(first.json());
+    // Without a key, or with another one, a POST creates.
+    expect((await post(app, idea())).statusCode).toBe(201);
+    expect((await post(app, idea(), 'retry-2')).statusCode).toBe(201);
+    const disk = onDisk(file);
+    expect(disk.items).toHaveLength(3);
+    expect(disk.idempotency.map((k: { key: string; ideaId: string }) => [k.key, k.ideaId])).toEqual([
+      ['retry-1', first.json().data.id],
+      ['retry-2', expect.any(String)],
+    ]);
+  });
+
+  it('creates once under 20 parallel POSTs with one key', async () => {
+    const { app, file } = await ideaBank();
+    const results = await Promise.all(Array.from({ length: 20 }, () => post(app, idea(), 'burst-1')));
+    expect(results.map((r) => r.statusCode).sort()).toEqual([...Array(19).fill(200), 201]);
+    expect(new Set(results.map((r) => r.json().data.id)).size).toBe(1);
+    expect(onDisk(file).items).toHaveLength(1);
+  });
+
+  it('refuses the same key with another body (422 naming the fields), and a deleted idea (410)', async () => {
+    const { app } = await ideaBank();
+    const first = (await post(app, idea(), 'k-1')).json().data;
+    const other = await post(app, idea({ title: 'Outra ideia', priority: 'high' }), 'k-1');
+    expect(other.statusCode).toBe(422);
+    expect(other.json().error).toMatchObject({
+      code: 'IDEMPOTENCY_KEY_REUSED',
+      details: { field: 'idempotency-key', key: 'k-1', differs: ['title', 'priority'], ideaId: first.id },
+    });
+    expect(other.json().error.message).toMatch(/title, priority differ/);
+    await app.inject({ method: 'DELETE', url: `/api/items/${first.id}` });
+    const gone = await post(app, idea(), 'k-1');
+    expect(gone.statusCode).toBe(410);
+    expect(gone.json().error).toMatchObject({ code: 'IDEA_DELETED', details: { field: 'idempotency-key' } });
+    expect((await app.inject('/api/items')).json().total).toBe(0);
+  });
+
+  it('rejects a malformed key with 400 naming the header, and creates nothing', async () => {
+    const { app, file } = await ideaBank();
+    for (const key of ['', 'x'.repeat(65), 'has space', 'ação', 'a,b', '../etc']) {
+      const res = await post(app, idea(), key);
+      expect(res.statusCode, key).toBe(400);
+      expect(res.json().error, key).toMatchObject({
+        code: 'VALIDATION_ERROR',
+        details: { location: 'headers', field: 'idempotency-key' },
+      });
+    }
+    expect((await post(app, idea(), `${'A'.repeat(60)}.:_-`)).statusCode).toBe(201);
+    expect(onDisk(file).items).toHaveLength(1);
+  });
+
+  it('forgets a key after 24 hours, and drops it from the file at the next write', async () => {
+    const clock = new ManualClock(Date.parse('2026-06-16T12:00:00Z'));
+    const { app, file } = await ideaBank(tempHome('ts-ideas-'), clock);
+    const first = (await post(app, idea(), 'day-1')).json().data;
+    clock.advance(24 * 3_600_000 - 1);
+    expect((await post(app, idea(), 'day-1')).json().data.id).toBe(first.id);
+    clock.advance(1);
+    const later = await post(app, idea({ title: 'Nova' }), 'day-1');
+    expect(later.statusCode).toBe(201);
+    expect(later.json().data.id).not.toBe(first.id);
+    clock.advance(24 * 3_600_000);
+    await post(app, idea(), 'day-2');
+    expect(onDisk(file).idempotency.map((k: { key: string }) => k.key)).toEqual(['day-2']);
+  });
+
+  it('reports a garbled key section as down and keeps the file', async () => {
+    const home = tempHome('ts-ideas-');
+    mkdirSync(path.join(home, 'db'));
+    const file = path.join(home, 'db', 'ideas.json');
+    const content = JSON.stringify({ items: [], idempotency: [{ key: 'k', ideaId: 'nope' }] });
+    writeFileSync(file, content);
+    const { app } = await ideaBank(home);
+    const health = await app.inject('/health');
+    expect(health.statusCode).toBe(503);
+    expect(health.json().checks.storage.detail).toMatch(/idempotency\[0\]/);
+    await app.close();
+    expect(readFileSync(file, 'utf8')).toBe(content);
+  });
+
+  it('works through the gateway: the header is passed on and documented in the OpenAPI', async () => {
+    const { app: ideas, file } = await ideaBank();
+    await ideas.listen({ host: '127.0.0.1', port: 0 });
+    const home = tempHome('ts-ideas-gw-');
+    const config = loadConfig({
+      env: {
+        TRADINGSYSTEM_HOME: home,
+        TRADINGSYSTEM__LOG__LEVEL: 'warn',
+        TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String((ideas.server.address() as AddressInfo).port),
+        TRADINGSYSTEM__SERVICES__ORDER_MANAGER__ENABLED: 'false',
+      },
+      cwd: home,
+    });
+    const gw = await buildService(gatewayService, { config });
+    open.push(gw);
+    const { key } = await KeyStore.at(home).create('idea desk', 'trader');
+    const send = (body: object, headers: Record<string, string> = {}) =>
+      gw.app.inject({
+        method: 'POST',
+        url: '/api/v1/ideas',
+        headers: { 'x-api-key': key, ...headers },
+        payload: body,
+      });
+    const first = await send(idea(), { 'idempotency-key': 'gw-1' });
+    const retry = await send(idea(), { 'idempotency-key': 'gw-1' });
+    expect([first.statusCode, retry.statusCode]).toEqual([201, 200]);
+    expect(retry.json().data.id).toBe(first.json().data.id);
+    const reused = await send(idea({ category: 'dashboard' }), { 'idempotency-key': 'gw-1' });
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().error.details).toMatchObject({ field: 'idempotency-key', differs: ['category'] });
+    const bad = await send(idea(), { 'idempotency-key': 'no spaces' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.details.field).toBe('idempotency-key');
+    expect((await send(idea())).statusCode).toBe(201); // no key: a new idea, as before
+    expect(onDisk(file).items).toHaveLength(2);
+
+    const spec = (await gw.app.inject('/api/v1/openapi.json')).json();
+    const params = spec.paths['/api/v1/ideas'].post.parameters as { in: string; name: string }[];
+    expect(params).toContainEqual(expect.objectContaining({ in: 'header', name: 'idempotency-key' }));
+  });
+
+  it('answers a retry after a kill -9 and restart with the same idea; the count stays 1', async () => {
+    const home = tempHome('ts-ideas-key-');
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      TRADINGSYSTEM_HOME: home,
+      TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(port),
+    };
+    const base = `http://127.0.0.1:${port}`;
+    const send = (body: object, key: string) =>
+      fetch(`${base}/api/items`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body),
+      });
+    let svc = spawnCli(['run', 'idea-bank'], env);
+    await waitFor('idea bank up', async () => (await fetch(`${base}/health`)).ok);
+    const first = await send(idea(), 'network-error-1');
+    expect(first.status).toBe(201);
+    const created = ((await first.json()) as { data: { id: string } }).data;
+    svc.child.kill('SIGKILL');
+    await svc.exited;
+
+    svc = spawnCli(['run', 'idea-bank'], env);
+    try {
+      await waitFor('idea bank back', async () => (await fetch(`${base}/health`)).ok);
+      const retry = await send(idea(), 'network-error-1');
+      expect(retry.status).toBe(200);
+      expect(((await retry.json()) as { data: { id: string } }).data).toEqual(created);
+      const refused = await send(idea({ description: 'outra' }), 'network-error-1');
+      expect(refused.status).toBe(422);
+      const list = (await (await fetch(`${base}/api/items`)).json()) as { total: number };
+      expect(list.total).toBe(1);
+    } finally {
+      svc.child.kill('SIGTERM');
+      await svc.exited;
+    }
   });
 });
 

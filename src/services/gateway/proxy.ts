@@ -24,6 +24,8 @@ export interface UpstreamCall {
   method: string;
   path: string;
   payload?: unknown;
+  /** Client headers the route passes on (`RouteSpec.headers`); never those built here. */
+  headers?: Record<string, string>;
 }
 
 export interface UpstreamAnswer {
@@ -59,9 +61,10 @@ export function actorFor(identity: KeyIdentity): string {
 }
 
 /**
- * The one HTTP client to the upstreams. Only the headers built here are sent, so a client can
- * never choose its own `x-actor`: it always comes from the key the request was authenticated with.
- * Every call is bounded by the timeout, body included.
+ * The one HTTP client to the upstreams. Only the headers built here are sent, and those a route
+ * declares (`call.headers`, such as `Idempotency-Key`), which can never replace a built one: a
+ * client can never choose its own `x-actor`, it always comes from the key the request was
+ * authenticated with. Every call is bounded by the timeout, body included.
  */
 export async function callUpstream(
   req: FastifyRequest,
@@ -73,7 +76,11 @@ export async function callUpstream(
   if (DOT_SEGMENT.test(call.path)) {
     throw badRequest('INVALID_PATH', 'the path may not contain . or .. segments');
   }
-  const headers: Record<string, string> = { accept: 'application/json', 'x-request-id': req.id };
+  const headers: Record<string, string> = {
+    ...call.headers,
+    accept: 'application/json',
+    'x-request-id': req.id,
+  };
   const identity = identityOf(req);
   if (identity) headers['x-actor'] = actorFor(identity);
   let body: string | undefined;
@@ -187,7 +194,8 @@ function exchange(
 
 /**
  * Forwards a request to `path` (with its query string) on an upstream and passes its answer
- * through, status and error envelope included. `payload` is the body to send, if any.
+ * through, status and error envelope included. `payload` is the body to send, if any; `pass`
+ * names the request headers (lower case) that go along when the client sent them.
  */
 export async function forward(
   req: FastifyRequest,
@@ -196,8 +204,18 @@ export async function forward(
   path: string,
   payload: unknown,
   opts: ProxyOptions,
+  pass: readonly string[] = [],
 ): Promise<FastifyReply> {
-  return relay(reply, await callUpstream(req, to, { method: req.method, path, payload }, opts));
+  const call: UpstreamCall = { method: req.method, path, payload };
+  if (pass.length > 0) {
+    const headers: Record<string, string> = {};
+    for (const name of pass) {
+      const value = req.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    call.headers = headers;
+  }
+  return relay(reply, await callUpstream(req, to, call, opts));
 }
 
 /** An upstream answer as it came: status, body and the headers a client may need. */

@@ -12,6 +12,7 @@ import {
   DocsListQuery,
   DocsSearchQuery,
   GapsQuery,
+  IdeaCreateHeaders,
   IdeasQuery,
   IdParams,
   JsonObject,
@@ -36,6 +37,8 @@ export interface RouteSpec {
   params?: TSchema;
   /** Only routes with a body schema forward a body. */
   body?: TSchema;
+  /** Request headers the route documents and passes to the upstream (an object schema, lower-case names). */
+  headers?: TSchema;
 }
 
 /** Routes answered by one upstream: `from` on the gateway becomes `to` on the upstream. */
@@ -112,7 +115,13 @@ export const ROUTE_GROUPS: RouteGroup[] = [
     routes: [
       read('', 'List ideas', { querystring: IdeasQuery }),
       read('/:id', 'One idea', { params: IdParams }),
-      { ...read('', 'Add an idea'), method: 'POST', access: 'trader', body: JsonObject },
+      {
+        ...read('', 'Add an idea (a retry with the same Idempotency-Key answers the idea it created)'),
+        method: 'POST',
+        access: 'trader',
+        body: JsonObject,
+        headers: IdeaCreateHeaders,
+      },
       {
         ...read('/:id', 'Change an idea', { params: IdParams }),
         method: 'PUT',
@@ -193,6 +202,7 @@ export function registerProxyRoutes(
   for (const group of groups) {
     const upstream = upstreamOf(services, group.service);
     for (const r of group.routes) {
+      const pass = headerNames(r.headers);
       app.route({
         method: r.method,
         url: group.from + r.path,
@@ -205,10 +215,17 @@ export function registerProxyRoutes(
             group.to + req.url.slice(group.from.length),
             r.body ? req.body : undefined,
             opts,
+            pass,
           ),
       });
     }
   }
+}
+
+/** The header names a route's `headers` schema declares: the ones it passes to the upstream. */
+function headerNames(schema: TSchema | undefined): string[] {
+  const properties = (schema as { properties?: Record<string, unknown> } | undefined)?.properties;
+  return properties ? Object.keys(properties).map((n) => n.toLowerCase()) : [];
 }
 
 export const upstreamOf = (services: Config['services'], service: ServiceName): Upstream => {
@@ -227,6 +244,7 @@ export function routeOptions(r: RouteSpec, group: Pick<RouteGroup, 'tag' | 'serv
       ...(r.querystring && { querystring: r.querystring }),
       ...(r.params && { params: r.params }),
       ...(r.body && { body: r.body }),
+      ...(r.headers && { headers: r.headers }),
     },
     config: { access: r.access, rateLimit: rateLimit(limits[r.limit]) },
   };

@@ -43,6 +43,18 @@ export const IdeasQuery = Type.Object({
 });
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 
+/** Passed to the idea bank, which judges it (1–64 of A–Z a–z 0–9 . _ : -). */
+export const IdeaCreateHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        'Makes a retried create safe: the same key with the same body answers 200 with the idea the ' +
+        'first request created; with another body, 422 IDEMPOTENCY_KEY_REUSED. Kept 24 h. ' +
+        '1–64 characters of A–Z a–z 0–9 . _ : - (a UUID fits).',
+    }),
+  ),
+});
+
 /** A JSON object; its fields are validated by the upstream that owns them. */
 export const JsonObject = Type.Record(Type.String(), Type.Unknown(), {
   description: 'a JSON object, validated by the upstream service',

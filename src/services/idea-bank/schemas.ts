@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { IDEA_CATEGORIES, IDEA_PRIORITIES, IDEA_STATUSES } from '../../domain/ideas.js';
+import { IDEMPOTENCY_HEADER, IdempotencyKey } from './idempotency.js';
 
 // Text must hold something besides spaces; it is stored trimmed.
 const Title = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
@@ -37,6 +38,9 @@ export const CreateIdeaBody = Type.Object(
   { additionalProperties: false },
 );
 export type CreateIdea = Static<typeof CreateIdeaBody>;
+
+/** Headers are lower case here; other headers pass. */
+export const CreateIdeaHeaders = Type.Object({ [IDEMPOTENCY_HEADER]: Type.Optional(IdempotencyKey) });
 
 export const UpdateIdeaBody = Type.Object(
   {

@@ -11,8 +11,16 @@ import {
 import { AppError, notFound, unavailable } from '../../kernel/errors.js';
 import { Gauge } from '../../kernel/metrics.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
-import { CreateIdeaBody, IdParams, type ListIdeas, ListQuery, UpdateIdeaBody } from './schemas.js';
-import { IdeaStore, StoreWriteError } from './store.js';
+import { fingerprint, type NewIdeaFields, replay } from './idempotency.js';
+import {
+  CreateIdeaBody,
+  CreateIdeaHeaders,
+  IdParams,
+  type ListIdeas,
+  ListQuery,
+  UpdateIdeaBody,
+} from './schemas.js';
+import { IdeaStore, type Mutation, StoreWriteError } from './store.js';
 
 export const IDEA_BANK_RUNBOOK = 'runbooks/idea-bank-down';
 
@@ -20,7 +28,7 @@ export const IDEA_BANK_RUNBOOK = 'runbooks/idea-bank-down';
 export const ideaBankService: ServiceDefinition = {
   name: 'idea-bank',
   async setup({ app, config, logger, metrics, clock, addHealthCheck }) {
-    const store = IdeaStore.at(config.home);
+    const store = IdeaStore.at(config.home, clock);
     const state = await store.open();
     if (!state.ready) {
       logger.error(
@@ -55,7 +63,7 @@ export const ideaBankService: ServiceDefinition = {
         });
       }
     };
-    const save = async <R>(change: (ideas: Map<string, Idea>) => R): Promise<R> => {
+    const save = async <R>(change: Mutation<R>): Promise<R> => {
       try {
         return await store.mutate(change);
       } catch (err) {
@@ -91,25 +99,45 @@ export const ideaBankService: ServiceDefinition = {
       return { success: true, data: idea };
     });
 
-    app.post('/api/items', { schema: { body: CreateIdeaBody } }, async (req, reply) => {
-      ready();
-      const b = req.body;
-      const at = now();
-      const idea: Idea = {
-        id: randomUUID(),
-        title: b.title.trim(),
-        description: b.description.trim(),
-        category: b.category,
-        priority: b.priority ?? 'medium',
-        status: 'new',
-        tags: normalizeTags(b.tags ?? []),
-        createdAt: at,
-        updatedAt: at,
-      };
-      await save((ideas) => ideas.set(idea.id, idea));
-      reply.status(201);
-      return { success: true, data: idea };
-    });
+    // With an Idempotency-Key, a retry answers the idea the first request created (200, as the
+    // order manager answers a known clientOrderId); see idempotency.ts.
+    app.post(
+      '/api/items',
+      { schema: { body: CreateIdeaBody, headers: CreateIdeaHeaders } },
+      async (req, reply) => {
+        ready();
+        const b = req.body;
+        const fields: NewIdeaFields = {
+          title: b.title.trim(),
+          description: b.description.trim(),
+          category: b.category,
+          priority: b.priority ?? 'medium',
+          tags: normalizeTags(b.tags ?? []),
+        };
+        const key = req.headers['idempotency-key'];
+        const request = key === undefined ? undefined : fingerprint(fields);
+        // A retry of a committed create is answered from memory, without a write.
+        const known = key === undefined ? undefined : store.keyRecord(key);
+        if (known && request) return { success: true, data: replay(known, request, (id) => store.get(id)) };
+
+        const at = now();
+        const created: Idea = { id: randomUUID(), ...fields, status: 'new', createdAt: at, updatedAt: at };
+        const { idea, replayed } = await save((ideas, keys) => {
+          if (key === undefined || request === undefined) {
+            ideas.set(created.id, created);
+            return { idea: created, replayed: false };
+          }
+          // The same key may be in this batch already, or in the write that just ended.
+          const pending = keys.get(key);
+          if (pending) return { idea: replay(pending, request, (id) => ideas.get(id)), replayed: true };
+          ideas.set(created.id, created);
+          keys.set(key, { key, ideaId: created.id, at, request });
+          return { idea: created, replayed: false };
+        });
+        reply.status(replayed ? 200 : 201);
+        return { success: true, data: idea };
+      },
+    );
 
     app.put('/api/items/:id', { schema: { params: IdParams, body: UpdateIdeaBody } }, async (req) => {
       ready();
