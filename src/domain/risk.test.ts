@@ -32,7 +32,10 @@ import {
   type RiskOrder,
   reducesPosition,
   riskLimitsProblems,
+  type TradingStateOrigin,
   tradingStateAfterPnl,
+  tradingStateAtSession,
+  withTradingState,
 } from './risk.js';
 import { defaultInstrument } from './test-support.js';
 
@@ -390,6 +393,46 @@ describe('tradingStateAfterPnl', () => {
     expect(
       tradingStateAfterPnl('ACTIVE', { realised: -3_000, unrealised: -2_000 }, DEFAULT_RISK_LIMITS),
     ).toBe('REDUCING');
+  });
+});
+
+describe('trading state at a new session', () => {
+  const fresh: TradingStateOrigin = {
+    tradingState: 'ACTIVE',
+    chosenTradingState: 'ACTIVE',
+    lossLimitSession: null,
+  };
+  const MON = '2026-06-15';
+  const TUE = '2026-06-16';
+
+  it('a daily-loss HALTED is lifted back to ACTIVE from the next session, not before', () => {
+    const reducing = withTradingState(fresh, 'REDUCING', 'daily-loss', MON);
+    const halted = withTradingState(reducing, 'HALTED', 'daily-loss', MON);
+    expect(halted).toEqual({ tradingState: 'HALTED', chosenTradingState: 'ACTIVE', lossLimitSession: MON });
+    expect(tradingStateAtSession(halted, MON)).toBeNull();
+    expect(tradingStateAtSession(halted, TUE)).toBe('ACTIVE');
+    // A clock stepped back never lifts it.
+    expect(tradingStateAtSession(halted, '2026-06-14')).toBeNull();
+    const lifted = withTradingState(halted, 'ACTIVE', 'new-session', TUE);
+    expect(lifted).toEqual(fresh);
+    expect(tradingStateAtSession(lifted, '2026-06-17')).toBeNull();
+  });
+
+  it('a state a person set survives any number of sessions', () => {
+    const halted = withTradingState(fresh, 'HALTED', 'operator', MON);
+    expect(tradingStateAtSession(halted, TUE)).toBeNull();
+    // A person's choice also replaces a daily-loss state: that one is no longer the clock's to lift.
+    const byLoss = withTradingState(fresh, 'REDUCING', 'daily-loss', MON);
+    const overruled = withTradingState(byLoss, 'HALTED', 'operator', MON);
+    expect(tradingStateAtSession(overruled, TUE)).toBeNull();
+  });
+
+  it('returns to the state a person chose, never looser', () => {
+    const chosen = withTradingState(fresh, 'REDUCING', 'operator', MON);
+    const halted = withTradingState(chosen, 'HALTED', 'daily-loss', MON);
+    expect(tradingStateAtSession(halted, TUE)).toBe('REDUCING');
+    const released = withTradingState(halted, 'ACTIVE', 'operator', MON);
+    expect(tradingStateAtSession(released, TUE)).toBeNull();
   });
 });
 

@@ -430,8 +430,8 @@ export const checkMaxPosition: RiskCheck = ({ instrument, limits, order, positio
 
 /**
  * The next trading state for a P&L: REDUCING at −dailyLossLimit, HALTED at −dailyLossLimit ×
- * haltLossMultiplier. It only tightens (ACTIVE → REDUCING → HALTED): going back to ACTIVE is an
- * operator's decision, not a recovering P&L's.
+ * haltLossMultiplier. It only tightens (ACTIVE → REDUCING → HALTED): a recovering P&L never loosens it;
+ * an operator does, or the next session (`tradingStateAtSession`).
  */
 export function tradingStateAfterPnl(
   current: TradingState,
@@ -443,6 +443,50 @@ export function tradingStateAfterPnl(
   if (lossCents >= cents(limits.dailyLossLimit * limits.haltLossMultiplier)) return 'HALTED';
   if (lossCents >= cents(limits.dailyLossLimit)) return 'REDUCING';
   return current;
+}
+
+/**
+ * Who put trading in its state: a person (the risk API), the daily-loss limit, or the start of a
+ * new session lifting what the daily-loss limit set. The kill switch is not a trading state.
+ */
+export type TradingStateCause = 'operator' | 'daily-loss' | 'new-session';
+
+/** The trading state with what the new-session rule needs to know about where it came from. */
+export interface TradingStateOrigin {
+  tradingState: TradingState;
+  /** The state a person last set (ACTIVE before any): where a new session returns to. */
+  chosenTradingState: TradingState;
+  /** The session (local date, `sessionKeyAt`) whose daily loss set the state; null when it did not. */
+  lossLimitSession: string | null;
+}
+
+/** The origin after trading moves to `state` for `cause`, during `session`. */
+export function withTradingState(
+  current: TradingStateOrigin,
+  state: TradingState,
+  cause: TradingStateCause,
+  session: string,
+): TradingStateOrigin {
+  const { chosenTradingState } = current;
+  switch (cause) {
+    case 'daily-loss':
+      return { tradingState: state, chosenTradingState, lossLimitSession: session };
+    case 'new-session':
+      return { tradingState: state, chosenTradingState, lossLimitSession: null };
+    case 'operator':
+      return { tradingState: state, chosenTradingState: state, lossLimitSession: null };
+  }
+}
+
+/**
+ * Where trading goes when `session` has started: a REDUCING or HALTED the daily-loss limit set
+ * belongs to the session whose P&L breached it, so from the next session (local midnight, where the
+ * daily P&L starts over) trading is back in the state a person last chose, ACTIVE unless they chose
+ * otherwise. What a person set is never lifted by the clock. null: nothing to change.
+ */
+export function tradingStateAtSession(origin: TradingStateOrigin, session: string): TradingState | null {
+  const { lossLimitSession } = origin;
+  return lossLimitSession !== null && lossLimitSession < session ? origin.chosenTradingState : null;
 }
 
 /**

@@ -12,8 +12,15 @@ import {
   type OrderEvent,
   orderShapeError,
 } from '../../domain/orders.js';
-import { evaluateRisk, type RiskOrder } from '../../domain/risk.js';
-import type { Clock } from '../../kernel/clock.js';
+import { sessionKeyAt } from '../../domain/positions.js';
+import {
+  evaluateRisk,
+  type RiskOrder,
+  type TradingState,
+  type TradingStateCause,
+  tradingStateAtSession,
+} from '../../domain/risk.js';
+import { type Clock, msUntilNextLocalDay } from '../../kernel/clock.js';
 import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
 import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
@@ -66,12 +73,15 @@ export class OrderEngine {
   /** A full reconciliation runs: the broker's truth is being applied, so no new order may pass. */
   reconciling = false;
   private readonly ackTimers = new Map<string, NodeJS.Timeout>();
+  private sessionTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: EngineDeps) {
     d.journal.onCommit = (events, json) => {
       for (const [i, e] of events.entries()) d.publish(e, json[i] as string);
     };
     d.journal.onRollback = (err) => this.rolledBack(err);
+    // The first check runs once the owner's synchronous start (the rebuild) is done.
+    this.watchSessions(0);
   }
 
   get state(): OrderState {
@@ -125,12 +135,65 @@ export class OrderEngine {
     };
   }
 
+  /**
+   * A change of trading state, journaled with its audit entry. `cause` decides what may lift it
+   * later: only a state the daily-loss limit set is lifted by a new session (`rollSession`).
+   */
+  setTradingState(state: TradingState, reason: string, actor: string, cause: TradingStateCause): void {
+    const from = this.d.state.tradingState;
+    this.record(
+      'risk.state',
+      null,
+      { state, reason, cause },
+      { actor, action: 'risk.state', target: state, reason, result: 'ok', details: { from, cause } },
+    );
+    this.d.logger.warn(
+      { event: 'risk.trading_state', from, to: state, reason, actor, cause },
+      'trading state changed',
+    );
+  }
+
+  /**
+   * A new session (local midnight in the configured zone, where the daily P&L starts over) lifts
+   * a REDUCING or HALTED the daily-loss limit set in an earlier one, back to the state a person
+   * last chose: journaled, audited as 'system'. Runs at start, at every local midnight and before
+   * every risk decision. A state a person set, and the kill switch, stay until a person lifts them.
+   * A change that cannot be journaled leaves trading as it is (the safe side) until the next try.
+   */
+  rollSession(): void {
+    const { state } = this.d;
+    if (state.lossLimitSession === null) return;
+    const session = sessionKeyAt(this.d.clock.now(), this.d.timeZone);
+    const next = tradingStateAtSession(state, session);
+    if (next === null) return;
+    const reason = `new session ${session}: the daily-loss ${state.tradingState} of ${state.lossLimitSession} is lifted`;
+    try {
+      this.setTradingState(next, reason, 'system', 'new-session');
+    } catch (err) {
+      this.d.logger.error(
+        { event: 'risk.session_reset_failed', err: (err as Error).message },
+        'the new session could not lift the daily-loss trading state; trading stays as it is',
+      );
+    }
+  }
+
+  /** Checks for a new session now (`delayMs` 0), then at every local midnight (at least hourly). */
+  private watchSessions(delayMs: number): void {
+    this.sessionTimer = setTimeout(() => {
+      this.rollSession();
+      // Never sooner than a second: a timer that fires just before midnight tries again just after.
+      this.watchSessions(Math.max(1_000, msUntilNextLocalDay(this.d.timeZone, this.d.clock.now())));
+    }, delayMs);
+    this.sessionTimer.unref();
+  }
+
   /** A new order: idempotent by clientOrderId; 422 with the risk code when risk refuses it. */
   submit(body: NewOrderBody, actor: string, opts: SubmitOptions = {}): { created: boolean; order: Order } {
     const shape = orderShapeError(body);
     if (shape) throw badRequest(shape.code, shape.message, shape.details);
     const known = body.clientOrderId && this.d.state.byClientId.get(body.clientOrderId);
     if (known) return { created: false, order: this.get(known) };
+    this.rollSession();
     const clientOrderId = body.clientOrderId ?? randomUUID();
     const order = createOrder(
       {
@@ -219,6 +282,7 @@ export class OrderEngine {
     }
     const changed: RiskOrder = { ...order, quantity: change.quantity ?? order.quantity };
     if (change.price !== undefined) changed.price = change.price;
+    this.rollSession();
     const rejection = evaluateRisk(riskContext(changed, this.riskInputs(), order));
     if (rejection) {
       this.audit({
@@ -303,6 +367,7 @@ export class OrderEngine {
   }
 
   stop(): void {
+    clearTimeout(this.sessionTimer);
     for (const t of this.ackTimers.values()) clearTimeout(t);
     this.ackTimers.clear();
   }

@@ -52,3 +52,42 @@ describe('projection: open-order tally', () => {
     expect(state.openTally.get('A')?.count).toBe(0);
   });
 });
+
+describe('projection: where the trading state came from', () => {
+  const MON_22H = Date.parse('2026-06-16T01:00:00Z'); // Monday 2026-06-15, 22:00 in São Paulo
+  const TUE_00H = Date.parse('2026-06-16T03:00:00Z'); // Tuesday 00:00 in São Paulo
+  const at = (ts: number, data: unknown): JournalEvent => ({
+    seq: ++seq,
+    ts,
+    type: 'risk.state',
+    orderId: null,
+    data,
+  });
+  const fold = (...events: JournalEvent[]) => {
+    const state = emptyState(false);
+    for (const e of events) project(state, e, instruments, 'America/Sao_Paulo');
+    return state;
+  };
+
+  it('keeps the session of a daily-loss state and clears it on the new-session event', () => {
+    const halted = at(MON_22H, { state: 'HALTED', reason: 'loss', cause: 'daily-loss' });
+    expect(fold(halted)).toMatchObject({
+      tradingState: 'HALTED',
+      chosenTradingState: 'ACTIVE',
+      lossLimitSession: '2026-06-15',
+    });
+    const lifted = at(TUE_00H, { state: 'ACTIVE', reason: 'new session', cause: 'new-session' });
+    expect(fold(halted, lifted)).toMatchObject({ tradingState: 'ACTIVE', lossLimitSession: null });
+  });
+
+  it('reads a journal written before causes were recorded by the daily-loss reason it gave', () => {
+    const byLoss = at(MON_22H, { state: 'REDUCING', reason: 'daily P&L R$-5200 reached the loss limit' });
+    expect(fold(byLoss)).toMatchObject({ tradingState: 'REDUCING', lossLimitSession: '2026-06-15' });
+    const byPerson = at(MON_22H, { state: 'HALTED', reason: 'desk review' });
+    expect(fold(byPerson)).toMatchObject({
+      tradingState: 'HALTED',
+      chosenTradingState: 'HALTED',
+      lossLimitSession: null,
+    });
+  });
+});

@@ -22,6 +22,8 @@ import {
   orderFingerprint,
   type RiskLimits,
   type TradingState,
+  type TradingStateCause,
+  withTradingState,
 } from '../../domain/risk.js';
 import { addSignal, decideSignal, type Signal, type SignalBook, type SignalOutcome } from './signal-book.js';
 
@@ -32,7 +34,8 @@ export interface EventData {
   'order.event': { event: OrderEvent };
   'risk.rejected': { clientOrderId: string; symbol: string; code: string; message: string };
   'risk.limits': { limits: RiskLimits };
-  'risk.state': { state: TradingState; reason: string };
+  /** `cause` is absent in older journals (see `causeOf`). */
+  'risk.state': { state: TradingState; reason: string; cause?: TradingStateCause };
   /** `cancelAll` (absent in older journals) also keeps cancelling orders found working later. */
   'risk.kill_switch': { active: boolean; reason: string; cancelAll?: boolean };
   'signal.received': { signal: Signal };
@@ -52,6 +55,10 @@ export interface OrderState {
   limits: RiskLimits;
   tradingState: TradingState;
   tradingStateReason: string;
+  /** The state a person last set: where a new session returns a daily-loss state to. */
+  chosenTradingState: TradingState;
+  /** The session whose daily loss set `tradingState`, or null (`tradingStateAtSession`). */
+  lossLimitSession: string | null;
   killSwitch: { active: boolean; reason?: string; cancelAll?: boolean };
   /** When recent orders passed risk, for the rate check; pruned as events arrive. */
   recentOrders: number[];
@@ -92,6 +99,8 @@ export function emptyState(enforceTradingHours: boolean, minSignalConfidence?: n
     },
     tradingState: 'ACTIVE',
     tradingStateReason: 'start',
+    chosenTradingState: 'ACTIVE',
+    lossLimitSession: null,
     killSwitch: { active: false },
     recentOrders: [],
     recentFingerprints: [],
@@ -121,7 +130,8 @@ export function project(
       return NOTHING;
     case 'risk.state': {
       const d = e.data as EventData['risk.state'];
-      state.tradingState = d.state;
+      const session = sessionKeyAt(e.ts, timeZone);
+      Object.assign(state, withTradingState(state, d.state, d.cause ?? causeOf(d.reason), session));
       state.tradingStateReason = d.reason;
       return NOTHING;
     }
@@ -144,6 +154,11 @@ export function project(
 }
 
 const NOTHING: Projected = { newFills: [] };
+
+/** What journals written before `cause` existed said when the daily-loss limit moved trading. */
+const DAILY_LOSS_REASON = /^daily P&L R\$\S+ reached the loss limit$/;
+const causeOf = (reason: string): TradingStateCause =>
+  DAILY_LOSS_REASON.test(reason) ? 'daily-loss' : 'operator';
 
 function submitted(state: OrderState, order: Order, ts: number): Projected {
   state.orders.set(order.id, order);

@@ -30,18 +30,9 @@ export class RiskControls {
     return this.engine.state.limits;
   }
 
+  /** A person's choice: it stays until a person changes it (a new session does not lift it). */
   setTradingState(state: TradingState, reason: string, actor: string): void {
-    const from = this.engine.state.tradingState;
-    this.engine.record(
-      'risk.state',
-      null,
-      { state, reason },
-      { actor, action: 'risk.state', target: state, reason, result: 'ok', details: { from } },
-    );
-    this.logger.warn(
-      { event: 'risk.trading_state', from, to: state, reason, actor },
-      'trading state changed',
-    );
+    this.engine.setTradingState(state, reason, actor, 'operator');
   }
 
   /** Blocks new orders at once (the next risk check sees it); with cancelAll, cancels every open order. */
@@ -66,8 +57,12 @@ export class RiskControls {
     this.logger.warn({ event: 'risk.kill_switch_reset', reason, actor }, 'kill switch reset');
   }
 
-  /** After a fill: the daily P&L may tighten the trading state (never loosen it). */
+  /**
+   * After a fill: the daily P&L may tighten the trading state (never loosen it); the new session
+   * lifts what this set (`OrderEngine.rollSession`), first, so today's P&L is judged from today's state.
+   */
   afterFill(order: Order): void {
+    this.engine.rollSession();
     const { state } = this.engine;
     const inputs = this.engine.riskInputs();
     const positions = accountPositions(state, order.account, inputs.now, inputs.timeZone);
@@ -75,6 +70,6 @@ export class RiskControls {
     const next = tradingStateAfterPnl(state.tradingState, pnl, state.limits);
     if (next === state.tradingState) return;
     const reason = `daily P&L R$${pnl.realised + pnl.unrealised} reached the loss limit`;
-    this.setTradingState(next, reason, 'risk-engine');
+    this.engine.setTradingState(next, reason, 'risk-engine', 'daily-loss');
   }
 }

@@ -27,6 +27,8 @@ export function registerRiskRoutes(app: App, d: RiskRouteDeps): void {
   const riskState = () => ({
     tradingState: engine.state.tradingState,
     reason: engine.state.tradingStateReason,
+    /** Set when the daily-loss limit moved trading: the session it belongs to; the next one lifts it. */
+    lossLimitSession: engine.state.lossLimitSession,
     killSwitch: engine.state.killSwitch,
   });
 
