@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configEnv, freePort, isAlive, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
+import { SmallDisk } from './helpers/disk.js';
 import { getJson, type Truth, tradeNumbersInParquet } from './helpers/market.js';
 
 const OTHERS_OFF = Object.fromEntries(
@@ -123,6 +124,13 @@ async function expectExactlyOnce(home: string, expected: Record<string, number>)
 const supervisors = new Supervisors();
 const supervise = (m: Market) => supervisors.start(m.env);
 
+/** The running data-capture process, whatever its health. */
+async function anyDataCapturePid(m: Market): Promise<number | null> {
+  const res = await runCli(['status', '--json'], m.env);
+  const st = JSON.parse(res.stdout) as { processes: { name: string; pid: number | null }[] };
+  return st.processes.find((x) => x.name === 'data-capture')?.pid ?? null;
+}
+
 async function dataCapturePid(m: Market): Promise<number> {
   const res = await runCli(['status', '--json'], m.env);
   const st = JSON.parse(res.stdout) as { processes: { name: string; pid: number | null; state: string }[] };
@@ -242,6 +250,91 @@ describe('data-capture without tick loss', () => {
     await supervisors.stop();
     await expectExactlyOnce(m.home, expected);
   }, 90_000);
+
+  it('keeps running on a full disk: /health down with the reason, reads served, and nothing lost once freed', async () => {
+    const m = await market({ tradesPerSecond: 500, openForMs: 20_000 });
+    const disk = SmallDisk.mountAt(path.join(m.home, 'journal'), 64);
+    try {
+      supervise(m);
+      const pid = await waitFor('data-capture up', () => dataCapturePid(m), 30_000);
+      await waitFor('active', async () => (await m.status()).broker.state === 'Active', 15_000);
+      await sleepUntil(m.openAt + 6_000);
+      disk.fill();
+      const down = await waitFor(
+        'journal reported down',
+        async () => {
+          const h = await m.health();
+          return h.code === 503 && h.body.checks.journal?.status === 'down' ? h : null;
+        },
+        5_000,
+        50,
+      );
+      expect(JSON.stringify(down.body.checks.journal)).toContain('ENOSPC');
+      await sleepUntil(Date.now() + 3_000);
+      // Still the same process, still answering reads.
+      expect(await anyDataCapturePid(m)).toBe(pid);
+      const trades = await fetch(`${m.base}/api/trades?ticker=WINZ26&order=desc&limit=5`);
+      expect(trades.status).toBe(200);
+      const metrics = await (await fetch(`${m.base}/metrics`)).text();
+      expect(metrics).toContain('tradingsystem_data_capture_journal_writable 0');
+      disk.free();
+      await waitFor(
+        'journal writable again',
+        async () => (await m.health()).body.checks.journal?.status === 'ok',
+        5_000,
+        100,
+      );
+      const expected = await caughtUp(m);
+      expect(await dataCapturePid(m)).toBe(pid);
+      const gaps = await m.gaps();
+      expect(gaps.data.some((g) => g.reason === 'unpersisted' && g.state === 'filled')).toBe(true);
+      await supervisors.stop();
+      await expectExactlyOnce(m.home, expected);
+    } finally {
+      await supervisors.stopIfRunning();
+      disk.unmountOnly();
+    }
+  }, 120_000);
+
+  it('keeps running when its journal folder turns read-only, and resumes by itself when it is writable', async () => {
+    const m = await market({ tradesPerSecond: 500, openForMs: 20_000, journal: { segmentMaxAgeMs: 500 } });
+    const dir = path.join(m.home, 'journal', 'marketdata');
+    const disk = SmallDisk.mountAt(dir, 64);
+    try {
+      supervise(m);
+      const pid = await waitFor('data-capture up', () => dataCapturePid(m), 30_000);
+      await waitFor('active', async () => (await m.status()).broker.state === 'Active', 15_000);
+      await sleepUntil(m.openAt + 6_000);
+      SmallDisk.freeze(dir); // the next segment roll cannot create its file
+      const down = await waitFor(
+        'journal reported down',
+        async () => {
+          const h = await m.health();
+          return h.code === 503 && h.body.checks.journal?.status === 'down' ? h : null;
+        },
+        5_000,
+        50,
+      );
+      expect(JSON.stringify(down.body.checks.journal)).toContain('EPERM');
+      await sleepUntil(Date.now() + 3_000);
+      expect(await anyDataCapturePid(m), 'no crash, no restart').toBe(pid);
+      SmallDisk.thaw(dir);
+      await waitFor(
+        'journal writable again',
+        async () => (await m.health()).body.checks.journal?.status === 'ok',
+        5_000,
+        100,
+      );
+      const expected = await caughtUp(m);
+      expect(await dataCapturePid(m)).toBe(pid);
+      await supervisors.stop();
+      await expectExactlyOnce(m.home, expected);
+    } finally {
+      SmallDisk.thaw(dir);
+      await supervisors.stopIfRunning();
+      disk.unmountOnly();
+    }
+  }, 120_000);
 
   it('escalates when the broker refuses the login: error log, metric, /health down', async () => {
     const m = await market({ tradesPerSecond: 100, openForMs: 30_000 });

@@ -123,6 +123,11 @@ export class Supervisors {
     return run;
   }
 
+  /** Stops the running one, if any (a `finally` that must not leave processes on a test's disk). */
+  async stopIfRunning(): Promise<void> {
+    if (this.current) await this.stop();
+  }
+
   /** `tradingsystem stop`, then waits for the supervisor to exit. */
   async stop(): Promise<CliResult> {
     const current = this.current;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -12,8 +12,13 @@ export class SmallDisk {
   private constructor(readonly dir: string) {}
 
   static mount(sizeMb = 64, prefix = 'ts-disk-'): SmallDisk {
+    return SmallDisk.mountAt(mkdtempSync(path.join(os.tmpdir(), prefix)), sizeMb);
+  }
+
+  /** Over an existing (or new) folder, e.g. one part of a data home. */
+  static mountAt(dir: string, sizeMb = 64): SmallDisk {
     if (process.getuid?.() !== 0) throw new Error('disk-fault tests mount a tmpfs and need root');
-    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    mkdirSync(dir, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0755`, 'tmpfs', dir]);
     return new SmallDisk(dir);
   }
@@ -49,12 +54,22 @@ export class SmallDisk {
     rmSync(this.filler, { force: true });
   }
 
+  /** The whole file system read-only; refused (EBUSY) while a process has a file open for writing. */
   readOnly(): void {
     execFileSync('mount', ['-o', 'remount,ro', this.dir]);
   }
 
   writable(): void {
     execFileSync('mount', ['-o', 'remount,rw', this.dir]);
+  }
+
+  /** One folder made immutable (chattr +i): no file can be created, renamed or removed in it (EPERM). */
+  static freeze(dir: string): void {
+    execFileSync('chattr', ['+i', dir]);
+  }
+
+  static thaw(dir: string): void {
+    execFileSync('chattr', ['-i', dir]);
   }
 
   /** Unmounts (lazily, so a process still holding a file does not block it) and removes the folder. */
@@ -64,5 +79,10 @@ export class SmallDisk {
     } finally {
       rmSync(this.dir, { recursive: true, force: true });
     }
+  }
+
+  /** Unmounts and leaves the folder (and what was under the mount before) in place. */
+  unmountOnly(): void {
+    execFileSync('umount', ['-l', this.dir]);
   }
 }

@@ -7,7 +7,8 @@ import type { Quote, Trade } from '../../domain/market-data.js';
 export type BrokerEvent =
   | { type: 'login'; ok: true }
   | { type: 'login'; ok: false; reason: string }
-  | { type: 'routing'; connected: boolean }
+  /** `reason`: why routing went down, when the adapter knows (a venue that cannot store). */
+  | { type: 'routing'; connected: boolean; reason?: string }
   | { type: 'market'; state: 'connecting' | 'connected' | 'not-logged' | 'disconnected' };
 
 export type OrderSide = 'BUY' | 'SELL';

@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeF
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SmallDisk } from '../../../test/helpers/disk.js';
 import type { CapturedEvent, CapturedTrade } from '../../domain/market-data.js';
 import { ManualClock } from '../../kernel/clock.js';
 import { type JournalOptions, type SegmentInfo, SegmentJournal } from './segment-journal.js';
@@ -171,5 +172,115 @@ describe('SegmentJournal', () => {
     for (let i = 0; i < 100 && j.durableSeq < 1; i++) await new Promise((r) => setTimeout(r, 5));
     expect(j.durableSeq).toBe(1);
     expect(fsyncs.length).toBeGreaterThan(0);
+  });
+
+  it('takes nothing while the disk is full, loses nothing it wrote, and writes again once there is space', () => {
+    const disk = SmallDisk.mount(4);
+    try {
+      const errors: Error[] = [];
+      const { j, dir } = journal({ onError: (e) => errors.push(e) }, disk.dir);
+      for (let i = 1; i <= 100; i++) j.append(trade(i));
+      j.flush();
+      expect(j.writtenSeq).toBe(100);
+      disk.fill();
+      // A frame big enough to need a new page of the file.
+      for (let i = 101; i <= 300; i++) j.append(trade(i));
+      j.flush();
+      expect(j.failure?.message).toContain('ENOSPC');
+      expect(errors).toHaveLength(1);
+      expect(j.writtenSeq).toBe(100);
+      expect(j.append(trade(301)), 'nothing taken while failed').toBe(0);
+      expect(j.retry(), 'still full').toBe(false);
+      disk.free();
+      expect(j.retry()).toBe(true);
+      expect(j.failure).toBeNull();
+      // The dropped seqs were never seen: they are handed out again, after the written ones.
+      expect(j.append(trade(101))).toBe(101);
+      j.flush();
+      expect(j.read(0, 1_000).map((e) => (e as CapturedTrade).tradeId)).toEqual(
+        Array.from({ length: 101 }, (_, i) => i + 1),
+      );
+      closeAndForget(j);
+      // No torn frame left behind: a reopen reads the same and cuts nothing.
+      const again = journal({}, disk.dir);
+      expect(again.j.recovery.truncatedBytes).toBe(0);
+      expect(again.j.read(0, 1_000)).toHaveLength(101);
+      closeAndForget(again.j);
+      expect(dir).toBe(disk.dir);
+    } finally {
+      disk.unmount();
+    }
+  });
+
+  it('survives a read-only folder at a segment roll and at open, and resumes once writable', () => {
+    const disk = SmallDisk.mount(8);
+    try {
+      const { j } = journal({}, disk.dir);
+      for (let i = 1; i <= 10; i++) j.append(trade(i));
+      j.flush();
+      SmallDisk.freeze(disk.dir);
+      expect(j.seal()).not.toBeNull(); // sealed; its successor cannot be created
+      expect(j.failure?.message).toContain('EPERM');
+      expect(j.append(trade(11))).toBe(0);
+      closeAndForget(j);
+      // A start on the read-only folder: it opens, reads what is there, and waits to write.
+      const ro = journal({}, disk.dir);
+      expect(ro.j.failure?.message).toContain('EPERM');
+      expect(ro.j.read(0, 100)).toHaveLength(10);
+      expect(ro.j.retry()).toBe(false);
+      SmallDisk.thaw(disk.dir);
+      expect(ro.j.retry()).toBe(true);
+      expect(ro.j.append(trade(11))).toBe(11);
+      ro.j.flush();
+      expect(ro.j.read(0, 100).map((e) => e.seq)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+      closeAndForget(ro.j);
+    } finally {
+      SmallDisk.thaw(disk.dir);
+      disk.unmount();
+    }
+  });
+
+  it('reports the seqs a damaged older segment lost, keeps it aside, and reads the rest', () => {
+    const clock = new ManualClock(0);
+    const { j, dir } = journal({ segmentMaxBytes: 4096, clock });
+    for (let i = 1; i <= 400; i++) {
+      j.append(trade(i));
+      if (i % 10 === 0) j.flush();
+    }
+    j.flush();
+    const segments = j.sealedSegments();
+    expect(segments.length).toBeGreaterThan(3);
+    closeAndForget(j);
+    const victim = segments[1] as SegmentInfo;
+    const bytes = readFileSync(victim.file);
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff; // inside its last frame
+    writeFileSync(victim.file, bytes);
+
+    const again = journal({ segmentMaxBytes: 4096, clock }, dir);
+    const [lost] = again.j.recovery.lost;
+    expect(again.j.recovery.lost).toHaveLength(1);
+    expect(lost?.toSeq).toBe(victim.lastSeq);
+    expect(lost?.fromSeq).toBeGreaterThan(victim.firstSeq);
+    expect(lost?.fromSeq).toBeLessThanOrEqual(victim.lastSeq);
+    expect(readFileSync(lost?.keptAs as string)).toEqual(bytes);
+    const seqs = again.j.read(0, 1_000).map((e) => e.seq);
+    const missing = Array.from({ length: 400 }, (_, i) => i + 1).filter((n) => !seqs.includes(n));
+    expect(missing[0]).toBe(lost?.fromSeq);
+    expect(missing.at(-1)).toBe(lost?.toSeq);
+    // The segment was cut to what reads: a later open still says what is missing, with no new copy.
+    closeAndForget(again.j);
+    const third = journal({ segmentMaxBytes: 4096, clock }, dir).j.recovery.lost;
+    expect(third).toEqual([{ ...lost, keptAs: null }]);
+  });
+
+  it('never hands out a seq below the floor it is given, and reports the ones it no longer holds', () => {
+    const { j, dir } = journal();
+    for (let i = 1; i <= 5; i++) j.append(trade(i));
+    j.flush();
+    closeAndForget(j);
+    // A checkpoint saw seq 8: records 6..8 were written once and are gone (a damaged tail).
+    const again = journal({ minNextSeq: 9 }, dir);
+    expect(again.j.recovery.lost).toMatchObject([{ fromSeq: 6, toSeq: 8 }]);
+    expect(again.j.append(trade(6))).toBe(9);
   });
 });

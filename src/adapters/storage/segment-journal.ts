@@ -1,6 +1,5 @@
 import {
   closeSync,
-  copyFileSync,
   fdatasync,
   fdatasyncSync,
   fstatSync,
@@ -11,6 +10,7 @@ import {
   readSync,
   rmSync,
   statSync,
+  truncateSync,
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { crc32 } from 'node:zlib';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { type Clock, systemClock } from '../../kernel/clock.js';
 import { decodeRecord, encodeRecord, MAX_RECORD_BYTES, Views } from './market-codec.js';
+import { keepAside } from './unusable-file.js';
 
 /**
  * The market-data journal: append-only segment files of checksummed records.
@@ -30,8 +31,16 @@ import { decodeRecord, encodeRecord, MAX_RECORD_BYTES, Views } from './market-co
  * before anyone sees it; the file is fdatasync'ed every `fsyncIntervalMs`. One checksum per frame
  * (native zlib) keeps the tick path cheap; a frame is written whole or, after a crash, cut whole. Only the newest segment is
  * open; a segment seals on size or age, and a sealed segment is handed to `onSeal` (for Parquet).
+ *
+ * A write that fails (a full or read-only disk, a failed fdatasync) never throws at the tick path:
+ * the journal turns `failure`, drops what it had not written (the caller learns which records by
+ * `writtenSeq`) and takes nothing until `retry()` finds the disk writable again.
+ *
  * At open, a torn or corrupt tail of the newest segment is cut off (and kept aside) and that
- * segment is sealed.
+ * segment is sealed; an older segment that does not read to its end is damaged: kept aside whole,
+ * cut to what reads, and the seqs it lost are reported in `recovery.lost`, as are seqs below
+ * `minNextSeq` (handed out before, per the caller's checkpoint) that no segment holds any more.
+ * Seqs are never handed out twice.
  */
 export interface JournalOptions {
   dir: string;
@@ -41,13 +50,25 @@ export interface JournalOptions {
   clock?: Clock;
   onSeal?: (segment: SegmentInfo) => void;
   onFsync?: (seconds: number) => void;
+  /** A write, fdatasync or open failed: the journal is `failure` until `retry()` succeeds. */
   onError?: (err: Error) => void;
+  /** The first seq this journal may hand out: at least one past what the caller knows was handed out. */
+  minNextSeq?: number;
 }
 
 export interface SegmentInfo {
   file: string;
   firstSeq: number;
   lastSeq: number;
+}
+
+/** Seqs no segment holds: damaged on disk, or cut off the newest segment although handed out. */
+export interface LostRange {
+  fromSeq: number;
+  toSeq: number;
+  /** The segment they were in, and where its damaged copy was kept. */
+  file: string;
+  keptAs: string | null;
 }
 
 export interface RecoveryReport {
@@ -57,6 +78,8 @@ export interface RecoveryReport {
   quarantinedTo: string | null;
   /** The newest segment found at open, now sealed, if it held records. */
   sealedAtOpen: SegmentInfo | null;
+  /** Seqs lost to damage, oldest first. */
+  lost: LostRange[];
 }
 
 const FRAME_HEADER = 16;
@@ -83,6 +106,10 @@ export class SegmentJournal {
   private syncing = false;
   private unsyncedSeq = 0;
   private closed = false;
+  /** Why the journal cannot write now; null while it can. */
+  failure: Error | null = null;
+  /** A cut of a torn tail that could not be made at open (a read-only disk), made by `retry`. */
+  private pendingCut: { file: string; bytes: number } | null = null;
   /** Highest seq handed to append. */
   lastSeq = 0;
   /** Highest seq written to the file (readable, survives a process crash). */
@@ -100,10 +127,14 @@ export class SegmentJournal {
     this.fsyncTimer.unref();
   }
 
-  /** Gives the event the next seq and buffers it; it reaches the file at the next flush. */
+  /**
+   * Gives the event the next seq and buffers it; it reaches the file at the next flush. Returns
+   * the seq, or 0 when the journal cannot write (the event is not kept).
+   */
   append(event: CapturedEvent): number {
     if (this.closed) throw new Error('journal is closed');
-    if (this.pendingBytes + MAX_RECORD_BYTES > BUFFER_BYTES) this.write();
+    if (this.failure) return 0;
+    if (this.pendingBytes + MAX_RECORD_BYTES > BUFFER_BYTES && !this.write()) return 0;
     const seq = ++this.lastSeq;
     event.seq = seq;
     if (this.pendingCount === 0) {
@@ -117,7 +148,7 @@ export class SegmentJournal {
 
   /** Writes what was appended to the file; seals the segment when it is full or old enough. */
   flush(): void {
-    this.write();
+    if (!this.write()) return;
     const { segmentMaxBytes, segmentMaxAgeMs } = this.opts;
     if (
       this.open.bytes >= segmentMaxBytes ||
@@ -129,17 +160,48 @@ export class SegmentJournal {
 
   /** Seals the open segment now, if it holds anything (graceful stop, tests). */
   seal(): SegmentInfo | null {
-    this.write();
-    if (this.open.bytes === 0) return null;
-    fdatasyncSync(this.fd);
+    if (!this.write() || this.open.bytes === 0) return null;
+    try {
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      this.fail(err as Error);
+      return null;
+    }
     this.durableSeq = this.writtenSeq;
-    closeSync(this.fd);
+    closeQuietly(this.fd);
+    this.fd = -1;
     const done = this.open;
     this.sealed.push(done);
     this.startSegment(done.lastSeq + 1);
     const info = { file: done.file, firstSeq: done.firstSeq, lastSeq: done.lastSeq };
     this.opts.onSeal?.(info);
     return info;
+  }
+
+  /**
+   * After a failure: makes the open segment whole again (cuts a partly written frame) or opens it,
+   * and proves the disk takes a write and an fsync; true once the journal writes again.
+   */
+  retry(): boolean {
+    if (!this.failure || this.closed) return true;
+    try {
+      if (this.pendingCut) {
+        truncateSync(this.pendingCut.file, this.pendingCut.bytes);
+        this.pendingCut = null;
+      }
+      if (this.fd < 0) this.fd = openSync(this.open.file, 'w');
+      else {
+        ftruncateSync(this.fd, this.open.bytes);
+        fdatasyncSync(this.fd);
+      }
+      probeWrite(this.opts.dir);
+    } catch (err) {
+      this.failure = err as Error;
+      return false;
+    }
+    this.failure = null;
+    this.durableSeq = this.writtenSeq;
+    return true;
   }
 
   sealedSegments(): SegmentInfo[] {
@@ -202,34 +264,61 @@ export class SegmentJournal {
   /** Writes, syncs and closes; the open segment is sealed by the next open. */
   close(): void {
     if (this.closed) return;
-    this.write();
     if (this.fsyncTimer) clearInterval(this.fsyncTimer);
-    fdatasyncSync(this.fd);
-    this.durableSeq = this.writtenSeq;
-    closeSync(this.fd);
+    if (this.write() && this.fd >= 0) {
+      try {
+        fdatasyncSync(this.fd);
+        this.durableSeq = this.writtenSeq;
+      } catch {
+        // Written but perhaps not durable: `durableSeq` says how far it is.
+      }
+    }
+    if (this.fd >= 0) closeQuietly(this.fd);
+    this.fd = -1;
     this.closed = true;
   }
 
-  /** The pending records as one frame, in one write(). */
-  private write(): void {
-    if (this.pendingCount === 0) return;
+  /** The pending records as one frame, in one write(); false (and `failure`) if it failed. */
+  private write(): boolean {
+    if (this.failure) return false;
+    if (this.pendingCount === 0) return true;
     const { u8, u32 } = this.pending;
     u32[0] = this.pendingBytes - FRAME_HEADER;
     u32[1] = crc32(u8.subarray(FRAME_HEADER, this.pendingBytes));
     u32[2] = this.pendingCount;
     u32[3] = 0;
     if (this.open.bytes === 0) this.openedAt = this.clock.now();
-    writeFully(this.fd, u8, this.pendingBytes);
+    try {
+      if (this.fd < 0) throw new Error(`journal segment ${this.open.file} is not open`);
+      writeFully(this.fd, u8, this.pendingBytes, this.open.bytes);
+    } catch (err) {
+      this.fail(err as Error);
+      return false;
+    }
     this.open.index?.push([this.pendingFirstSeq, this.open.bytes]);
     this.open.bytes += this.pendingBytes;
     this.open.lastSeq = this.lastSeq;
     this.writtenSeq = this.lastSeq;
     this.pendingBytes = 0;
     this.pendingCount = 0;
+    return true;
+  }
+
+  /**
+   * Stops writing: what was not written is dropped (its seqs are handed out again: nobody saw
+   * them), and a partly written frame is cut by `retry`.
+   */
+  private fail(err: Error): void {
+    const first = this.failure === null;
+    this.failure = err;
+    this.lastSeq -= this.pendingCount;
+    this.pendingBytes = 0;
+    this.pendingCount = 0;
+    if (first) this.opts.onError?.(err);
   }
 
   private sync(): void {
-    if (this.syncing || this.closed || this.writtenSeq <= this.durableSeq) return;
+    if (this.syncing || this.closed || this.failure || this.writtenSeq <= this.durableSeq) return;
     this.syncing = true;
     this.unsyncedSeq = this.writtenSeq;
     const fd = this.fd;
@@ -237,56 +326,129 @@ export class SegmentJournal {
     fdatasync(fd, (err) => {
       this.syncing = false;
       // The fd may have been sealed (and synced) meanwhile; EBADF then is harmless.
-      if (err && err.code !== 'EBADF') return this.opts.onError?.(err);
+      if (err && err.code !== 'EBADF') return this.fail(err);
       if (!err) this.durableSeq = Math.max(this.durableSeq, this.unsyncedSeq);
       this.opts.onFsync?.(Number(process.hrtime.bigint() - started) / 1e9);
     });
   }
 
+  /** The next segment; if its file cannot be created (a read-only disk), `retry` creates it. */
   private startSegment(firstSeq: number): void {
     const file = path.join(this.opts.dir, `${String(firstSeq).padStart(16, '0')}.seg`);
-    this.fd = openSync(file, 'w');
     this.open = { file, firstSeq, lastSeq: firstSeq - 1, index: [], bytes: 0 };
+    try {
+      this.fd = openSync(file, 'w');
+    } catch (err) {
+      this.fd = -1;
+      this.fail(err as Error);
+    }
   }
 
   private recover(): RecoveryReport {
-    const report: RecoveryReport = { truncatedBytes: 0, quarantinedTo: null, sealedAtOpen: null };
+    const report: RecoveryReport = { truncatedBytes: 0, quarantinedTo: null, sealedAtOpen: null, lost: [] };
     const files = readdirSync(this.opts.dir)
       .filter((f) => /^\d{16}\.seg$/.test(f))
       .sort();
     for (const [i, name] of files.entries()) {
       const file = path.join(this.opts.dir, name);
       const firstSeq = Number(name.slice(0, 16));
-      const newest = i === files.length - 1;
+      const next = files[i + 1];
       let lastSeq = firstSeq - 1;
       const goodBytes = scanFile(file, 0, (e) => {
         lastSeq = e.seq;
         return true;
       });
-      if (newest) {
-        const size = statSync(file).size;
+      const size = statSync(file).size;
+      if (!next) {
         if (goodBytes < size) {
           report.truncatedBytes = size - goodBytes;
-          report.quarantinedTo = `${file}.torn-${this.clock.now()}`;
-          copyFileSync(file, report.quarantinedTo);
-          const fd = openSync(file, 'r+');
-          ftruncateSync(fd, goodBytes);
-          fdatasyncSync(fd);
-          closeSync(fd);
+          report.quarantinedTo = this.keepAside(file, 'torn');
+          this.cut(file, goodBytes);
         }
         if (lastSeq < firstSeq) {
-          rmSync(file); // an empty newest segment: start it again
+          this.removeQuietly(file); // an empty newest segment: start it again
+          continue;
+        }
+      } else {
+        const nextFirst = Number(next.slice(0, 16));
+        if (goodBytes < size || lastSeq < nextFirst - 1) {
+          // Damaged in the middle of the journal: whatever does not read is gone from here.
+          const keptAs = goodBytes < size ? this.keepAside(file, 'damaged') : null;
+          if (goodBytes < size) this.cut(file, goodBytes);
+          report.lost.push({ fromSeq: lastSeq + 1, toSeq: nextFirst - 1, file, keptAs });
+        }
+        if (lastSeq < firstSeq) {
+          this.removeQuietly(file);
           continue;
         }
       }
       const seg: Segment = { file, firstSeq, lastSeq, index: null, bytes: goodBytes };
       this.sealed.push(seg);
-      if (newest) report.sealedAtOpen = { file, firstSeq, lastSeq };
+      if (!next) report.sealedAtOpen = { file, firstSeq, lastSeq };
       this.lastSeq = Math.max(this.lastSeq, lastSeq);
+    }
+    // Seqs handed out before (the caller's checkpoint says so) that no segment holds any more.
+    const floor = (this.opts.minNextSeq ?? 1) - 1;
+    if (floor > this.lastSeq) {
+      const file =
+        report.sealedAtOpen?.file ??
+        path.join(this.opts.dir, `${String(this.lastSeq + 1).padStart(16, '0')}.seg`);
+      report.lost.push({ fromSeq: this.lastSeq + 1, toSeq: floor, file, keptAs: report.quarantinedTo });
+      this.lastSeq = floor;
     }
     this.writtenSeq = this.lastSeq;
     this.durableSeq = this.lastSeq;
     return report;
+  }
+
+  /** null when even the copy cannot be written (a full disk): the report says so. */
+  private keepAside(file: string, label: 'torn' | 'damaged'): string | null {
+    return keepAside(file, label, this.clock.now());
+  }
+
+  /** Cuts a file to what reads; on a read-only disk `retry` does it once the disk takes writes. */
+  private cut(file: string, bytes: number): void {
+    try {
+      const fd = openSync(file, 'r+');
+      try {
+        ftruncateSync(fd, bytes);
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      this.pendingCut = { file, bytes };
+      this.fail(err as Error);
+    }
+  }
+
+  private removeQuietly(file: string): void {
+    try {
+      rmSync(file);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+}
+
+/** Writes and fsyncs a small file beside the journal: the disk takes writes again. */
+function probeWrite(dir: string): void {
+  const file = path.join(dir, '.write-probe');
+  const fd = openSync(file, 'w');
+  try {
+    writeFully(fd, new Uint8Array(64 * 1024), 64 * 1024, 0);
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing to keep from a close that fails
   }
 }
 
@@ -393,7 +555,8 @@ function* frames(file: string, offset: number): Generator<{ events: CapturedEven
   }
 }
 
-function writeFully(fd: number, buf: Uint8Array, length: number): void {
+/** Writes at `position` (never at the fd's offset: a failed write may have moved it). */
+function writeFully(fd: number, buf: Uint8Array, length: number, position: number): void {
   let off = 0;
-  while (off < length) off += writeSync(fd, buf, off, length - off);
+  while (off < length) off += writeSync(fd, buf, off, length - off, position + off);
 }

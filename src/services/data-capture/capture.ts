@@ -15,7 +15,9 @@ export interface CaptureSinks {
  * The tick path: every trade or quote from the adapter is classified against the trade-number
  * sequence, given a capture seq and appended to the journal; once per event-loop turn the batch is
  * written to the journal file and only then published. Duplicates and trades of a past session are
- * counted and dropped.
+ * counted and dropped. What the journal could not write (a full or read-only disk) is never
+ * published: its trades go back among the missing, to be backfilled once it writes again, and its
+ * quotes are dropped (counted).
  */
 export class Capture {
   private batch: CapturedEvent[] = [];
@@ -62,7 +64,7 @@ export class Capture {
     this.schedule();
   }
 
-  /** Writes the batch to the journal file, then publishes it. Safe to call at any time. */
+  /** Writes the batch to the journal file, then publishes what it holds. Safe to call at any time. */
   flush(): void {
     this.scheduled = false;
     if (this.batch.length === 0) {
@@ -72,15 +74,44 @@ export class Capture {
       }
       return;
     }
-    const batch = this.batch;
+    let batch = this.batch;
     this.batch = [];
     this.journal.flush();
+    // The journal takes nothing after a failure until `retryJournal`, so a batch whose last record
+    // was written was written whole.
+    const written = this.journal.writtenSeq;
+    const last = batch[batch.length - 1]?.seq ?? 0;
+    if (last === 0 || last > written) batch = this.keepWritten(batch, written);
     this.sinks.publish(batch);
     this.sinks.tail(batch);
     for (const e of batch) if (e.kind === 'trade') this.metrics.persisted.inc({ ticker: e.ticker });
     const changed = this.gapsChanged;
     this.gapsChanged = false;
     this.onFlushed(changed);
+  }
+
+  /**
+   * After the journal failed: settles the batch that met the failure (its unwritten part is not
+   * kept), then asks the journal to write again; true once it does.
+   */
+  retryJournal(): boolean {
+    this.flush();
+    return this.journal.retry();
+  }
+
+  /** The part of a batch the journal wrote; the rest is not kept (its trades missing again). */
+  private keepWritten(batch: CapturedEvent[], written: number): CapturedEvent[] {
+    const kept: CapturedEvent[] = [];
+    const now = this.clock.now();
+    for (const e of batch) {
+      if (e.seq > 0 && e.seq <= written) kept.push(e);
+      else if (e.kind === 'trade') {
+        this.tracker.markUnpersisted(e, now);
+        this.metrics.dropped.inc({ ticker: e.ticker, reason: 'unwritable' });
+        this.gapsChanged = true;
+      } else this.metrics.droppedQuotes.inc();
+    }
+    return kept;
   }
 
   private append(event: CapturedEvent): void {

@@ -17,14 +17,31 @@ export const EMPTY_CHECKPOINT: Checkpoint = {
   tracker: { cursors: {}, gaps: [] },
 };
 
-/** The checkpoint file; saves are coalesced so the newest state is written, never an older one last. */
+const RETRY_MS = 1_000;
+
+/**
+ * The checkpoint file; saves are coalesced so the newest state is written, never an older one last.
+ * A save that fails (a full or read-only disk) is kept and tried again every second until it is
+ * written or a newer one replaces it; it never throws at the caller. The checkpoint is only a
+ * shortcut (the journal holds the truth), so a late one costs a longer replay at the next start.
+ */
 export class CheckpointFile {
   private readonly file: DurableJsonFile<Checkpoint>;
   private next: Checkpoint | null = null;
   private writing: Promise<void> | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  /** Why the last save failed; null once one succeeds. */
+  lastError: string | null = null;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly onError: (err: Error) => void = () => {},
+  ) {
     this.file = new DurableJsonFile<Checkpoint>(path);
+  }
+
+  get path(): string {
+    return this.file.file;
   }
 
   /** The saved checkpoint, the empty one if there is none; throws if the file is unreadable. */
@@ -37,9 +54,14 @@ export class CheckpointFile {
     this.writing ??= this.drain();
   }
 
-  /** Resolves once everything saved so far is on disk. */
+  /** Resolves once every save so far was written, or failed (then it is retried). */
   async settled(): Promise<void> {
     while (this.writing) await this.writing;
+  }
+
+  stop(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
   }
 
   private async drain(): Promise<void> {
@@ -47,7 +69,20 @@ export class CheckpointFile {
       while (this.next) {
         const cp = this.next;
         this.next = null;
-        await this.file.write(cp);
+        try {
+          await this.file.write(cp);
+          this.lastError = null;
+        } catch (err) {
+          this.next ??= cp;
+          if (this.lastError === null) this.onError(err as Error);
+          this.lastError = (err as Error).message;
+          this.retry ??= setTimeout(() => {
+            this.retry = null;
+            if (this.next) this.writing ??= this.drain();
+          }, RETRY_MS);
+          this.retry.unref();
+          return;
+        }
       }
     } finally {
       this.writing = null;

@@ -195,14 +195,13 @@ export class MarketStore {
     const home = path.resolve(opts.home);
     const parquetDir = path.join(home, 'parquet');
     const spillDir = path.join(home, 'tmp', 'market-store');
-    await mkdir(spillDir, { recursive: true });
-    // An unusable parquet folder must not stop capture: writeSegment fails and is retried instead.
-    for (const dir of [path.join(parquetDir, 'trades'), path.join(parquetDir, 'quotes')]) {
+    // An unusable (full, read-only) disk must not stop capture: writeSegment fails and is retried.
+    for (const dir of [spillDir, path.join(parquetDir, 'trades'), path.join(parquetDir, 'quotes')]) {
       await mkdir(dir, { recursive: true }).catch(() => {});
     }
     const found = await scanParquet(parquetDir);
     // A crash mid-conversion leaves only `.tmp` files; the segment is converted again later.
-    await Promise.all(found.tmp.map((file) => rm(file, { force: true })));
+    await Promise.all(found.tmp.map((file) => rm(file, { force: true }).catch(() => {})));
     const instance = await DuckDBInstance.create(':memory:', {
       memory_limit: opts.memoryLimit ?? '1GB',
       temp_directory: spillDir,

@@ -34,8 +34,18 @@ export function createCaptureMetrics(registry: Registry) {
     }),
     dropped: new Counter({
       name: 'tradingsystem_data_capture_trades_dropped_total',
-      help: 'Trades not kept: duplicates, or from a past session',
+      help: 'Trades not kept: duplicates, from a past session, or unwritable (backfilled later)',
       labelNames: ['ticker', 'reason'] as const,
+      registers,
+    }),
+    droppedQuotes: new Counter({
+      name: 'tradingsystem_data_capture_quotes_dropped_total',
+      help: 'Quotes not kept because the journal could not be written',
+      registers,
+    }),
+    journalWritable: new Gauge({
+      name: 'tradingsystem_data_capture_journal_writable',
+      help: '1 while the journal can be written; 0 while the disk refuses it (full, read-only, fsync failing)',
       registers,
     }),
     fsyncSeconds: new Histogram({

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createBroker } from '../../adapters/broker/factory.js';
 import { SegmentJournal } from '../../adapters/storage/segment-journal.js';
+import { keepAside } from '../../adapters/storage/unusable-file.js';
 import { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { localDayOf } from '../../kernel/calendar.js';
@@ -17,6 +18,7 @@ import { registerRoutes } from './routes.js';
 import { SubscriptionList } from './subscriptions.js';
 
 const REPLAY_CHUNK = 10_000;
+const JOURNAL_RETRY_MS = 1_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 /** Unconverted segments beyond which the query tail stops growing (a minute each by default). */
 const MAX_SEGMENTS_IN_TAIL = 30;
@@ -36,16 +38,28 @@ export const dataCaptureService: ServiceDefinition = {
     const metrics = createCaptureMetrics(ctx.metrics.registry);
     const home = path.join(config.home, 'journal', 'marketdata');
 
+    const checkpoints = new CheckpointFile(path.join(home, 'checkpoint.json'), (err) =>
+      logger.error(
+        { event: 'capture.checkpoint_write_failed', err: err.message },
+        'cannot save the checkpoint; retrying (the journal holds everything)',
+      ),
+    );
+    const checkpoint = await loadCheckpoint(checkpoints, ctx);
+
     let converter: ParquetConverter | null = null;
+    let capture: Capture | null = null;
+    let backfiller: Backfiller | null = null;
+    let journalRetry: NodeJS.Timeout | null = null;
     const journal = new SegmentJournal({
       dir: home,
       ...settings.journal,
       clock,
+      // Never a seq twice: not even one a damaged journal lost after the checkpoint saw it.
+      minNextSeq: Math.max(checkpoint.seq, checkpoint.convertedThrough) + 1,
       // Converting reads the whole segment: do it after the tick path has finished its turn.
       onSeal: () => setImmediate(() => void converter?.kick()),
       onFsync: (s) => metrics.fsyncSeconds.observe(s),
-      onError: (err) =>
-        logger.error({ event: 'capture.fsync_failed', err: err.message }, 'journal fsync failed'),
+      onError: (err) => journalFailed(err),
     });
     if (journal.recovery.truncatedBytes > 0) {
       logger.error(
@@ -54,14 +68,33 @@ export const dataCaptureService: ServiceDefinition = {
       );
     }
 
+    // A journal that cannot be written (a full or read-only disk, a failed fdatasync) stops
+    // nothing but itself: trades that arrive meanwhile go back among the missing and are
+    // backfilled once a retry finds the disk writable; /health says down with the reason.
+    function journalFailed(err: Error): void {
+      metrics.journalWritable.set(0);
+      logger.error(
+        { event: 'capture.journal_unwritable', err: err.message },
+        'cannot write the market-data journal; retrying every second, missed trades will be backfilled',
+      );
+      journalRetry ??= setInterval(() => {
+        if (!(capture?.retryJournal() ?? journal.retry())) return;
+        if (journalRetry) clearInterval(journalRetry);
+        journalRetry = null;
+        metrics.journalWritable.set(1);
+        logger.info({ event: 'capture.journal_writable' }, 'the journal writes again; backfilling');
+        backfiller?.kick();
+      }, JOURNAL_RETRY_MS);
+      journalRetry.unref();
+    }
+    metrics.journalWritable.set(journal.failure ? 0 : 1);
+
     const store = await MarketStore.open({
       home: config.home,
       pointValues: Object.fromEntries(config.instruments.map((i) => [i.symbol, i.pointValue])),
     });
     ctx.onShutdown(() => store.close());
 
-    const checkpoints = new CheckpointFile(path.join(home, 'checkpoint.json'));
-    const checkpoint = await loadCheckpoint(checkpoints, journal, ctx);
     const sessionOf = (ts: number) => {
       const day = localDayOf(config.timezone, ts);
       return { key: day.date, startTs: day.startTs, endTs: day.endTs };
@@ -99,9 +132,8 @@ export const dataCaptureService: ServiceDefinition = {
     const subscriptions = new SubscriptionList(config.home);
     await subscriptions.load(settings.subscriptions.filter((t) => instruments.has(t)));
 
-    let backfiller: Backfiller | null = null;
     let tailCapped = false;
-    const capture = new Capture(
+    capture = new Capture(
       journal,
       tracker,
       {
@@ -163,7 +195,8 @@ export const dataCaptureService: ServiceDefinition = {
       adapter: broker.adapter,
       capture,
       logger,
-      ready: () => session.state === 'Active',
+      // What history sends must be journaled, so a failed journal waits too.
+      ready: () => session.state === 'Active' && journal.failure === null,
       tickers: () => subscriptions.list(),
       sessionOf,
       initialBackfillMs: settings.initialBackfillMinutes * 60_000,
@@ -195,7 +228,10 @@ export const dataCaptureService: ServiceDefinition = {
     ctx.addHealthCheck('broker', () => session.health());
     ctx.addHealthCheck('parquet', () => converter.health());
     ctx.addHealthCheck('journal', () => ({
-      status: 'ok',
+      status: journal.failure ? 'down' : 'ok',
+      ...(journal.failure && {
+        detail: `cannot write the journal (${journal.failure.message}); trades missed meanwhile are backfilled once it can`,
+      }),
       writtenSeq: journal.writtenSeq,
       durableSeq: journal.durableSeq,
       sealedSegments: journal.sealedSegments().length,
@@ -271,6 +307,7 @@ export const dataCaptureService: ServiceDefinition = {
     });
     ctx.onShutdown(async () => {
       sessionEnds.stop();
+      if (journalRetry) clearInterval(journalRetry);
       await backfiller?.stop();
       await session.stop();
       capture.flush();
@@ -284,6 +321,7 @@ export const dataCaptureService: ServiceDefinition = {
         );
       saveCheckpoint();
       await checkpoints.settled();
+      checkpoints.stop();
       journal.close();
     });
 
@@ -293,34 +331,21 @@ export const dataCaptureService: ServiceDefinition = {
   },
 };
 
-/** The saved checkpoint, or a rebuild from the whole journal when it is unusable or ahead of it. */
-async function loadCheckpoint(
-  file: CheckpointFile,
-  journal: SegmentJournal,
-  ctx: ServiceContext,
-): Promise<Checkpoint> {
-  let cp: Checkpoint;
+/**
+ * The saved checkpoint, or a rebuild from the whole journal when it is unusable: the damaged file
+ * is kept aside first (the next save would replace it).
+ */
+async function loadCheckpoint(file: CheckpointFile, ctx: ServiceContext): Promise<Checkpoint> {
   try {
-    cp = await file.load();
+    return await file.load();
   } catch (err) {
+    const keptAs = keepAside(file.path);
     ctx.logger.error(
-      { event: 'capture.checkpoint_unreadable', err: (err as Error).message },
+      { event: 'capture.checkpoint_unreadable', err: (err as Error).message, keptAs },
       'rebuilding state from the journal',
     );
     return { seq: 0, convertedThrough: 0, tracker: { cursors: {}, gaps: [] } };
   }
-  if (cp.seq > journal.writtenSeq) {
-    ctx.logger.error(
-      { event: 'capture.checkpoint_ahead', checkpointSeq: cp.seq, journalSeq: journal.writtenSeq },
-      'rebuilding state from the journal',
-    );
-    return {
-      seq: 0,
-      convertedThrough: Math.min(cp.convertedThrough, journal.writtenSeq),
-      tracker: { cursors: {}, gaps: [] },
-    };
-  }
-  return cp;
 }
 
 /**

@@ -135,10 +135,16 @@ function wire(
   engine.onUnmatched = () => reconciler.requestFull('unmatched-update');
 
   let stopped = false;
+  let routingDownReason: string | undefined;
   broker.adapter.setHandlers({
     onEvent: (e) => {
       if (e.type !== 'routing') return;
-      logger.info({ event: 'order_manager.routing', connected: e.connected }, 'broker routing changed');
+      routingDownReason = e.connected ? undefined : e.reason;
+      const level = e.reason ? 'error' : 'info';
+      logger[level](
+        { event: 'order_manager.routing', connected: e.connected, reason: e.reason },
+        'broker routing changed',
+      );
       // The first connect is the start; any later one is a reconnect: both reconcile before trading.
       if (e.connected) void reconciler.full(reconciler.lastFull ? 'reconnect' : 'start');
       engine.routingUp = e.connected;
@@ -180,7 +186,7 @@ function wire(
     now: () => clock.now(),
     lastPrice: prices.lastPrice,
   });
-  addHealthChecks(ctx, engine, prices, journal);
+  addHealthChecks(ctx, engine, prices, journal, () => routingDownReason);
   ctx.addHealthCheck('reconciliation', () => reconciler.health());
 
   const poll = setInterval(() => {
@@ -209,10 +215,14 @@ function addHealthChecks(
   engine: OrderEngine,
   prices: MarketPrices,
   journal: OrderJournal,
+  routingDownReason: () => string | undefined,
 ): void {
   ctx.addHealthCheck('journal', () => journal.health());
   ctx.addHealthCheck('broker', () => {
-    if (!engine.routingUp) return { status: 'down', detail: 'order routing not connected' };
+    if (!engine.routingUp) {
+      const reason = routingDownReason();
+      return { status: 'down', detail: `order routing not connected${reason ? `: ${reason}` : ''}` };
+    }
     if (engine.reconciling) return { status: 'degraded', detail: 'reconciling: new orders refused' };
     return { status: 'ok' };
   });

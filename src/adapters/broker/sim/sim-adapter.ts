@@ -16,7 +16,7 @@ import type { MatchingEngine } from './matching.js';
 import { newOrderProblem, type OrderChange } from './order-rules.js';
 import { Tape, type TapeOptions } from './tape.js';
 import { Venue } from './venue.js';
-import { VenueStore } from './venue-store.js';
+import { VenueStore, VenueUnavailableError } from './venue-store.js';
 
 export interface SimBrokerOptions extends TapeOptions {
   clock?: Clock;
@@ -61,7 +61,10 @@ export class SimBrokerAdapter implements BrokerAdapter {
   private readonly emitIntervalMs: number;
   private readonly latencyMs: number;
   private readonly faults: FaultSwitchboard;
-  private readonly venue: Venue;
+  private venue: Venue;
+  private readonly venueFile: string | undefined;
+  /** The venue could not store its work (a full disk): routing is down until it reopens. */
+  private venueFailure: Error | null = null;
   private readonly feed: LiveFeed;
   private handlers: BrokerHandlers = NO_HANDLERS;
   private state: ConnectionState = 'down';
@@ -84,15 +87,72 @@ export class SimBrokerAdapter implements BrokerAdapter {
     this.faults = new FaultSwitchboard(this.clock);
     this.feed = new LiveFeed(this.tape, this.faults, () => this.handlers);
     this.orderIdPrefix = `${this.clock.now().toString(36).toUpperCase()}-`;
-    const store = options.venueFile === undefined ? null : VenueStore.open(options.venueFile);
+    this.venueFile = options.venueFile;
+    this.venue = this.openVenue();
+    this.nextOrderNumber = this.venue.lastOrderSeq() + 1;
+  }
+
+  /** The venue from its file (or in memory), with whatever it owed decided and matched up to now. */
+  private openVenue(): Venue {
+    const store = this.venueFile === undefined ? null : VenueStore.open(this.venueFile);
     try {
-      this.venue = new Venue(this.tape, store, (update) => this.handlers.onOrderUpdate(update));
-      this.nextOrderNumber = this.venue.lastOrderSeq() + 1;
+      this.venue = new Venue(
+        this.tape,
+        store,
+        (update) => this.handlers.onOrderUpdate(update),
+        (err) => this.venueLost(err),
+      );
       if (store) this.catchUp();
+      return this.venue;
     } catch (err) {
       store?.close();
       throw err;
     }
+  }
+
+  /**
+   * Like a broker whose back office is down: routing goes down (orders are refused as the broker
+   * not being connected) while market data goes on; `connect` reopens the venue from its file.
+   */
+  private venueLost(err: Error): void {
+    if (this.venueFailure) return;
+    this.venueFailure = err;
+    if (!this.routingUp) return;
+    this.routingUp = false;
+    setImmediate(() => this.emitEvent({ type: 'routing', connected: false, reason: err.message }));
+  }
+
+  /** Venue work; a venue that cannot store it takes routing down and the caller gets the error. */
+  private onVenue<T>(work: () => T): T {
+    try {
+      return this.venue.run(work);
+    } catch (err) {
+      if (err instanceof VenueUnavailableError) this.venueLost(err);
+      throw err;
+    }
+  }
+
+  /** After a venue failure: reopened from its file, which drops the work it could not store. */
+  private reopenVenue(): void {
+    try {
+      this.venue.close();
+    } catch {
+      // what it could not store is lost either way: the file is the venue
+    }
+    try {
+      this.openVenue();
+      this.venue.checkpoint();
+      if (this.venue.failed) throw this.venue.failed;
+    } catch (err) {
+      this.venueFailure = err as Error;
+      return;
+    }
+    this.venueFailure = null;
+    this.nextOrderNumber = Math.max(this.nextOrderNumber, this.venue.lastOrderSeq() + 1);
+    if (this.state === 'down') return; // the connect sequence brings routing up
+    this.routingUp = true;
+    this.emitEvent({ type: 'routing', connected: true });
+    this.venue.release();
   }
 
   private get engine(): MatchingEngine {
@@ -104,6 +164,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
   }
 
   async connect(): Promise<void> {
+    if (this.venueFailure && !this.closed) this.reopenVenue();
     if (this.state !== 'down') return;
     this.state = 'connecting';
     void this.runConnectSequence(++this.attempt);
@@ -166,16 +227,17 @@ export class SimBrokerAdapter implements BrokerAdapter {
     const brokerOrderId = `${this.orderIdPrefix}${seq}`;
     const request = { ...order };
     if (this.latencyMs > 0) {
-      this.venue.run(() => this.engine.receive(seq, brokerOrderId, request, this.clock.now()));
+      this.onVenue(() => this.engine.receive(seq, brokerOrderId, request, this.clock.now()));
       this.onBrokerTurn(() => {
-        // Closed first: the order stays received, and the next instance on the venue decides it.
-        if (!this.closed) this.venue.run(() => this.decide(brokerOrderId, request, this.clock.now()));
+        // Closed or failed first: the order stays received, and the next venue decides it.
+        if (this.closed || this.venueFailure) return;
+        this.onVenue(() => this.decide(brokerOrderId, request, this.clock.now()));
       });
     } else {
       // No latency: decided as it arrives, so its acknowledgement is stored with it and delivered
       // right after that commit, ahead of the id handed back here (a fast broker's ack can be).
       // An in-memory venue (no file) delivers it at once, inside this call.
-      this.venue.run(() => {
+      this.onVenue(() => {
         const now = this.clock.now();
         this.engine.receive(seq, brokerOrderId, request, now);
         this.decide(brokerOrderId, request, now);
@@ -190,14 +252,14 @@ export class SimBrokerAdapter implements BrokerAdapter {
   async modifyOrder(brokerOrderId: string, change: OrderChange): Promise<void> {
     this.requireRouting();
     await this.onBrokerTurnSettled(() =>
-      this.venue.run(() => this.engine.replace(brokerOrderId, change, this.clock.now())),
+      this.onVenue(() => this.engine.replace(brokerOrderId, change, this.clock.now())),
     );
   }
 
   async cancelOrder(brokerOrderId: string): Promise<void> {
     this.requireRouting();
     await this.onBrokerTurnSettled(() =>
-      this.venue.run(() => this.engine.cancel(brokerOrderId, this.clock.now())),
+      this.onVenue(() => this.engine.cancel(brokerOrderId, this.clock.now())),
     );
   }
 
@@ -237,7 +299,12 @@ export class SimBrokerAdapter implements BrokerAdapter {
   emitDue(): void {
     const now = this.clock.now();
     if (this.state === 'up') this.feed.emit(now);
-    if (this.routingUp) this.venue.run(() => this.engine.matchUpTo(now));
+    if (!this.routingUp) return;
+    try {
+      this.onVenue(() => this.engine.matchUpTo(now));
+    } catch {
+      // routing is down now (venueLost); the order manager hears it and refuses new orders
+    }
   }
 
   private async runConnectSequence(attempt: number): Promise<void> {
@@ -260,10 +327,12 @@ export class SimBrokerAdapter implements BrokerAdapter {
     }
     this.emitEvent({ type: 'login', ok: true });
     if (!(await stillCurrent())) return;
-    this.routingUp = true;
+    this.routingUp = this.venueFailure === null;
     this.startTimer();
-    this.emitEvent({ type: 'routing', connected: true });
-    this.venue.release(); // what the venue did while we were away, reported on reconnect
+    if (this.routingUp) {
+      this.emitEvent({ type: 'routing', connected: true });
+      this.venue.release(); // what the venue did while we were away, reported on reconnect
+    }
     if (!(await stillCurrent())) return;
     this.emitEvent({ type: 'market', state: 'connecting' });
     if (!(await stillCurrent())) return;

@@ -222,11 +222,14 @@ export class VenueStore {
     return this.db.open;
   }
 
-  /** Whatever was staged is committed first: a clean close loses nothing. */
+  /** Whatever was staged is committed first: a clean close loses nothing (a full disk: it is lost). */
   close(): void {
     if (!this.db.open) return;
-    this.commitStaged();
-    this.db.close();
+    try {
+      this.commitStaged();
+    } finally {
+      this.db.close();
+    }
   }
 }
 

@@ -33,6 +33,8 @@ export class Venue {
     tape: Tape,
     private readonly store: VenueStore | null,
     private readonly deliver: (update: BrokerOrderUpdate) => void,
+    /** A commit failed (a full disk): from then on the venue takes no work; reopen it to go on. */
+    private readonly onFailure: (err: VenueUnavailableError) => void = () => {},
   ) {
     this.engine = new MatchingEngine(tape);
     this.holding = store !== null;
@@ -42,6 +44,11 @@ export class Venue {
   /** The highest order number the venue has handed out. */
   lastOrderSeq(): number {
     return this.store?.lastOrderSeq() ?? 0;
+  }
+
+  /** Why the venue stopped taking work (a failed commit), or null. */
+  get failed(): Error | null {
+    return this.failure;
   }
 
   /** Runs venue work, stages what it changed; the updates are delivered after the commit. */
@@ -63,15 +70,25 @@ export class Venue {
 
   /** Records what was delivered, so a clean restart does not report it again. */
   checkpoint(): void {
-    if (!this.store?.isOpen) return;
+    if (!this.store?.isOpen || this.failure) return;
     this.commitStaged();
+    if (this.failure) return;
     this.store.stage({ ...nothing(), deliveredThrough: this.deliveredThrough });
-    this.store.commitStaged();
+    try {
+      this.store.commitStaged();
+    } catch (err) {
+      this.fail(err as Error);
+    }
   }
 
   close(): void {
     this.checkpoint();
     this.store?.close();
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    if (this.store) this.onFailure(new VenueUnavailableError(this.store.file, err.message));
   }
 
   private stage(): void {
@@ -118,8 +135,8 @@ export class Venue {
       try {
         this.store?.commitStaged();
       } catch (err) {
-        this.failure = err as Error;
-        done?.reject(this.failure);
+        this.fail(err as Error);
+        done?.reject(err as Error);
         return;
       }
       this.outbox.push(...staged);
