@@ -20,6 +20,7 @@ async function conversion(rounds) {
     const store = await MarketStore.open({
       home,
       pointValues: { WINZ26: 0.2, WDOZ26: 10, PETR4: 1, VALE3: 1 },
+      timeZone: 'America/Sao_Paulo',
     });
     let t = performance.now();
     await store.writeSegment(String(r + 1).padStart(16, '0'), events);

@@ -1,4 +1,13 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +17,7 @@ import { FeedClient, type FeedRecord } from '../src/kernel/feed/index.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { dataCaptureService, MARKET_FEED_PATH } from '../src/services/data-capture/service.js';
 import { type JsonBody, tempHome, waitFor } from './helpers/cli.js';
-import { tradeNumbersInParquet } from './helpers/market.js';
+import { duck, tradeNumbersInParquet } from './helpers/market.js';
 
 let running: ServiceContext[] = [];
 afterEach(async () => {
@@ -38,8 +47,11 @@ async function start(home = tempHome('ts-dc-api-'), env: Record<string, string> 
     const s = (await (await fetch(`${base}/api/status`)).json()) as { broker: { state: string } };
     return s.broker.state === 'Active';
   });
-  return { ctx, home, base, port };
+  return { ctx, home, base, port, openAt };
 }
+
+/** The same market again: a restart must see the tape it left (its trade numbers start at openAt). */
+const sameMarket = (first: { openAt: string }) => ({ TRADINGSYSTEM__SIM__OPEN_AT: first.openAt });
 
 const get = (url: string) =>
   fetch(url).then(async (r) => ({ status: r.status, body: (await r.json()) as JsonBody }));
@@ -218,6 +230,175 @@ describe('data-capture API', () => {
     }
   });
 
+  it('puts a damaged, converted journal segment back together from Parquet: the feed replays whole', async () => {
+    const first = await start();
+    await new Promise((r) => setTimeout(r, 2_500));
+    const home = first.home;
+    await first.ctx.app.close(); // a graceful stop: every segment is in Parquet
+    running = [];
+    const dir = path.join(home, 'journal', 'marketdata');
+    const segments = nonEmptySegments(dir);
+    expect(segments.length).toBeGreaterThan(3);
+    const victim = path.join(dir, segments[1] as string);
+    const before = readFileSync(victim);
+    garble(victim);
+
+    const second = await start(home, sameMarket(first));
+    const health = await get(`${second.base}/health`);
+    expect(health.body.checks.journal).toMatchObject({ status: 'ok', damage: [{ file: victim, lost: [] }] });
+    expect(health.body.checks.journal.damage[0].restored).toBeGreaterThan(0);
+    expect(readFileSync(health.body.checks.journal.damage[0].keptAs)).toEqual(garbledCopy(before));
+    // The feed's history is whole again: from=0 replays 1, 2, 3… with nothing missing.
+    const got: FeedRecord<CapturedEvent>[] = [];
+    const client = new FeedClient<CapturedEvent>({
+      url: `ws://127.0.0.1:${second.port}${MARKET_FEED_PATH}`,
+      from: 0,
+      onRecords: (records) => got.push(...records),
+    });
+    client.start();
+    const lastBefore = Number(segments.at(-1)?.slice(0, 16));
+    await waitFor('replayed past the damage', () => (got.at(-1)?.seq ?? 0) > lastBefore);
+    client.stop();
+    expect(got.map((r) => r.seq)).toEqual(got.map((_, i) => i + 1));
+    await second.ctx.app.close();
+    running = [];
+    await expectEachTradeOnce(home);
+  });
+
+  it('hands out no seq twice after the newest segment is damaged', async () => {
+    const first = await start();
+    await new Promise((r) => setTimeout(r, 1_500));
+    const home = first.home;
+    await first.ctx.app.close();
+    running = [];
+    const dir = path.join(home, 'journal', 'marketdata');
+    const newest = path.join(dir, nonEmptySegments(dir).at(-1) as string);
+    garble(newest, 0.1); // early in the file: most of it cannot be read any more
+    const second = await start(home, sameMarket(first));
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await get(`${second.base}/health`)).body.checks.journal.status).toBe('ok');
+    await second.ctx.app.close();
+    running = [];
+    const dupes = await duck(
+      `SELECT seq, count(*) AS n FROM read_parquet('${path.join(home, 'parquet', '*', '*', '*', '*.parquet')}', union_by_name = true)
+       GROUP BY seq HAVING count(*) > 1`,
+    );
+    expect(dupes, 'no seq in Parquet twice').toEqual([]);
+    await expectEachTradeOnce(home);
+  });
+
+  it('fetches again the trades of a damaged segment that never reached Parquet', async () => {
+    const home = tempHome('ts-dc-api-');
+    // Conversion fails while capturing, so every segment exists only in the journal.
+    mkdirSync(path.join(home, 'parquet'), { recursive: true });
+    writeFileSync(path.join(home, 'parquet', 'trades'), 'in the way');
+    const first = await start(home);
+    await new Promise((r) => setTimeout(r, 2_500));
+    await first.ctx.app.close();
+    running = [];
+    rmSync(path.join(home, 'parquet', 'trades'));
+    const dir = path.join(home, 'journal', 'marketdata');
+    const segments = nonEmptySegments(dir);
+    expect(segments.length).toBeGreaterThan(3);
+    garble(path.join(dir, segments[2] as string), 0.3);
+
+    const second = await start(home, sameMarket(first));
+    const journal = (await get(`${second.base}/health`)).body.checks.journal;
+    expect(journal.status).toBe('degraded');
+    expect(journal.detail).toContain('lost to damage');
+    const gaps = await waitFor('damage gaps opened and filled', async () => {
+      const g = (await get(`${second.base}/api/gaps`)).body.data as JsonBody[];
+      return g.some((x) => x.reason === 'jump') && g.every((x) => x.state !== 'open') ? g : null;
+    });
+    const jumps = gaps.filter((g: JsonBody) => g.reason === 'jump');
+    expect(
+      jumps.every((g: JsonBody) => g.state === 'filled'),
+      JSON.stringify(jumps),
+    ).toBe(true);
+    await waitFor(
+      'converted',
+      async () => (await get(`${second.base}/health`)).body.checks.parquet.pendingSegments <= 1,
+    );
+    await second.ctx.app.close();
+    running = [];
+    await expectEachTradeOnce(home);
+  });
+
+  it('keeps a damaged checkpoint aside and rebuilds from the journal without duplicating a trade', async () => {
+    const first = await start();
+    await new Promise((r) => setTimeout(r, 1_500));
+    const home = first.home;
+    await first.ctx.app.close();
+    running = [];
+    const file = path.join(home, 'journal', 'marketdata', 'checkpoint.json');
+    writeFileSync(file, '{"seq": 12, "convertedThr');
+    const second = await start(home, sameMarket(first));
+    await new Promise((r) => setTimeout(r, 1_000));
+    const kept = readdirSync(path.dirname(file)).filter((f) => f.startsWith('checkpoint.json.damaged-'));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(path.join(path.dirname(file), kept[0] as string), 'utf8')).toBe(
+      '{"seq": 12, "convertedThr',
+    );
+    await second.ctx.app.close();
+    running = [];
+    await expectEachTradeOnce(home);
+  });
+
+  it('reports a damaged subscriptions file, keeps capturing the configured tickers and never overwrites it', async () => {
+    const home = tempHome('ts-dc-api-');
+    const file = path.join(home, 'data-capture', 'subscriptions.json');
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, '{"tickers": ["WINZ');
+    const { base } = await start(home);
+    const health = await get(`${base}/health`);
+    expect(health.status).toBe(503);
+    expect(health.body.checks.subscriptions).toMatchObject({ status: 'down', file });
+    await waitFor(
+      'still capturing',
+      async () => ((await get(`${base}/api/trades?ticker=WINZ26&limit=1`)).body.count as number) > 0,
+    );
+    const add = await fetch(`${base}/api/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ticker: 'PETR4' }),
+    });
+    expect(add.status).toBe(503);
+    expect(((await add.json()) as JsonBody).error.code).toBe('SUBSCRIPTIONS_UNAVAILABLE');
+    expect(readFileSync(file, 'utf8')).toBe('{"tickers": ["WINZ');
+  });
+
+  it('sets a damaged Parquet file aside, answers from the rest, and rebuilds it from the journal', async () => {
+    const { ctx, base, home } = await start();
+    await new Promise((r) => setTimeout(r, 2_000));
+    const trades = path.join(home, 'parquet', 'trades');
+    const files = readdirSync(trades, { recursive: true })
+      .map(String)
+      .filter((f) => f.includes('ticker=WINZ26') && f.endsWith('.parquet'))
+      .sort();
+    expect(files.length).toBeGreaterThan(1);
+    const victim = path.join(trades, files[0] as string);
+    const bytes = readFileSync(victim);
+    for (let i = 8; i < Math.min(400, bytes.length - 8); i++) bytes[i] = (bytes[i] as number) ^ 0x5a;
+    writeFileSync(victim, bytes);
+
+    const bars = await get(`${base}/api/bars?ticker=WINZ26&interval=1m`);
+    expect(bars.status, JSON.stringify(bars.body)).toBe(200);
+    const seen = await waitFor('reported', async () => {
+      const log = readFileSync(path.join(home, 'logs', 'data-capture', `${localDay()}.jsonl`), 'utf8');
+      return log.includes('"event":"capture.parquet_damaged"') ? log : null;
+    });
+    expect(seen).toContain('"recoverable":true');
+    await waitFor('rebuilt from the journal', async () => {
+      const h = await get(`${base}/health`);
+      return h.body.checks.parquet.status === 'ok' && existsSync(victim);
+    });
+    const kept = readdirSync(path.join(home, 'parquet-damaged'), { recursive: true }).map(String);
+    expect(kept.some((f) => f.startsWith(path.join('trades', files[0] as string)))).toBe(true);
+    await ctx.app.close();
+    running = [];
+    await expectEachTradeOnce(home);
+  });
+
   it('adds and removes subscriptions and keeps them across restarts', async () => {
     const home = tempHome('ts-dc-api-');
     const first = await start(home, { TRADINGSYSTEM__SERVICES__DATA_CAPTURE__SUBSCRIPTIONS: '["WINZ26"]' });
@@ -239,3 +420,34 @@ describe('data-capture API', () => {
     expect(subs.map((s) => s.ticker)).toEqual(['PETR4']);
   });
 });
+
+/** Journal segments with data, oldest first. */
+function nonEmptySegments(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.seg') && statSync(path.join(dir, f)).size > 0)
+    .sort();
+}
+
+/** Flips a byte at `at` (a share of the file): the frame holding it fails its checksum. */
+function garble(file: string, at = 0.5): void {
+  writeFileSync(file, garbledCopy(readFileSync(file), at));
+}
+
+function garbledCopy(bytes: Buffer, at = 0.5): Buffer {
+  const copy = Buffer.from(bytes);
+  const i = Math.floor(copy.length * at);
+  copy[i] = (copy[i] as number) ^ 0xff;
+  return copy;
+}
+
+/** Parquet holds trade numbers 1..N of every ticker, each once. */
+async function expectEachTradeOnce(home: string): Promise<void> {
+  const numbers = await tradeNumbersInParquet(home);
+  for (const t of ['WINZ26', 'WDOZ26', 'PETR4', 'VALE3']) {
+    expect(numbers[t]?.min, t).toBe(1);
+    expect(numbers[t]?.rows, t).toBe(numbers[t]?.max);
+    expect(numbers[t]?.distinct, t).toBe(numbers[t]?.max);
+  }
+}
+
+const localDay = () => new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date());

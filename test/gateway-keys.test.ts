@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService } from '../src/kernel/service.js';
 import { gatewayService } from '../src/services/gateway/service.js';
+import { streamService } from '../src/services/stream/service.js';
 import { CLI, type CliResult, freePort, tempHome, waitFor } from './helpers/cli.js';
 
 /**
@@ -73,5 +74,36 @@ describe('tradingsystem keys', () => {
     const missing = await run(['keys', 'revoke', 'ffffffffffffffff'], home);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no API key');
+  });
+
+  it('reports a damaged keys file (gateway and stream): up, /health down, 503 for the API, the file never replaced', async () => {
+    const home = tempHome('ts-gw-badkeys-');
+    const file = `${home}/gateway/keys.json`;
+    mkdirSync(`${home}/gateway`, { recursive: true });
+    writeFileSync(file, '{"keys": [{"id": "0011');
+    const config = loadConfig({ env: { TRADINGSYSTEM_HOME: home }, cwd: home });
+    for (const service of [gatewayService, streamService]) {
+      const { app } = await buildService(service, { config });
+      try {
+        const health = await app.inject({ url: '/health' });
+        expect(health.statusCode, service.name).toBe(503);
+        expect(health.json().checks.keys, service.name).toMatchObject({ status: 'down', file });
+      } finally {
+        await app.close();
+      }
+    }
+    const { app } = await buildService(gatewayService, { config });
+    try {
+      const api = await app.inject({
+        url: '/api/v1/orders',
+        headers: { 'x-api-key': 'tsk_0011223344556677_x' },
+      });
+      expect(api.statusCode).toBe(503);
+      expect(api.json().error.code).toBe('KEYS_UNAVAILABLE');
+    } finally {
+      await app.close();
+    }
+    expect(readFileSync(file, 'utf8')).toBe('{"keys": [{"id": "0011');
+    expect(existsSync(`${home}/gateway/initial-admin-key`)).toBe(false);
   });
 });

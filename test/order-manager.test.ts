@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -270,5 +270,30 @@ describe('order manager API', () => {
     expect(health.body.checks.journal).toMatchObject({ status: 'down' });
     const r = await call(ctx.app, 'POST', '/api/orders', win());
     expect(r).toMatchObject({ status: 503, body: { error: { code: 'JOURNAL_UNAVAILABLE' } } });
+  });
+
+  it('refuses an emptied journal the data home says existed: down with the runbook, no phantom start', async () => {
+    const first = await start();
+    await place(first.app, farLimit(100_000));
+    await first.ctx.app.close();
+    running = [];
+    const file = path.join(first.home, 'db', 'orders.sqlite');
+    writeFileSync(file, ''); // what a full disk or a bad restore leaves
+    const config = loadConfig({
+      env: { TRADINGSYSTEM_HOME: first.home, TRADINGSYSTEM__LOG__LEVEL: 'fatal' },
+      cwd: first.home,
+    });
+    const ctx = await buildService(orderManagerService, { config });
+    running.push(ctx);
+    const health = await call(ctx.app, 'GET', '/health');
+    expect(health.status).toBe(503);
+    expect(health.body.checks.journal).toMatchObject({
+      status: 'down',
+      runbook: 'runbooks/data-file-unusable',
+    });
+    expect(health.body.checks.journal.detail).toContain('empty, but');
+    const r = await call(ctx.app, 'GET', '/api/orders');
+    expect(r).toMatchObject({ status: 503, body: { error: { code: 'JOURNAL_UNAVAILABLE' } } });
+    expect(readFileSync(file)).toHaveLength(0);
   });
 });

@@ -212,7 +212,34 @@ export class GapTracker {
     return this.gaps.at(-1) ?? null;
   }
 
-  /** Open gaps, oldest first. */
+  /**
+   * Trades known to be missing although the cursor is past them (found again after damage): the
+   * numbers of `found` not already missing in an open gap are opened as a gap of their own.
+   */
+  reopen(found: Gap, now: number): Gap | null {
+    const already = this.gaps.filter(
+      (g) => g.state === 'open' && g.ticker === found.ticker && g.session === found.session,
+    );
+    let missing = found.missing.map(([a, b]) => [a, b] as [number, number]);
+    for (const g of already) for (const range of g.missing) missing = subtract(missing, range);
+    if (missing.length === 0) return null;
+    const gap: Gap = {
+      ...copyGap(found),
+      id: `${found.ticker}-${this.nextId++}`,
+      fromTradeId: missing[0]?.[0] ?? found.fromTradeId,
+      toTradeId: missing[missing.length - 1]?.[1] ?? found.toTradeId,
+      state: 'open',
+      detectedAt: now,
+      closedAt: null,
+      filled: 0,
+      missing,
+    };
+    this.gaps.push(gap);
+    this.trimClosed();
+    return copyGap(gap);
+  }
+
+  /** Open gaps, oldest first. */ /** Open gaps, oldest first. */
   openGaps(): Gap[] {
     return this.gaps.filter((g) => g.state === 'open');
   }
@@ -313,3 +340,13 @@ export class GapTracker {
 }
 
 const copyGap = (g: Gap): Gap => ({ ...g, missing: g.missing.map(([a, b]) => [a, b]) });
+
+/** Inclusive ranges minus one inclusive range. */
+function subtract(ranges: [number, number][], [from, to]: [number, number]): [number, number][] {
+  return ranges.flatMap(([a, b]): [number, number][] => {
+    if (b < from || a > to) return [[a, b]];
+    const left: [number, number][] = a < from ? [[a, from - 1]] : [];
+    const right: [number, number][] = b > to ? [[to + 1, b]] : [];
+    return [...left, ...right];
+  });
+}

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -206,5 +206,49 @@ describe('order journal', () => {
     expect(() => OrderJournal.open(dir)).toThrow(UnusableFileError);
     expect(() => OrderJournal.open(dir)).toThrow(/not a database/);
     expect(readFileSync(file).equals(garbage)).toBe(true);
+  });
+
+  it('refuses a journal its marker says existed when it is missing, empty or another one, and adopts an old one', async () => {
+    const dir = home();
+    const file = path.join(dir, 'db', 'orders.sqlite');
+    const j = OrderJournal.open(dir);
+    j.append('order.submitted', 'o1', { qty: 1 }, 1_000);
+    await j.committed();
+    await j.close();
+    const id = readFileSync(`${file}.id`, 'utf8').trim();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+
+    const saved = readFileSync(file);
+    writeFileSync(file, ''); // a 0-byte journal (a full disk, a bad restore)
+    expect(() => OrderJournal.open(dir)).toThrow(UnusableFileError);
+    expect(() => OrderJournal.open(dir)).toThrow(/empty, but .*orders\.sqlite\.id says journal/);
+    expect(readFileSync(file)).toHaveLength(0); // left as found
+    rmSync(file);
+    expect(() => OrderJournal.open(dir)).toThrow(/missing, but/);
+
+    // Another journal put in its place.
+    const other = home();
+    const o = OrderJournal.open(other);
+    await o.close();
+    copyFileSync(path.join(other, 'db', 'orders.sqlite'), file);
+    expect(() => OrderJournal.open(dir)).toThrow(/another journal was put in its place/);
+
+    // The right one back: it opens, with its events.
+    writeFileSync(file, saved);
+    rmSync(`${file}-wal`, { force: true });
+    rmSync(`${file}-shm`, { force: true });
+    const back = OrderJournal.open(dir);
+    expect(back.lastSeq()).toBe(1);
+    await back.close();
+
+    // A journal from before markers is adopted: it gets an id and a marker.
+    rmSync(`${file}.id`);
+    const db = new Database(file);
+    db.exec('DELETE FROM meta');
+    db.close();
+    const adopted = OrderJournal.open(dir);
+    expect(adopted.lastSeq()).toBe(1);
+    await adopted.close();
+    expect(readFileSync(`${file}.id`, 'utf8').trim()).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

@@ -1,4 +1,15 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { type Deferred, deferred } from '../../kernel/deferred.js';
@@ -69,6 +80,7 @@ CREATE TABLE IF NOT EXISTS audit (
   details TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_action ON audit(action, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 const REPLAY_CHUNK = 1_000;
@@ -159,16 +171,37 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   }
 
   /** `{home}/db/orders.sqlite`; a missing file starts empty, an unusable one throws and is kept. */
+  /**
+   * Opens `{home}/db/orders.sqlite`, or creates it. Each journal has an id, kept inside it and in
+   * the marker `orders.sqlite.id` beside it: a journal the marker names that is missing, empty or
+   * replaced by another is refused (an empty new one would lose the audit trail and the limits and
+   * make every broker order look foreign), never silently started afresh.
+   */
   static open(home: string): OrderJournal {
     const file = path.join(home, 'db', 'orders.sqlite');
+    const marker = `${file}.id`;
     mkdirSync(path.dirname(file), { recursive: true });
-    const existed = existsSync(file);
+    const existed = existsSync(file) && statSync(file).size > 0;
+    const expected = readMarker(marker);
+    if (expected && !existed) {
+      throw new UnusableFileError(
+        file,
+        `the journal is ${existsSync(file) ? 'empty' : 'missing'}, but ${marker} says journal ${expected} was here: restore it from a backup, or remove the marker to start a new, empty journal`,
+      );
+    }
     let db: Database.Database | undefined;
     try {
       db = new Database(file);
       db.pragma('journal_mode = WAL');
       if (existed) checkIntegrity(db);
       db.exec(SCHEMA);
+      const id = journalId(db, expected);
+      if (expected && id !== expected) {
+        throw new Error(
+          `this is journal ${id}, not ${expected} that ${marker} names: another journal was put in its place`,
+        );
+      }
+      if (!expected) writeMarker(marker, id);
       return new OrderJournal(file, db);
     } catch (err) {
       db?.close();
@@ -407,6 +440,42 @@ function eventJson([seq, ts, type, orderId, data]: EventParams): string {
 
 function toEvent(r: EventRow): JournalEvent {
   return { seq: r.seq, ts: r.ts, type: r.type, orderId: r.order_id, data: JSON.parse(r.data) as unknown };
+}
+
+/** The journal's id; a journal from before ids gets one (the marker's, when it has one). */
+function journalId(db: Database.Database, marker: string | null): string {
+  const stored = db.prepare("SELECT value FROM meta WHERE key = 'journal_id'").pluck().get();
+  if (typeof stored === 'string') return stored;
+  const id = marker ?? randomUUID();
+  db.prepare("INSERT INTO meta (key, value) VALUES ('journal_id', ?)").run(id);
+  return id;
+}
+
+function readMarker(marker: string): string | null {
+  try {
+    return readFileSync(marker, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Written through a temp file and fsynced (with its folder), so it is whole or absent. */
+function writeMarker(marker: string, id: string): void {
+  const tmp = `${marker}.tmp`;
+  writeFileSync(tmp, `${id}\n`, { mode: 0o600 });
+  const fd = openSync(tmp, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, marker);
+  const dir = openSync(path.dirname(marker), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 /** quick_check reads every page: a damaged database is refused at start, not found mid-session. */

@@ -8,6 +8,7 @@ import {
   openSync,
   readdirSync,
   readSync,
+  renameSync,
   rmSync,
   statSync,
   truncateSync,
@@ -204,6 +205,48 @@ export class SegmentJournal {
     return true;
   }
 
+  /**
+   * Puts back records a damaged segment lost, from another copy of them (Parquet): contiguous seqs
+   * from a `recovery.lost` range, written as a sealed segment of their own (through a temp file),
+   * so the journal and the feed's history are whole again. False if they do not fit a lost range.
+   */
+  restore(events: CapturedEvent[]): boolean {
+    const first = events[0]?.seq ?? 0;
+    const last = events[events.length - 1]?.seq ?? 0;
+    const contiguous = events.every((e, i) => e.seq === first + i);
+    const lost = this.recovery.lost.some((r) => r.fromSeq <= first && last <= r.toSeq);
+    const free = this.sealed.every((s) => s.lastSeq < first || s.firstSeq > last);
+    if (first === 0 || !contiguous || !lost || !free || last >= this.open.firstSeq) return false;
+    const file = path.join(this.opts.dir, `${String(first).padStart(16, '0')}.seg`);
+    const tmp = `${file}.restore`;
+    const buf = new Views(new ArrayBuffer(BUFFER_BYTES));
+    const fd = openSync(tmp, 'w');
+    let bytes = 0;
+    try {
+      for (let i = 0; i < events.length; ) {
+        let end = FRAME_HEADER;
+        let count = 0;
+        for (; i < events.length && end + MAX_RECORD_BYTES <= BUFFER_BYTES; i++, count++) {
+          end = encodeRecord(events[i] as CapturedEvent, buf, end);
+        }
+        buf.u32[0] = end - FRAME_HEADER;
+        buf.u32[1] = crc32(buf.u8.subarray(FRAME_HEADER, end));
+        buf.u32[2] = count;
+        buf.u32[3] = 0;
+        writeFully(fd, buf.u8, end, bytes);
+        bytes += end;
+      }
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    const at = this.sealed.findIndex((s) => s.firstSeq > first);
+    const segment: Segment = { file, firstSeq: first, lastSeq: last, index: null, bytes };
+    this.sealed.splice(at < 0 ? this.sealed.length : at, 0, segment);
+    return true;
+  }
+
   sealedSegments(): SegmentInfo[] {
     return this.sealed.map(({ file, firstSeq, lastSeq }) => ({ file, firstSeq, lastSeq }));
   }
@@ -387,11 +430,14 @@ export class SegmentJournal {
       if (!next) report.sealedAtOpen = { file, firstSeq, lastSeq };
       this.lastSeq = Math.max(this.lastSeq, lastSeq);
     }
-    // Seqs handed out before (the caller's checkpoint says so) that no segment holds any more.
+    // Seqs handed out before that no segment holds any more: lost inside the journal, or cut off
+    // its end (the caller's checkpoint saw them). The next seq comes after all of them.
+    this.lastSeq = Math.max(this.lastSeq, ...report.lost.map((r) => r.toSeq));
     const floor = (this.opts.minNextSeq ?? 1) - 1;
     if (floor > this.lastSeq) {
       const file =
         report.sealedAtOpen?.file ??
+        this.sealed.at(-1)?.file ??
         path.join(this.opts.dir, `${String(this.lastSeq + 1).padStart(16, '0')}.seg`);
       report.lost.push({ fromSeq: this.lastSeq + 1, toSeq: floor, file, keptAs: report.quarantinedTo });
       this.lastSeq = floor;

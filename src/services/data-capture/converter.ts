@@ -3,6 +3,7 @@ import type { SegmentInfo, SegmentJournal } from '../../adapters/storage/segment
 import type { CapturedEvent } from '../../domain/market-data.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import type { DamagedParquet } from './market-store.js';
 import type { CaptureMetrics } from './metrics.js';
 
 /** The part of the Parquet store the converter needs. */
@@ -21,6 +22,10 @@ const RETRY_MAX_MS = 60_000;
  */
 export class ParquetConverter {
   private running: Promise<void> | null = null;
+  /** Segments whose Parquet was found damaged, to convert again from the journal. */
+  private readonly redo: { damage: DamagedParquet; segment: SegmentInfo }[] = [];
+  /** Damaged Parquet whose segment the journal no longer holds: only a backup brings it back. */
+  private readonly unrecoverable: DamagedParquet[] = [];
   private retryTimer: NodeJS.Timeout | null = null;
   private retryMs = RETRY_FIRST_MS;
   lastError: string | null = null;
@@ -34,6 +39,25 @@ export class ParquetConverter {
     private readonly metrics: CaptureMetrics,
     private readonly onConverted: (seq: number) => void,
   ) {}
+
+  /** A damaged Parquet file was set aside: its segment is converted again if the journal has it. */
+  damaged(damage: DamagedParquet): void {
+    const segment = this.journal.sealedSegments().find((s) => segmentId(s) === damage.segmentId);
+    if (!segment) {
+      this.unrecoverable.push(damage);
+      this.logger.error(
+        { event: 'capture.parquet_damaged', ...damage, recoverable: false },
+        'damaged Parquet file set aside; its segment is no longer in the journal: restore it from a backup',
+      );
+      return;
+    }
+    this.logger.error(
+      { event: 'capture.parquet_damaged', ...damage, recoverable: true },
+      'damaged Parquet file set aside; converting its segment again from the journal',
+    );
+    this.redo.push({ damage, segment });
+    void this.kick();
+  }
 
   pending(): SegmentInfo[] {
     return this.journal.sealedSegments().filter((s) => s.lastSeq > this.convertedThrough);
@@ -75,6 +99,21 @@ export class ParquetConverter {
 
   health(): HealthCheckResult {
     const pending = this.pending().length;
+    if (this.unrecoverable.length) {
+      return {
+        status: 'degraded',
+        detail: `${this.unrecoverable.length} damaged Parquet file(s) set aside whose segment is no longer in the journal: restore them from a backup`,
+        damaged: this.unrecoverable.map((d) => ({ file: d.file, keptAs: d.keptAs, reason: d.reason })),
+        pendingSegments: pending,
+      };
+    }
+    if (this.redo.length) {
+      return {
+        status: 'degraded',
+        detail: `rebuilding ${this.redo.length} damaged Parquet file(s) from the journal`,
+        pendingSegments: pending,
+      };
+    }
     if (this.lastError) {
       return {
         status: 'degraded',
@@ -87,6 +126,20 @@ export class ParquetConverter {
   }
 
   private async run(): Promise<void> {
+    for (let next = this.redo[0]; next; next = this.redo[0]) {
+      try {
+        const events = await this.journal.readSegmentInSlices(next.segment);
+        await this.sink.writeSegment(segmentId(next.segment), events);
+      } catch (err) {
+        this.failed(next.segment, err as Error);
+        return;
+      }
+      this.redo.shift();
+      this.logger.info(
+        { event: 'capture.parquet_repaired', file: next.damage.file },
+        'damaged Parquet file rebuilt from the journal',
+      );
+    }
     for (;;) {
       const [seg] = this.pending();
       this.metrics.pendingSegments.set(this.pending().length);
@@ -95,21 +148,7 @@ export class ParquetConverter {
         const events = await this.journal.readSegmentInSlices(seg);
         await this.sink.writeSegment(segmentId(seg), events);
       } catch (err) {
-        this.failures += 1;
-        this.lastError = (err as Error).message;
-        this.metrics.conversions.inc({ result: 'failed' });
-        this.logger.error(
-          {
-            event: 'capture.parquet_failed',
-            segment: seg.file,
-            err: this.lastError,
-            retryInMs: this.retryMs,
-          },
-          'Parquet conversion failed; the journal segment is kept and retried',
-        );
-        this.retryTimer = setTimeout(() => void this.kick(), this.retryMs);
-        this.retryTimer.unref();
-        this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        this.failed(seg, err as Error);
         return;
       }
       this.convertedThrough = seg.lastSeq;
@@ -121,6 +160,20 @@ export class ParquetConverter {
       this.retryMs = RETRY_FIRST_MS;
       this.onConverted(seg.lastSeq);
     }
+  }
+
+  /** A conversion failed: counted, shown on /health, retried with backoff; the journal keeps the segment. */
+  private failed(seg: SegmentInfo, err: Error): void {
+    this.failures += 1;
+    this.lastError = err.message;
+    this.metrics.conversions.inc({ result: 'failed' });
+    this.logger.error(
+      { event: 'capture.parquet_failed', segment: seg.file, err: this.lastError, retryInMs: this.retryMs },
+      'Parquet conversion failed; the journal segment is kept and retried',
+    );
+    this.retryTimer = setTimeout(() => void this.kick(), this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 }
 

@@ -59,7 +59,7 @@ let trades: string;
 beforeEach(async () => {
   home = await mkdtemp(path.join(os.tmpdir(), 'market-store-'));
   trades = path.join(home, 'parquet', 'trades');
-  store = await MarketStore.open({ home, pointValues: POINT_VALUES });
+  store = await MarketStore.open({ home, pointValues: POINT_VALUES, timeZone: 'America/Sao_Paulo' });
 });
 
 afterEach(async () => {
@@ -81,6 +81,19 @@ describe('writeSegment', () => {
       aggressor: 'NONE',
     }),
   ];
+
+  it('partitions by the configured zone’s date: the same trades under UTC fall on the 10th', async () => {
+    await store.close();
+    store = await MarketStore.open({ home, pointValues: POINT_VALUES, timeZone: 'UTC' });
+    const result = await store.writeSegment('0000000000000001', segment);
+    expect(result.files.map((f) => path.relative(home, f)).sort()).toEqual([
+      'parquet/quotes/date=2026-03-10/ticker=PETR4/seg-0000000000000001.parquet',
+      'parquet/trades/date=2026-03-10/ticker=PETR4/seg-0000000000000001.parquet',
+      'parquet/trades/date=2026-03-10/ticker=WINZ26/seg-0000000000000001.parquet',
+    ]);
+    const [daily] = await store.queryBars({ ticker: 'PETR4', interval: '1d' });
+    expect(daily?.time).toBe(Date.parse('2026-03-10T00:00:00Z'));
+  });
 
   it('partitions by São Paulo date and ticker, readable by a fresh DuckDB', async () => {
     const result = await store.writeSegment('0000000000000001', segment);
@@ -234,7 +247,7 @@ describe('open', () => {
     const dir = path.join(trades, 'date=2026-03-10', 'ticker=PETR4');
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'seg-0000000000000001.parquet.tmp'), 'half a file');
-    store = await MarketStore.open({ home, pointValues: POINT_VALUES });
+    store = await MarketStore.open({ home, pointValues: POINT_VALUES, timeZone: 'America/Sao_Paulo' });
     expect(await filesUnder(trades)).toEqual([]);
     expect(await store.queryTrades({ ticker: 'PETR4', limit: 10 })).toEqual([]);
   });

@@ -3,7 +3,8 @@
  *
  *   {home}/parquet/trades/date=YYYY-MM-DD/ticker=XXX/seg-{segment}.parquet   (same for quotes)
  *
- * `date` is the America/Sao_Paulo date of the exchange time and lives only in the path. `ticker` is
+ * `date` is the local date of the exchange time in the configured zone (`timezone`, São Paulo by
+ * default: B3's trading day) and lives only in the path. `ticker` is
  * both in the path and a column of the file, so a file read on its own still says what it holds;
  * DuckDB's hive reader accepts the overlap. Sealed journal segments are converted whole; the newest
  * trades, journaled but not yet converted, sit in an in-memory tail that queries union in.
@@ -29,7 +30,6 @@ import type { Aggressor, CapturedEvent, CapturedQuote, CapturedTrade } from '../
 import { localDate } from '../../kernel/clock.js';
 import { addDays, type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS, LocalDates } from './bars.js';
 
-export const MARKET_TIME_ZONE = 'America/Sao_Paulo';
 export const MAX_QUERY_ROWS = 10_000;
 
 const CHUNK_ROWS = 512;
@@ -43,7 +43,29 @@ export interface MarketStoreOptions {
   pointValues: Record<string, number>;
   /** DuckDB memory cap, so a conversion cannot starve the trading processes. Default `1GB`. */
   memoryLimit?: string;
+  /** Zone of the `date=` partitions and the daily bars: the configured session zone. */
+  timeZone: string;
+  /** Told of every damaged file set aside (see `setAsideDamaged`). */
+  onDamaged?: (damage: DamagedParquet) => void;
 }
+
+/** A Parquet file that could not be read, moved out of the store. */
+export interface DamagedParquet {
+  file: string;
+  /** Where it was moved (under `{home}/parquet-damaged/`). */
+  keptAs: string;
+  reason: string;
+  kind: 'trades' | 'quotes';
+  date: string;
+  ticker: string;
+  /** The journal segment it was converted from: converting that again rebuilds it. */
+  segmentId: string;
+}
+
+/** A query that meets more damaged files than this gives up (and fails) instead of moving more. */
+const MAX_DAMAGED_PER_QUERY = 5;
+/** Files read one by one to find a damaged one DuckDB's error did not name. */
+const MAX_FILES_CHECKED = 2_000;
 
 export interface TradeRow {
   seq: number;
@@ -164,7 +186,7 @@ export class MarketStore {
   private pendingTail: CapturedTrade[] = [];
   private tailDropRequested = 0;
   private tailDropApplied = 0;
-  private readonly dates = new LocalDates(MARKET_TIME_ZONE);
+  private readonly dates: LocalDates;
   private readonly trades: Kind<CapturedTrade>;
   private readonly quotes: Kind<CapturedQuote>;
 
@@ -174,7 +196,10 @@ export class MarketStore {
     private readonly conn: DuckDBConnection,
     pointValues: Record<string, number>,
     private hasTradeFiles: boolean,
+    private readonly timeZone: string,
+    private readonly onDamaged: (damage: DamagedParquet) => void,
   ) {
+    this.dates = new LocalDates(timeZone);
     const dateOf = (ts: number) => this.dates.of(ts);
     const pointValue = (ticker: string) => pointValues[ticker] ?? 1;
     this.trades = {
@@ -208,7 +233,15 @@ export class MarketStore {
       autoinstall_known_extensions: 'false',
     });
     const conn = await instance.connect();
-    const store = new MarketStore(parquetDir, instance, conn, opts.pointValues, found.tradeFiles);
+    const store = new MarketStore(
+      parquetDir,
+      instance,
+      conn,
+      opts.pointValues,
+      found.tradeFiles,
+      opts.timeZone,
+      opts.onDamaged ?? (() => {}),
+    );
     await createTable(conn, 'tail_trades', store.trades.columns);
     await conn.run(`CREATE VIEW tail_v AS SELECT ${TRADE_SELECT}, "date"::DATE AS "date" FROM tail_trades`);
     return store;
@@ -279,8 +312,100 @@ export class MarketStore {
         params,
       })),
     );
-    const bars = rows.map((r) => toBar(r, step === null ? (k) => dayStart(MARKET_TIME_ZONE, k) : Number));
+    const bars = rows.map((r) => toBar(r, step === null ? (k) => dayStart(this.timeZone, k) : Number));
     return bars.reverse();
+  }
+
+  /**
+   * The trades and quotes one journal segment put in Parquet with `fromSeq <= seq <= toSeq`, in
+   * seq order and as they were journaled: what puts a damaged journal segment back together.
+   */
+  async eventsOfSegment(segmentId: string, fromSeq: number, toSeq: number): Promise<CapturedEvent[]> {
+    if (!SEGMENT_ID.test(segmentId)) throw new Error(`market-store: bad segment id '${segmentId}'`);
+    const range = { lo: fromSeq, hi: toSeq };
+    const glob = (dir: string) =>
+      quotedString(path.join(this.parquetDir, dir, '*', '*', `seg-${segmentId}.parquet`));
+    const read = async (sql: string): Promise<Row[]> => {
+      try {
+        return (await this.conn.runAndReadAll(sql, range)).getRowObjectsJS();
+      } catch (err) {
+        if (messageOf(err).includes('No files found')) return [];
+        throw err;
+      }
+    };
+    return this.serial(async () => {
+      const trades = await read(
+        `SELECT epoch_ms(ts)::DOUBLE AS ts_ms, epoch_ms(recv_ts)::DOUBLE AS recv_ms, ticker, exchange,
+          trade_id::DOUBLE AS trade_id, price, qty, aggressor, buy_agent, sell_agent, seq::DOUBLE AS seq, backfilled
+        FROM read_parquet(${glob('trades')}, union_by_name = true) WHERE seq BETWEEN $lo AND $hi`,
+      );
+      const quotes = await read(
+        `SELECT epoch_ms(ts)::DOUBLE AS ts_ms, epoch_ms(recv_ts)::DOUBLE AS recv_ms, ticker, exchange,
+          bid_price, bid_qty, ask_price, ask_qty, seq::DOUBLE AS seq
+        FROM read_parquet(${glob('quotes')}, union_by_name = true) WHERE seq BETWEEN $lo AND $hi`,
+      );
+      const events: CapturedEvent[] = [
+        ...trades.map(
+          (r): CapturedTrade => ({
+            kind: 'trade',
+            seq: num(r.seq),
+            recvTs: num(r.recv_ms),
+            backfilled: r.backfilled === true,
+            ticker: str(r.ticker),
+            exchange: str(r.exchange),
+            ts: num(r.ts_ms),
+            tradeId: num(r.trade_id),
+            price: num(r.price),
+            qty: num(r.qty),
+            aggressor: aggressorOf(r.aggressor),
+            buyAgent: num(r.buy_agent),
+            sellAgent: num(r.sell_agent),
+          }),
+        ),
+        ...quotes.map(
+          (r): CapturedQuote => ({
+            kind: 'quote',
+            seq: num(r.seq),
+            recvTs: num(r.recv_ms),
+            ticker: str(r.ticker),
+            exchange: str(r.exchange),
+            ts: num(r.ts_ms),
+            bidPrice: num(r.bid_price),
+            bidQty: num(r.bid_qty),
+            askPrice: num(r.ask_price),
+            askQty: num(r.ask_qty),
+          }),
+        ),
+      ];
+      return events.sort((a, b) => a.seq - b.seq);
+    });
+  }
+
+  /**
+   * Per ticker, the highest trade number Parquet holds for a session date and its time: where the
+   * trades after a point in the journal continue from.
+   */
+  async lastTradesOn(date: string): Promise<Map<string, { exchange: string; tradeId: number; ts: number }>> {
+    const out = new Map<string, { exchange: string; tradeId: number; ts: number }>();
+    if (!this.hasTradeFiles) return out;
+    const rows = await this.serial(async () => {
+      try {
+        const reader = await this.conn.runAndReadAll(
+          `SELECT ticker, any_value(exchange) AS exchange, max(trade_id)::DOUBLE AS trade_id,
+            epoch_ms(arg_max(ts, trade_id))::DOUBLE AS ts_ms
+          FROM ${this.tradeScan()} WHERE "date" = $date::DATE GROUP BY ticker`,
+          { date },
+        );
+        return reader.getRowObjectsJS();
+      } catch (err) {
+        if (messageOf(err).includes('No files found')) return [];
+        throw err;
+      }
+    });
+    for (const r of rows) {
+      out.set(str(r.ticker), { exchange: str(r.exchange), tradeId: num(r.trade_id), ts: num(r.ts_ms) });
+    }
+    return out;
   }
 
   /** Delete `date=` partitions (trades and quotes) older than `days` before today in `timeZone`. */
@@ -387,13 +512,17 @@ export class MarketStore {
     await this.conn.run('DELETE FROM tail_trades WHERE seq BETWEEN $lo AND $hi', range);
   }
 
-  /** Runs `shape(source)` over Parquet ∪ tail; rescans once if files vanished under us (e.g. manual cleanup). */
+  /**
+   * Runs `shape(source)` over Parquet ∪ tail; rescans once if files vanished under us (e.g. manual
+   * cleanup), and moves a damaged file out of the way (then asks again) rather than failing every
+   * query that touches it.
+   */
   private async readTrades(
     q: { ticker: string; from?: number; to?: number },
     shape: (source: string) => { sql: string; params: Params },
   ): Promise<Row[]> {
     await this.syncTail();
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0, rescanned = false; ; attempt++) {
       const source = await this.tradeSource(q);
       if (source === null) return [];
       const outer = shape(source.sql);
@@ -401,10 +530,84 @@ export class MarketStore {
         const reader = await this.conn.runAndReadAll(outer.sql, { ...source.params, ...outer.params });
         return reader.getRowObjectsJS();
       } catch (err) {
-        if (attempt > 0 || !messageOf(err).includes('No files found')) throw err;
-        this.hasTradeFiles = (await scanParquet(this.parquetDir)).tradeFiles;
+        if (!rescanned && messageOf(err).includes('No files found')) {
+          rescanned = true;
+          this.hasTradeFiles = (await scanParquet(this.parquetDir)).tradeFiles;
+          continue;
+        }
+        if (attempt < MAX_DAMAGED_PER_QUERY && (await this.setAsideDamaged(err, q))) continue;
+        throw err;
       }
     }
+  }
+
+  /**
+   * A query failed, perhaps on a damaged file: the one DuckDB names, or else (its error does not
+   * always say) the first of the ticker's files in the queried dates, newest first, that does not
+   * read on its own. That file moves to `parquet-damaged/` (kept, out of every query) and
+   * `onDamaged` hears of it, so its segment can be converted again. True if a file was set aside.
+   */
+  private async setAsideDamaged(
+    err: unknown,
+    q: { ticker: string; from?: number; to?: number },
+  ): Promise<boolean> {
+    const named = /["'](\/[^"']+\.parquet)["']/.exec(messageOf(err))?.[1];
+    const candidates = named ? [named] : await this.filesOf(q);
+    for (const file of candidates.slice(0, MAX_FILES_CHECKED)) {
+      if (!file.startsWith(`${this.parquetDir}${path.sep}`)) continue;
+      // Every value of every column decoded: a count alone is answered from the footer.
+      const problem = await this.conn
+        .runAndReadAll(`SELECT sum(length(columns(*)::VARCHAR)) FROM read_parquet(${quotedString(file)})`)
+        .then(
+          () => null,
+          (readErr: unknown) => messageOf(readErr),
+        );
+      if (problem === null) continue;
+      await this.setAside(file, problem);
+      return true;
+    }
+    return false;
+  }
+
+  /** A ticker's trade files in a query's dates, newest first. */
+  private async filesOf(q: { ticker: string; from?: number; to?: number }): Promise<string[]> {
+    const root = path.join(this.parquetDir, 'trades');
+    const from = q.from === undefined ? '' : this.dates.of(q.from);
+    const to = q.to === undefined ? '~' : this.dates.of(q.to);
+    const dates = (await readdir(root).catch(() => [] as string[]))
+      .filter((d) => d.startsWith('date=') && d.slice(5) >= from && d.slice(5) <= to)
+      .sort()
+      .reverse();
+    const files: string[] = [];
+    for (const d of dates) {
+      const dir = path.join(root, d, `ticker=${q.ticker}`);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const n of names
+        .filter((x) => x.endsWith('.parquet'))
+        .sort()
+        .reverse())
+        files.push(path.join(dir, n));
+      if (files.length >= MAX_FILES_CHECKED) break;
+    }
+    return files;
+  }
+
+  private async setAside(file: string, reason: string): Promise<void> {
+    const relative = path.relative(this.parquetDir, file);
+    const keptAs = path.join(path.dirname(this.parquetDir), 'parquet-damaged', `${relative}.${Date.now()}`);
+    await mkdir(path.dirname(keptAs), { recursive: true });
+    await rename(file, keptAs);
+    const [kind, date, ticker, name] = relative.split(path.sep);
+    this.hasTradeFiles = (await scanParquet(this.parquetDir)).tradeFiles;
+    this.onDamaged({
+      file,
+      keptAs,
+      reason,
+      kind: kind === 'quotes' ? 'quotes' : 'trades',
+      date: date?.replace('date=', '') ?? '',
+      ticker: ticker?.replace('ticker=', '') ?? '',
+      segmentId: name?.replace(/^seg-/, '').replace(/\.parquet$/, '') ?? '',
+    });
   }
 
   /**

@@ -43,6 +43,11 @@ export function createCaptureMetrics(registry: Registry) {
       help: 'Quotes not kept because the journal could not be written',
       registers,
     }),
+    journalLostSeqs: new Gauge({
+      name: 'tradingsystem_data_capture_journal_lost_records',
+      help: 'Journal records found damaged at start that neither the journal nor Parquet hold (their trades are backfilled)',
+      registers,
+    }),
     journalWritable: new Gauge({
       name: 'tradingsystem_data_capture_journal_writable',
       help: '1 while the journal can be written; 0 while the disk refuses it (full, read-only, fsync failing)',

@@ -1,17 +1,20 @@
 import path from 'node:path';
 import { createBroker } from '../../adapters/broker/factory.js';
 import { SegmentJournal } from '../../adapters/storage/segment-journal.js';
-import { keepAside } from '../../adapters/storage/unusable-file.js';
+import { keepAside, UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { localDayOf } from '../../kernel/calendar.js';
+import { unavailable } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
+import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { Backfiller, SessionEndWatch } from './backfill.js';
 import { BrokerSession } from './broker-session.js';
 import { Capture } from './capture.js';
 import { type Checkpoint, CheckpointFile } from './checkpoint.js';
 import { ParquetConverter } from './converter.js';
+import { cursorsFromParquet, repairFromParquet, tradesLostWith } from './journal-repair.js';
 import { MarketStore } from './market-store.js';
 import { createCaptureMetrics } from './metrics.js';
 import { registerRoutes } from './routes.js';
@@ -44,7 +47,7 @@ export const dataCaptureService: ServiceDefinition = {
         'cannot save the checkpoint; retrying (the journal holds everything)',
       ),
     );
-    const checkpoint = await loadCheckpoint(checkpoints, ctx);
+    const { checkpoint, unreadable: checkpointLost } = await loadCheckpoint(checkpoints, ctx);
 
     let converter: ParquetConverter | null = null;
     let capture: Capture | null = null;
@@ -91,6 +94,8 @@ export const dataCaptureService: ServiceDefinition = {
 
     const store = await MarketStore.open({
       home: config.home,
+      timeZone: config.timezone,
+      onDamaged: (damage) => converter?.damaged(damage),
       pointValues: Object.fromEntries(config.instruments.map((i) => [i.symbol, i.pointValue])),
     });
     ctx.onShutdown(() => store.close());
@@ -99,8 +104,35 @@ export const dataCaptureService: ServiceDefinition = {
       const day = localDayOf(config.timezone, ts);
       return { key: day.date, startTs: day.startTs, endTs: day.endTs };
     };
+    // A damaged journal is put back together from Parquet where it can be; what stays lost is
+    // reported, and the trades that went with it are fetched again from the broker.
+    const damage = await repairFromParquet(journal, store);
+    const lostSeqs = damage.reduce((n, d) => n + d.lost.reduce((m, [a, b]) => m + b - a + 1, 0), 0);
+    metrics.journalLostSeqs.set(lostSeqs);
+    for (const d of damage) {
+      logger.error(
+        { event: 'capture.journal_damaged', ...d },
+        d.lost.length
+          ? 'journal records lost to damage: the feed cannot replay them; their trades are backfilled'
+          : 'damaged journal records put back from Parquet',
+      );
+    }
+    // Without a checkpoint the cursors start where Parquet ends today, so a journal whose older
+    // segments were pruned does not make trades Parquet already holds look missing (and fetched twice).
+    if (checkpointLost)
+      checkpoint.tracker.cursors = await cursorsFromParquet(store, sessionOf(clock.now()).key);
     const tracker = new GapTracker(sessionOf, checkpoint.tracker);
     replayJournal(journal, checkpoint, tracker, store);
+    for (const d of damage.filter((x) => x.lost.length > 0)) {
+      for (const found of await tradesLostWith(d, journal, store, sessionOf)) {
+        const gap = tracker.reopen(found, clock.now());
+        if (gap)
+          logger.warn(
+            { event: 'capture.damage_gap', gap: gap.id, ticker: gap.ticker, missing: gap.missing },
+            'trades lost with damaged journal records; backfilling them',
+          );
+      }
+    }
 
     const saveCheckpoint = () =>
       checkpoints.save({
@@ -130,7 +162,33 @@ export const dataCaptureService: ServiceDefinition = {
 
     const broker = createBroker(config, clock);
     const subscriptions = new SubscriptionList(config.home);
-    await subscriptions.load(settings.subscriptions.filter((t) => instruments.has(t)));
+    const configured = settings.subscriptions.filter((t) => instruments.has(t));
+    try {
+      await subscriptions.load(configured);
+    } catch (err) {
+      if (!(err instanceof UnusableFileError)) throw err;
+      // Capture goes on with the configured tickers; the file is left as found and not rewritten.
+      subscriptions.useOnly(configured);
+      reportUnusable(
+        ctx,
+        'subscriptions',
+        { file: err.file, reason: err.message },
+        {
+          code: 'SUBSCRIPTIONS_UNAVAILABLE',
+          runbook: DATA_FILE_RUNBOOK,
+          event: 'capture.subscriptions_unusable',
+          refuse: (req) => req.method !== 'GET' && req.url.startsWith('/api/subscriptions'),
+        },
+      );
+    }
+    // A subscription change that cannot be saved (a full disk) is refused, not half done.
+    const saving = async (change: () => Promise<void>) => {
+      try {
+        await change();
+      } catch (err) {
+        throw unavailable('STORAGE_WRITE_FAILED', `cannot save the subscriptions: ${(err as Error).message}`);
+      }
+    };
 
     let tailCapped = false;
     capture = new Capture(
@@ -227,11 +285,17 @@ export const dataCaptureService: ServiceDefinition = {
 
     ctx.addHealthCheck('broker', () => session.health());
     ctx.addHealthCheck('parquet', () => converter.health());
+    const lostToDamage = damage.filter((d) => d.lost.length > 0);
     ctx.addHealthCheck('journal', () => ({
-      status: journal.failure ? 'down' : 'ok',
-      ...(journal.failure && {
-        detail: `cannot write the journal (${journal.failure.message}); trades missed meanwhile are backfilled once it can`,
-      }),
+      status: journal.failure ? 'down' : lostToDamage.length ? 'degraded' : 'ok',
+      ...(journal.failure
+        ? {
+            detail: `cannot write the journal (${journal.failure.message}); trades missed meanwhile are backfilled once it can`,
+          }
+        : lostToDamage.length && {
+            detail: `journal seqs ${lostToDamage.map((d) => d.lost.map(([a, b]) => `${a}-${b}`).join(',')).join(',')} lost to damage (a copy is kept); the feed cannot replay them, their trades are backfilled`,
+          }),
+      ...(damage.length > 0 && { damage }),
       writtenSeq: journal.writtenSeq,
       durableSeq: journal.durableSeq,
       sealedSegments: journal.sealedSegments().length,
@@ -253,12 +317,12 @@ export const dataCaptureService: ServiceDefinition = {
       instruments,
       subscriptions: () => subscriptions.list(),
       subscribe: async (ticker) => {
-        await subscriptions.add(ticker);
+        await saving(() => subscriptions.add(ticker));
         const i = instruments.get(ticker);
         if (i) await session.subscribe({ symbol: i.symbol, exchange: i.exchange });
       },
       unsubscribe: async (ticker) => {
-        await subscriptions.remove(ticker);
+        await saving(() => subscriptions.remove(ticker));
         const i = instruments.get(ticker);
         if (i) await session.unsubscribe({ symbol: i.symbol, exchange: i.exchange });
       },
@@ -335,16 +399,22 @@ export const dataCaptureService: ServiceDefinition = {
  * The saved checkpoint, or a rebuild from the whole journal when it is unusable: the damaged file
  * is kept aside first (the next save would replace it).
  */
-async function loadCheckpoint(file: CheckpointFile, ctx: ServiceContext): Promise<Checkpoint> {
+async function loadCheckpoint(
+  file: CheckpointFile,
+  ctx: ServiceContext,
+): Promise<{ checkpoint: Checkpoint; unreadable: boolean }> {
   try {
-    return await file.load();
+    return { checkpoint: await file.load(), unreadable: false };
   } catch (err) {
     const keptAs = keepAside(file.path);
     ctx.logger.error(
       { event: 'capture.checkpoint_unreadable', err: (err as Error).message, keptAs },
       'rebuilding state from the journal',
     );
-    return { seq: 0, convertedThrough: 0, tracker: { cursors: {}, gaps: [] } };
+    return {
+      checkpoint: { seq: 0, convertedThrough: 0, tracker: { cursors: {}, gaps: [] } },
+      unreadable: true,
+    };
   }
 }
 

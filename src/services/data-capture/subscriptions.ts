@@ -20,6 +20,11 @@ export class SubscriptionList {
     return this.list();
   }
 
+  /** Captures these without reading or writing the file (it cannot be used). */
+  useOnly(tickers: string[]): void {
+    this.tickers = [...tickers];
+  }
+
   list(): string[] {
     return [...this.tickers];
   }

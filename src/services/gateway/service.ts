@@ -1,10 +1,12 @@
 import helmet from '@fastify/helmet';
 import rateLimitPlugin from '@fastify/rate-limit';
 import Fastify from 'fastify';
+import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import { KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
+import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { Authenticator, registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { systemHealth } from './health.js';
@@ -22,18 +24,35 @@ import { registerStaticFiles, staticRoot } from './static.js';
  */
 export const gatewayService: ServiceDefinition = {
   name: 'gateway',
-  async setup({ app, config, logger, metrics, clock, addHealthCheck }) {
+  async setup(ctx) {
+    const { app, config, logger, metrics, clock, addHealthCheck } = ctx;
     const gw = config.services.gateway;
     const now = () => clock.now();
     const keys = KeyStore.at(config.home, now, logger);
-    const initialKeyFile = await keys.ensureInitialAdmin();
-    if (initialKeyFile) {
-      logger.warn(
-        { event: 'gateway.initial_admin_key', file: initialKeyFile },
-        'no API keys existed: an admin key was written to this file; store it elsewhere and delete the file',
+    try {
+      const initialKeyFile = await keys.ensureInitialAdmin();
+      if (initialKeyFile) {
+        logger.warn(
+          { event: 'gateway.initial_admin_key', file: initialKeyFile },
+          'no API keys existed: an admin key was written to this file; store it elsewhere and delete the file',
+        );
+      }
+      addHealthCheck('keys', () => keys.health());
+    } catch (err) {
+      // A damaged keys file admits nobody and is never replaced by a new admin key.
+      if (!(err instanceof UnusableFileError)) throw err;
+      reportUnusable(
+        ctx,
+        'keys',
+        { file: err.file, reason: err.message },
+        {
+          code: 'KEYS_UNAVAILABLE',
+          runbook: DATA_FILE_RUNBOOK,
+          event: 'gateway.keys_unusable',
+          refuse: (req) => req.url.startsWith('/api/'),
+        },
       );
     }
-    addHealthCheck('keys', () => keys.health());
 
     // JSON only: without this, text/plain bodies would be accepted as strings.
     app.removeContentTypeParser('text/plain');

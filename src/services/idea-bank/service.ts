@@ -11,6 +11,7 @@ import {
 import { AppError, notFound, unavailable } from '../../kernel/errors.js';
 import { Gauge } from '../../kernel/metrics.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
+import { reportUnusable } from '../../kernel/unusable.js';
 import { fingerprint, type NewIdeaFields, replay } from './idempotency.js';
 import {
   CreateIdeaBody,
@@ -27,21 +28,24 @@ export const IDEA_BANK_RUNBOOK = 'runbooks/idea-bank-down';
 /** The idea bank (port 3200): trading ideas on a Kanban board, in the response shape of the original API. */
 export const ideaBankService: ServiceDefinition = {
   name: 'idea-bank',
-  async setup({ app, config, logger, metrics, clock, addHealthCheck }) {
+  async setup(ctx) {
+    const { app, config, logger, metrics, clock, addHealthCheck } = ctx;
     const store = IdeaStore.at(config.home, clock);
     const state = await store.open();
-    if (!state.ready) {
-      logger.error(
-        { event: 'idea_bank.storage_unavailable', reason: state.reason, runbook: IDEA_BANK_RUNBOOK },
-        'ideas file unusable; serving nothing until it is restored',
+    if (state.ready) addHealthCheck('storage', () => ({ status: 'ok', file: store.file, items: store.size }));
+    else {
+      reportUnusable(
+        ctx,
+        'storage',
+        { file: store.file, reason: state.reason },
+        {
+          code: 'IDEA_BANK_UNAVAILABLE',
+          runbook: IDEA_BANK_RUNBOOK,
+          event: 'idea_bank.storage_unavailable',
+          refuse: (req) => req.url.startsWith('/api/'),
+        },
       );
     }
-
-    addHealthCheck('storage', () =>
-      store.state.ready
-        ? { status: 'ok', file: store.file, items: store.size }
-        : { status: 'down', detail: store.state.reason, file: store.file, runbook: IDEA_BANK_RUNBOOK },
-    );
 
     new Gauge({
       name: 'tradingsystem_idea_bank_items',
@@ -55,14 +59,6 @@ export const ideaBankService: ServiceDefinition = {
       },
     });
 
-    const ready = () => {
-      if (!store.state.ready) {
-        throw unavailable('IDEA_BANK_UNAVAILABLE', 'the ideas file cannot be used; see the runbook', {
-          reason: store.state.reason,
-          runbook: IDEA_BANK_RUNBOOK,
-        });
-      }
-    };
     const save = async <R>(change: Mutation<R>): Promise<R> => {
       try {
         return await store.mutate(change);
@@ -87,13 +83,11 @@ export const ideaBankService: ServiceDefinition = {
     };
 
     app.get('/api/items', { schema: { querystring: ListQuery } }, async (req) => {
-      ready();
       const { matching, page } = listIdeas(sortedBy(req.query.sort), req.query);
       return { success: true, count: page.length, total: matching, data: page };
     });
 
     app.get('/api/items/:id', { schema: { params: IdParams } }, async (req) => {
-      ready();
       const idea = store.get(req.params.id);
       if (!idea) throw notFound('idea', req.params.id);
       return { success: true, data: idea };
@@ -105,7 +99,6 @@ export const ideaBankService: ServiceDefinition = {
       '/api/items',
       { schema: { body: CreateIdeaBody, headers: CreateIdeaHeaders } },
       async (req, reply) => {
-        ready();
         const b = req.body;
         const fields: NewIdeaFields = {
           title: b.title.trim(),
@@ -140,7 +133,6 @@ export const ideaBankService: ServiceDefinition = {
     );
 
     app.put('/api/items/:id', { schema: { params: IdParams, body: UpdateIdeaBody } }, async (req) => {
-      ready();
       const { id } = req.params;
       const changes = req.body;
       const updated = await save((ideas) => {
@@ -172,7 +164,6 @@ export const ideaBankService: ServiceDefinition = {
     });
 
     app.delete('/api/items/:id', { schema: { params: IdParams } }, async (req) => {
-      ready();
       const { id } = req.params;
       const removed = await save((ideas) => {
         const current = ideas.get(id);

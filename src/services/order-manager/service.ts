@@ -4,9 +4,9 @@ import { type JournalEvent, OrderJournal } from '../../adapters/storage/order-jo
 import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
-import { unavailable } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
+import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { OrderEngine } from './engine.js';
 import { MarketPrices } from './market-prices.js';
 import { createOrderManagerMetrics } from './metrics.js';
@@ -61,16 +61,17 @@ export const orderManagerService = createOrderManagerService();
 
 /** A journal that cannot be opened is never recreated: the service stays up, reports down, serves nothing. */
 function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
-  ctx.logger.error(
-    { event: 'order_manager.journal_unavailable', file: err.file, reason: err.message },
-    'order journal unusable; serving no orders until it is restored',
+  reportUnusable(
+    ctx,
+    'journal',
+    { file: err.file, reason: err.message },
+    {
+      code: 'JOURNAL_UNAVAILABLE',
+      runbook: DATA_FILE_RUNBOOK,
+      event: 'order_manager.journal_unavailable',
+      refuse: (req) => req.url.startsWith('/api/'),
+    },
   );
-  ctx.addHealthCheck('journal', () => ({ status: 'down', detail: err.message, file: err.file }));
-  ctx.app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/api/')) {
-      throw unavailable('JOURNAL_UNAVAILABLE', 'the order journal cannot be opened', { reason: err.message });
-    }
-  });
 }
 
 function wire(

@@ -1,9 +1,11 @@
 import type { JournalEvent } from '../../adapters/storage/order-journal.js';
+import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { SERVICE_NAMES } from '../../kernel/config.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
+import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { SERVICE_MODULES } from '../registry.js';
 import { streamAuthenticator } from './auth.js';
 import { allChannels } from './channels.js';
@@ -34,7 +36,22 @@ export const streamService: ServiceDefinition = {
     const symbols = config.instruments.map((i) => i.symbol);
 
     const keys = KeyStore.at(config.home, () => ctx.clock.now(), logger);
-    await keys.load();
+    try {
+      await keys.load();
+    } catch (err) {
+      // No key is accepted until the file is restored (and the service restarted).
+      if (!(err instanceof UnusableFileError)) throw err;
+      reportUnusable(
+        ctx,
+        'keys',
+        { file: err.file, reason: err.message },
+        {
+          code: 'KEYS_UNAVAILABLE',
+          runbook: DATA_FILE_RUNBOOK,
+          event: 'stream.keys_unusable',
+        },
+      );
+    }
     const hub = new Hub({
       channels: allChannels(symbols),
       symbols,

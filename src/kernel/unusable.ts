@@ -1,0 +1,51 @@
+import type { FastifyRequest } from 'fastify';
+import { unavailable } from './errors.js';
+import type { ServiceContext } from './service.js';
+
+/** The handbook page for a data file that cannot be used (journal, keys, subscriptions, checkpoint). */
+export const DATA_FILE_RUNBOOK = 'runbooks/data-file-unusable';
+
+/** A data file that exists but cannot be used: what it is and why. */
+export interface UnusableFile {
+  file: string;
+  reason: string;
+}
+
+export interface UnusableOptions {
+  /** The error code of the refused requests, e.g. `JOURNAL_UNAVAILABLE`. */
+  code: string;
+  /** The handbook page an operator follows, e.g. `runbooks/data-file-unusable`. */
+  runbook: string;
+  /** Which requests need the file and are refused with 503; the others are served. */
+  refuse?: (req: FastifyRequest) => boolean;
+  /** Logged with the error, e.g. `idea_bank.storage_unavailable`. */
+  event: string;
+}
+
+/**
+ * The one way a service says a file it needs is unusable (corrupt, truncated, unreadable): it
+ * stays up instead of crash-looping, leaves the file exactly as found for an operator, logs an
+ * error, reports the health check `down` with the file, the reason and the runbook, and answers the
+ * requests that need the file with 503 and the same reason. Whatever does not need it goes on.
+ */
+export function reportUnusable(
+  ctx: ServiceContext,
+  check: string,
+  problem: UnusableFile,
+  opts: UnusableOptions,
+): void {
+  const { file, reason } = problem;
+  ctx.logger.error(
+    { event: opts.event, file, reason, runbook: opts.runbook },
+    `${file} cannot be used; see the runbook`,
+  );
+  ctx.addHealthCheck(check, () => ({ status: 'down', detail: reason, file, runbook: opts.runbook }));
+  const { refuse } = opts;
+  if (!refuse) return;
+  ctx.app.addHook('onRequest', (req, _reply, done) => {
+    if (!refuse(req)) return done();
+    done(
+      unavailable(opts.code, `${file} cannot be used: ${reason}`, { file, reason, runbook: opts.runbook }),
+    );
+  });
+}
