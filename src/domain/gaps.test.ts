@@ -9,6 +9,7 @@ const sessionOf = (ts: number): SessionInfo => {
 };
 const T0 = Date.parse('2026-03-16T13:00:00Z');
 const t = (tradeId: number, ts = T0 + tradeId) => ({ ticker: 'WINZ26', exchange: 'F', tradeId, ts });
+const WIN = [{ ticker: 'WINZ26', exchange: 'F' }];
 
 describe('GapTracker', () => {
   it('accepts a contiguous sequence with no gap', () => {
@@ -88,7 +89,7 @@ describe('GapTracker', () => {
   it('opens a tail gap up to the broker’s last trade, fills it by backfill, and keeps the cursor past it', () => {
     const g = new GapTracker(sessionOf);
     for (const n of [1, 2, 3]) g.observe(t(n), 0);
-    const [tail] = g.tails(['WINZ26']);
+    const [tail] = g.tails(WIN, T0 + 10);
     expect(tail).toMatchObject({ ticker: 'WINZ26', session: '2026-03-16', lastTradeId: 3 });
     expect(g.closeTail(tail as TailCursor, { tradeId: 3, ts: T0 + 3 }, 1)).toBeNull();
     const gap = g.closeTail(tail as TailCursor, { tradeId: 7, ts: T0 + 7 }, 2);
@@ -104,19 +105,45 @@ describe('GapTracker', () => {
     for (const n of [1, 2]) g.observe(t(n), 0);
     const nextDay = T0 + 86_400_000;
     expect(g.observe(t(1, nextDay), 0)).toBe('new');
-    const tails = g.tails(['WINZ26']);
+    const tails = g.tails(WIN, nextDay);
     expect(tails.map((c) => [c.session, c.lastTradeId])).toEqual([
       ['2026-03-16', 2],
       ['2026-03-17', 1],
     ]);
     const copy = new GapTracker(sessionOf, JSON.parse(JSON.stringify(g.snapshot())));
-    const gap = copy.closeTail(copy.tails(['WINZ26'])[0] as TailCursor, { tradeId: 4, ts: T0 + 4 }, 1);
+    const gap = copy.closeTail(copy.tails(WIN, nextDay)[0] as TailCursor, { tradeId: 4, ts: T0 + 4 }, 1);
     expect(gap).toMatchObject({ session: '2026-03-16', fromTradeId: 3, toTradeId: 4 });
     expect(copy.observe(t(3), 2)).toBe('backfill');
     expect(copy.observe(t(4), 2)).toBe('backfill');
     expect(copy.observe(t(4), 2)).toBe('stale');
-    expect(copy.tails(['WINZ26']).map((c) => c.session)).toEqual(['2026-03-17']);
+    expect(copy.tails(WIN, nextDay).map((c) => c.session)).toEqual(['2026-03-17']);
     expect(copy.cursor('WINZ26')).toMatchObject({ session: '2026-03-17', lastTradeId: 1 });
+  });
+
+  it('checks a session it holds nothing of from its start: a start after the close still finds the day', () => {
+    const g = new GapTracker(sessionOf);
+    const [tail] = g.tails(WIN, T0 + 500);
+    expect(tail).toMatchObject({ session: '2026-03-16', lastTradeId: 0, lastTs: sessionOf(T0).startTs });
+    expect(g.closeTail(tail as TailCursor, null, 1)).toBeNull();
+    expect(g.cursor('WINZ26')).toBeUndefined();
+    const gap = g.closeTail(tail as TailCursor, { tradeId: 40, ts: T0 + 40 }, 2);
+    expect(gap).toMatchObject({ reason: 'capture-start', fromTradeId: 1, toTradeId: 40 });
+    expect(g.cursor('WINZ26')).toMatchObject({ session: '2026-03-16', lastTradeId: 40 });
+    expect(g.observe(t(3), 3)).toBe('backfill');
+    expect(g.observe(t(41), 3)).toBe('new');
+    // Yesterday's cursor and nothing of today: both are checked, and today's start retires yesterday.
+    const nextDay = T0 + 86_400_000;
+    const tails = g.tails(WIN, nextDay);
+    expect(tails.map((c) => [c.session, c.lastTradeId])).toEqual([
+      ['2026-03-16', 41],
+      ['2026-03-17', 0],
+    ]);
+    g.closeTail(tails[1] as TailCursor, { tradeId: 5, ts: nextDay + 5 }, 4);
+    expect(g.cursor('WINZ26')).toMatchObject({ session: '2026-03-17', lastTradeId: 5 });
+    expect(g.tails(WIN, nextDay).map((c) => [c.session, c.lastTradeId])).toEqual([
+      ['2026-03-16', 41],
+      ['2026-03-17', 5],
+    ]);
   });
 
   it('puts trades that could not be kept back among the missing, one gap per ticker and session', () => {

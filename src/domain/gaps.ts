@@ -171,26 +171,39 @@ export class GapTracker {
   }
 
   /**
-   * Where each session we hold ends, to be compared with the broker's: the current cursor of each
-   * ticker asked for, and every session left behind whose end was not checked yet.
+   * Where each session we hold ends, to be compared with the broker's: every session left behind
+   * whose end was not checked yet, each subscription's current cursor, and, for a subscription
+   * with nothing yet of the session running at `now`, that session from its start (trade 0), so a
+   * start after a day's trading began (or after its close) still finds what printed.
    */
-  tails(tickers: readonly string[]): TailCursor[] {
-    const current = tickers.flatMap((ticker) => {
+  tails(subscriptions: readonly { ticker: string; exchange: string }[], now: number): TailCursor[] {
+    const session = this.sessionOf(now);
+    const out = this.retired.map((c) => ({ ...c }));
+    for (const { ticker, exchange } of subscriptions) {
       const c = this.cursors.get(ticker);
-      return c ? [{ ticker, ...c }] : [];
-    });
-    return [...this.retired.map((c) => ({ ...c })), ...current];
+      if (c) out.push({ ticker, ...c });
+      if (!c || c.session < session.key) {
+        out.push({ ticker, exchange, session: session.key, lastTradeId: 0, lastTs: session.startTs });
+      }
+    }
+    return out;
   }
 
   /**
    * The broker's history of `tail`'s session goes up to `last`: whatever lies between our last
-   * trade of that session and it is missing, opened as a `tail` gap (and the cursor moves past it,
-   * so those trades come in as backfill). Returns the gap, or null when nothing is missing.
-   * Either way the session's end is checked.
+   * trade of that session and it is missing, opened as a `tail` gap (`capture-start` when we have
+   * nothing of that session), and the cursor moves past it, so those trades come in as backfill.
+   * Returns the gap, or null when nothing is missing. Either way the session's end is checked.
    */
   closeTail(tail: TailCursor, last: { tradeId: number; ts: number } | null, now: number): Gap | null {
     this.retired = this.retired.filter((c) => !(c.ticker === tail.ticker && c.session === tail.session));
-    const cursor = this.cursors.get(tail.ticker);
+    let cursor = this.cursors.get(tail.ticker);
+    if (last && last.tradeId > tail.lastTradeId && (!cursor || cursor.session < tail.session)) {
+      // The first we hold of a newer session: it becomes the cursor, as a first trade would.
+      if (cursor) this.retired.push({ ticker: tail.ticker, ...cursor });
+      cursor = { exchange: tail.exchange, session: tail.session, lastTradeId: 0, lastTs: tail.lastTs };
+      this.cursors.set(tail.ticker, cursor);
+    }
     const ours = cursor?.session === tail.session ? cursor : tail;
     if (!last || last.tradeId <= ours.lastTradeId) return null;
     const from = ours.lastTradeId + 1;
@@ -207,7 +220,7 @@ export class GapTracker {
       fromTs,
       last.ts,
       now,
-      'tail',
+      from === 1 ? 'capture-start' : 'tail',
     );
     return this.gaps.at(-1) ?? null;
   }

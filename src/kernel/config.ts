@@ -78,8 +78,12 @@ const DataCaptureSchema = Type.Object(
       {
         reconnectAttempts: Type.Integer({ minimum: 1, default: 3 }),
         reconnectIntervalMs: Type.Integer({ minimum: 10, default: 5_000 }),
-        /** Connected but no data for this long while the market is open: degraded. */
-        stallAfterMs: Type.Integer({ minimum: 100, default: 15_000 }),
+        /**
+         * Connected but no data (no trade, no book change on any subscription) for this long while
+         * the market is open: degraded and reconnected. A live B3 feed of the liquid instruments
+         * is never silent for seconds; raise it for a watch list of illiquid ones only.
+         */
+        stallAfterMs: Type.Integer({ minimum: 100, default: 5_000 }),
         /** Degraded (or not connected) for longer than this: escalate. */
         escalateAfterMs: Type.Integer({ minimum: 100, default: 60_000 }),
       },

@@ -16,8 +16,8 @@ export interface BackfillOptions {
   logger: Logger;
   /** Whether the broker can answer and the journal can keep what it sends (Active, writable). */
   ready: () => boolean;
-  /** The tickers captured now: their sessions' ends are checked against the broker's history. */
-  tickers: () => readonly string[];
+  /** What is captured now: these sessions' ends are checked against the broker's history. */
+  subscriptions: () => readonly { ticker: string; exchange: string }[];
   /** The session holding an instant (the same one the tracker uses). */
   sessionOf: (ts: number) => SessionInfo;
   /** How far back a gap at capture start is filled; older trades of the session are skipped. */
@@ -135,7 +135,7 @@ export class Backfiller {
 
   private async checkAllTails(): Promise<void> {
     const { tracker, logger } = this.opts;
-    for (const tail of tracker.tails(this.opts.tickers())) {
+    for (const tail of tracker.tails(this.opts.subscriptions(), this.opts.now())) {
       if (this.stopped || !this.opts.ready()) {
         this.tailCheckDue = true;
         return;

@@ -255,7 +255,11 @@ export const dataCaptureService: ServiceDefinition = {
       logger,
       // What history sends must be journaled, so a failed journal waits too.
       ready: () => session.state === 'Active' && journal.failure === null,
-      tickers: () => subscriptions.list(),
+      subscriptions: () =>
+        subscriptions.list().flatMap((ticker) => {
+          const i = instruments.get(ticker);
+          return i ? [{ ticker, exchange: i.exchange }] : [];
+        }),
       sessionOf,
       initialBackfillMs: settings.initialBackfillMinutes * 60_000,
       now: () => clock.now(),

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DurableJsonFile } from '../../adapters/storage/json-file.js';
+import { keepAside } from '../../adapters/storage/unusable-file.js';
 import { FeedClient, type FeedRecord } from '../../kernel/feed/index.js';
 import type { Logger } from '../../kernel/logger.js';
 
@@ -120,8 +121,10 @@ export class CursorFile {
       this.saved = JSON.stringify(cursors);
       return cursors;
     } catch (err) {
+      // Kept aside before the next save replaces it.
+      const keptAs = keepAside(this.file.file);
       logger.error(
-        { event: 'stream.cursors_unreadable', err: (err as Error).message },
+        { event: 'stream.cursors_unreadable', err: (err as Error).message, keptAs },
         'cursor file unusable; inputs start live',
       );
       return {};
