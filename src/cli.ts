@@ -141,23 +141,39 @@ const commands: Record<string, Handler> = {
   async health(args, config) {
     const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
     const specs = processSpecs(config);
+    // The supervisor's view too, when it runs: a port can answer while our process is down (a
+    // crash loop, a stranger on the port), and then the service is not ok.
+    const supervised = await control<{ processes: ProcessStatus[] }>(config.home, 'GET', '/status').catch(
+      () => null,
+    );
     const results = await Promise.all(
       specs.map(async (s) => {
         const url = `http://${s.host}:${s.port}${s.healthPath}`;
+        const proc = supervised?.processes.find((p) => p.name === s.name);
+        const notRunning =
+          proc && !isUp(proc) && proc.state !== 'unhealthy'
+            ? [`supervisor: ${proc.state}${proc.detail ? ` (${proc.detail})` : ''}`]
+            : [];
         try {
           const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
           const body = (await res.json().catch(() => ({}))) as {
             status?: string;
+            service?: string;
             checks?: Record<string, { status: string; detail?: string }>;
           };
           const failing = Object.entries(body.checks ?? {})
             .filter(([, c]) => c.status !== 'ok')
             .map(([n, c]) => `${n}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`);
+          // Extra processes answer as they like; ours say who they are.
+          const stranger = SERVICE_NAMES.includes(s.name as ServiceName) && body.service !== s.name;
+          if (stranger)
+            failing.push(`the port is answered by something else (${body.service ?? 'not a service'})`);
+          failing.push(...notRunning);
           return {
             service: s.name,
             url,
             httpStatus: res.status,
-            status: body.status ?? (res.ok ? 'ok' : 'down'),
+            status: stranger || notRunning.length ? 'down' : (body.status ?? (res.ok ? 'ok' : 'down')),
             failing,
           };
         } catch (err) {
@@ -166,7 +182,7 @@ const commands: Record<string, Handler> = {
             url,
             httpStatus: null,
             status: 'down',
-            failing: [`unreachable: ${(err as Error).message}`],
+            failing: [`unreachable: ${(err as Error).message}`, ...notRunning],
           };
         }
       }),

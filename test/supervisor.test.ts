@@ -188,8 +188,8 @@ describe('supervisor', () => {
     const starts = () => t.events().filter((e) => e.name === 'crasher' && e.event === 'start').length;
     expect(starts()).toBe(5);
     // Still failing: tried again after the retry period, failed again.
-    await waitFor('tried again', () => starts() >= 6, 5_000);
-    await waitFor('failed again', async () => (await crasher())?.state === 'failed', 5_000);
+    await waitFor('tried again', () => starts() >= 6, 15_000);
+    await waitFor('failed again', async () => (await crasher())?.state === 'failed', 15_000);
     // The cause goes away: the next try stays up, without anyone restarting it.
     rmSync(cause);
     const back = await waitFor(
@@ -198,7 +198,7 @@ describe('supervisor', () => {
         const p = await crasher();
         return p?.state === 'healthy' ? p : null;
       },
-      10_000,
+      20_000,
     );
     expect(back.pid).not.toBeNull();
     const log = readFileSync(

@@ -124,6 +124,8 @@ interface Batch extends Deferred {
  * It doubles as the FeedHistory of the order feed (seq = feed seq).
  */
 export class OrderJournal implements FeedHistory<JournalEvent> {
+  /** The last commit's failure, until a commit succeeds again. */
+  private commitFailure: Error | null = null;
   /**
    * Called once a batch is committed, with its events in seq order and each one's JSON (made from
    * the row already written, not stringified again): they may now leave the process.
@@ -320,9 +322,16 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
 
   /** Is the writer alive: a dead one commits nothing, so the service must report down. */
   health(): HealthCheckResult {
-    return this.broken
-      ? { status: 'down', detail: this.broken.message, file: this.file }
-      : { status: 'ok', file: this.file, lastSeq: this.committedSeq };
+    if (this.broken) return { status: 'down', detail: this.broken.message, file: this.file };
+    // The last commit failed (a full disk) and none has succeeded since: writes are refused.
+    if (this.commitFailure)
+      return {
+        status: 'down',
+        detail: `commits failing: ${this.commitFailure.message}`,
+        file: this.file,
+        lastSeq: this.committedSeq,
+      };
+    return { status: 'ok', file: this.file, lastSeq: this.committedSeq };
   }
 
   /**
@@ -400,6 +409,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   private committedBatch(batch: Batch): void {
     if (this.writing[0] !== batch) return;
     this.writing.shift();
+    this.commitFailure = null;
     this.committedSeq = batch.events[batch.events.length - 1]?.seq ?? this.committedSeq;
     this.committedAudit = batch.auditRows[batch.auditRows.length - 1]?.[0] ?? this.committedAudit;
     this.onCommit?.(batch.events, batch.eventRows.map(eventJson));
@@ -417,6 +427,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   private failed(err: Error): void {
     const lost = this.outstanding();
     if (lost.length === 0) return;
+    this.commitFailure = err;
     this.writing = [];
     this.sealed = [];
     this.batch = null;

@@ -264,15 +264,23 @@ export class SimBrokerAdapter implements BrokerAdapter {
   }
 
   async openOrders(account: string): Promise<BrokerOpenOrder[]> {
+    this.requireVenue();
     return this.engine.openOrders(account);
   }
 
   async positions(account: string): Promise<BrokerPosition[]> {
+    this.requireVenue();
     return this.engine.positionsOf(account);
   }
 
   async orderReports(account: string, sinceTs: number): Promise<BrokerOrderReport[]> {
+    this.requireVenue();
     return this.engine.reports(account, sinceTs);
+  }
+
+  /** A venue that could not store its work must not report it: its memory is ahead of its file. */
+  private requireVenue(): void {
+    if (this.venueFailure) throw new Error(`the venue is not available: ${this.venueFailure.message}`);
   }
 
   /** Breaks the broker on purpose; without a duration the fault lasts until clearFaults(). */
