@@ -42,6 +42,7 @@ async function testService(checks: Record<string, () => HealthCheckResult> = {})
           },
           async (req) => ({ limit: req.query.limit }),
         );
+        app.get('/things/:id', async (req) => ({ id: (req.params as { id: string }).id }));
         app.get('/boom', async () => {
           throw new Error('secret internals');
         });
@@ -151,6 +152,23 @@ describe('service base', () => {
     const missing = await app.inject('/nope');
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('NOT_FOUND');
+  });
+
+  it('answers a URL the router refuses (bad encoding, a parameter too long) in the envelope, naming the url', async () => {
+    const { app } = await testService();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    for (const [url, status] of [
+      ['/things/%E0%A4%A', 400],
+      [`/things/${'x'.repeat(500)}`, 414],
+    ] as const) {
+      const res = await fetch(`${base}${url}`);
+      expect(res.status, url).toBe(status);
+      expect(await res.json(), url).toMatchObject({
+        error: { code: 'VALIDATION_ERROR', details: { field: 'url' } },
+      });
+    }
+    await app.close();
   });
 
   it('hides internals of unexpected errors and passes coded ones through', async () => {

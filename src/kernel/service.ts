@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Histogram } from 'prom-client';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
@@ -83,6 +83,16 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A URL the router refuses (bad percent-encoding, a path parameter too long) gets the one
+    // error envelope too, naming the part at fault.
+    frameworkErrors: (err, request, reply) => {
+      const { status, envelope } = toEnvelope(err, request.id);
+      if (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        envelope.error.code = 'VALIDATION_ERROR';
+        envelope.error.details = { location: 'url', field: 'url' };
+      }
+      (reply as FastifyReply).status(status).send(envelope);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   app.setValidatorCompiler(({ schema, httpPart }) =>
