@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { LostRange, SegmentJournal } from '../../adapters/storage/segment-journal.js';
 import { type Gap, GapTracker, type SessionInfo, type TickerCursor } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
+import type { Logger } from '../../kernel/logger.js';
 import type { MarketStore } from './market-store.js';
 
 /** What damage cut out of the journal, and what of it could be put back. */
@@ -22,6 +23,7 @@ const REPLAY_CHUNK = 10_000;
 export async function repairFromParquet(
   journal: SegmentJournal,
   store: MarketStore,
+  logger: Logger,
 ): Promise<JournalDamage[]> {
   const out: JournalDamage[] = [];
   for (const range of journal.recovery.lost) {
@@ -38,9 +40,41 @@ export async function repairFromParquet(
       if (last && last[1] === seq - 1) last[1] = seq;
       else lost.push([seq, seq]);
     }
-    out.push({ ...range, restored: back.size, lost });
+    const damage = { ...range, restored: back.size, lost };
+    logger.error(
+      { event: 'capture.journal_damaged', ...damage },
+      lost.length
+        ? 'journal records lost to damage: the feed cannot replay them; their trades are backfilled'
+        : 'damaged journal records put back from Parquet',
+    );
+    out.push(damage);
   }
   return out;
+}
+
+/** How many seqs of a damaged range are in no file. */
+export const lostCount = (d: JournalDamage): number => d.lost.reduce((n, [a, b]) => n + b - a + 1, 0);
+
+/** Opens a gap in the live tracker for each trade lost with records in no file (`tradesLostWith`). */
+export async function reopenLostTrades(opts: {
+  damage: JournalDamage[];
+  journal: SegmentJournal;
+  store: MarketStore;
+  tracker: GapTracker;
+  sessionOf: (ts: number) => SessionInfo;
+  logger: Logger;
+  now: number;
+}): Promise<void> {
+  for (const d of opts.damage.filter((x) => x.lost.length > 0)) {
+    for (const found of await tradesLostWith(d, opts.journal, opts.store, opts.sessionOf)) {
+      const gap = opts.tracker.reopen(found, opts.now);
+      if (gap)
+        opts.logger.warn(
+          { event: 'capture.damage_gap', gap: gap.id, ticker: gap.ticker, missing: gap.missing },
+          'trades lost with damaged journal records; backfilling them',
+        );
+    }
+  }
 }
 
 /**
@@ -49,7 +83,7 @@ export async function repairFromParquet(
  * tracker of its own, started where Parquet (everything converted before that segment) ends; a
  * jump it finds, that no later backfill in the journal filled, is a trade to fetch again.
  */
-export async function tradesLostWith(
+async function tradesLostWith(
   damage: JournalDamage,
   journal: SegmentJournal,
   store: MarketStore,

@@ -14,7 +14,7 @@ import { BrokerSession } from './broker-session.js';
 import { Capture } from './capture.js';
 import { type Checkpoint, CheckpointFile } from './checkpoint.js';
 import { ParquetConverter } from './converter.js';
-import { cursorsFromParquet, repairFromParquet, tradesLostWith } from './journal-repair.js';
+import { cursorsFromParquet, lostCount, reopenLostTrades, repairFromParquet } from './journal-repair.js';
 import { MarketStore } from './market-store.js';
 import { createCaptureMetrics } from './metrics.js';
 import { registerRoutes } from './routes.js';
@@ -106,33 +106,15 @@ export const dataCaptureService: ServiceDefinition = {
     };
     // A damaged journal is put back together from Parquet where it can be; what stays lost is
     // reported, and the trades that went with it are fetched again from the broker.
-    const damage = await repairFromParquet(journal, store);
-    const lostSeqs = damage.reduce((n, d) => n + d.lost.reduce((m, [a, b]) => m + b - a + 1, 0), 0);
-    metrics.journalLostSeqs.set(lostSeqs);
-    for (const d of damage) {
-      logger.error(
-        { event: 'capture.journal_damaged', ...d },
-        d.lost.length
-          ? 'journal records lost to damage: the feed cannot replay them; their trades are backfilled'
-          : 'damaged journal records put back from Parquet',
-      );
-    }
+    const damage = await repairFromParquet(journal, store, logger);
+    metrics.journalLostSeqs.set(damage.reduce((n, d) => n + lostCount(d), 0));
     // Without a checkpoint the cursors start where Parquet ends today, so a journal whose older
     // segments were pruned does not make trades Parquet already holds look missing (and fetched twice).
     if (checkpointLost)
       checkpoint.tracker.cursors = await cursorsFromParquet(store, sessionOf(clock.now()).key);
     const tracker = new GapTracker(sessionOf, checkpoint.tracker);
     replayJournal(journal, checkpoint, tracker, store);
-    for (const d of damage.filter((x) => x.lost.length > 0)) {
-      for (const found of await tradesLostWith(d, journal, store, sessionOf)) {
-        const gap = tracker.reopen(found, clock.now());
-        if (gap)
-          logger.warn(
-            { event: 'capture.damage_gap', gap: gap.id, ticker: gap.ticker, missing: gap.missing },
-            'trades lost with damaged journal records; backfilling them',
-          );
-      }
-    }
+    await reopenLostTrades({ damage, journal, store, tracker, sessionOf, logger, now: clock.now() });
 
     const saveCheckpoint = () =>
       checkpoints.save({
