@@ -299,7 +299,7 @@ describe('supervisor', () => {
     expect(await running.exited).toBe(0);
     running = null;
     expect(isAlive(st.pid)).toBe(false);
-  });
+  }, 90_000);
 
   it('outlives a full disk: keeps supervising, and writes its state and logs again once there is space', async () => {
     const disk = SmallDisk.mount(16);
