@@ -163,6 +163,25 @@ describe('SegmentJournal', () => {
     expect(again.j.append(trade(10))).toBe(10);
   });
 
+  it('takes a frame whose record count or reserved word was damaged (outside the checksum) as damaged', () => {
+    for (const word of [2, 3]) {
+      const { j, dir } = journal();
+      for (let i = 1; i <= 5; i++) j.append(trade(i));
+      j.flush();
+      for (let i = 6; i <= 9; i++) j.append(trade(i));
+      j.flush();
+      closeAndForget(j);
+      const file = path.join(dir, '0000000000000001.seg');
+      const bytes = readFileSync(file);
+      const second = 16 + bytes.readUInt32LE(0); // the second frame's header
+      bytes.writeUInt32LE(word === 2 ? 1 : 7, second + word * 4);
+      writeFileSync(file, bytes);
+      const again = journal({}, dir);
+      expect(again.j.recovery.truncatedBytes, `word ${word}`).toBeGreaterThan(0);
+      expect(again.j.read(0, 100).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    }
+  });
+
   it('makes written records durable within the fsync interval', async () => {
     const fsyncs: number[] = [];
     const { j } = journal({ fsyncIntervalMs: 5, onFsync: (s) => fsyncs.push(s) });

@@ -582,10 +582,14 @@ function* frames(file: string, offset: number): Generator<{ events: CapturedEven
       const start = pos + FRAME_HEADER;
       const end = start + body;
       if (crc32(v.u8.subarray(start, end)) !== v.u32[(pos >> 2) + 1]) return bufStart + pos;
+      // The count and the reserved word are outside the checksum: the records must fill the body
+      // exactly, or the frame is damaged (a smaller count would drop records without a word).
       const count = v.u32[(pos >> 2) + 2] as number;
+      if (v.u32[(pos >> 2) + 3] !== 0) return bufStart + pos;
       const events: CapturedEvent[] = [];
+      let r = start;
       try {
-        for (let r = start, n = 0; n < count; n++) {
+        for (let n = 0; n < count; n++) {
           const { event, next } = decodeRecord(v, r, end);
           events.push(event);
           r = next;
@@ -593,6 +597,7 @@ function* frames(file: string, offset: number): Generator<{ events: CapturedEven
       } catch {
         return bufStart + pos;
       }
+      if (r !== end) return bufStart + pos;
       pos = end;
       yield { events, end: bufStart + pos };
     }
