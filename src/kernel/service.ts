@@ -36,6 +36,12 @@ export interface ServiceContext {
   addHealthCheck(name: string, check: HealthCheck): void;
   /** Runs at shutdown after the HTTP server stops taking requests, in reverse order of registration. */
   onShutdown(fn: () => unknown): void;
+  /**
+   * Stops this process in order so that it starts afresh: the supervisor restarts it (a foreground
+   * run just stops). For a state only a new start can leave, e.g. a journal that could not be
+   * opened at start and now can.
+   */
+  restart(reason: string): void;
 }
 
 export interface ServiceDefinition {
@@ -51,6 +57,8 @@ export interface BuildOptions {
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 2_000;
+/** A service that asks to be started afresh exits with this (EX_TEMPFAIL); the supervisor restarts it. */
+export const EXIT_RESTART = 75;
 const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, down: 2 };
 
 /**
@@ -189,6 +197,8 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     app,
     addHealthCheck: (name, check) => checks.set(name, check),
     onShutdown: (fn) => shutdownHooks.push(fn),
+    // In a process of its own (runService) this ends the process; built in-process, it only says so.
+    restart: (reason) => logger.warn({ event: 'service.restart_requested', reason }, 'restart requested'),
   };
   await def.setup(ctx);
   return ctx;
@@ -279,7 +289,7 @@ export async function runService(
   const { app, logger } = ctx;
 
   let stopping = false;
-  const shutdown = async (reason: string) => {
+  const shutdown = async (reason: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ reason }, 'shutting down');
@@ -290,7 +300,11 @@ export async function runService(
     force.unref();
     await app.close();
     logger.info('stopped');
-    process.exit(0);
+    process.exit(code);
+  };
+  ctx.restart = (reason) => {
+    logger.warn({ event: 'service.restart', reason }, 'stopping to start afresh');
+    void shutdown(reason, EXIT_RESTART);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));

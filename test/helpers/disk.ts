@@ -63,6 +63,21 @@ export class SmallDisk {
     execFileSync('mount', ['-o', 'remount,rw', this.dir]);
   }
 
+  /**
+   * A folder turned read-only under the processes using it (a read-only bind mount over itself:
+   * open files too, unlike a remount, which refuses while a file is open for writing).
+   */
+  static readOnlyBind(dir: string): void {
+    if (process.getuid?.() !== 0) throw new Error('disk-fault tests mount and need root');
+    execFileSync('mount', ['--bind', dir, dir]);
+    execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
+  }
+
+  /** Undoes `readOnlyBind`. */
+  static undoBind(dir: string): void {
+    execFileSync('umount', ['-l', dir]);
+  }
+
   /** One folder made immutable (chattr +i): no file can be created, renamed or removed in it (EPERM). */
   static freeze(dir: string): void {
     execFileSync('chattr', ['+i', dir]);

@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { SmallDisk } from '../../../test/helpers/disk.js';
 import { OrderJournal } from './order-journal.js';
-import { UnusableFileError } from './unusable-file.js';
+import { DiskRefusedError, UnusableFileError } from './unusable-file.js';
 
 const home = () => mkdtempSync(path.join(os.tmpdir(), 'ts-order-journal-'));
 
@@ -250,5 +252,47 @@ describe('order journal', () => {
     expect(adopted.lastSeq()).toBe(1);
     await adopted.close();
     expect(readFileSync(`${file}.id`, 'utf8').trim()).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('commits again once a read-only disk is writable again (the writer opens a fresh connection)', async () => {
+    const dir = home();
+    const j = OrderJournal.open(dir);
+    j.append('order.submitted', 'o1', { qty: 1 }, 1_000);
+    await j.committed();
+    // Immutable: every write to the journal's files fails, through open descriptors too.
+    const files = ['orders.sqlite', 'orders.sqlite-wal'].map((f) => path.join(dir, 'db', f));
+    for (const f of files) execFileSync('chattr', ['+i', f]);
+    try {
+      j.append('order.submitted', 'o2', { qty: 1 }, 1_001);
+      await expect(j.committed()).rejects.toThrow();
+      expect(j.health()).toMatchObject({ status: 'down' });
+    } finally {
+      for (const f of files) execFileSync('chattr', ['-i', f]);
+    }
+    j.append('order.submitted', 'o3', { qty: 1 }, 1_002);
+    await j.committed();
+    expect(j.health()).toMatchObject({ status: 'ok' });
+    expect([...j.replay()].map((e) => e.orderId)).toEqual(['o1', 'o3']);
+    await j.close();
+  });
+
+  it('tells a disk that refuses the journal (read-only) from a damaged journal', async () => {
+    const dir = home();
+    const first = OrderJournal.open(dir);
+    first.append('order.submitted', 'o1', { qty: 1 }, 1_000);
+    await first.committed();
+    await first.close();
+    const db = path.join(dir, 'db');
+    SmallDisk.readOnlyBind(db);
+    try {
+      expect(() => OrderJournal.open(dir)).toThrow(DiskRefusedError);
+    } finally {
+      SmallDisk.undoBind(db);
+    }
+    const j = OrderJournal.open(dir);
+    j.append('order.submitted', 'o2', { qty: 1 }, 1_001);
+    await j.committed();
+    expect([...j.replay()].map((e) => e.orderId)).toEqual(['o1', 'o2']);
+    await j.close();
   });
 });

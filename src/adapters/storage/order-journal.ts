@@ -16,7 +16,7 @@ import { type Deferred, deferred } from '../../kernel/deferred.js';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
 import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
-import { UnusableFileError } from './unusable-file.js';
+import { DiskRefusedError, isDiskRefusal, UnusableFileError } from './unusable-file.js';
 
 /** One journaled command or event; `seq` is also its seq on the order-manager feed. */
 export interface JournalEvent<T = unknown> {
@@ -207,6 +207,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
       return new OrderJournal(file, db);
     } catch (err) {
       db?.close();
+      if (isDiskRefusal(err)) throw new DiskRefusedError(file, (err as Error).message);
       throw new UnusableFileError(file, (err as Error).message);
     }
   }

@@ -20,13 +20,21 @@ export interface SqliteWriterOptions {
 const WRITER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = FULL'); // a commit survives a power cut
-const statements = workerData.statements.map((sql) => db.prepare(sql));
-const write = db.transaction((rows) => {
-  for (const [statement, params] of rows) statements[statement].run(params);
-});
+let db = null;
+let write = null;
+function open() {
+  db = new Database(workerData.file, { fileMustExist: true });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL'); // a commit survives a power cut
+  const statements = workerData.statements.map((sql) => db.prepare(sql));
+  write = db.transaction((rows) => {
+    for (const [statement, params] of rows) statements[statement].run(params);
+  });
+}
+open();
+// After a failed commit the connection is opened afresh before the next one: a connection that
+// met a read-only or full disk can stay read-only after the disk is writable again.
+let reopen = false;
 parentPort.on('message', (rows) => {
   if (rows === null) {
     db.close();
@@ -34,9 +42,17 @@ parentPort.on('message', (rows) => {
     return;
   }
   try {
+    if (reopen) {
+      try {
+        db.close();
+      } catch {}
+      open();
+      reopen = false;
+    }
     write(rows);
     parentPort.postMessage(null);
   } catch (err) {
+    reopen = true;
     parentPort.postMessage(String((err && err.message) || err));
   }
 });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { type Broker, createBroker } from '../../adapters/broker/factory.js';
 import { type JournalEvent, OrderJournal } from '../../adapters/storage/order-journal.js';
-import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
+import { DiskRefusedError, UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { FeedServer } from '../../kernel/feed/index.js';
@@ -48,6 +48,8 @@ export const createOrderManagerService = (opts: OrderManagerOptions = {}): Servi
     } catch (err) {
       if (!(err instanceof UnusableFileError)) throw err;
       serveJournalDown(ctx, err);
+      // A disk that refused it (read-only, full) may take it later: then start afresh with it.
+      if (err instanceof DiskRefusedError) retryJournal(ctx);
       return;
     }
     ctx.onShutdown(() => journal.close());
@@ -72,6 +74,24 @@ function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
       refuse: (req) => req.url.startsWith('/api/'),
     },
   );
+}
+
+const JOURNAL_RETRY_MS = 5_000;
+
+/** Tries the journal again every few seconds; once it opens, the service restarts to take it up. */
+function retryJournal(ctx: ServiceContext): void {
+  const timer = setInterval(() => {
+    let journal: OrderJournal;
+    try {
+      journal = OrderJournal.open(ctx.config.home);
+    } catch {
+      return;
+    }
+    clearInterval(timer);
+    void journal.close().then(() => ctx.restart('the order journal can be opened again'));
+  }, JOURNAL_RETRY_MS);
+  timer.unref();
+  ctx.onShutdown(() => clearInterval(timer));
 }
 
 function wire(
