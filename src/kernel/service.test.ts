@@ -123,6 +123,23 @@ describe('service base', () => {
     expect(ok.statusCode).toBe(201);
   });
 
+  it('refuses a number that is not finite (1e999 is Infinity) in a body and in a query string', async () => {
+    const { app } = await testService();
+    const body = await app.inject({
+      method: 'POST',
+      url: '/things',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":"a","qty":1e999}',
+    });
+    expect(body.statusCode).toBe(400);
+    expect(body.json().error).toMatchObject({ code: 'VALIDATION_ERROR', details: { field: 'qty' } });
+    for (const limit of ['1e999', '-1e999', 'NaN']) {
+      const query = await app.inject(`/things?limit=${limit}`);
+      expect(query.statusCode, limit).toBe(400);
+      expect(query.json().error.details.field).toBe('limit');
+    }
+  });
+
   it('coerces and bounds query strings', async () => {
     const { app } = await testService();
     expect((await app.inject('/things?limit=7')).json()).toEqual({ limit: 7 });

@@ -6,11 +6,19 @@ const addFormats = formatsModule.default;
 
 /**
  * One validator for everything: config files, request bodies, query strings.
- * Bodies are strict (no type coercion, unknown fields rejected by the schemas); query strings and
- * path params arrive as text, so they are coerced.
+ * Bodies are strict (no type coercion, unknown fields rejected by the schemas), and a number in
+ * them must be finite (`1e999` parses as Infinity, which otherwise passes as an integer). Query
+ * strings and path params arrive as text, so they are coerced; ajv's finite check does not work
+ * with its coercion, so every number a query takes has a maximum (`1e999` is above it).
  */
 export function createAjv(opts: Options = {}): Ajv {
-  const ajv = new Ajv({ allErrors: false, removeAdditional: false, strict: false, ...opts });
+  const ajv = new Ajv({
+    allErrors: false,
+    removeAdditional: false,
+    strict: false,
+    strictNumbers: !opts.coerceTypes,
+    ...opts,
+  });
   addFormats(ajv);
   return ajv;
 }
