@@ -124,6 +124,19 @@ async function expectExactlyOnce(home: string, expected: Record<string, number>)
 const supervisors = new Supervisors();
 const supervise = (m: Market) => supervisors.start(m.env);
 
+/** /health once it says the journal is down (503). */
+const journalDown = (m: Market) =>
+  waitFor(
+    'journal reported down',
+    async () => {
+      const h = await m.health();
+      return h.code === 503 && h.body.checks.journal?.status === 'down' ? h : null;
+    },
+    5_000,
+    50,
+  );
+const journalStatus = async (m: Market) => (await m.health()).body.checks.journal?.status;
+
 /** The running data-capture process, whatever its health. */
 async function anyDataCapturePid(m: Market): Promise<number | null> {
   const res = await runCli(['status', '--json'], m.env);
@@ -267,15 +280,7 @@ describe('data-capture without tick loss', () => {
       await waitFor('active', async () => (await m.status()).broker.state === 'Active', 15_000);
       await sleepUntil(m.openAt + 6_000);
       disk.fill();
-      const down = await waitFor(
-        'journal reported down',
-        async () => {
-          const h = await m.health();
-          return h.code === 503 && h.body.checks.journal?.status === 'down' ? h : null;
-        },
-        5_000,
-        50,
-      );
+      const down = await journalDown(m);
       expect(JSON.stringify(down.body.checks.journal)).toContain('ENOSPC');
       await sleepUntil(Date.now() + 3_000);
       // Still the same process, still answering reads.
@@ -285,12 +290,7 @@ describe('data-capture without tick loss', () => {
       const metrics = await (await fetch(`${m.base}/metrics`)).text();
       expect(metrics).toContain('tradingsystem_data_capture_journal_writable 0');
       disk.free();
-      await waitFor(
-        'journal writable again',
-        async () => (await m.health()).body.checks.journal?.status === 'ok',
-        5_000,
-        100,
-      );
+      await waitFor('journal writable again', async () => (await journalStatus(m)) === 'ok', 5_000, 100);
       const expected = await caughtUp(m);
       expect(await dataCapturePid(m)).toBe(pid);
       const gaps = await m.gaps();
@@ -313,25 +313,12 @@ describe('data-capture without tick loss', () => {
       await waitFor('active', async () => (await m.status()).broker.state === 'Active', 15_000);
       await sleepUntil(m.openAt + 6_000);
       SmallDisk.freeze(dir); // the next segment roll cannot create its file
-      const down = await waitFor(
-        'journal reported down',
-        async () => {
-          const h = await m.health();
-          return h.code === 503 && h.body.checks.journal?.status === 'down' ? h : null;
-        },
-        5_000,
-        50,
-      );
+      const down = await journalDown(m);
       expect(JSON.stringify(down.body.checks.journal)).toContain('EPERM');
       await sleepUntil(Date.now() + 3_000);
       expect(await anyDataCapturePid(m), 'no crash, no restart').toBe(pid);
       SmallDisk.thaw(dir);
-      await waitFor(
-        'journal writable again',
-        async () => (await m.health()).body.checks.journal?.status === 'ok',
-        5_000,
-        100,
-      );
+      await waitFor('journal writable again', async () => (await journalStatus(m)) === 'ok', 5_000, 100);
       const expected = await caughtUp(m);
       expect(await dataCapturePid(m)).toBe(pid);
       await supervisors.stop();

@@ -79,6 +79,18 @@ async function setup(
   return { home, env, events, status };
 }
 
+/** Today's supervisor log (the day in São Paulo, the default zone). */
+const supervisorLog = (home: string) =>
+  readFileSync(
+    path.join(
+      home,
+      'logs',
+      'supervisor',
+      `${new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date())}.jsonl`,
+    ),
+    'utf8',
+  );
+
 let running: Running | null = null;
 let envForCleanup: NodeJS.ProcessEnv | null = null;
 
@@ -158,15 +170,7 @@ describe('supervisor', () => {
     expect(t.events().filter((e) => e.name === 'crasher' && e.event === 'start')).toHaveLength(5);
     const steady = (await t.status()).processes.find((x) => x.name === 'steady');
     expect(steady?.state).toBe('healthy');
-    const log = readFileSync(
-      path.join(
-        t.home,
-        'logs',
-        'supervisor',
-        `${new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date())}.jsonl`,
-      ),
-      'utf8',
-    );
+    const log = supervisorLog(t.home);
     expect(log).toContain('"event":"supervisor.crash_loop"');
   });
 
@@ -201,15 +205,7 @@ describe('supervisor', () => {
       20_000,
     );
     expect(back.pid).not.toBeNull();
-    const log = readFileSync(
-      path.join(
-        t.home,
-        'logs',
-        'supervisor',
-        `${new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date())}.jsonl`,
-      ),
-      'utf8',
-    );
+    const log = supervisorLog(t.home);
     expect(log).toContain('"event":"supervisor.crash_loop"');
     expect(log).toContain('"event":"supervisor.failed_retry"');
   });
@@ -329,15 +325,7 @@ describe('supervisor', () => {
       );
       expect(readdirSync(path.dirname(stateFile))).toEqual(['supervisor.json']);
       // Back to writing its log: the lines that found no space are counted there (logger test).
-      const log = readFileSync(
-        path.join(
-          t.home,
-          'logs',
-          'supervisor',
-          `${new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date())}.jsonl`,
-        ),
-        'utf8',
-      );
+      const log = supervisorLog(t.home);
       expect(log).toContain('"event":"supervisor.state_written"');
     } finally {
       // Stopped before the disk goes away under it.
