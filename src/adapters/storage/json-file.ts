@@ -1,7 +1,7 @@
-import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
+import { fsyncPath } from '../../kernel/fs.js';
 import { UnusableFileError } from './unusable-file.js';
 
 /**
@@ -45,15 +45,6 @@ export class DurableJsonFile<T> implements Adapter<T> {
     }
     await handle.close();
     await rename(tmp, this.file);
-    fsyncDir(dir);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    fsyncPath(dir);
   }
 }

@@ -1,19 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { type Deferred, deferred } from '../../kernel/deferred.js';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
+import { writeFileDurably } from '../../kernel/fs.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
 import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
 import { DiskRefusedError, isDiskRefusal, UnusableFileError } from './unusable-file.js';
@@ -203,7 +194,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
           `this is journal ${id}, not ${expected} that ${marker} names: another journal was put in its place`,
         );
       }
-      if (!expected) writeMarker(marker, id);
+      if (!expected) writeFileDurably(marker, `${id}\n`);
       return new OrderJournal(file, db);
     } catch (err) {
       db?.close();
@@ -468,25 +459,6 @@ function readMarker(marker: string): string | null {
     return readFileSync(marker, 'utf8').trim() || null;
   } catch {
     return null;
-  }
-}
-
-/** Written through a temp file and fsynced (with its folder), so it is whole or absent. */
-function writeMarker(marker: string, id: string): void {
-  const tmp = `${marker}.tmp`;
-  writeFileSync(tmp, `${id}\n`, { mode: 0o600 });
-  const fd = openSync(tmp, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, marker);
-  const dir = openSync(path.dirname(marker), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
   }
 }
 

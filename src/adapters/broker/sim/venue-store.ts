@@ -1,6 +1,7 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { fsyncPath } from '../../../kernel/fs.js';
 import { UnusableFileError } from '../../storage/unusable-file.js';
 import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
@@ -247,13 +248,4 @@ function createVenueFile(file: string): void {
   fsyncPath(tmp);
   renameSync(tmp, file);
   fsyncPath(path.dirname(file));
-}
-
-function fsyncPath(target: string): void {
-  const fd = openSync(target, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
