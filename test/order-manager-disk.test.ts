@@ -55,6 +55,10 @@ describe('order manager on a full disk', () => {
       };
       expect((await call('POST', '/api/orders', order())).status).toBe(201);
       const firstPid = await pid();
+      // Same order twice within the risk engine's duplicate window (1 s) is refused as a duplicate,
+      // which is not what this test is about: let the accepted one age out and pace the attempts so
+      // the four-order cycle below never repeats within the window.
+      await new Promise((r) => setTimeout(r, 1_100));
 
       disk.fill();
       const refused: Json[] = [];
@@ -62,6 +66,7 @@ describe('order manager on a full disk', () => {
       while (Date.now() < deadline) {
         const r = await call('POST', '/api/orders', order());
         if (r.status !== 201) refused.push(r);
+        await new Promise((r) => setTimeout(r, 300));
       }
       expect(refused.length, 'a full disk refuses orders').toBeGreaterThan(0);
       for (const r of refused) {
