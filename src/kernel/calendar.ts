@@ -63,3 +63,8 @@ function computeLocalDay(timeZone: string, epochMs: number): LocalDay {
     endTs: zonedInstant(timeZone, dayNumber + 1, 0),
   };
 }
+
+/** The calendar date `days` after (or before) a `YYYY-MM-DD` date. */
+export function addDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}

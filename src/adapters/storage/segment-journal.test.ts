@@ -5,7 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SmallDisk } from '../../../test/helpers/disk.js';
 import type { CapturedEvent, CapturedTrade } from '../../domain/market-data.js';
 import { ManualClock } from '../../kernel/clock.js';
-import { type JournalOptions, type SegmentInfo, SegmentJournal } from './segment-journal.js';
+import {
+  INDEXED_SEALED_SEGMENTS,
+  type JournalOptions,
+  type SegmentInfo,
+  SegmentJournal,
+} from './segment-journal.js';
 
 const open: SegmentJournal[] = [];
 afterEach(() => {
@@ -111,6 +116,32 @@ describe('SegmentJournal', () => {
     expect(j.read(7_777, 3).map((e) => e.seq)).toEqual([7_778, 7_779, 7_780]);
     j.seal();
     expect(j.read(1_024, 2).map((e) => e.seq)).toEqual([1_025, 1_026]);
+  });
+
+  it('keeps the frame index of a bounded number of sealed segments, and still reads any seq', () => {
+    const { j, sealed } = journal({ segmentMaxBytes: 64 << 20 });
+    const FRAMES = 50;
+    const SEGMENTS = 40;
+    let id = 0;
+    for (let s = 0; s < SEGMENTS; s++) {
+      for (let f = 0; f < FRAMES; f++) {
+        j.append(trade(++id));
+        j.append(trade(++id));
+        j.flush(); // one frame, one index entry
+      }
+      j.seal();
+    }
+    expect(sealed).toHaveLength(SEGMENTS);
+    // Unbounded, every sealed segment kept its index: 40 × 50 entries, and more each segment.
+    const bound = (INDEXED_SEALED_SEGMENTS + 1) * FRAMES;
+    expect(j.indexEntries()).toBeLessThanOrEqual(bound);
+    // Reads anywhere still work (indexes rebuilt from the file) and do not lift the bound.
+    for (let s = 0; s < SEGMENTS; s++) {
+      const at = s * FRAMES * 2 + 37;
+      expect(j.read(at, 3).map((e) => e.seq)).toEqual([at + 1, at + 2, at + 3]);
+    }
+    expect(j.indexEntries()).toBeLessThanOrEqual(bound);
+    expect(j.read(0, 1_000_000)).toHaveLength(SEGMENTS * FRAMES * 2);
   });
 
   it('continues the sequence after a reopen and seals what the last run left open', () => {

@@ -12,11 +12,6 @@ export function isBarInterval(value: string): value is BarInterval {
   return (BAR_INTERVALS as readonly string[]).includes(value);
 }
 
-/** `YYYY-MM-DD` plus `days` (may be negative), in calendar days. */
-export function addDays(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
-}
-
 /** The instant a local date begins in a zone. */
 export function dayStart(timeZone: string, date: string): number {
   return zonedInstant(timeZone, Date.parse(`${date}T00:00:00Z`) / 86_400_000, 0);

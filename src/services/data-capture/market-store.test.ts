@@ -279,6 +279,30 @@ describe('tail', () => {
     expect(await seqs()).toEqual([1, 2, 4, 5]);
   });
 
+  it('gives back the memory of converted tail trades (DuckDB keeps that of deleted rows)', async () => {
+    const SEGMENT = 100_000;
+    const inMemoryTables = async () => (await store.duckdbMemory()).IN_MEMORY_TABLE ?? 0;
+    const loaded: number[] = [];
+    for (let s = 0; s < 6; s++) {
+      const segment = Array.from({ length: SEGMENT }, (_, i) => {
+        const seq = s * SEGMENT + i + 1;
+        return trade(seq, t0 + seq, { ticker: seq % 2 ? 'PETR4' : 'WINZ26' });
+      });
+      store.appendTail(segment);
+      await store.queryTrades({ ticker: 'PETR4', limit: 1 }); // loads the tail into DuckDB
+      loaded.push(await inMemoryTables());
+      await store.writeSegment(String(s * SEGMENT + 1).padStart(16, '0'), segment);
+      store.dropTailThrough((s + 1) * SEGMENT);
+    }
+    // With DELETE the in-memory tables only grew, segment after segment; rebuilt, the tail table
+    // holds one segment at most, and nothing once that is converted.
+    const first = loaded[0] ?? 0;
+    expect(first).toBeGreaterThan(0);
+    for (const bytes of loaded) expect(bytes).toBeLessThanOrEqual(first * 1.5);
+    expect(await inMemoryTables()).toBeLessThan(first / 2);
+    expect(await store.queryTrades({ ticker: 'PETR4', limit: 10_000 })).toHaveLength(10_000);
+  });
+
   it('does not duplicate tail trades that are already in Parquet', async () => {
     await store.writeSegment('0000000000000001', events);
     store.appendTail(events);

@@ -27,8 +27,9 @@ import {
 } from '@duckdb/node-api';
 import { tradeFinancialVolume } from '../../domain/bars.js';
 import type { Aggressor, CapturedEvent, CapturedQuote, CapturedTrade } from '../../domain/market-data.js';
+import { addDays } from '../../kernel/calendar.js';
 import { localDate } from '../../kernel/clock.js';
-import { addDays, type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS, LocalDates } from './bars.js';
+import { type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS, LocalDates } from './bars.js';
 
 export const MAX_QUERY_ROWS = 10_000;
 
@@ -112,6 +113,16 @@ export interface SegmentWriteResult {
 type Row = Record<string, JS>;
 type Params = Record<string, DuckDBValue>;
 
+/**
+ * Settings of the store's in-process DuckDB. Its external file cache (DuckDB >= 1.3) keeps blocks of
+ * every Parquet file a query read, up to `memory_limit`: the OS page cache does that for local
+ * files already, and in a process that runs for weeks the cache only grows it.
+ */
+export const DUCKDB_SETTINGS = {
+  autoinstall_known_extensions: 'false',
+  enable_external_file_cache: 'false',
+} as const;
+
 interface Column<T> {
   name: string;
   type: DuckDBType;
@@ -186,6 +197,8 @@ export class MarketStore {
   private pendingTail: CapturedTrade[] = [];
   private tailDropRequested = 0;
   private tailDropApplied = 0;
+  /** Rows in DuckDB's tail_trades: exact after each rebuild, counted up by loads (-1: unknown). */
+  private tailRows = 0;
   private readonly dates: LocalDates;
   private readonly trades: Kind<CapturedTrade>;
   private readonly quotes: Kind<CapturedQuote>;
@@ -230,7 +243,7 @@ export class MarketStore {
     const instance = await DuckDBInstance.create(':memory:', {
       memory_limit: opts.memoryLimit ?? '1GB',
       temp_directory: spillDir,
-      autoinstall_known_extensions: 'false',
+      ...DUCKDB_SETTINGS,
     });
     const conn = await instance.connect();
     const store = new MarketStore(
@@ -495,21 +508,50 @@ export class MarketStore {
       this.pendingTail = [];
       try {
         await appendRows(this.conn, 'tail_trades', this.trades.columns, batch);
+        if (this.tailRows >= 0) this.tailRows += batch.length;
       } catch (err) {
         this.pendingTail = batch.concat(this.pendingTail);
+        this.tailRows = -1; // some chunks may be in: counted again at the next rebuild
         throw err;
       }
     }
     const through = this.tailDropRequested;
     if (through > this.tailDropApplied) {
-      await this.conn.run('DELETE FROM tail_trades WHERE seq <= $through', { through });
+      await this.keepTail('seq > $through', { through });
       this.tailDropApplied = through;
     }
   }
 
   private async forgetTail(range: { lo: number; hi: number }): Promise<void> {
     this.pendingTail = this.pendingTail.filter((e) => e.seq < range.lo || e.seq > range.hi);
-    await this.conn.run('DELETE FROM tail_trades WHERE seq BETWEEN $lo AND $hi', range);
+    await this.keepTail('(seq < $lo OR seq > $hi)', range);
+  }
+
+  /**
+   * Keeps the tail rows matching `where` in a table built anew, never by DELETE: DuckDB keeps the
+   * storage and per-row delete markers of rows deleted from an in-memory table for as long as the
+   * database lives, so deleting each converted segment's rows grew data-capture by every trade a
+   * query ever loaded into the tail. The rebuild copies what is left (the unconverted minute or so)
+   * and frees the old table.
+   */
+  private async keepTail(where: string, params: Params): Promise<void> {
+    if (this.tailRows === 0) return;
+    await this.conn.run(
+      `CREATE OR REPLACE TABLE tail_trades AS SELECT * FROM tail_trades WHERE ${where}`,
+      params,
+    );
+    const reader = await this.conn.runAndReadAll('SELECT count(*)::DOUBLE AS n FROM tail_trades');
+    this.tailRows = num(reader.getRowObjectsJS()[0]?.n);
+  }
+
+  /** DuckDB's own account of its memory by tag (tables, caches), in bytes. */
+  async duckdbMemory(): Promise<Record<string, number>> {
+    return this.serial(async () => {
+      const reader = await this.conn.runAndReadAll(
+        'SELECT tag, memory_usage_bytes::DOUBLE AS bytes FROM duckdb_memory() WHERE memory_usage_bytes > 0',
+      );
+      return Object.fromEntries(reader.getRowObjectsJS().map((r) => [str(r.tag), num(r.bytes)]));
+    });
   }
 
   /**
