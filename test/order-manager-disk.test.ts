@@ -1,7 +1,8 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { configEnv, freePort, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
+import { configEnv, freePort, isAlive, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
 import { SmallDisk } from './helpers/disk.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
@@ -117,50 +118,74 @@ describe('order manager on a full disk', () => {
     }
   }, 120_000);
 
-  it('started while its journal folder is read-only: down with the reason, then back by itself once writable', async () => {
-    const home = tempHome('ts-om-ro-');
-    const port = await freePort();
-    const env = configEnv(home, {
-      services: { ...OTHERS_OFF, 'data-capture': { port: await freePort() }, 'order-manager': { port } },
-      sim: { tradesPerSecond: 50 },
-      supervisor: { healthIntervalMs: 200, backoffInitialMs: 200, backoffMaxMs: 1_000 },
-    });
-    const health = async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
-      return res ? { status: res.status, body: (await res.json()) as Json } : null;
-    };
-    // A journal exists, then the folder turns read-only and the order manager starts on it.
-    supervisors.start(env);
-    await waitFor('ready', async () => (await health())?.body.checks?.broker?.status === 'ok', 30_000);
-    await supervisors.stop();
-    const db = path.join(home, 'db');
-    SmallDisk.readOnlyBind(db);
-    let bound = true;
-    try {
-      supervisors.start(env);
-      const down = await waitFor(
-        'reported down',
-        async () => {
-          const h = await health();
-          return h?.status === 503 && h.body.checks.journal?.status === 'down' ? h : null;
-        },
-        30_000,
-      );
-      expect(down.body.checks.journal.detail).toMatch(/refuses|readonly|read-only|open/i);
-      SmallDisk.undoBind(db);
-      bound = false;
-      // It restarts itself with the journal once it can open it.
-      await waitFor('back', async () => (await health())?.body.checks?.broker?.status === 'ok', 30_000, 200);
-      const order = await fetch(`http://127.0.0.1:${port}/api/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ symbol: 'WINZ26', side: 'BUY', type: 'MARKET', quantity: 1 }),
+  it.each([
+    ['stopped cleanly', false],
+    ['killed with -9, its WAL left behind', true],
+  ])(
+    'started while its journal folder is read-only (%s): down with the reason, then back by itself once writable',
+    async (_how, killed) => {
+      const home = tempHome('ts-om-ro-');
+      const port = await freePort();
+      const env = configEnv(home, {
+        services: { ...OTHERS_OFF, 'data-capture': { port: await freePort() }, 'order-manager': { port } },
+        sim: { tradesPerSecond: 50 },
+        supervisor: { healthIntervalMs: 200, backoffInitialMs: 200, backoffMaxMs: 1_000 },
       });
-      expect(order.status).toBe(201);
-      await supervisors.stop();
-    } finally {
-      if (bound) SmallDisk.undoBind(db);
-      await supervisors.stopIfRunning();
-    }
-  }, 120_000);
+      const health = async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+        return res ? { status: res.status, body: (await res.json()) as Json } : null;
+      };
+      // A journal exists, then the folder turns read-only and the order manager starts on it.
+      supervisors.start(env);
+      await waitFor('ready', async () => (await health())?.body.checks?.broker?.status === 'ok', 30_000);
+      if (killed) {
+        // Killed at once, supervisor and order manager, so nothing closes the journal: its -wal and
+        // -shm stay, and over them SQLite takes a write lock on a read-only disk without complaint.
+        const st = JSON.parse((await runCli(['status', '--json'], env)).stdout) as Json;
+        const om = st.processes.find((p: Json) => p.name === 'order-manager').pid as number;
+        process.kill(om, 'SIGKILL');
+        process.kill(st.pid, 'SIGKILL');
+        await waitFor('all gone', () => !isAlive(om) && !isAlive(st.pid), 10_000);
+        expect(existsSync(path.join(home, 'db', 'orders.sqlite-wal'))).toBe(true);
+        await supervisors.stopIfRunning();
+      } else {
+        await supervisors.stop();
+      }
+      const db = path.join(home, 'db');
+      SmallDisk.readOnlyBind(db);
+      let bound = true;
+      try {
+        supervisors.start(env);
+        const down = await waitFor(
+          'reported down',
+          async () => {
+            const h = await health();
+            return h?.status === 503 && h.body.checks.journal?.status === 'down' ? h : null;
+          },
+          30_000,
+        );
+        expect(down.body.checks.journal.detail).toMatch(/refuses|readonly|read-only|open/i);
+        SmallDisk.undoBind(db);
+        bound = false;
+        // It restarts itself with the journal once it can open it.
+        await waitFor(
+          'back',
+          async () => (await health())?.body.checks?.broker?.status === 'ok',
+          30_000,
+          200,
+        );
+        const order = await fetch(`http://127.0.0.1:${port}/api/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ symbol: 'WINZ26', side: 'BUY', type: 'MARKET', quantity: 1 }),
+        });
+        expect(order.status).toBe(201);
+        await supervisors.stop();
+      } finally {
+        if (bound) SmallDisk.undoBind(db);
+        await supervisors.stopIfRunning();
+      }
+    },
+    120_000,
+  );
 });

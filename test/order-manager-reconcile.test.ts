@@ -448,8 +448,19 @@ describe('order manager reconciliation', () => {
     expect(audit.map((e: JsonBody) => e.details.clientOrderId).sort()).toEqual(['desk-7', 'lost-1']);
     const mismatches = (await call(app, 'GET', '/api/reconciliation')).body;
     expect(JSON.stringify(mismatches)).toMatch(/adopted as/);
-    // Adopted once: the next run finds nothing new.
+    expect((await health(app)).checks.reconciliation.status).toBe('degraded');
+    // Adopted once: a confirming run a few seconds later finds nothing new, and /health is ok
+    // again without a person; the adoptions stay in the audit.
+    const confirmed = await waitFor(
+      'adoptions confirmed',
+      async () => {
+        const c = (await health(app)).checks.reconciliation;
+        return c.status === 'ok' ? c : null;
+      },
+      15_000,
+    );
+    expect(confirmed.reason).toBe('confirm-adoption');
     const again = (await call(app, 'POST', '/api/reconciliation')).body.data;
     expect(again.mismatches).toEqual([]);
-  }, 30_000);
+  }, 40_000);
 });

@@ -178,8 +178,10 @@ describe('supervisor', () => {
     const home = tempHome('ts-sup-cause-');
     const cause = path.join(home, 'disk-is-full');
     writeFileSync(cause, '');
+    // The retry period is longer than a status call takes on a loaded host (about 2 s), so the
+    // count of starts is read before the first retry.
     const t = await setup([{ name: 'crasher', env: { CRASH_AFTER_MS: '150', CRASH_IF_FILE: cause } }], {
-      failedRetryMs: 1_500,
+      failedRetryMs: 4_000,
     });
     envForCleanup = t.env;
     running = spawnCli(['start'], t.env);

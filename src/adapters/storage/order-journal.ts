@@ -186,6 +186,10 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     try {
       db = new Database(file);
       db.pragma('journal_mode = WAL');
+      // SQLite opens a file it cannot write read-only without a word, and reading needs no write:
+      // a journal on a read-only disk would open, then fail every commit (and the connections of
+      // this process would share its read-only WAL index for good). A write rolled back shows it.
+      probeWrite(db);
       if (existed) checkIntegrity(db);
       db.exec(SCHEMA);
       const id = journalId(db, expected);
@@ -466,4 +470,18 @@ function readMarker(marker: string): string | null {
 function checkIntegrity(db: Database.Database): void {
   const result = db.pragma('quick_check', { simple: true });
   if (result !== 'ok') throw new Error(`integrity check failed: ${String(result)}`);
+}
+
+/**
+ * A write that changes nothing, rolled back. `BEGIN IMMEDIATE` alone is not enough: over a WAL
+ * left by a killed process it succeeds on a read-only disk.
+ */
+function probeWrite(db: Database.Database): void {
+  const version = Number(db.pragma('user_version', { simple: true }));
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.pragma(`user_version = ${version}`);
+  } finally {
+    if (db.inTransaction) db.exec('ROLLBACK');
+  }
 }

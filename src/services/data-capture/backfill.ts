@@ -40,14 +40,16 @@ export class Backfiller {
   private readonly attempts = new Map<string, number>();
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  /** A tail check was asked for and has not completed yet. */
+  /** A tail check was asked for and has not started yet. */
   private tailCheckDue = false;
+  /** A tail check is asking the broker now. */
+  private tailCheckRunning = false;
 
   constructor(private readonly opts: BackfillOptions) {}
 
-  /** Whether a tail check is due (asked for, not yet answered by the broker). */
+  /** Whether a tail check is due or under way: until it answers, nobody knows what is missing. */
   get checkingTails(): boolean {
-    return this.tailCheckDue;
+    return this.tailCheckDue || this.tailCheckRunning;
   }
 
   /** Compares each session's end with the broker's history, then fills what is missing. */
@@ -73,6 +75,7 @@ export class Backfiller {
     const { tracker, logger } = this.opts;
     if (this.tailCheckDue) {
       this.tailCheckDue = false;
+      this.tailCheckRunning = true;
       try {
         await this.checkAllTails();
       } catch (err) {
@@ -83,6 +86,8 @@ export class Backfiller {
         );
         this.retryLater();
         return;
+      } finally {
+        this.tailCheckRunning = false;
       }
     }
     for (

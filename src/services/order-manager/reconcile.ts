@@ -13,6 +13,16 @@ const SINCE_MARGIN_MS = 60_000;
 /** A position difference is read again after fills in flight have had time to land. */
 const POSITION_READS = 3;
 const POSITION_REREAD_MS = 200;
+/**
+ * A full run whose only mismatches were adoptions is confirmed by another this long after: the
+ * adopted orders are ours now, so that run finds nothing and /health is ok again without a
+ * person (a kill between an order's send and its commit leaves exactly this). Mismatches that
+ * need a person (UNKNOWN orders, positions) are found again by it and stay.
+ */
+const CONFIRM_ADOPTION_MS = 5_000;
+/** Runs after failed commits back off from this, doubling, while no commit succeeds in between. */
+const COMMIT_RETRY_FIRST_MS = 1_000;
+const COMMIT_RETRY_MAX_MS = 30_000;
 
 export type ReconcileReason =
   | 'start'
@@ -20,7 +30,8 @@ export type ReconcileReason =
   | 'operator'
   | 'unknown-poll'
   | 'commit-failed'
-  | 'unmatched-update';
+  | 'unmatched-update'
+  | 'confirm-adoption';
 
 export interface ReconcileRun {
   reason: ReconcileReason;
@@ -42,6 +53,8 @@ export interface ReconcilerDeps {
   clock: Clock;
   logger: Logger;
   metrics: OrderManagerMetrics;
+  /** The journal's last committed seq: it moves only when a commit succeeds. */
+  committedSeq: () => number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,6 +70,12 @@ export class Reconciler {
   private queue: Promise<unknown> = Promise.resolve();
   private fullRequests = 0;
   private polling = false;
+  /** When to confirm the last run's adoptions with another full run (null: nothing to confirm). */
+  private confirmAt: number | null = null;
+  /** Failed commits in a row (no commit succeeded between them), and the run waiting for the next. */
+  private commitFailures = 0;
+  private committedSeqAtFailure = -1;
+  private commitRetry: NodeJS.Timeout | null = null;
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -72,15 +91,54 @@ export class Reconciler {
     return run;
   }
 
+  /**
+   * After a failed commit: orders of the lost batch may be at the broker, so a full run adopts them,
+   * at once. While commits keep failing (a full or read-only disk) the run's own events fail too:
+   * the next runs wait 1 s, doubling to 30 s, instead of following each other as fast as they fail
+   * (a storm of runs and mismatch lines); a commit that succeeds in between starts over.
+   */
+  afterFailedCommit(): void {
+    if (this.d.committedSeq() !== this.committedSeqAtFailure) this.commitFailures = 0;
+    this.committedSeqAtFailure = this.d.committedSeq();
+    if (this.commitRetry) return; // a run is already waiting
+    const delay =
+      this.commitFailures === 0
+        ? 0
+        : Math.min(COMMIT_RETRY_MAX_MS, COMMIT_RETRY_FIRST_MS * 2 ** (this.commitFailures - 1));
+    this.commitFailures++;
+    if (delay === 0) {
+      this.requestFull('commit-failed');
+      return;
+    }
+    this.commitRetry = setTimeout(() => {
+      this.commitRetry = null;
+      this.requestFull('commit-failed');
+    }, delay);
+    this.commitRetry.unref();
+  }
+
+  stop(): void {
+    if (this.commitRetry) clearTimeout(this.commitRetry);
+    this.commitRetry = null;
+  }
+
   /** A full run unless one is already queued: a burst of triggers (unmatched updates) asks once. */
   requestFull(reason: ReconcileReason): void {
     if (this.fullRequests === 0) void this.full(reason);
   }
 
-  /** The periodic re-check of UNKNOWN orders: the same function, without blocking orders. */
+  /**
+   * The periodic check (every second): the run confirming adoptions once it is due, else the
+   * re-check of UNKNOWN orders, the same function without blocking orders.
+   */
   async pollUnknown(): Promise<void> {
     const { engine } = this.d;
     if (this.polling || this.fullRequests > 0 || !engine.routingUp) return;
+    if (this.confirmAt !== null && this.d.clock.now() >= this.confirmAt) {
+      this.confirmAt = null;
+      await this.full('confirm-adoption');
+      return;
+    }
     if (![...engine.state.open.values()].some((o) => o.status === 'UNKNOWN')) return;
     this.polling = true;
     try {
@@ -117,6 +175,9 @@ export class Reconciler {
     run.finishedAt = this.d.clock.now();
     if (full) {
       this.lastFull = run;
+      const onlyAdoptions =
+        run.mismatches.length > 0 && run.mismatches.every((m) => m.kind === 'unknown_order');
+      this.confirmAt = !run.error && onlyAdoptions ? run.finishedAt + CONFIRM_ADOPTION_MS : null;
       logger.info(
         {
           event: 'reconcile.done',

@@ -154,10 +154,11 @@ function wire(
     clock,
     logger,
     metrics,
+    committedSeq: () => journal.lastSeq(),
   });
   const controls = new RiskControls(engine, logger);
   engine.onFills = (order) => controls.afterFill(order);
-  engine.onRebuilt = () => reconciler.requestFull('commit-failed');
+  engine.onRebuilt = () => reconciler.afterFailedCommit();
   engine.onUnmatched = () => reconciler.requestFull('unmatched-update');
 
   let stopped = false;
@@ -229,6 +230,7 @@ function wire(
   ctx.onShutdown(async () => {
     stopped = true;
     clearInterval(poll);
+    reconciler.stop();
     engine.stop();
     await broker.adapter.disconnect();
     await prices.stop();
