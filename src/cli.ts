@@ -1,10 +1,17 @@
 #!/usr/bin/env node
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig, SERVICE_NAMES, type ServiceName } from './kernel/config.js';
 import { runService } from './kernel/service.js';
+import { backupCommand, drDrillCommand, restoreCommand } from './ops/backup/command.js';
+import { deployCommand, releaseCommand, releasesCommand, rollbackCommand } from './ops/deploy/commands.js';
+import { checkConnectionCommand } from './ops/maintenance/connection.js';
+import { checkDiskCommand } from './ops/maintenance/disk.js';
+import { healthCheckCommand } from './ops/maintenance/health-check.js';
+import { cleanLogsCommand } from './ops/maintenance/logs.js';
+import { healthCommand } from './ops/maintenance/service-health.js';
+import { serviceCommand } from './ops/service/commands.js';
+import { AlreadyRunningError, isUp, startInBackground, stopSupervisor } from './ops/supervisor/background.js';
 import {
   control,
   isAlive,
@@ -17,6 +24,7 @@ import { runSupervisor } from './ops/supervisor/run.js';
 import { processSpecs } from './ops/supervisor/specs.js';
 import { renderTable } from './ops/supervisor/status-table.js';
 import type { ProcessStatus } from './ops/supervisor/supervisor.js';
+import { UsageError } from './ops/usage.js';
 import { SERVICE_MODULES } from './services/registry.js';
 
 const USAGE = `tradingsystem — B3 trading platform
@@ -36,6 +44,24 @@ usage: tradingsystem <command> [options]
   keys create --role R --name N   create an API key (viewer, trader or admin); prints it once
   keys list [--json]              the API keys, without secrets
   keys revoke <id>                revoke an API key; the gateway refuses it within a second
+  backup now [--no-verify]        back up the data home while everything runs, then verify it
+  backup list [--json]            the backups: date, status (verified/unverified/bad), files, size
+  backup verify <name>            re-hash every file, check SQLite, JSON and Parquet
+  backup install-schedule [--dir D] [--windows]   an OS timer for the daily backup (systemd / Task Scheduler)
+  restore --date D [--dry-run]    verify, stop, keep the current data aside, restore, start, wait for health
+  dr-drill [--keep] [--json]      backup, restore into a scratch home, run it beside this one, compare, time it
+  health-check [--json]           services, broker, disk, last good backup, clock, open gaps, reconciliation; exit 1 on any problem
+  check-connection [--json] [--transitions N]   the broker session: state, recent transitions, retries, last trade per ticker
+  check-disk [--json] [--usage]   free space of the data home: exit 0 ok, 1 below the warning level, 4 below the critical
+  clean-logs [--days N] [--dry-run] [--json]   remove log files older than N days (default log.retentionDays); never today's
+  deploy <release.tgz | folder> [--version V]   install a release, restart the services on it one at a time,
+                                  roll back by itself when one fails health
+  rollback [--to <version>]       back to the release before the current one (or the one named)
+  releases [--json]               the installed releases, the current one marked, the last changes
+  release pack [--out DIR]        a release tarball of this built checkout (with production node_modules)
+  release info [--json]           what this program is and which release is current
+  service install [--no-enable] [--no-start]   the supervisor as an OS service: systemd unit / WinSW (Windows)
+  service uninstall | status [--json] | unit [--windows] [--template]
 
 config: ./tradingsystem.config.json (or TRADINGSYSTEM_CONFIG), overridden by TRADINGSYSTEM__* env;
 data home: TRADINGSYSTEM_HOME (default ./data)
@@ -44,6 +70,20 @@ data home: TRADINGSYSTEM_HOME (default ./data)
 type Handler = (args: string[], config: Config) => Promise<number>;
 
 const commands: Record<string, Handler> = {
+  backup: backupCommand,
+  restore: restoreCommand,
+  'dr-drill': drDrillCommand,
+  'health-check': healthCheckCommand,
+  'check-connection': checkConnectionCommand,
+  'check-disk': checkDiskCommand,
+  'clean-logs': cleanLogsCommand,
+  health: healthCommand,
+  deploy: deployCommand,
+  rollback: rollbackCommand,
+  releases: releasesCommand,
+  release: releaseCommand,
+  service: serviceCommand,
+
   async start(args, config) {
     const { values, positionals } = parseArgs({
       args,
@@ -58,29 +98,15 @@ const commands: Record<string, Handler> = {
 
   async stop(_args, config) {
     const state = readState(config.home);
-    try {
-      await control(config.home, 'POST', '/stop');
-    } catch (err) {
-      if (!(err instanceof NotRunningError || err instanceof NotAnsweringError)) throw err;
-      if (!state || !isAlive(state.pid)) {
-        console.log('tradingsystem is not running');
-        return 0;
-      }
-      // Alive but its control endpoint is not answering: a stopped (SIGSTOP) one is woken to hear it.
-      process.kill(state.pid, 'SIGTERM');
-      process.kill(state.pid, 'SIGCONT');
+    if (!state || !isAlive(state.pid)) {
+      console.log('tradingsystem is not running');
+      return 0;
     }
-    const pid = state?.pid ?? 0;
-    const deadline =
-      Date.now() +
-      config.supervisor.stopTimeoutMs * (SERVICE_NAMES.length + config.supervisor.extra.length) +
-      5_000;
-    while (pid && isAlive(pid)) {
-      if (Date.now() > deadline) {
-        console.error(`supervisor pid ${pid} did not stop in time`);
-        return 1;
-      }
-      await sleep(100);
+    const timeoutMs =
+      config.supervisor.stopTimeoutMs * (SERVICE_NAMES.length + config.supervisor.extra.length) + 5_000;
+    if (!(await stopSupervisor(config.home, timeoutMs))) {
+      console.error(`supervisor pid ${state.pid} did not stop in time`);
+      return 1;
     }
     console.log('stopped');
     return 0;
@@ -136,66 +162,6 @@ const commands: Record<string, Handler> = {
       console.log('tradingsystem is not running');
     }
     return status ? 0 : 3;
-  },
-
-  async health(args, config) {
-    const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
-    const specs = processSpecs(config);
-    // The supervisor's view too, when it runs: a port can answer while our process is down (a
-    // crash loop, a stranger on the port), and then the service is not ok.
-    const supervised = await control<{ processes: ProcessStatus[] }>(config.home, 'GET', '/status').catch(
-      () => null,
-    );
-    const results = await Promise.all(
-      specs.map(async (s) => {
-        const url = `http://${s.host}:${s.port}${s.healthPath}`;
-        const proc = supervised?.processes.find((p) => p.name === s.name);
-        const notRunning =
-          proc && !isUp(proc) && proc.state !== 'unhealthy'
-            ? [`supervisor: ${proc.state}${proc.detail ? ` (${proc.detail})` : ''}`]
-            : [];
-        try {
-          const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-          const body = (await res.json().catch(() => ({}))) as {
-            status?: string;
-            service?: string;
-            checks?: Record<string, { status: string; detail?: string }>;
-          };
-          const failing = Object.entries(body.checks ?? {})
-            .filter(([, c]) => c.status !== 'ok')
-            .map(([n, c]) => `${n}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`);
-          // Extra processes answer as they like; ours say who they are.
-          const stranger = SERVICE_NAMES.includes(s.name as ServiceName) && body.service !== s.name;
-          if (stranger)
-            failing.push(`the port is answered by something else (${body.service ?? 'not a service'})`);
-          failing.push(...notRunning);
-          return {
-            service: s.name,
-            url,
-            httpStatus: res.status,
-            status: stranger || notRunning.length ? 'down' : (body.status ?? (res.ok ? 'ok' : 'down')),
-            failing,
-          };
-        } catch (err) {
-          return {
-            service: s.name,
-            url,
-            httpStatus: null,
-            status: 'down',
-            failing: [`unreachable: ${(err as Error).message}`, ...notRunning],
-          };
-        }
-      }),
-    );
-    if (values.json) console.log(JSON.stringify(results, null, 2));
-    else {
-      for (const r of results) {
-        console.log(
-          `${r.service.padEnd(14)} ${r.status.padEnd(9)} ${r.url}${r.failing.length ? `  ${r.failing.join('; ')}` : ''}`,
-        );
-      }
-    }
-    return results.every((r) => r.status === 'ok') ? 0 : 1;
   },
 
   async sim(args, config) {
@@ -356,44 +322,22 @@ export function parseDuration(text: string): number {
   return Math.round(m[2] === 's' ? n * 1_000 : m[2] === 'm' ? n * 60_000 : n);
 }
 
-const isUp = (p: ProcessStatus) => p.state === 'healthy' || p.state === 'degraded';
-
-/** Starts the supervisor in the background and returns once its start sequence has finished. */
+/** `start --detach`: the supervisor in the background, back once its start sequence has finished. */
 async function startDetached(config: Config, only: string[]): Promise<number> {
-  const existing = readState(config.home);
-  if (existing && isAlive(existing.pid)) {
-    console.log(
-      `tradingsystem is already running (supervisor pid ${existing.pid}, started ${existing.startedAt})`,
-    );
+  try {
+    const { state, allUp } = await startInBackground(config.home, only);
+    console.log(`supervisor running in the background (pid ${state.pid}); 'tradingsystem stop' stops it`);
+    console.log(renderTable(state.processes));
+    return allUp ? 0 : 1;
+  } catch (err) {
+    if (err instanceof AlreadyRunningError) {
+      console.log(err.message);
+      return 1;
+    }
+    console.error((err as Error).message);
     return 1;
   }
-  const logDir = path.join(config.home, 'logs', 'supervisor');
-  mkdirSync(logDir, { recursive: true });
-  const output = openSync(path.join(logDir, 'console.out'), 'a');
-  const child = spawn(process.execPath, [process.argv[1] ?? '', 'start', ...only, '--in-background'], {
-    detached: true,
-    stdio: ['ignore', output, output],
-    env: { ...process.env, TRADINGSYSTEM_HOME: config.home },
-  });
-  child.unref();
-  let exited: number | null = null;
-  child.on('exit', (code) => {
-    exited = code ?? 1;
-  });
-  while (exited === null) {
-    const state = readState(config.home);
-    if (state && state.pid === child.pid && state.ready) {
-      console.log(`supervisor running in the background (pid ${state.pid}); 'tradingsystem stop' stops it`);
-      console.log(renderTable(state.processes));
-      return state.processes.every(isUp) ? 0 : 1;
-    }
-    await sleep(200);
-  }
-  console.error(`the supervisor exited with code ${exited}; see ${path.join(logDir, 'console.out')}`);
-  return 1;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
@@ -424,7 +368,7 @@ async function main(argv: string[]): Promise<void> {
     if (code >= 0) process.exit(code);
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(err instanceof NotRunningError ? 3 : 1);
+    process.exit(err instanceof UsageError ? 2 : err instanceof NotRunningError ? 3 : 1);
   }
 }
 

@@ -122,6 +122,36 @@ export const ConfigSchema = Type.Object(
       {
         level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { default: 'info' }),
         retentionDays: Type.Integer({ minimum: 1, default: 30 }),
+        /**
+         * When the supervisor removes log files older than `retentionDays` each day (local time in
+         * `timezone`); a run missed while it was down is made up at its next start.
+         */
+        cleanAt: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:30' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Free space of the file system holding the data home (`tradingsystem check-disk`, every `/health`). */
+    disk: Type.Object(
+      {
+        /** Free space below this share of the disk: warning (each service's `disk` check is degraded). */
+        warnFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 15 }),
+        /**
+         * Below this: critical. data-capture keeps journaling but pauses Parquet conversion, the order
+         * manager goes on, and backups refuse to start rather than fill the disk.
+         */
+        criticalFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 5 }),
+        /** One reading of the free space is reused this long (every `/health` and scrape asks). */
+        cacheMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Limits of `tradingsystem health-check`. */
+    healthCheck: Type.Object(
+      {
+        /** The newest good backup older than this is a problem (daily at 02:00 plus the time it takes). */
+        backupMaxAgeHours: Type.Number({ exclusiveMinimum: 0, default: 26 }),
+        /** Our clock against the exchange's trade timestamps: a larger offset is a problem. */
+        clockMaxOffsetMs: Type.Integer({ minimum: 1, default: 1_000 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -225,6 +255,51 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    backup: Type.Object(
+      {
+        /** The supervisor backs up daily at this local time (config.timezone); a missed one is made up at start. */
+        dailyAt: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '02:00' }),
+        /** Daily backup by the supervisor; off where an OS timer does it (`backup install-schedule`). */
+        scheduled: Type.Boolean({ default: true }),
+        /** Backups older than this many days are deleted (never the newest verified one). */
+        retentionDays: Type.Integer({ minimum: 1, default: 30 }),
+        /** Parquet partitions and log files of the last this many days go into a backup. */
+        parquetDays: Type.Integer({ minimum: 1, default: 7 }),
+        logDays: Type.Integer({ minimum: 1, default: 7 }),
+      },
+      section,
+    ),
+    /** Releases (`tradingsystem deploy`, `rollback`, `releases`): code only, never data. */
+    deploy: Type.Object(
+      {
+        /**
+         * Where releases are installed: `<dir>/<version>/`, the `current` pointer, the deploy log.
+         * Outside the data home; a relative path is taken from the working directory.
+         */
+        dir: Type.String({ minLength: 1, default: 'releases' }),
+        /** A service restarted on a new release must answer healthy within this, or the deploy rolls back. */
+        healthTimeoutMs: Type.Integer({ minimum: 1_000, default: 60_000 }),
+        /** Then every restarted service must stay up (same pid, healthy) this long before the deploy is done. */
+        settleMs: Type.Integer({ minimum: 0, default: 10_000 }),
+        /** Installed releases kept; older ones go after a good deploy (never the current or the previous good one). */
+        keepReleases: Type.Integer({ minimum: 2, default: 5 }),
+      },
+      section,
+    ),
+    /** The supervisor as an OS service (`tradingsystem service install`): systemd on Linux, WinSW on Windows. */
+    service: Type.Object(
+      {
+        /** The service's name; empty: `tradingsystem` (systemd unit) on Linux, `TradingSystem` on Windows. */
+        name: Type.String({ pattern: '^([A-Za-z][A-Za-z0-9_-]{0,63})?$', default: '' }),
+        /** Linux: the user the unit runs the supervisor as; empty runs it as root. */
+        user: Type.String({ pattern: '^([a-z_][a-z0-9_-]{0,31})?$', default: '' }),
+        /** Linux: the folder `service install` writes the unit file into. */
+        unitDir: Type.String({ minLength: 1, default: '/etc/systemd/system' }),
+        /** Linux: systemd restarts a supervisor that has not pinged its watchdog for this long (0: no watchdog). */
+        watchdogSec: Type.Integer({ minimum: 0, maximum: 3_600, default: 30 }),
+      },
+      section,
+    ),
     supervisor: Type.Object(
       {
         healthTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),
@@ -291,6 +366,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptio
   }
   const config = raw as unknown as Config;
   config.services.docs.dir = path.resolve(cwd, config.services.docs.dir);
+  config.deploy.dir = path.resolve(cwd, config.deploy.dir);
   try {
     assertTimeZone(config.timezone);
   } catch {
@@ -303,9 +379,14 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptio
   return config;
 }
 
+/** The config file in use: `TRADINGSYSTEM_CONFIG`, or `tradingsystem.config.json` in the working directory. */
+export function configFilePath({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): string {
+  return path.resolve(cwd, env.TRADINGSYSTEM_CONFIG ?? CONFIG_FILE);
+}
+
 function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): Record<string, unknown> {
   const explicit = env.TRADINGSYSTEM_CONFIG;
-  const file = path.resolve(cwd, explicit ?? CONFIG_FILE);
+  const file = configFilePath({ env, cwd });
   if (!existsSync(file)) {
     if (explicit)
       throw new ConfigError(

@@ -4,6 +4,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, Lo
 import type { Histogram } from 'prom-client';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { diskHealth, diskState, registerDiskMetrics } from './disk.js';
 import { AppError, type ErrorEnvelope } from './errors.js';
 import { createLogger, type Logger, lazyChildLogger } from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
@@ -152,6 +153,9 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
   const checks = new Map<string, HealthCheck>();
   const shutdownHooks: (() => unknown)[] = [];
   const startedAt = clock.now();
+  // Every service watches the free space of the data home (one statfs per `disk.cacheMs`).
+  checks.set('disk', async () => diskHealth(await diskState(config.home, config)));
+  registerDiskMetrics(metrics.registry, config.home, config);
 
   app.get('/health', async (_request, reply) => {
     const results: Record<string, HealthCheckResult> = {};
@@ -167,7 +171,9 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     reply.status(status === 'down' ? 503 : 200);
     return {
       status,
+      // Who answers: the supervisor takes a port answered by another name or pid as not its own.
       service: def.name,
+      pid: process.pid,
       uptimeSeconds: Math.round((clock.now() - startedAt) / 1000),
       checks: results,
     };

@@ -1,6 +1,10 @@
 import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../../kernel/config.js';
 import { createLogger, type Logger } from '../../kernel/logger.js';
+import { backupJob } from '../backup/job.js';
+import { logRetentionJob } from '../maintenance/logs.js';
+import { DailyJobs } from '../schedule.js';
 import {
   claimState,
   controlPort,
@@ -60,6 +64,14 @@ export async function runSupervisor({
   }
 
   const supervisor = new Supervisor(specs, config.supervisor, logger, { TRADINGSYSTEM_HOME: config.home });
+  // Daily jobs, local time in config.timezone; started once the services are up.
+  const jobs = new DailyJobs({
+    timeZone: config.timezone,
+    logger,
+    stateFile: path.join(config.home, 'run', 'schedule.json'),
+  });
+  jobs.add(logRetentionJob(config, logger));
+  if (config.backup.scheduled) jobs.add(backupJob(config, logger));
   const token = newToken();
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
@@ -81,7 +93,12 @@ export async function runSupervisor({
     ready: false,
     processes: supervisor.status(),
   };
-  const snapshot = () => ({ ...state, token: undefined, processes: supervisor.status() });
+  const snapshot = () => ({
+    ...state,
+    token: undefined,
+    processes: supervisor.status(),
+    jobs: jobs.status(),
+  });
 
   const stateFile = new StateFileKeeper(config.home, state, logger);
   let claimed: boolean;
@@ -124,13 +141,16 @@ export async function runSupervisor({
     state.processes = supervisor.status();
     stateFile.save();
     logger.info({ event: 'supervisor.ready' }, 'start sequence finished');
+    void jobs.start();
   });
 
   await stopped;
   view.stop();
   out.write('stopping…\n');
+  const jobsStopped = jobs.stop();
   await supervisor.stop();
   await starting.catch(() => {});
+  await jobsStopped;
   server.close();
   stateFile.stop();
   removeState(config.home);

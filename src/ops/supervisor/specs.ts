@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, SERVICE_NAMES, type ServiceName } from '../../kernel/config.js';
 import { SERVICE_MODULES } from '../../services/registry.js';
+import { currentReleaseDir } from '../deploy/store.js';
 
 /** One process the supervisor runs: how to start it and where to ask whether it is healthy. */
 export interface ProcessSpec {
@@ -23,11 +25,26 @@ const BUILTIN_DEPENDENCIES: Record<ServiceName, ServiceName[]> = {
   gateway: ['data-capture', 'order-manager', 'stream', 'idea-bank', 'docs'],
 };
 
-const CLI_ENTRY = fileURLToPath(new URL('../../cli.js', import.meta.url));
+export const CLI_ENTRY = fileURLToPath(new URL('../../cli.js', import.meta.url));
 
-/** The command that runs one built-in service in the foreground: `tradingsystem run <name>`. */
-export function builtinCommand(name: ServiceName): string[] {
-  return [process.execPath, CLI_ENTRY, 'run', name];
+/**
+ * The command that runs one built-in service in the foreground: `tradingsystem run <name>`, from
+ * the current release of `releasesDir` when one is installed (`tradingsystem deploy`), else from
+ * this install (a clone after `npm run build`).
+ */
+export function builtinCommand(name: ServiceName, releasesDir?: string): string[] {
+  const release = releasesDir ? currentReleaseDir(releasesDir) : null;
+  return [process.execPath, release ? path.join(release, 'dist', 'cli.js') : CLI_ENTRY, 'run', name];
+}
+
+/**
+ * A release's services read its own handbook: the docs service's default folder (`docs` in the
+ * working directory) becomes the release's `docs/`; a folder set in the config stays.
+ */
+function releaseEnv(name: ServiceName, config: Config): Record<string, string> {
+  const release = currentReleaseDir(config.deploy.dir);
+  if (name !== 'docs' || !release || config.services.docs.dir !== path.resolve('docs')) return {};
+  return { TRADINGSYSTEM__SERVICES__DOCS__DIR: path.join(release, 'docs') };
 }
 
 /**
@@ -41,12 +58,18 @@ export function processSpecs(config: Config, only: string[] = []): ProcessSpec[]
     if (!svc.enabled || !SERVICE_MODULES[name]) continue;
     specs.push({
       name,
-      command: builtinCommand(name),
+      // Getters: the supervisor reads them at every start of the process, so a deploy that
+      // switches the current release takes effect at the service's next (re)start.
+      get command() {
+        return builtinCommand(name, config.deploy.dir);
+      },
+      get env() {
+        return releaseEnv(name, config);
+      },
       host: svc.host,
       port: svc.port,
       healthPath: '/health',
       dependsOn: BUILTIN_DEPENDENCIES[name],
-      env: {},
     });
   }
   for (const extra of config.supervisor.extra) specs.push({ ...extra });

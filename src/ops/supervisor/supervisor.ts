@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Config } from '../../kernel/config.js';
+import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { ProcessSpec } from './specs.js';
 
@@ -48,6 +48,8 @@ class Managed {
   restartTimer: NodeJS.Timeout | null = null;
   /** Set while we are the ones stopping it, so its exit is not a crash. */
   stopping = false;
+  /** What answered its health endpoint last, when that was not our process (another program on its port). */
+  foreign: string | null = null;
 
   constructor(
     readonly spec: ProcessSpec,
@@ -142,7 +144,7 @@ export class Supervisor extends EventEmitter {
       if (p.state === 'healthy' || p.state === 'degraded' || p.state === 'failed' || p.state === 'stopped')
         return;
       if (Date.now() > deadline) {
-        const detail = `not healthy within ${this.policy.healthTimeoutMs} ms`;
+        const detail = `not healthy within ${this.policy.healthTimeoutMs} ms${p.foreign ? `: ${p.foreign}` : ''}`;
         this.logger.error({ event: 'supervisor.health_gate_timeout', service: p.spec.name }, detail);
         // A running process stays under the monitor, which may still see it healthy or kill it.
         if (p.state === 'starting') {
@@ -212,6 +214,7 @@ export class Supervisor extends EventEmitter {
     }
     p.crashTimes = [...p.crashTimes.filter((t) => now - t < this.policy.crashLoopWindowMs), now];
     const output = p.outputTail.slice(-5);
+    const foreign = p.foreign ? `; ${p.foreign}` : '';
     if (p.crashTimes.length >= this.policy.crashLoopMax) {
       // A crash loop is not given up on for good: a trading service that stays down loses ticks
       // or orders, and its cause (a full disk, a broker outage) often goes away by itself.
@@ -219,7 +222,7 @@ export class Supervisor extends EventEmitter {
       p.state = 'failed';
       p.detail = `crash loop: ${p.crashTimes.length} crashes in ${Math.round(this.policy.crashLoopWindowMs / 1000)} s; ${
         retryMs > 0 ? `trying again in ${Math.round(retryMs / 1000)} s` : 'not restarting'
-      }`;
+      }${foreign}`;
       this.logger.error(
         {
           event: 'supervisor.crash_loop',
@@ -249,7 +252,7 @@ export class Supervisor extends EventEmitter {
     const delay = p.nextBackoffMs;
     p.nextBackoffMs = Math.min(p.nextBackoffMs * 2, this.policy.backoffMaxMs);
     p.state = 'backoff';
-    p.detail = `exited (${p.lastExit}); restarting in ${delay} ms`;
+    p.detail = `exited (${p.lastExit}); restarting in ${delay} ms${foreign}`;
     this.logger.warn(
       { event: 'supervisor.crashed', service: p.spec.name, lastExit: p.lastExit, restartInMs: delay, output },
       'process exited unexpectedly',
@@ -308,8 +311,16 @@ export class Supervisor extends EventEmitter {
       const res = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
       const body = (await res.json().catch(() => ({}))) as {
         status?: string;
+        service?: unknown;
+        pid?: unknown;
         checks?: Record<string, { status?: string }>;
       };
+      const foreign = foreignAnswer(p.spec, child.pid, body);
+      if (foreign) {
+        this.heldByAnother(p, child, foreign);
+        return;
+      }
+      if (p.foreign && p.child === child) p.foreign = null;
       p.livenessMisses = 0;
       if (res.status === 200) next = body.status === 'degraded' ? 'degraded' : 'healthy';
       else next = 'unhealthy';
@@ -353,9 +364,70 @@ export class Supervisor extends EventEmitter {
     }
   }
 
+  /**
+   * Its port answered, but not as the process we started: another program holds the port (a
+   * leftover from another data home, anything listening there). Never healthy; to the liveness
+   * check it is a process that does not answer, and the reason shows in its detail and log.
+   */
+  private heldByAnother(p: Managed, child: ChildProcess, foreign: string): void {
+    if (p.child !== child || p.stopping) return;
+    if (p.foreign !== foreign) {
+      p.foreign = foreign;
+      this.logger.error(
+        {
+          event: 'supervisor.port_held',
+          service: p.spec.name,
+          port: p.spec.port,
+          ourPid: child.pid,
+          foreign,
+        },
+        foreign,
+      );
+    }
+    if (p.detail !== foreign || p.state === 'healthy' || p.state === 'degraded') {
+      if (p.state === 'healthy' || p.state === 'degraded') p.state = 'unhealthy';
+      p.healthySince = 0;
+      p.detail = foreign;
+      this.changed();
+    }
+    if (p.state === 'starting' && Date.now() - p.startedAt < this.policy.healthTimeoutMs) return;
+    p.livenessMisses += 1;
+    if (p.livenessMisses >= this.policy.livenessFailures) {
+      this.logger.error(
+        { event: 'supervisor.liveness_failed', service: p.spec.name, misses: p.livenessMisses, foreign },
+        'our process does not answer on its port; killing for restart',
+      );
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    }
+  }
+
   private changed(): void {
     this.emit('change', this.status());
   }
+}
+
+/**
+ * Why a `/health` answer is not from the process we started, or null when it is: the one test,
+ * for the supervisor and for `tradingsystem health`. Our services answer with their name and pid;
+ * an extra process is checked on the pid only if it gives one. `ourPid` null: not known (no
+ * supervisor to ask), so only the name is checked.
+ */
+export function foreignAnswer(
+  spec: { name: string; port: number },
+  ourPid: number | null | undefined,
+  body: { service?: unknown; pid?: unknown },
+): string | null {
+  const ours = (SERVICE_NAMES as readonly string[]).includes(spec.name);
+  const pid = typeof body.pid === 'number' ? body.pid : null;
+  const name = typeof body.service === 'string' ? body.service : null;
+  const wrongPid = pid !== null && ourPid != null && pid !== ourPid;
+  const wrongName = ours && (name !== spec.name || pid === null);
+  if (!wrongPid && !wrongName) return null;
+  const who = [
+    pid !== null ? `pid ${pid}` : 'not ours',
+    ...(name !== null && name !== spec.name ? [`answering as '${name}'`] : []),
+  ].join(', ');
+  return `port ${spec.port} held by another program (${who})`;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

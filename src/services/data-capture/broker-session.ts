@@ -12,6 +12,19 @@ export interface Subscription {
   exchange: string;
 }
 
+/** One change of the connection state, as `check-connection` shows it. */
+export interface StateTransition {
+  /** ISO-8601. */
+  at: string;
+  from: ConnectionState;
+  to: ConnectionState;
+  /** The input that caused it: `connect`, `market:disconnected`, `stalled`, `gave-up`… */
+  cause: string;
+}
+
+/** Transitions kept in memory for `/api/status` (the log keeps them all as `broker.state`). */
+export const TRANSITIONS_KEPT = 50;
+
 export interface BrokerSessionOptions {
   adapter: BrokerAdapter;
   policy: RecoveryPolicy;
@@ -44,6 +57,10 @@ export class BrokerSession {
   private stopped = false;
   /** Set while we disconnect on purpose, so the adapter's "disconnected" news is not a new loss. */
   private disconnectingOnPurpose = false;
+  /** The last TRANSITIONS_KEPT state changes, oldest first. */
+  private readonly transitions: StateTransition[] = [];
+  /** Reconnect attempts since this session started (the current outage's are `attempts`). */
+  private reconnectsTotal = 0;
 
   constructor(private readonly opts: BrokerSessionOptions) {}
 
@@ -128,6 +145,11 @@ export class BrokerSession {
     };
   }
 
+  /** health() plus the recent transitions and the reconnects so far, for `/api/status`. */
+  status(): HealthCheckResult & { transitions: StateTransition[]; reconnectsTotal: number } {
+    return { ...this.health(), reconnectsTotal: this.reconnectsTotal, transitions: [...this.transitions] };
+  }
+
   private async connect(): Promise<void> {
     this.apply({ type: 'connect' });
     try {
@@ -193,6 +215,7 @@ export class BrokerSession {
   private async reconnect(): Promise<void> {
     if (this.stopped) return;
     this.attempts += 1;
+    this.reconnectsTotal += 1;
     this.opts.logger.warn(
       { event: 'broker.reconnecting', attempt: this.attempts },
       'reconnecting to the broker',
@@ -239,6 +262,14 @@ export class BrokerSession {
     const next = nextState(this.state, input);
     if (next === this.state) return;
     this.opts.logger.info({ event: 'broker.state', from: this.state, to: next }, `broker ${next}`);
+    const cause = input.type === 'market' ? `market:${input.state}` : input.type;
+    this.transitions.push({
+      at: new Date(this.opts.clock.now()).toISOString(),
+      from: this.state,
+      to: next,
+      cause: input.type === 'login' && !input.ok ? 'login:refused' : cause,
+    });
+    if (this.transitions.length > TRANSITIONS_KEPT) this.transitions.shift();
     this.state = next;
     if (next !== 'Active' && this.impairedSince === null) this.impairedSince = this.opts.clock.now();
     this.opts.onStateChange?.(next);

@@ -30,6 +30,8 @@ export class ParquetConverter {
   private retryMs = RETRY_FIRST_MS;
   lastError: string | null = null;
   failures = 0;
+  /** Why conversion is paused (the disk is critically full), or null while it runs. */
+  private pausedBy: string | null = null;
 
   constructor(
     private readonly journal: SegmentJournal,
@@ -63,8 +65,37 @@ export class ParquetConverter {
     return this.journal.sealedSegments().filter((s) => s.lastSeq > this.convertedThrough);
   }
 
-  /** Converts whatever is pending, unless a run is already going. */
+  /**
+   * Stops converting after the segment in hand: the journal keeps every trade meanwhile (sealed
+   * segments are never pruned before they are in Parquet); `resume` converts the backlog.
+   */
+  pause(reason: string): void {
+    const was = this.pausedBy;
+    this.pausedBy = reason;
+    if (was) return;
+    this.logger.warn(
+      { event: 'capture.parquet_paused', reason, pendingSegments: this.pending().length },
+      'Parquet conversion paused; the journal keeps every trade',
+    );
+  }
+
+  resume(): void {
+    if (!this.pausedBy) return;
+    this.pausedBy = null;
+    this.logger.info(
+      { event: 'capture.parquet_resumed', pendingSegments: this.pending().length },
+      'Parquet conversion resumed',
+    );
+    void this.kick();
+  }
+
+  get paused(): string | null {
+    return this.pausedBy;
+  }
+
+  /** Converts whatever is pending, unless a run is already going or conversion is paused. */
   kick(): Promise<void> {
+    if (this.pausedBy) return this.running ?? Promise.resolve();
     this.running ??= this.run().finally(() => {
       this.running = null;
     });
@@ -99,6 +130,15 @@ export class ParquetConverter {
 
   health(): HealthCheckResult {
     const pending = this.pending().length;
+    if (this.pausedBy) {
+      return {
+        status: 'degraded',
+        detail: `Parquet conversion paused (${this.pausedBy}); the journal keeps every trade, conversion resumes once there is room`,
+        paused: true,
+        pendingSegments: pending,
+        convertedThrough: this.convertedThrough,
+      };
+    }
     if (this.unrecoverable.length) {
       return {
         status: 'degraded',
@@ -127,6 +167,7 @@ export class ParquetConverter {
 
   private async run(): Promise<void> {
     for (let next = this.redo[0]; next; next = this.redo[0]) {
+      if (this.pausedBy) return;
       try {
         const events = await this.journal.readSegmentInSlices(next.segment);
         await this.sink.writeSegment(segmentId(next.segment), events);
@@ -141,6 +182,7 @@ export class ParquetConverter {
       );
     }
     for (;;) {
+      if (this.pausedBy) return;
       const [seg] = this.pending();
       this.metrics.pendingSegments.set(this.pending().length);
       if (!seg) return;

@@ -5,6 +5,7 @@ import { keepAside, UnusableFileError } from '../../adapters/storage/unusable-fi
 import { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { localDayOf } from '../../kernel/calendar.js';
+import { diskState } from '../../kernel/disk.js';
 import { unavailable } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
@@ -316,7 +317,7 @@ export const dataCaptureService: ServiceDefinition = {
       bars: (q) => store.queryBars(q),
       gaps: () => tracker.all(),
       status: () => ({
-        broker: session.health(),
+        broker: session.status(),
         journal: {
           writtenSeq: journal.writtenSeq,
           durableSeq: journal.durableSeq,
@@ -337,6 +338,19 @@ export const dataCaptureService: ServiceDefinition = {
         clear: () => broker.sim?.clearFaults(),
       },
     });
+
+    // A critically full disk pauses Parquet conversion (DuckDB's files need room, the journal
+    // already holds every trade); it goes on once there is room again.
+    const watchDisk = async () => {
+      const disk = await diskState(config.home, config);
+      if (disk.level === 'critical')
+        converter.pause(`disk critical: ${disk.freePercent}% free, below ${disk.criticalPercent}%`);
+      else if (disk.level !== 'unknown') converter.resume();
+    };
+    await watchDisk();
+    const diskWatch = setInterval(() => void watchDisk(), Math.max(1_000, config.disk.cacheMs));
+    diskWatch.unref();
+    ctx.onShutdown(() => clearInterval(diskWatch));
 
     void converter.kick();
     const pruner = setInterval(() => {

@@ -1,0 +1,153 @@
+import { execFile } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Every difference between Linux and Windows that deploys and the OS service meet, in one place:
+ * how the `current` release pointer is kept, how a process's command line is read, which tar
+ * program packs a release, and which service manager starts the supervisor at boot.
+ */
+export const IS_WINDOWS = process.platform === 'win32';
+
+/** The name of the pointer to the current release inside the releases folder. */
+export const POINTER = 'current';
+
+/**
+ * The release `current` points at, or null when none does. Linux: a symlink to `<version>`;
+ * Windows: a small file holding `<version>` (a symlink needs an administrator there, and no
+ * directory link can be replaced in one step).
+ */
+export function readPointer(dir: string): string | null {
+  const file = path.join(dir, POINTER);
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  if (stat.isSymbolicLink()) return path.basename(readlinkSync(file));
+  if (stat.isFile()) return readFileSync(file, 'utf8').trim() || null;
+  // A folder or a junction someone made by hand: where it leads.
+  return path.basename(realpathSync(file));
+}
+
+/**
+ * Points `current` at release `id` in one step: the new pointer is made beside the old one and
+ * renamed over it, so a reader sees the old release or the new one, never none.
+ */
+export function writePointer(dir: string, id: string): void {
+  const file = path.join(dir, POINTER);
+  const existing = lstatOrNull(file);
+  if (existing?.isDirectory()) {
+    throw new Error(`${file} is a folder, not a release pointer; move it away first`);
+  }
+  const tmp = path.join(dir, `.${POINTER}.${process.pid}.tmp`);
+  rmSync(tmp, { force: true });
+  if (IS_WINDOWS) writeFileSync(tmp, `${id}\n`);
+  else symlinkSync(id, tmp); // relative: the releases folder can be moved whole
+  renameSync(tmp, file);
+  syncDir(dir);
+}
+
+/** No release is current any more: services run from the install the supervisor started from. */
+export function removePointer(dir: string): void {
+  rmSync(path.join(dir, POINTER), { force: true });
+  syncDir(dir);
+}
+
+/** A rename is durable once its folder is synced (Linux); Windows has no such call for folders. */
+function syncDir(dir: string): void {
+  if (IS_WINDOWS) return;
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function lstatOrNull(file: string): ReturnType<typeof lstatSync> | null {
+  try {
+    return lstatSync(file);
+  } catch {
+    return null;
+  }
+}
+
+/** A process's command line (Linux, from /proc), or null where the OS does not show it this way. */
+export function commandLineOf(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '').split('\0');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The tar program: GNU tar on Linux; on Windows the bsdtar that ships in System32 (Windows 10 1803+,
+ * Server 2019+), which comes first on the system PATH.
+ */
+const TAR = IS_WINDOWS ? 'tar.exe' : 'tar';
+
+/** `tar -czf <file>` of `entries` (paths relative to `from`) plus `extra` files relative to `extraFrom`. */
+export function createTarball(
+  file: string,
+  from: string,
+  entries: string[],
+  extraFrom: string,
+  extra: string[],
+): Promise<void> {
+  return runTar(['-czf', file, '-C', from, ...entries, '-C', extraFrom, ...extra]);
+}
+
+export function extractTarball(file: string, into: string): Promise<void> {
+  return runTar(['-xzf', file, '-C', into]);
+}
+
+function runTar(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(TAR, args, { maxBuffer: 4 * 1024 * 1024 }, (err, _stdout, stderr) => {
+      if (err)
+        reject(new Error(`tar failed: ${(stderr || err.message).trim().split('\n').slice(-3).join('; ')}`));
+      else resolve();
+    });
+  });
+}
+
+/** Which service manager starts the supervisor at boot here. */
+export type ServiceManager = 'systemd' | 'winsw';
+
+export function serviceManager(): ServiceManager | null {
+  if (IS_WINDOWS) return 'winsw';
+  if (process.platform === 'linux') return 'systemd';
+  return null;
+}
+
+export type ServiceOs = 'linux' | 'windows';
+
+/** The OS whose service definition this machine uses. */
+export const serviceOs = (): ServiceOs => (IS_WINDOWS ? 'windows' : 'linux');
+
+/** The OS service's name when the config leaves it empty: a systemd unit's or a Windows service's. */
+export function defaultServiceName(os: ServiceOs = serviceOs()): string {
+  return os === 'windows' ? 'TradingSystem' : 'tradingsystem';
+}
+
+/** Whether systemd runs this machine (its runtime folder exists only then). */
+export function systemdRunning(): boolean {
+  return existsSync('/run/systemd/system');
+}
