@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { hashFile } from '../src/ops/backup/copy.js';
 import type { Manifest } from '../src/ops/backup/manifest.js';
 import { configEnv, freePort, runCli, Supervisors, spawnCli, tempHome, waitFor } from './helpers/cli.js';
+import { SmallDisk } from './helpers/disk.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
 type Json = any;
@@ -320,4 +321,36 @@ describe('backup and restore', () => {
     expect(existsSync(report.scratchHome)).toBe(false);
     await supervisors.stop();
   }, 240_000);
+
+  it('refuses to start a backup on a critically full disk, or one its copy would fill, and leaves nothing behind', async () => {
+    // The data home on a 32 MB file system of its own.
+    const disk = SmallDisk.mount(32, 'ts-backup-disk-');
+    try {
+      const env = configEnv(disk.dir, {});
+      const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Sao_Paulo' }).format(new Date());
+      const partition = path.join(disk.dir, 'parquet', 'trades', `date=${today}`, 'ticker=WINZ26');
+      mkdirSync(partition, { recursive: true });
+      // 18 MB to copy with about 13 MB free: the copy would leave less than 5%.
+      writeFileSync(path.join(partition, 'big.parquet'), Buffer.alloc(18 << 20, 1));
+      const tooBig = await runCli(['backup', 'now'], env);
+      expect(tooBig.code).toBe(1);
+      expect(tooBig.stderr).toMatch(
+        /backup refused: it needs 18\.9 MB and would leave [0-9.]+% free, below the critical level of 5%/,
+      );
+      rmSync(path.join(partition, 'big.parquet'));
+      disk.fill();
+      const full = await runCli(['backup', 'now'], env);
+      expect(full.code).toBe(1);
+      expect(full.stderr).toMatch(/backup refused: the disk is critically full/);
+      expect(readdirSync(path.join(disk.dir, 'backups')).filter((n) => !n.startsWith('.scheduled'))).toEqual(
+        [],
+      );
+      disk.free();
+      const ok = await runCli(['backup', 'now'], env);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect((JSON.parse((await runCli(['backup', 'list', '--json'], env)).stdout) as Json[]).length).toBe(1);
+    } finally {
+      disk.unmount();
+    }
+  }, 60_000);
 });
