@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
 export { freePort } from '../../src/kernel/ports.js';
+// A zombie (exited, not yet reaped by an init that takes its time) is dead here too.
+export { isAlive } from '../../src/ops/supervisor/control.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -75,15 +77,6 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
