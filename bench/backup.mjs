@@ -200,7 +200,12 @@ try {
   const backupFiles = countFiles(path.join(home, 'backups', last));
   // Restore (verify, stop, move aside, copy, integrity, start, healthy): the live home, each round.
   for (let r = 0; r < Math.min(ROUNDS, 2); r++) rows.restore.push(cli(env, 'restore', '--date', last).ms);
-  const drill = JSON.parse(cli(env, 'dr-drill', '--json').out);
+  let drill;
+  try {
+    drill = JSON.parse(cli(env, 'dr-drill', '--json').out);
+  } catch (err) {
+    drill = { ok: false, error: err.message.split('\n').slice(0, 3).join(' ') };
+  }
   const result = {
     machine: machine(),
     at: new Date().toISOString(),
@@ -211,7 +216,13 @@ try {
     backup: { bytes: backupBytes, files: backupFiles },
     medianMs: Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, Math.round(median(v))])),
     runsMs: rows,
-    drill: { ok: drill.ok, rtoMs: drill.rtoMs, rpoMs: drill.rpoMs, backupMs: drill.backupMs },
+    drill: {
+      ok: drill.ok,
+      rtoMs: drill.rtoMs,
+      rpoMs: drill.rpoMs,
+      backupMs: drill.backupMs,
+      error: drill.error,
+    },
   };
   mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
   const out = path.join(
@@ -236,7 +247,11 @@ try {
   console.log(
     `| restore (stop → healthy) | ${s(m.restore)} | tar -xf ${s(m.untar)} | ${(m.restore / m.untar).toFixed(2)} |`,
   );
-  console.log(`dr-drill: ${drill.ok ? 'OK' : 'FAILED'}, RTO ${s(drill.rtoMs)}, RPO ${s(drill.rpoMs)}`);
+  console.log(
+    drill.error
+      ? `dr-drill FAILED: ${drill.error}`
+      : `dr-drill: ${drill.ok ? 'OK' : 'FAILED'}, RTO ${s(drill.rtoMs)}, RPO ${s(drill.rpoMs)}`,
+  );
   console.log(`wrote ${path.relative(ROOT, out)}`);
 } finally {
   spawnSync(process.execPath, [CLI, 'stop'], { env, stdio: 'ignore' });

@@ -83,9 +83,11 @@ export const stallAcrossClose: Scenario = {
       { name: 'stall-close', marketMs: 40_000, tradesPerSecond: 300, timezone: zone },
       { ordersPerSecond: 5 },
     );
-    if (r.sys.closeAt - Date.now() < 10_000)
+    if (r.sys.closeAt - Date.now() < 13_000)
       throw new Error(`the system took until ${secs(r.sys.closeAt - Date.now())} before the close to start`);
-    await sleepUntil(r.sys.closeAt - 5_000);
+    // 8 s before the close: stall detection (5 s of silence while the market is open) has 3 s of
+    // open market left to say so; the stall then runs 2 s past the close.
+    await sleepUntil(r.sys.closeAt - 8_000);
     const t = Date.now();
     const res = await fault(r.sys, 'stall', 10_000);
     ctx.check('stall injected', res.status === 202, `POST /api/sim/faults answered ${res.status}`);

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { localDayOf } from '../../kernel/calendar.js';
 import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
 import { freePort } from '../../kernel/ports.js';
 import { stopSupervisor } from '../supervisor/background.js';
@@ -15,7 +16,10 @@ export interface Counts {
   fills: number;
 }
 
-/** Trades per instrument captured from `from` to the backup's start (epoch ms), from daily bars. */
+/** How long the restored capture gets to backfill what the backup's journal had not written yet. */
+const TRADES_CATCH_UP_MS = 60_000;
+
+/** Trades per instrument of the backup's day up to its start, from daily bars. */
 export type TradeCounts = Record<string, number>;
 
 export interface DrillReport {
@@ -24,7 +28,7 @@ export interface DrillReport {
   /** Before the backup (live) and after the restore (the second system). */
   live: Counts;
   restored: Counts;
-  /** Trades per instrument up to the backup's start: as the live system served them, and the restored one. */
+  /** Trades per instrument of the backup's day up to its start: as the live system served them, and the restored one. */
   liveTrades: TradeCounts;
   restoredTrades: TradeCounts;
   /** Every count of the restored system at least the live one's at the backup, trades equal. */
@@ -75,12 +79,14 @@ export async function drDrill(
     const rtoMs = Date.now() - restoreStarted;
     const counts = await countsOf(scratchConfig);
     log(`restored: ${JSON.stringify(counts)}`);
-    // Trades up to the backup: the restored capture holds what the backup held and backfills from
-    // the broker what its journal had not written yet, so they agree once it has caught up.
-    const from = started - config.backup.parquetDays * 86_400_000;
+    // Trades of the backup's day up to its start: the restored capture holds what the backup held
+    // (the journal, today's Parquet) and backfills from the broker what the journal had not written
+    // yet, so they agree once it has caught up. Older days are whole files, checked by their hashes.
+    const from = localDayOf(config.timezone, started).startTs;
     const liveTrades = await tradeCounts(config, from, started);
     let restoredTrades = await tradeCounts(scratchConfig, from, started);
-    for (let i = 0; i < 60 && !sameCounts(liveTrades, restoredTrades); i++) {
+    const catchUpBy = Date.now() + TRADES_CATCH_UP_MS;
+    while (!sameCounts(liveTrades, restoredTrades) && Date.now() < catchUpBy) {
       await new Promise((r) => setTimeout(r, 1_000));
       restoredTrades = await tradeCounts(scratchConfig, from, started);
     }
