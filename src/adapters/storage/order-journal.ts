@@ -6,6 +6,7 @@ import { type Deferred, deferred } from '../../kernel/deferred.js';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import { writeFileDurably } from '../../kernel/fs.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import { SQLITE_CACHE_SIZE } from './sqlite-cache.js';
 import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
 import { DiskRefusedError, isDiskRefusal, UnusableFileError } from './unusable-file.js';
 
@@ -185,6 +186,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     let db: Database.Database | undefined;
     try {
       db = new Database(file);
+      db.pragma(`cache_size = ${SQLITE_CACHE_SIZE}`);
       db.pragma('journal_mode = WAL');
       // SQLite opens a file it cannot write read-only without a word, and reading needs no write:
       // a journal on a read-only disk would open, then fail every commit (and the connections of

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { type Deferred, deferred } from '../../kernel/deferred.js';
+import { SQLITE_CACHE_SIZE } from './sqlite-cache.js';
 
 /** One statement run with its parameters: `[index into the writer's statements, params]`. */
 export type WriteRow = [statement: number, params: unknown[]];
@@ -26,6 +27,7 @@ function open() {
   db = new Database(workerData.file, { fileMustExist: true });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL'); // a commit survives a power cut
+  db.pragma('cache_size = ' + workerData.cacheSize);
   const statements = workerData.statements.map((sql) => db.prepare(sql));
   write = db.transaction((rows) => {
     for (const [statement, params] of rows) statements[statement].run(params);
@@ -82,6 +84,7 @@ export class SqliteWriter {
       workerData: {
         file: opts.file,
         statements: opts.statements,
+        cacheSize: SQLITE_CACHE_SIZE,
         driver: createRequire(import.meta.url).resolve('better-sqlite3'),
       },
     });

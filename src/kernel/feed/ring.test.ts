@@ -45,6 +45,29 @@ describe('feed ring', () => {
     expect(JSON.parse(f?.data.toString() ?? '').records[0].data).toBe('ação ✓ 📈'.repeat(3));
   });
 
+  it('keeps each segment in memory of its own size, not in a block of the shared Buffer pool', () => {
+    // A quiet feed: one record per turn, with the rest of the process allocating small Buffers
+    // between seals (socket frames, HTTP), so each segment lands in another block of the pool.
+    // One record per frame too, so frame(seq) hands out the segment's own Buffer.
+    const ring = new Ring(1_000, 1);
+    for (let s = 1; s <= 1_000; s++) {
+      ring.push(s, rec(s));
+      Buffer.from('x'.repeat(Buffer.poolSize / 2 - 1)); // the rest of the process
+    }
+    const held = new Set<ArrayBufferLike>();
+    let recordBytes = 0;
+    for (let s = ring.first; s <= ring.last; s++) {
+      const f = ring.frame(s) as Frame;
+      expect(f.data).toBe(ring.frame(s)?.data);
+      held.add(f.data.buffer);
+      recordBytes += f.data.length;
+    }
+    const heldBytes = [...held].reduce((n, b) => n + b.byteLength, 0);
+    expect(ring.size).toBe(1_000);
+    // Without a buffer of its own each ~40-byte segment keeps an 8 KiB block: 8 MiB for 40 KB.
+    expect(heldBytes).toBeLessThanOrEqual(2 * recordBytes);
+  });
+
   it('starts anew when a publish skips seqs, so it never holds a hole', () => {
     const ring = new Ring(8);
     ring.push(1, rec(1));

@@ -71,7 +71,7 @@ export class Ring {
     const n = this.open.length;
     if (n === 0) return;
     const text = `${BATCH_PREFIX}${this.open.join(',')}${BATCH_SUFFIX}`;
-    const frame = Buffer.from(text);
+    const frame = ownBuffer(text);
     const ascii = frame.length === text.length; // then byte offsets are char offsets
     const ends = new Uint32Array(n);
     let pos = PREFIX_BYTES;
@@ -160,3 +160,17 @@ export class Ring {
 }
 
 const COMMA = Buffer.from(',');
+
+/**
+ * The string's UTF-8 bytes in a Buffer of their own. `Buffer.from` puts a string under 4 KiB in a
+ * slice of Node's shared 8 KiB pool, and a slice kept keeps its whole pool block: a ring of small
+ * segments (a quiet feed, one record per turn, like the order feed's) held an 8 KiB block per
+ * segment, up to 8 KiB × capacity outside the heap.
+ */
+function ownBuffer(text: string): Buffer {
+  // From this many characters on, Buffer.from allocates outside the pool (the hot path at high rates).
+  if (text.length >= Buffer.poolSize >>> 1) return Buffer.from(text);
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
+}

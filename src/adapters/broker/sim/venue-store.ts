@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { fsyncPath } from '../../../kernel/fs.js';
+import { SQLITE_CACHE_SIZE } from '../../storage/sqlite-cache.js';
 import { UnusableFileError } from '../../storage/unusable-file.js';
 import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
@@ -115,6 +116,7 @@ export class VenueStore {
     let db: Database.Database | undefined;
     try {
       db = new Database(file, { fileMustExist: true });
+      db.pragma(`cache_size = ${SQLITE_CACHE_SIZE}`);
       // Checked before anything writes to it, so a damaged file stays exactly as found.
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
