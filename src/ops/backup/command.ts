@@ -2,9 +2,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../../kernel/config.js';
+import { UsageError, withUsage } from '../maintenance/args.js';
 import { layoutFromConfig, type ServiceLayout } from '../service/layout.js';
 import { backupUnits } from '../service/systemd.js';
-import { UsageError } from '../usage.js';
 import { drDrill } from './drill.js';
 import { type BackupEntry, listBackups } from './manifest.js';
 import { RestoreRefused, restoreBackup } from './restore.js';
@@ -12,13 +12,15 @@ import { pruneBackups } from './retention.js';
 import { BackupRefused, type BackupResult, type Progress, takeBackup } from './take.js';
 import { verifyBackup } from './verify.js';
 
-const BACKUP_USAGE = `usage: tradingsystem backup now [--no-verify]
-       tradingsystem backup list [--json]
-       tradingsystem backup verify <name>
-       tradingsystem backup install-schedule [--dir DIR] [--windows]`;
+const BACKUP_USAGE =
+  'backup now [--no-verify] | list [--json] | verify <name> | install-schedule [--dir DIR] [--windows]';
 
 /** `tradingsystem backup …` */
-export async function backupCommand(args: string[], config: Config): Promise<number> {
+export function backupCommand(args: string[], config: Config): Promise<number> {
+  return withUsage(BACKUP_USAGE, () => backup(args, config));
+}
+
+async function backup(args: string[], config: Config): Promise<number> {
   const [action, ...rest] = args;
   switch (action) {
     case 'now': {
@@ -64,7 +66,7 @@ export async function backupCommand(args: string[], config: Config): Promise<num
     case 'verify': {
       const { positionals } = parse(rest, {}, true);
       const name = positionals[0];
-      if (!name) throw new UsageError(`backup verify needs the backup's name\n${BACKUP_USAGE}`);
+      if (!name) throw new UsageError("backup verify needs the backup's name");
       const backup = findBackup(config, name);
       const v = await verifyBackup(backup.dir, terminalProgress('verify'));
       console.log(
@@ -79,22 +81,22 @@ export async function backupCommand(args: string[], config: Config): Promise<num
       return installSchedule(config, values.dir, values.windows === true);
     }
     default:
-      throw new UsageError(
-        `${action ? `unknown backup action '${action}'` : 'backup needs an action'}\n${BACKUP_USAGE}`,
-      );
+      throw new UsageError(action ? `unknown backup action '${action}'` : 'backup needs an action');
   }
 }
 
-const RESTORE_USAGE = 'usage: tradingsystem restore --date YYYY-MM-DD[-N] [--dry-run]';
+const RESTORE_USAGE = 'restore --date YYYY-MM-DD[-N] [--dry-run]';
 
 /** `tradingsystem restore --date …` */
-export async function restoreCommand(args: string[], config: Config): Promise<number> {
+export function restoreCommand(args: string[], config: Config): Promise<number> {
+  return withUsage(RESTORE_USAGE, () => restore(args, config));
+}
+
+async function restore(args: string[], config: Config): Promise<number> {
   const { values } = parse(args, { date: { type: 'string' }, 'dry-run': { type: 'boolean' } });
-  if (!values.date) throw new UsageError(`restore needs --date\n${RESTORE_USAGE}`);
+  if (!values.date) throw new UsageError('restore needs --date');
   if (!/^\d{4}-\d{2}-\d{2}(-\d+)?$/.test(values.date)) {
-    throw new UsageError(
-      `--date must be a backup's name, YYYY-MM-DD or YYYY-MM-DD-N (got '${values.date}')\n${RESTORE_USAGE}`,
-    );
+    throw new UsageError(`--date must be a backup's name, YYYY-MM-DD or YYYY-MM-DD-N (got '${values.date}')`);
   }
   try {
     const result = await restoreBackup(config, values.date, {
@@ -116,7 +118,11 @@ export async function restoreCommand(args: string[], config: Config): Promise<nu
 }
 
 /** `tradingsystem dr-drill [--keep] [--json]` */
-export async function drDrillCommand(args: string[], config: Config): Promise<number> {
+export function drDrillCommand(args: string[], config: Config): Promise<number> {
+  return withUsage('dr-drill [--keep] [--json]', () => drill(args, config));
+}
+
+async function drill(args: string[], config: Config): Promise<number> {
   const { values } = parse(args, { keep: { type: 'boolean' }, json: { type: 'boolean' } });
   const report = await drDrill(config, {
     keep: values.keep === true,
@@ -219,19 +225,13 @@ function windowsTask(l: ServiceLayout, at: string): string {
 `;
 }
 
-type Options = Parameters<typeof parseArgs>[0] extends infer O
-  ? O extends { options?: infer P }
-    ? P
-    : never
-  : never;
-
-/** parseArgs that turns an unknown flag or a missing value into a UsageError naming it. */
-function parse<T extends NonNullable<Options>>(args: string[], options: T, positionals = false) {
-  try {
-    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+/** parseArgs, strict: an unknown flag or a missing value is refused (exit 2 through withUsage). */
+function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(
+  args: string[],
+  options: T,
+  positionals = false,
+) {
+  return parseArgs({ args, options, allowPositionals: positionals, strict: true as const });
 }
 
 /**
