@@ -110,6 +110,8 @@ const SimSchema = Type.Object(
     openAt: Type.Optional(Type.String({ format: 'date-time' })),
     /** Tests: the simulated market closes for the day at this instant (ISO-8601), so the tape has a known end. */
     closeAt: Type.Optional(Type.String({ format: 'date-time' })),
+    /** Closed orders the simulated venue keeps in memory; its file holds them all for reports. */
+    closedOrdersInMemory: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 1_000 }),
   },
   section,
 );
@@ -172,6 +174,12 @@ export const ConfigSchema = Type.Object(
             ...address(5055),
             account: Type.String({ default: 'SIM-001' }),
             ackTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
+            /**
+             * Closed orders kept in memory besides the open ones (newest first): what
+             * GET /api/orders lists. An older one is read back from the journal by id or
+             * clientOrderId. About 0.7 KB each.
+             */
+            closedOrdersInMemory: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000 }),
             enforceTradingHours: Type.Boolean({ default: false }),
             /** POST /api/signals turns BUY/SELL signals at or above the threshold into orders. */
             autoExecuteSignals: Type.Boolean({ default: true }),

@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS events (
   data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_order ON events(order_id);
+CREATE INDEX IF NOT EXISTS events_client_order ON events(json_extract(data, '$.order.clientOrderId'))
+  WHERE type = 'order.submitted';
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   ts INTEGER NOT NULL,
@@ -127,6 +129,8 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   onRollback?: (err: Error) => void;
   private readonly selectAfter: Database.Statement<[number, number, number], EventRow>;
   private readonly selectAudit: Database.Statement<[number, string | null, string | null, number], AuditRow>;
+  private readonly selectOrderEvents: Database.Statement<[string, number], EventRow>;
+  private readonly selectOrderOfClientId: Database.Statement<[string, number], string>;
   private readonly writer: SqliteWriter;
   /** Highest committed seq / audit id: readers see only these. */
   private committedSeq: number;
@@ -154,6 +158,13 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
     this.selectAudit = db.prepare(
       'SELECT * FROM audit WHERE id <= ? AND (? IS NULL OR action = ?) ORDER BY id DESC LIMIT ?',
     );
+    this.selectOrderEvents = db.prepare('SELECT * FROM events WHERE order_id = ? AND seq <= ? ORDER BY seq');
+    // Same expression and condition as the index events_client_order, so the index serves it.
+    this.selectOrderOfClientId = db
+      .prepare<[string, number], string>(
+        "SELECT order_id FROM events WHERE type = 'order.submitted' AND json_extract(data, '$.order.clientOrderId') = ? AND seq <= ? LIMIT 1",
+      )
+      .pluck();
     const row = db.prepare('SELECT MAX(seq) AS last FROM events').get() as { last: number | null };
     this.committedSeq = row.last ?? 0;
     const audit = db.prepare('SELECT MAX(id) AS last FROM audit').get() as { last: number | null };
@@ -306,6 +317,16 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
 
   lastSeq(): number {
     return this.committedSeq;
+  }
+
+  /** One order's committed events in seq order: how an order no longer in memory is read back. */
+  orderEvents(orderId: string): JournalEvent[] {
+    return this.selectOrderEvents.all(orderId, this.committedSeq).map(toEvent);
+  }
+
+  /** The id of the committed order with this clientOrderId, if any. */
+  orderIdOf(clientOrderId: string): string | undefined {
+    return this.selectOrderOfClientId.get(clientOrderId, this.committedSeq) ?? undefined;
   }
 
   /** Every event in seq order, read in chunks so a long journal never sits in memory at once. */

@@ -27,7 +27,15 @@ import type { Logger } from '../../kernel/logger.js';
 import { toOrderEvent } from './broker-events.js';
 import { type OrderTrigger, observeTrigger } from './latency.js';
 import type { OrderManagerMetrics } from './metrics.js';
-import { type EventData, type EventType, type OrderState, type Projected, project } from './projection.js';
+import {
+  type EventData,
+  type EventType,
+  forgetClosed,
+  type OrderState,
+  type Projected,
+  project,
+  recallClosed,
+} from './projection.js';
 import { type RiskInputs, riskContext } from './risk-context.js';
 import type { NewOrderBody } from './schemas.js';
 
@@ -38,6 +46,8 @@ export interface EngineDeps {
   state: OrderState;
   account: string;
   ackTimeoutMs: number;
+  /** Closed orders kept in memory beyond the open ones; older ones are read from the journal. */
+  closedOrdersInMemory: number;
   timeZone: string;
   clock: Clock;
   logger: Logger;
@@ -78,6 +88,7 @@ export class OrderEngine {
   constructor(private readonly d: EngineDeps) {
     d.journal.onCommit = (events, json) => {
       for (const [i, e] of events.entries()) d.publish(e, json[i] as string);
+      forgetClosed(d.state, d.closedOrdersInMemory, d.journal.lastSeq());
     };
     d.journal.onRollback = (err) => this.rolledBack(err);
     // The first check runs once the owner's synchronous start (the rebuild) is done.
@@ -99,9 +110,30 @@ export class OrderEngine {
     let n = 0;
     for (const e of this.d.journal.replay()) {
       project(this.d.state, e, this.d.instruments, this.d.timeZone);
+      // As it goes, so a long journal never has every order in memory at once.
+      forgetClosed(this.d.state, this.d.closedOrdersInMemory, e.seq);
       n++;
     }
     return n;
+  }
+
+  /** The order by id: from memory, or a closed one forgotten since (`forgetClosed`) from the journal. */
+  find(id: string): Order | undefined {
+    return this.d.state.orders.get(id) ?? this.readBack(id);
+  }
+
+  /** Folds the order's committed events, through the same projection, into a scratch state. */
+  private readBack(id: string): Order | undefined {
+    const events = this.d.journal.orderEvents(id);
+    if (events.length === 0) return undefined;
+    const scratch = this.d.emptyState();
+    for (const e of events) project(scratch, e, this.d.instruments, this.d.timeZone);
+    return scratch.orders.get(id);
+  }
+
+  /** The id of our order with this clientOrderId, in memory or only in the journal. */
+  orderIdOf(clientOrderId: string): string | undefined {
+    return this.d.state.byClientId.get(clientOrderId) ?? this.d.journal.orderIdOf(clientOrderId);
   }
 
   /** Appends (with its audit entry, in one transaction), projects, publishes. */
@@ -191,7 +223,7 @@ export class OrderEngine {
   submit(body: NewOrderBody, actor: string, opts: SubmitOptions = {}): { created: boolean; order: Order } {
     const shape = orderShapeError(body);
     if (shape) throw badRequest(shape.code, shape.message, shape.details);
-    const known = body.clientOrderId && this.d.state.byClientId.get(body.clientOrderId);
+    const known = body.clientOrderId && this.orderIdOf(body.clientOrderId);
     if (known) return { created: false, order: this.get(known) };
     this.rollSession();
     const clientOrderId = body.clientOrderId ?? randomUUID();
@@ -246,7 +278,7 @@ export class OrderEngine {
   }
 
   get(id: string): Order {
-    const order = this.d.state.orders.get(id);
+    const order = this.find(id);
     if (!order) throw notFound('order', id);
     return order;
   }
@@ -311,7 +343,7 @@ export class OrderEngine {
   }
 
   onBrokerUpdate(u: BrokerOrderUpdate): void {
-    const id = this.d.state.byClientId.get(u.clientOrderId);
+    const id = this.orderIdOf(u.clientOrderId);
     const event = toOrderEvent(u);
     if (!id || !event) {
       this.d.logger.warn({ event: 'order.unmatched_update', update: u }, 'broker update for no known order');
@@ -329,7 +361,7 @@ export class OrderEngine {
    * accepts it now, so a verdict that no longer fits is reported instead of journaled.
    */
   applyIfLegal(orderId: string, event: OrderEvent): OrderError | null {
-    const order = this.d.state.orders.get(orderId);
+    const order = this.find(orderId);
     if (!order) return null;
     const dryRun = applyOrderEvent(order, event);
     if (!dryRun.ok) return dryRun;
@@ -374,6 +406,12 @@ export class OrderEngine {
 
   /** Journals a state-machine event for an order and returns the order after it. */
   private apply(orderId: string, event: OrderEvent, audit?: Audit): Order {
+    // A forgotten order is closed, so the event changes nothing; in memory again, it is refused
+    // and logged as it always was.
+    if (!this.d.state.orders.has(orderId)) {
+      const order = this.readBack(orderId);
+      if (order) recallClosed(this.d.state, order, this.d.journal.lastSeq());
+    }
     const p = this.record('order.event', orderId, { event }, audit);
     this.react(p, event);
     return p.order ?? this.get(orderId);
@@ -464,7 +502,7 @@ export class OrderEngine {
       return;
     }
     // Usually the broker's acknowledgement came first and carried the id: nothing more to journal.
-    if (this.d.state.orders.get(order.id)?.brokerOrderId !== undefined) return;
+    if (this.find(order.id)?.brokerOrderId !== undefined) return;
     this.sendDeferredCancel(this.record('order.sent', order.id, { brokerOrderId }));
   }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { JournalEvent } from '../../adapters/storage/order-journal.js';
 import { DEFAULT_INSTRUMENTS } from '../../domain/instruments.js';
 import { createOrder, type OrderEvent } from '../../domain/orders.js';
-import { emptyState, leavesKey, type OrderState, project } from './projection.js';
+import { emptyState, forgetClosed, leavesKey, type OrderState, project } from './projection.js';
 
 const instruments = new Map(DEFAULT_INSTRUMENTS.map((i) => [i.symbol, i]));
 let seq = 0;
@@ -50,6 +50,39 @@ describe('projection: open-order tally', () => {
     event('o1', { type: 'filled', ts: 5, tradeId: 't2', qty: 3, price: 100_000 });
     check();
     expect(state.openTally.get('A')?.count).toBe(0);
+  });
+});
+
+describe('projection: closed orders leave memory', () => {
+  it('forgets the oldest closed orders beyond the bound, never an open one or one closed after the commit', () => {
+    const state = emptyState(false);
+    const apply = (e: JournalEvent) => project(state, e, instruments, 'America/Sao_Paulo');
+    const spec = { account: 'A', symbol: 'WINZ26', type: 'MARKET', timeInForce: 'DAY', quantity: 1 } as const;
+    const closedAt: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const order = createOrder(
+        { ...spec, side: i % 2 ? 'SELL' : 'BUY', id: `o${i}`, clientOrderId: `c${i}` },
+        1,
+      );
+      apply(ev('order.submitted', order.id, { order }));
+      if (i === 2) continue; // stays open
+      const fill = ev('order.event', order.id, {
+        event: { type: 'filled', ts: 2, tradeId: `t${i}`, qty: 1, price: 100_000 },
+      });
+      apply(fill);
+      closedAt.push(fill.seq);
+    }
+    // Committed up to the third close: only the first three closed may go.
+    forgetClosed(state, 1, closedAt[2] as number);
+    expect([...state.orders.keys()]).toEqual(['o2', 'o4', 'o5']);
+    expect([...state.byClientId.keys()]).toEqual(['c2', 'c4', 'c5']);
+    forgetClosed(state, 1, Number.POSITIVE_INFINITY);
+    expect([...state.orders.keys()]).toEqual(['o2', 'o5']);
+    // Every fill still counts: BUY o0, o4 and SELL o1, o3, o5 (o2 open, unfilled).
+    expect(state.filledNet.get('A')?.get('WINZ26')).toBe(-1);
+    // An event for a forgotten order changes nothing.
+    apply(ev('order.event', 'o0', { event: { type: 'canceled', ts: 3 } }));
+    expect(state.orders.has('o0')).toBe(false);
   });
 });
 

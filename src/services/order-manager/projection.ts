@@ -49,6 +49,13 @@ export interface OrderState {
   byClientId: Map<string, string>;
   /** Orders not in a terminal status (UNKNOWN included). */
   open: Map<string, Order>;
+  /**
+   * Closed orders still in memory, oldest first, each with the seq of the event that closed it:
+   * `forgetClosed` drops the oldest (the journal keeps them; the engine reads one back on demand).
+   */
+  closed: Map<string, number>;
+  /** Net filled quantity by account, then symbol: every fill of every order, forgotten ones too. */
+  filledNet: Map<string, Map<string, number>>;
   /** `open` summed per account, kept with it: the risk check must not scan every resting order. */
   openTally: Map<string, OpenTally>;
   positions: Map<string, Position>;
@@ -90,6 +97,8 @@ export function emptyState(enforceTradingHours: boolean, minSignalConfidence?: n
     orders: new Map(),
     byClientId: new Map(),
     open: new Map(),
+    closed: new Map(),
+    filledNet: new Map(),
     openTally: new Map(),
     positions: new Map(),
     limits: {
@@ -122,9 +131,9 @@ export function project(
     case 'order.submitted':
       return submitted(state, (e.data as EventData['order.submitted']).order, e.ts);
     case 'order.sent':
-      return sent(state, e.orderId, (e.data as EventData['order.sent']).brokerOrderId);
+      return sent(state, e, (e.data as EventData['order.sent']).brokerOrderId);
     case 'order.event':
-      return orderEvent(state, e.orderId, (e.data as EventData['order.event']).event, instruments, timeZone);
+      return orderEvent(state, e, (e.data as EventData['order.event']).event, instruments, timeZone);
     case 'risk.limits':
       state.limits = (e.data as EventData['risk.limits']).limits;
       return NOTHING;
@@ -179,39 +188,83 @@ function dropOlder<T>(list: T[], tooOld: (item: T) => boolean): void {
   if (n > 0) list.splice(0, n);
 }
 
-function sent(state: OrderState, orderId: string | null, brokerOrderId: string): Projected {
-  const previous = orderId === null ? undefined : state.orders.get(orderId);
+/**
+ * An event for an order not in memory changes nothing: it was never submitted, or it is closed and
+ * forgotten, and a closed order takes no more transitions (`OrderEngine.apply` reads one back from
+ * the journal first, so its refusal is logged as before).
+ */
+function sent(state: OrderState, e: JournalEvent, brokerOrderId: string): Projected {
+  const previous = e.orderId === null ? undefined : state.orders.get(e.orderId);
   if (!previous) return NOTHING;
   // The broker's id is known as soon as it takes the order, before (or without) its ack.
   const order = previous.brokerOrderId ? previous : { ...previous, brokerOrderId };
-  store(state, order);
+  store(state, order, e.seq);
   return { order, previous, newFills: [] };
 }
 
 function orderEvent(
   state: OrderState,
-  orderId: string | null,
+  e: JournalEvent,
   event: OrderEvent,
   instruments: ReadonlyMap<string, Instrument>,
   timeZone: string,
 ): Projected {
-  const previous = orderId === null ? undefined : state.orders.get(orderId);
+  const previous = e.orderId === null ? undefined : state.orders.get(e.orderId);
   if (!previous) return NOTHING;
   const result = applyOrderEvent(previous, event);
   if (!result.ok) return { previous, error: result, newFills: [] };
   if (result.duplicate) return { order: previous, previous, newFills: [] };
   const order = result.order;
-  store(state, order);
+  store(state, order, e.seq);
   const newFills = order.fills.slice(previous.fills.length);
+  if (newFills.length > 0) addFilledNet(state, order, newFills);
   const instrument = instruments.get(order.symbol);
   if (instrument) for (const f of newFills) addFill(state, order, f, instrument, timeZone);
   return { order, previous, newFills };
 }
 
-function store(state: OrderState, order: Order): void {
+function addFilledNet(state: OrderState, order: Order, fills: readonly Fill[]): void {
+  let bySymbol = state.filledNet.get(order.account);
+  if (!bySymbol) {
+    bySymbol = new Map();
+    state.filledNet.set(order.account, bySymbol);
+  }
+  const qty = fills.reduce((sum, f) => sum + f.qty, 0);
+  bySymbol.set(order.symbol, (bySymbol.get(order.symbol) ?? 0) + (order.side === 'BUY' ? qty : -qty));
+}
+
+function store(state: OrderState, order: Order, seq: number): void {
   state.orders.set(order.id, order);
-  if (isOpen(order.status)) setOpen(state, order);
-  else closeOpen(state, order.id);
+  if (isOpen(order.status)) {
+    setOpen(state, order);
+    return;
+  }
+  closeOpen(state, order.id);
+  state.closed.delete(order.id); // re-added last: the newest closed
+  state.closed.set(order.id, seq);
+}
+
+/**
+ * Drops the oldest closed orders from memory until `keep` remain, so memory does not grow with
+ * every order ever placed. Only orders closed by a committed event (at most `committedSeq`) go:
+ * the journal can read those back.
+ */
+export function forgetClosed(state: OrderState, keep: number, committedSeq: number): void {
+  for (const [id, seq] of state.closed) {
+    if (state.closed.size <= keep || seq > committedSeq) return;
+    state.closed.delete(id);
+    const order = state.orders.get(id);
+    state.orders.delete(id);
+    if (order && state.byClientId.get(order.clientOrderId) === id)
+      state.byClientId.delete(order.clientOrderId);
+  }
+}
+
+/** A closed order read back from the journal, in memory again as the newest closed one. */
+export function recallClosed(state: OrderState, order: Order, committedSeq: number): void {
+  state.orders.set(order.id, order);
+  state.byClientId.set(order.clientOrderId, order.id);
+  state.closed.set(order.id, committedSeq);
 }
 
 function setOpen(state: OrderState, order: Order): void {

@@ -215,7 +215,7 @@ export class Reconciler {
     }
     if (!full) return;
     for (const r of reports) {
-      if (engine.state.byClientId.has(r.clientOrderId) || r.request.account !== account) continue;
+      if (r.request.account !== account || engine.orderIdOf(r.clientOrderId) !== undefined) continue;
       // Adopted, then brought to the broker's status and fills like any order of ours.
       const adopted = engine.adopt(r);
       this.applyPlan(run, adopted, r);
@@ -299,13 +299,8 @@ export class Reconciler {
   }
 
   private fillSums(): Map<string, number> {
-    const sums = new Map<string, number>();
-    for (const o of this.d.engine.state.orders.values()) {
-      if (o.account !== this.d.account || o.filledQty === 0) continue;
-      const signed = o.side === 'BUY' ? o.filledQty : -o.filledQty;
-      sums.set(o.symbol, (sums.get(o.symbol) ?? 0) + signed);
-    }
-    return sums;
+    const net = this.d.engine.state.filledNet.get(this.d.account) ?? new Map<string, number>();
+    return new Map([...net].filter(([, qty]) => qty !== 0));
   }
 
   private mismatch(run: ReconcileRun, m: Mismatch): void {

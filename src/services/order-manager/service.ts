@@ -133,6 +133,7 @@ function wire(
     state,
     account: settings.account,
     ackTimeoutMs: settings.ackTimeoutMs,
+    closedOrdersInMemory: settings.closedOrdersInMemory,
     timeZone: config.timezone,
     clock,
     logger,

@@ -12,12 +12,14 @@ describe('simulator from config', () => {
       burstFactor: 3,
       realHours: true,
       closeAt: '2026-03-16T15:00:00-03:00',
+      closedOrdersInMemory: 1_000,
     },
   };
 
   it('maps the sim section, reading closeAt as an instant', () => {
     expect(simOptionsFromConfig(config)).toEqual({
       seed: 5,
+      closedOrdersInMemory: 1_000,
       tradesPerSecond: 20,
       burstFactor: 3,
       realHours: true,

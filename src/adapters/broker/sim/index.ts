@@ -12,9 +12,10 @@ export { VenueUnavailableError } from './venue-store.js';
 export function simOptionsFromConfig(
   config: Pick<Config, 'sim' | 'instruments' | 'timezone'>,
 ): SimBrokerOptions {
-  const { seed, tradesPerSecond, burstFactor, realHours, openAt, closeAt } = config.sim;
+  const { seed, tradesPerSecond, burstFactor, realHours, openAt, closeAt, closedOrdersInMemory } = config.sim;
   return {
     seed,
+    closedOrdersInMemory,
     tradesPerSecond,
     burstFactor,
     realHours,

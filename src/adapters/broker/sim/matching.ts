@@ -2,7 +2,6 @@ import type { Quote, Trade } from '../../../domain/market-data.js';
 import type {
   BrokerFill,
   BrokerOpenOrder,
-  BrokerOrderReport,
   BrokerOrderRequest,
   BrokerOrderStatus,
   BrokerOrderUpdate,
@@ -11,7 +10,7 @@ import type {
 import { changeProblem, hasStopPrice, type OrderChange } from './order-rules.js';
 import { PositionBook } from './positions.js';
 import type { Tape } from './tape.js';
-import { remaining, type TapePoint, toReport, type VenueOrder, type VenueStatus } from './venue-order.js';
+import { remaining, type TapePoint, type VenueOrder, type VenueStatus } from './venue-order.js';
 
 /** What operations changed since the last take: stored before the updates go out. */
 export interface VenueChanges {
@@ -82,8 +81,10 @@ function stopReached(order: VenueOrder, price: number): boolean {
  */
 export class MatchingEngine {
   private readonly positions = new PositionBook();
-  /** Every order ever received, open and closed, for reports. */
+  /** The orders received, open and closed, for reports; closed ones until `forgetClosed`. */
   private readonly orders = new Map<string, VenueOrder>();
+  /** Closed orders still in `orders`, in the order they closed. */
+  private readonly closed = new Set<VenueOrder>();
   private readonly working = new Map<string, VenueOrder>();
   private readonly books = new Map<string, Book>();
   /** The earliest expiry among working orders: expiries are looked for only once it is due. */
@@ -105,6 +106,7 @@ export class MatchingEngine {
       }
       this.orders.set(order.brokerOrderId, order);
       if (order.status === 'WORKING') this.startWorking(order);
+      else if (order.status !== 'PENDING') this.closed.add(order);
     }
     for (const { brokerOrderId, fill } of fills) {
       const order = this.orders.get(brokerOrderId);
@@ -258,11 +260,28 @@ export class MatchingEngine {
       }));
   }
 
-  reports(account: string, sinceTs: number): BrokerOrderReport[] {
+  /** Holds the order in memory (closed or not): a forgotten one is only in the venue's store. */
+  has(brokerOrderId: string): boolean {
+    return this.orders.has(brokerOrderId);
+  }
+
+  /**
+   * Drops the oldest closed orders from memory until `keep` remain, leaving those with changes not
+   * yet handed out (`takeChanges`): the caller keeps them in its store, and asks it for them.
+   */
+  forgetClosed(keep: number): void {
+    for (const order of this.closed) {
+      if (this.closed.size <= keep || this.dirty.has(order)) return;
+      this.closed.delete(order);
+      this.orders.delete(order.brokerOrderId);
+    }
+  }
+
+  /** The account's orders in memory changed at or after `sinceTs`, in seq order. */
+  updatedSince(account: string, sinceTs: number): VenueOrder[] {
     return [...this.orders.values()]
       .filter((o) => o.request.account === account && o.updatedAt >= sinceTs)
-      .sort((a, b) => a.seq - b.seq)
-      .map(toReport);
+      .sort((a, b) => a.seq - b.seq);
   }
 
   positionsOf(account: string): BrokerPosition[] {
@@ -297,7 +316,9 @@ export class MatchingEngine {
   private requireWorking(brokerOrderId: string): VenueOrder {
     const order = this.orders.get(brokerOrderId);
     if (order?.status === 'WORKING') return order;
-    if (!order || order.status === 'PENDING') throw new Error(`unknown order ${brokerOrderId}`);
+    if (!order || order.status === 'PENDING') {
+      throw new Error(`unknown order ${brokerOrderId} (or closed long ago)`);
+    }
     throw new Error(`order ${brokerOrderId} is closed (${order.status})`);
   }
 
@@ -367,6 +388,7 @@ export class MatchingEngine {
   private finish(order: VenueOrder, status: VenueStatus, reason?: string): void {
     order.status = status;
     if (reason !== undefined) order.reason = reason;
+    this.closed.add(order);
     this.working.delete(order.brokerOrderId);
     this.books.get(order.request.symbol)?.orders.delete(order);
   }

@@ -34,6 +34,8 @@ export interface SimBrokerOptions extends TapeOptions {
    * a real broker's; without it they live and die with this object.
    */
   venueFile?: string;
+  /** With a venue file: closed orders the venue keeps in memory (the file has them all). */
+  closedOrdersInMemory?: number;
 }
 
 type ConnectionState = 'down' | 'connecting' | 'up';
@@ -63,6 +65,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
   private readonly faults: FaultSwitchboard;
   private venue: Venue;
   private readonly venueFile: string | undefined;
+  private readonly closedOrdersInMemory: number | undefined;
   /** The venue could not store its work (a full disk): routing is down until it reopens. */
   private venueFailure: Error | null = null;
   private readonly feed: LiveFeed;
@@ -88,6 +91,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
     this.feed = new LiveFeed(this.tape, this.faults, () => this.handlers);
     this.orderIdPrefix = `${this.clock.now().toString(36).toUpperCase()}-`;
     this.venueFile = options.venueFile;
+    this.closedOrdersInMemory = options.closedOrdersInMemory;
     this.venue = this.openVenue();
     this.nextOrderNumber = this.venue.lastOrderSeq() + 1;
   }
@@ -101,6 +105,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
         store,
         (update) => this.handlers.onOrderUpdate(update),
         (err) => this.venueLost(err),
+        this.closedOrdersInMemory,
       );
       if (store) this.catchUp();
       return this.venue;
@@ -275,7 +280,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
 
   async orderReports(account: string, sinceTs: number): Promise<BrokerOrderReport[]> {
     this.requireVenue();
-    return this.engine.reports(account, sinceTs);
+    return this.venue.reports(account, sinceTs);
   }
 
   /** A venue that could not store its work must not report it: its memory is ahead of its file. */

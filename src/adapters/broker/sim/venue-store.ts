@@ -81,6 +81,8 @@ export class VenueStore {
   private readonly upsertPosition: Database.Statement<[string, string, number, number]>;
   private readonly pruneOutbox: Database.Statement<[number]>;
   private readonly insertUpdate: Database.Statement<[number, string]>;
+  private readonly selectUpdatedSince: Database.Statement<[string, number], string>;
+  private readonly selectFillsOf: Database.Statement<[string], FillRow>;
   /** Batches waiting for `commitStaged`, kept in memory: the turn's work is written in one go. */
   private staged: VenueCommit[] = [];
   /** Outbox seqs are handed out at staging, so a staged update already has its place. */
@@ -102,6 +104,12 @@ export class VenueStore {
     );
     this.pruneOutbox = db.prepare('DELETE FROM outbox WHERE seq <= ?');
     this.insertUpdate = db.prepare('INSERT INTO outbox (seq, data) VALUES (?, ?)');
+    this.selectUpdatedSince = db
+      .prepare<[string, number], string>(
+        "SELECT data FROM orders WHERE json_extract(data, '$.request.account') = ? AND json_extract(data, '$.updatedAt') >= ?",
+      )
+      .pluck();
+    this.selectFillsOf = db.prepare('SELECT * FROM fills WHERE broker_order_id = ? ORDER BY seq');
     this.nextOutboxSeq = this.lastOutboxSeq() + 1;
   }
 
@@ -129,6 +137,11 @@ export class VenueStore {
       // damage it (a damaged file is refused at the next start); the fsyncs that guard against
       // that, at each checkpoint, were a third of the venue's cost on the order manager's loop.
       db.pragma('synchronous = OFF');
+      // Added after schema 1, for the orders no longer in memory (`ordersUpdatedSince`): found by
+      // when they changed, their fills by order, neither by a scan.
+      db.exec(`
+        CREATE INDEX IF NOT EXISTS orders_updated ON orders(json_extract(data, '$.updatedAt'));
+        CREATE INDEX IF NOT EXISTS fills_order ON fills(broker_order_id);`);
       return new VenueStore(file, db);
     } catch (err) {
       db?.close();
@@ -162,6 +175,17 @@ export class VenueStore {
     } catch (err) {
       throw new VenueUnavailableError(this.file, (err as Error).message);
     }
+  }
+
+  /** The stored orders of an account changed at or after `sinceTs`, fills attached, in no order. */
+  ordersUpdatedSince(account: string, sinceTs: number): VenueOrder[] {
+    return this.selectUpdatedSince.all(account, sinceTs).map((data) => {
+      const order = decodeOrder(data);
+      for (const r of this.selectFillsOf.all(order.brokerOrderId)) {
+        order.fills.push({ tradeId: r.trade_id, price: r.price, qty: r.qty, ts: r.ts });
+      }
+      return order;
+    });
   }
 
   /** Adds a batch to the open group: durable at `commitStaged`. */

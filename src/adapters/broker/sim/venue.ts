@@ -1,8 +1,12 @@
 import { type Deferred, deferred } from '../../../kernel/deferred.js';
-import type { BrokerOrderUpdate, BrokerPosition } from '../types.js';
+import type { BrokerOrderReport, BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { MatchingEngine } from './matching.js';
 import type { Tape } from './tape.js';
+import { toReport } from './venue-order.js';
 import { type VenueStore, VenueUnavailableError } from './venue-store.js';
+
+/** About 0.7 KB each. */
+const CLOSED_ORDERS_IN_MEMORY = 1_000;
 
 const positionKey = (p: { account: string; symbol: string }) => `${p.account}\u0000${p.symbol}`;
 
@@ -35,10 +39,28 @@ export class Venue {
     private readonly deliver: (update: BrokerOrderUpdate) => void,
     /** A commit failed (a full disk): from then on the venue takes no work; reopen it to go on. */
     private readonly onFailure: (err: VenueUnavailableError) => void = () => {},
+    /** With a store: closed orders kept in memory; older ones are read from the store for reports. */
+    private readonly closedOrdersInMemory = CLOSED_ORDERS_IN_MEMORY,
   ) {
     this.engine = new MatchingEngine(tape);
     this.holding = store !== null;
-    if (store) this.restore(store);
+    if (store) {
+      this.restore(store);
+      this.engine.forgetClosed(closedOrdersInMemory);
+    }
+  }
+
+  /** The account's orders changed since `sinceTs`, as a broker reports them: memory and store together. */
+  reports(account: string, sinceTs: number): BrokerOrderReport[] {
+    const orders = this.engine.updatedSince(account, sinceTs);
+    const forgotten = (this.store?.ordersUpdatedSince(account, sinceTs) ?? []).filter(
+      (o) => !this.engine.has(o.brokerOrderId),
+    );
+    if (forgotten.length > 0) {
+      orders.push(...forgotten);
+      orders.sort((a, b) => a.seq - b.seq);
+    }
+    return orders.map(toReport);
   }
 
   /** The highest order number the venue has handed out. */
@@ -141,6 +163,8 @@ export class Venue {
       }
       this.outbox.push(...staged);
       this.flush();
+      // What is stored now may leave memory (the store answers for it).
+      if (this.store) this.engine.forgetClosed(this.closedOrdersInMemory);
     }
     done?.resolve();
   }
