@@ -29,7 +29,32 @@ export interface ProcessStatus {
 
 type SupervisorPolicy = Config['supervisor'];
 
+/**
+ * One health probe of one service, emitted as 'probe' after every probe (metrics, availability
+ * records and notifications listen to it). `ok` is the service's own answer: 200, ok or degraded.
+ */
+export interface ProbeResult {
+  service: string;
+  /** Epoch ms when the probe started. */
+  at: number;
+  ok: boolean;
+  /** null when no HTTP answer came (refused, reset, timed out). */
+  httpStatus: number | null;
+  latencyMs: number;
+  /** The service's state after the probe. */
+  state: ProcessState;
+  /** The service's own checks, as its `/health` reported them. */
+  checks?: Record<string, { status?: string; [extra: string]: unknown }>;
+}
+
 const PROBE_TIMEOUT_MS = 2_000;
+
+interface ProbeBody {
+  status?: string;
+  service?: unknown;
+  pid?: unknown;
+  checks?: Record<string, { status?: string }>;
+}
 const GATE_POLL_MS = 100;
 const OUTPUT_TAIL_LINES = 20;
 
@@ -307,14 +332,22 @@ export class Supervisor extends EventEmitter {
     const url = `http://${p.spec.host}:${p.spec.port}${p.spec.healthPath}`;
     let next: ProcessState;
     let detail: string | null = null;
+    const at = Date.now();
+    const started = performance.now();
+    const result = (httpStatus: number | null, body?: ProbeBody): ProbeResult => ({
+      service: p.spec.name,
+      at,
+      ok: httpStatus === 200,
+      httpStatus,
+      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      state: p.state,
+      ...(body?.checks && { checks: body.checks }),
+    });
+    let probed: ProbeResult;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-      const body = (await res.json().catch(() => ({}))) as {
-        status?: string;
-        service?: unknown;
-        pid?: unknown;
-        checks?: Record<string, { status?: string }>;
-      };
+      const body = (await res.json().catch(() => ({}))) as ProbeBody;
+      probed = result(res.status, body);
       const foreign = foreignAnswer(p.spec, child.pid, body);
       if (foreign) {
         this.heldByAnother(p, child, foreign);
@@ -334,6 +367,7 @@ export class Supervisor extends EventEmitter {
       if (p.child !== child) return; // gone meanwhile
       // Not listening yet is normal while booting, until the health timeout.
       if (p.state === 'starting' && Date.now() - p.startedAt < this.policy.healthTimeoutMs) return;
+      this.emit('probe', result(null));
       p.livenessMisses += 1;
       if (p.livenessMisses >= this.policy.livenessFailures) {
         this.logger.error(
@@ -350,6 +384,7 @@ export class Supervisor extends EventEmitter {
       return;
     }
     if (p.child !== child || p.stopping) return;
+    this.emit('probe', { ...probed, state: next });
     if ((next === 'healthy' || next === 'degraded') && !p.healthySince) p.healthySince = Date.now();
     if (next === 'unhealthy') p.healthySince = 0;
     if (next !== p.state || detail !== p.detail) {
