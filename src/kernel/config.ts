@@ -116,6 +116,85 @@ const SimSchema = Type.Object(
   section,
 );
 
+/** What the supervisor can notify about by itself (`notify.events`). */
+export const NOTIFY_EVENT_KINDS = [
+  'broker-escalation',
+  'crash-loop',
+  'kill-switch',
+  'backup-failed',
+  'disk-space',
+] as const;
+const NotifySeverity = Type.Enum(['warning', 'critical']);
+/** Where a secret is kept: a file path or an environment variable's name, never the secret itself. */
+const SecretFile = Type.Optional(Type.String({ minLength: 1 }));
+const SecretEnv = Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }));
+/**
+ * Direct notification by the supervisor, for a desk without Prometheus/Alertmanager: no channel
+ * configured (the default) sends nothing.
+ */
+const NotifySchema = Type.Object(
+  {
+    channels: Type.Object(
+      {
+        /** Slack incoming webhook; its URL is the secret. */
+        slack: Type.Optional(
+          Type.Object(
+            { urlFile: SecretFile, urlEnv: SecretEnv, minSeverity: Type.Optional(NotifySeverity) },
+            { additionalProperties: false },
+          ),
+        ),
+        /** PagerDuty Events API v2; the integration's routing key is the secret. */
+        pagerduty: Type.Optional(
+          Type.Object(
+            {
+              routingKeyFile: SecretFile,
+              routingKeyEnv: SecretEnv,
+              url: Type.String({ format: 'uri', default: 'https://events.pagerduty.com/v2/enqueue' }),
+              minSeverity: Type.Optional(NotifySeverity),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        /** Any HTTP endpoint taking the event as JSON, signed with HMAC-SHA256 when a secret is named. */
+        webhook: Type.Optional(
+          Type.Object(
+            {
+              url: Type.String({ format: 'uri', pattern: '^https?://' }),
+              secretFile: SecretFile,
+              secretEnv: SecretEnv,
+              minSeverity: Type.Optional(NotifySeverity),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      },
+      section,
+    ),
+    events: Type.Array(Type.Enum([...NOTIFY_EVENT_KINDS]), {
+      uniqueItems: true,
+      default: [...NOTIFY_EVENT_KINDS],
+    }),
+    /** Events below this are not sent (a channel may ask for more with its own minSeverity). */
+    minSeverity: Type.Enum(['warning', 'critical'], { default: 'critical' }),
+    /** Still active after this many minutes: sent again (0: once until it clears). */
+    repeatAfterMinutes: Type.Number({ minimum: 0, maximum: 10_080, default: 0 }),
+    /** Tries per notification and channel on network errors, 5xx and 429. */
+    maxAttempts: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+    /** First wait between tries, doubled each time up to retryMaxMs (a Retry-After answer wins, up to retryMaxMs). */
+    retryInitialMs: Type.Integer({ minimum: 10, maximum: 600_000, default: 1_000 }),
+    retryMaxMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 60_000 }),
+    /** Each HTTP request is abandoned (and retried) after this. */
+    timeoutMs: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+    /** Notifications waiting per channel; beyond it the oldest is dropped (and logged). */
+    queueSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+    /** How often the supervisor reads the free space of the data home for `disk-space`. */
+    diskCheckMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+    /** Names this installation in notifications (PagerDuty `source`); empty: the host name. */
+    source: Type.String({ maxLength: 255, default: '' }),
+  },
+  section,
+);
+
 export const ConfigSchema = Type.Object(
   {
     home: Type.String({ minLength: 1 }),
@@ -308,6 +387,7 @@ export const ConfigSchema = Type.Object(
       },
       section,
     ),
+    notify: NotifySchema,
     supervisor: Type.Object(
       {
         healthTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),
@@ -384,6 +464,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptio
     );
   }
   checkPorts(config);
+  checkNotify(config);
   return config;
 }
 
@@ -471,4 +552,19 @@ function checkPorts(config: Config): void {
     if (other) throw new ConfigError(key, `invalid config: ${key} ${s.port} is already used by ${other}`);
     seen.set(where, key);
   }
+}
+
+/** A notification channel must say where its secret is: the schema cannot say "one of these two". */
+function checkNotify(config: Config): void {
+  const { slack, pagerduty } = config.notify.channels;
+  if (slack && !slack.urlFile && !slack.urlEnv)
+    throw new ConfigError(
+      'notify.channels.slack',
+      'invalid config: notify.channels.slack needs urlFile or urlEnv (where the webhook URL is kept)',
+    );
+  if (pagerduty && !pagerduty.routingKeyFile && !pagerduty.routingKeyEnv)
+    throw new ConfigError(
+      'notify.channels.pagerduty',
+      'invalid config: notify.channels.pagerduty needs routingKeyFile or routingKeyEnv (where the routing key is kept)',
+    );
 }

@@ -4,6 +4,7 @@ import type { Config } from '../../kernel/config.js';
 import { createLogger, type Logger } from '../../kernel/logger.js';
 import { backupJob } from '../backup/job.js';
 import { logRetentionJob } from '../maintenance/logs.js';
+import { systemEventsFrom } from '../notify/system-events.js';
 import { DailyJobs } from '../schedule.js';
 import {
   claimState,
@@ -19,7 +20,7 @@ import {
 } from './control.js';
 import { type ProcessSpec, processSpecs } from './specs.js';
 import { renderTable } from './status-table.js';
-import { type ProcessStatus, Supervisor } from './supervisor.js';
+import { type ProbeResult, type ProcessStatus, Supervisor } from './supervisor.js';
 
 export interface RunSupervisorOptions {
   config: Config;
@@ -70,8 +71,13 @@ export async function runSupervisor({
     logger,
     stateFile: path.join(config.home, 'run', 'schedule.json'),
   });
+  // Direct notifications (notify.channels): null when none is configured.
+  const notify = systemEventsFrom(config, logger);
   jobs.add(logRetentionJob(config, logger));
-  if (config.backup.scheduled) jobs.add(backupJob(config, logger));
+  if (config.backup.scheduled) {
+    const backup = backupJob(config, logger);
+    jobs.add(notify ? notify.watchBackup(backup) : backup);
+  }
   const token = newToken();
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
@@ -98,6 +104,7 @@ export async function runSupervisor({
     token: undefined,
     processes: supervisor.status(),
     jobs: jobs.status(),
+    ...(notify && { notify: notify.status() }),
   });
 
   const stateFile = new StateFileKeeper(config.home, state, logger);
@@ -128,7 +135,11 @@ export async function runSupervisor({
     state.processes = rows;
     stateFile.save();
     view.update(rows);
+    notify?.onChange(rows);
   });
+  // Never awaited: the notifier queues and sends on its own, so a probe is never slowed by it.
+  if (notify) supervisor.on('probe', (p: ProbeResult) => notify.onProbe(p));
+  notify?.start();
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ event: 'supervisor.signal', signal }, 'stopping on signal');
     stopRequested();
@@ -151,6 +162,7 @@ export async function runSupervisor({
   await supervisor.stop();
   await starting.catch(() => {});
   await jobsStopped;
+  await notify?.stop();
   server.close();
   stateFile.stop();
   removeState(config.home);

@@ -265,10 +265,22 @@ function addHealthChecks(
   );
   ctx.addHealthCheck('risk', () => {
     const { killSwitch, tradingState, tradingStateReason } = engine.state;
-    if (killSwitch.active) return { status: 'degraded', detail: `kill switch active: ${killSwitch.reason}` };
+    // `killSwitch` is what the supervisor's notifications go by.
+    if (killSwitch.active)
+      return {
+        status: 'degraded',
+        detail: `kill switch active: ${killSwitch.reason}`,
+        killSwitch: true,
+        tradingState,
+      };
     if (tradingState !== 'ACTIVE') {
-      return { status: 'degraded', detail: `trading ${tradingState}: ${tradingStateReason}`, tradingState };
+      return {
+        status: 'degraded',
+        detail: `trading ${tradingState}: ${tradingStateReason}`,
+        killSwitch: false,
+        tradingState,
+      };
     }
-    return { status: 'ok', tradingState };
+    return { status: 'ok', killSwitch: false, tradingState };
   });
 }
