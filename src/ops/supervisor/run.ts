@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../../kernel/logger.js';
 import { backupJob } from '../backup/job.js';
 import { logRetentionJob } from '../maintenance/logs.js';
 import { DailyJobs } from '../schedule.js';
+import { recordProbes } from '../slo/record.js';
 import {
   claimState,
   controlPort,
@@ -123,6 +124,7 @@ export async function runSupervisor({
     'supervisor started',
   );
 
+  const stopRecording = recordProbes(supervisor, config, logger);
   const view = display === 'table' ? new LiveTable(out, () => supervisor.status()) : new ChangeLines(out);
   supervisor.on('change', (rows: ProcessStatus[]) => {
     state.processes = rows;
@@ -148,6 +150,8 @@ export async function runSupervisor({
   view.stop();
   out.write('stopping…\n');
   const jobsStopped = jobs.stop();
+  // Before the services stop: their stopping is not an outage; the minutes after it have no record.
+  stopRecording();
   await supervisor.stop();
   await starting.catch(() => {});
   await jobsStopped;
