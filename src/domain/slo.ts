@@ -90,13 +90,13 @@ export function marketSessions(h: MarketHours, from: number, to: number): Market
 }
 
 /**
- * The starts of the whole minutes of market time in [from, to): a minute counts when it begins in
- * the window and in a session (sessions open on a minute, as São Paulo's offset is whole hours).
+ * The starts of the minutes of market time that overlap [from, to): the window's edge minutes
+ * count whole, as records are per minute (sessions open on a minute: São Paulo's offset is whole hours).
  */
 export function marketMinutes(h: MarketHours, from: number, to: number): number[] {
   const out: number[] = [];
   for (const s of marketSessions(h, from, to)) {
-    for (let m = Math.ceil(s.start / MINUTE_MS) * MINUTE_MS; m < s.end; m += MINUTE_MS) out.push(m);
+    for (let m = Math.floor(s.start / MINUTE_MS) * MINUTE_MS; m < s.end; m += MINUTE_MS) out.push(m);
   }
   return out;
 }

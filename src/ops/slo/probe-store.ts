@@ -1,4 +1,14 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+} from 'node:fs';
 import path from 'node:path';
 import { MAX_WINDOW_DAYS, type MinuteRecord, mergeRecords } from '../../domain/slo.js';
 import { addDays, localDayOf } from '../../kernel/calendar.js';
@@ -47,6 +57,7 @@ export class ProbeRecorder {
   private timer: NodeJS.Timeout | null = null;
   private failing = false;
   private cleanedFor = '';
+  private readonly checked = new Set<string>();
   private readonly clock: Clock;
 
   constructor(private readonly o: ProbeRecorderOptions) {
@@ -110,8 +121,10 @@ export class ProbeRecorder {
     try {
       const dir = probeDir(this.o.home);
       mkdirSync(dir, { recursive: true });
-      for (const [day, lines] of byDay)
-        appendFileSync(path.join(dir, `${day}.jsonl`), `${lines.join('\n')}\n`);
+      for (const [day, lines] of byDay) {
+        const file = path.join(dir, `${day}.jsonl`);
+        appendFileSync(file, `${this.tornEnd(file) ? '\n' : ''}${lines.join('\n')}\n`);
+      }
     } catch (err) {
       if (!this.failing) {
         this.o.logger.error(
@@ -129,6 +142,25 @@ export class ProbeRecorder {
     }
     this.pending.clear();
     this.cleanOld();
+  }
+
+  /** A file this process has not written yet may end in a line torn by a crash: ours starts afresh. */
+  private tornEnd(file: string): boolean {
+    if (this.checked.has(file)) return false;
+    this.checked.add(file);
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return false;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      return size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private add(service: string, at: number, r: Omit<MinuteRecord, 'minute' | 'service'>): void {

@@ -46,7 +46,7 @@ export function registerSloRoutes(
   });
 }
 
-async function outcomes(journal: OrderJournal, from: number, to: number): Promise<OrderOutcomes> {
+export async function outcomes(journal: OrderJournal, from: number, to: number): Promise<OrderOutcomes> {
   const o: OrderOutcomes = {
     sent: 0,
     succeeded: 0,
