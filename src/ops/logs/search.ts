@@ -188,9 +188,10 @@ export class LogReader {
     if (this.q.since !== undefined && time < this.q.since) return null;
     const level = String(record.level ?? 'info');
     if (LEVELS.indexOf(level as LevelName) < this.minLevel) return null;
+    // The folder names the writer: a supervisor line about a service carries that service's name.
     return {
       time,
-      service: typeof record.service === 'string' ? record.service : service,
+      service,
       level,
       line,
       record,
