@@ -5,12 +5,14 @@ import { type Config, ConfigError, loadConfig, SERVICE_NAMES, type ServiceName }
 import { runService } from './kernel/service.js';
 import { backupCommand, drDrillCommand, restoreCommand } from './ops/backup/command.js';
 import { deployCommand, releaseCommand, releasesCommand, rollbackCommand } from './ops/deploy/commands.js';
+import { logsCommand } from './ops/logs/command.js';
 import { checkConnectionCommand } from './ops/maintenance/connection.js';
 import { checkDiskCommand } from './ops/maintenance/disk.js';
 import { healthCheckCommand } from './ops/maintenance/health-check.js';
 import { cleanLogsCommand } from './ops/maintenance/logs.js';
 import { healthCommand } from './ops/maintenance/service-health.js';
 import { serviceCommand } from './ops/service/commands.js';
+import { sloCommand } from './ops/slo/command.js';
 import { AlreadyRunningError, isUp, startInBackground, stopSupervisor } from './ops/supervisor/background.js';
 import {
   control,
@@ -54,6 +56,8 @@ usage: tradingsystem <command> [options]
   check-connection [--json] [--transitions N]   the broker session: state, recent transitions, retries, last trade per ticker
   check-disk [--json] [--usage]   free space of the data home: exit 0 ok, 1 below the warning level, 4 below the critical
   clean-logs [--days N] [--dry-run] [--json]   remove log files older than N days (default log.retentionDays); never today's
+  logs [--service S] [--level L] [--since 1h|ISO] [--grep TEXT] [--follow] [--json]   every service's logs merged by time
+  slo [--from ISO] [--to ISO] [--json]   availability in market hours, tick-to-order P95, order success, data loss vs objectives
   deploy <release.tgz | folder> [--version V]   install a release, restart the services on it one at a time,
                                   roll back by itself when one fails health
   rollback [--to <version>]       back to the release before the current one (or the one named)
@@ -77,6 +81,8 @@ const commands: Record<string, Handler> = {
   'check-connection': checkConnectionCommand,
   'check-disk': checkDiskCommand,
   'clean-logs': cleanLogsCommand,
+  logs: logsCommand,
+  slo: sloCommand,
   health: healthCommand,
   deploy: deployCommand,
   rollback: rollbackCommand,

@@ -68,3 +68,36 @@ function computeLocalDay(timeZone: string, epochMs: number): LocalDay {
 export function addDays(date: string, days: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 }
+
+/** Easter Sunday of a Gregorian year (the anonymous Gregorian algorithm), `YYYY-MM-DD`. */
+export function easterSunday(year: number): string {
+  const a = year % 19;
+  const b = Math.floor(year / 100);
+  const c = year % 100;
+  const d = Math.floor(b / 4);
+  const e = b % 4;
+  const f = Math.floor((b + 8) / 25);
+  const g = Math.floor((b - f + 1) / 3);
+  const h = (19 * a + b - d - g + 15) % 30;
+  const i = Math.floor(c / 4);
+  const k = c % 4;
+  const l = (32 + 2 * e + 2 * i - h - k) % 7;
+  const m = Math.floor((a + 11 * h + 22 * l) / 451);
+  const month = Math.floor((h + l - 7 * m + 114) / 31);
+  const day = ((h + l - 7 * m + 114) % 31) + 1;
+  return `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+}
+
+/**
+ * The days B3 does not trade, by its standing rules: the national holidays, Carnival Monday and
+ * Tuesday, Good Friday, Corpus Christi, and 24 and 31 December. B3 publishes each year's calendar
+ * and sometimes departs from these rules: the exceptions go in config (`slo.holidays`).
+ */
+export function b3Holidays(year: number): string[] {
+  const easter = easterSunday(year);
+  const fixed = ['01-01', '04-21', '05-01', '09-07', '10-12', '11-02', '11-15', '12-24', '12-25', '12-31'];
+  // Black Consciousness Day became a national holiday in 2024 (Law 14,759/2023).
+  if (year >= 2024) fixed.push('11-20');
+  const movable = [-48, -47, -2, 60].map((d) => addDays(easter, d));
+  return [...fixed.map((md) => `${year}-${md}`), ...movable].sort();
+}

@@ -388,6 +388,26 @@ export const ConfigSchema = Type.Object(
       section,
     ),
     notify: NotifySchema,
+    /** Service-level objectives measured by the system itself (`tradingsystem slo`, GET /api/v1/slo). */
+    slo: Type.Object(
+      {
+        /** Market hours, local time in `timezone`, in which availability counts: B3's 09:00–18:00. */
+        marketOpen: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '09:00' }),
+        /** Exclusive; `24:00` is the end of the day. */
+        marketClose: Type.String({ pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', default: '18:00' }),
+        /** Weekdays the market trades, 0 = Sunday. */
+        tradingDays: Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { default: [1, 2, 3, 4, 5] }),
+        /** Skip B3's standing holidays (national holidays, Carnival, Good Friday, Corpus Christi, 24/31 Dec). */
+        b3Holidays: Type.Boolean({ default: true }),
+        /** More closed days (`YYYY-MM-DD`): what B3's yearly calendar adds to its rules. */
+        holidays: Type.Array(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), { default: [] }),
+        /** The supervisor's probe records are kept this many days (13 months: a year-on-year view). */
+        retentionDays: Type.Integer({ minimum: 1, default: 400 }),
+        /** How often the supervisor appends its per-minute probe aggregates. */
+        flushIntervalMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 60_000 }),
+      },
+      section,
+    ),
     supervisor: Type.Object(
       {
         healthTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),

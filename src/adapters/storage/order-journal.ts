@@ -78,6 +78,34 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 const REPLAY_CHUNK = 1_000;
+
+/** One submitted order (or risk rejection) and the broker's answers its events hold. */
+export interface OrderOutcomeRow {
+  seq: number;
+  ts: number;
+  type: 'order.submitted' | 'risk.rejected';
+  /** 1 when the broker took it: its id came back, an acknowledgement, a fill, a later state. */
+  accepted: number;
+  /** 1 when the broker refused it (or an operator settled it as REJECTED). */
+  rejected: number;
+  /** 1 when no answer came within the ack timeout. */
+  timedOut: number;
+}
+
+// Uses the events_order index per order: a window of orders reads only their own events.
+const OUTCOMES_SQL = `
+SELECT s.seq, s.ts, s.type,
+  EXISTS (SELECT 1 FROM events e WHERE e.order_id = s.order_id AND (e.type = 'order.sent' OR (e.type = 'order.event' AND (
+    json_extract(e.data, '$.event.type') IN ('accepted', 'partially_filled', 'filled', 'canceled', 'replaced', 'replace_rejected', 'cancel_rejected', 'expired')
+    OR (json_extract(e.data, '$.event.type') = 'resolved' AND json_extract(e.data, '$.event.status') <> 'REJECTED'))))) AS accepted,
+  EXISTS (SELECT 1 FROM events e WHERE e.order_id = s.order_id AND e.type = 'order.event' AND (
+    json_extract(e.data, '$.event.type') = 'rejected'
+    OR (json_extract(e.data, '$.event.type') = 'resolved' AND json_extract(e.data, '$.event.status') = 'REJECTED'))) AS rejected,
+  EXISTS (SELECT 1 FROM events e WHERE e.order_id = s.order_id AND e.type = 'order.event'
+    AND json_extract(e.data, '$.event.type') = 'timed_out') AS timedOut
+FROM events s
+WHERE s.seq >= ? AND s.seq < ? AND s.type IN ('order.submitted', 'risk.rejected')
+ORDER BY s.seq LIMIT ?`;
 /** Shutdown commits until nothing is pending, this many times at most. */
 const CLOSE_ROUNDS = 10;
 
@@ -132,6 +160,7 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   private readonly selectOrderEvents: Database.Statement<[string, number], EventRow>;
   private readonly selectOrderOfClientId: Database.Statement<[string, number], string>;
   private readonly writer: SqliteWriter;
+  private selectOutcomes: Database.Statement | undefined;
   /** Highest committed seq / audit id: readers see only these. */
   private committedSeq: number;
   private committedAudit: number;
@@ -327,6 +356,36 @@ export class OrderJournal implements FeedHistory<JournalEvent> {
   /** The id of the committed order with this clientOrderId, if any. */
   orderIdOf(clientOrderId: string): string | undefined {
     return this.selectOrderOfClientId.get(clientOrderId, this.committedSeq) ?? undefined;
+  }
+
+  /** The first committed seq whose event is at or after `ts` (events are appended in time order), or lastSeq + 1. */
+  firstSeqAt(ts: number): number {
+    const at = this.db
+      .prepare<[number], number>('SELECT ts FROM events WHERE seq >= ? ORDER BY seq LIMIT 1')
+      .pluck();
+    let lo = 1;
+    let hi = this.committedSeq + 1;
+    // Binary search over the primary key: O(log n) lookups however long the journal.
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const t = at.get(mid);
+      if (t === undefined || t >= ts) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /**
+   * Orders submitted and risk rejections in seq range [fromSeq, toSeq), up to `limit` of them,
+   * each submitted order with what its own events say of the broker's answer.
+   */
+  orderOutcomes(fromSeq: number, toSeq: number, limit: number): OrderOutcomeRow[] {
+    this.selectOutcomes ??= this.db.prepare(OUTCOMES_SQL);
+    return this.selectOutcomes.all(
+      fromSeq,
+      Math.min(toSeq, this.committedSeq + 1),
+      limit,
+    ) as OrderOutcomeRow[];
   }
 
   /** Every event in seq order, read in chunks so a long journal never sits in memory at once. */

@@ -6,6 +6,7 @@ import { backupJob } from '../backup/job.js';
 import { logRetentionJob } from '../maintenance/logs.js';
 import { systemEventsFrom } from '../notify/system-events.js';
 import { DailyJobs } from '../schedule.js';
+import { recordProbes } from '../slo/record.js';
 import {
   claimState,
   controlPort,
@@ -130,6 +131,7 @@ export async function runSupervisor({
     'supervisor started',
   );
 
+  const stopRecording = recordProbes(supervisor, config, logger);
   const view = display === 'table' ? new LiveTable(out, () => supervisor.status()) : new ChangeLines(out);
   supervisor.on('change', (rows: ProcessStatus[]) => {
     state.processes = rows;
@@ -159,6 +161,8 @@ export async function runSupervisor({
   view.stop();
   out.write('stopping…\n');
   const jobsStopped = jobs.stop();
+  // Before the services stop: their stopping is not an outage; the minutes after it have no record.
+  stopRecording();
   await supervisor.stop();
   await starting.catch(() => {});
   await jobsStopped;

@@ -15,6 +15,7 @@ import { registerOpenApi, SECURITY } from './openapi.js';
 import { ROUTE_GROUPS, rateLimit, registerProxyRoutes } from './routes.js';
 import { Sessions } from './session.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { registerSloRoute } from './slo.js';
 import { registerStaticFiles, staticRoot } from './static.js';
 
 /**
@@ -108,6 +109,8 @@ export const gatewayService: ServiceDefinition = {
         return health;
       },
     );
+
+    registerSloRoute(app, config, now);
 
     const root = staticRoot(gw.staticDir);
     const serving = await registerStaticFiles(app, root);

@@ -25,7 +25,7 @@ import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js
 import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
 import { toOrderEvent } from './broker-events.js';
-import { type OrderTrigger, observeTrigger } from './latency.js';
+import { ApiOrderClock, type OrderTrigger, observeTrigger } from './latency.js';
 import type { OrderManagerMetrics } from './metrics.js';
 import {
   type EventData,
@@ -67,6 +67,8 @@ export interface SubmitOptions {
   signalConfidence?: number;
   /** The trade it reacts to, for the tick-to-order metrics. */
   trigger?: OrderTrigger;
+  /** A REST order: `performance.now()` when its request arrived, for the API order-ack latency. */
+  receivedAt?: number;
 }
 
 /**
@@ -83,9 +85,11 @@ export class OrderEngine {
   /** A full reconciliation runs: the broker's truth is being applied, so no new order may pass. */
   reconciling = false;
   private readonly ackTimers = new Map<string, NodeJS.Timeout>();
+  private readonly apiOrders: ApiOrderClock;
   private sessionTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: EngineDeps) {
+    this.apiOrders = new ApiOrderClock(d.metrics);
     d.journal.onCommit = (events, json) => {
       for (const [i, e] of events.entries()) d.publish(e, json[i] as string);
       forgetClosed(d.state, d.closedOrdersInMemory, d.journal.lastSeq());
@@ -273,6 +277,7 @@ export class OrderEngine {
       { actor, action: 'order.submit', target: order.id, result: 'accepted', details },
     );
     this.d.metrics.submitted.inc();
+    if (opts.receivedAt !== undefined) this.apiOrders.start(order.id, opts.receivedAt);
     this.send(order, opts.trigger);
     return { created: true, order };
   }
@@ -352,7 +357,10 @@ export class OrderEngine {
       this.onUnmatched?.();
       return;
     }
-    if (u.status === 'REJECTED') this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
+    if (u.status === 'REJECTED') {
+      this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
+      this.apiOrders.forget(id);
+    } else this.apiOrders.acked(id);
     this.apply(id, event);
   }
 
@@ -498,9 +506,11 @@ export class OrderEngine {
       }));
     } catch (err) {
       this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
+      this.apiOrders.forget(order.id);
       this.settle(order.id, 'PENDING_NEW', 'rejected', (err as Error).message);
       return;
     }
+    this.apiOrders.acked(order.id);
     // Usually the broker's acknowledgement came first and carried the id: nothing more to journal.
     if (this.find(order.id)?.brokerOrderId !== undefined) return;
     this.sendDeferredCancel(this.record('order.sent', order.id, { brokerOrderId }));
@@ -515,6 +525,7 @@ export class OrderEngine {
     this.stopWaiting(orderId);
     const timer = setTimeout(() => {
       this.ackTimers.delete(orderId);
+      if (waiting === 'PENDING_NEW') this.apiOrders.forget(orderId);
       const order = this.d.state.orders.get(orderId);
       // A cancel asked for before the broker's ack is still waiting on that ack.
       const stillWaiting =

@@ -16,3 +16,29 @@ export function observeTrigger(metrics: OrderManagerMetrics, now: number, t: Ord
     metrics.signalToOrderSeconds.observe(Number(process.hrtime.bigint() - t.deliveredAt) / 1e9);
   }
 }
+
+/**
+ * A REST order's start, `performance.now()` when its request arrived; observed once, at the first
+ * sign the broker has it (its sendOrder answer or its acknowledgement).
+ */
+export class ApiOrderClock {
+  private readonly started = new Map<string, number>();
+
+  constructor(private readonly metrics: OrderManagerMetrics) {}
+
+  start(orderId: string, receivedAt: number): void {
+    this.started.set(orderId, receivedAt);
+  }
+
+  acked(orderId: string): void {
+    const at = this.started.get(orderId);
+    if (at === undefined) return;
+    this.started.delete(orderId);
+    this.metrics.apiOrderAckSeconds.observe(Math.max(0, performance.now() - at) / 1000);
+  }
+
+  /** No acknowledgement is coming (refused, timed out): not a latency. */
+  forget(orderId: string): void {
+    this.started.delete(orderId);
+  }
+}

@@ -83,6 +83,14 @@ export function createOrderManagerMetrics(
       buckets: ORDER_PATH_BUCKETS,
       registers,
     }),
+    apiOrderAckSeconds: new Histogram({
+      name: 'tradingsystem_order_manager_api_order_ack_seconds',
+      help:
+        'Orders from the REST API: from the request reaching the order manager to the broker taking the ' +
+        'order (its sendOrder answer or its acknowledgement, whichever comes first); refusals are not observed',
+      buckets: ORDER_PATH_BUCKETS,
+      registers,
+    }),
     signals: new Counter({
       name: 'tradingsystem_order_manager_signals_total',
       help: 'Signals received on POST /api/signals, by decision (executed, ignored, rejected)',

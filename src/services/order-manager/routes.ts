@@ -21,7 +21,9 @@ export function actorOf(req: FastifyRequest): string {
 
 export function registerOrderRoutes(app: App, engine: OrderEngine): void {
   app.post('/api/orders', { schema: { body: NewOrderBody } }, async (req, reply) => {
-    const { created, order } = engine.submit(req.body, actorOf(req));
+    // reply.elapsedTime runs from the request's arrival, before parsing and validation.
+    const receivedAt = performance.now() - reply.elapsedTime;
+    const { created, order } = engine.submit(req.body, actorOf(req), { receivedAt });
     reply.status(created ? 201 : 200);
     return { data: order };
   });

@@ -16,6 +16,7 @@ import { RiskControls } from './risk-controls.js';
 import { registerRiskRoutes } from './risk-routes.js';
 import { registerOrderRoutes, registerReconcileRoutes } from './routes.js';
 import { registerSignalRoutes, SignalRouter } from './signals.js';
+import { registerSloRoutes } from './slo-routes.js';
 import { attachStrategies, createStrategies } from './strategies/index.js';
 import type { Strategy } from './strategies/strategy.js';
 
@@ -198,6 +199,7 @@ function wire(
   feed.attach(app, ORDERS_FEED_PATH);
   registerOrderRoutes(app, engine);
   registerReconcileRoutes(app, reconciler);
+  registerSloRoutes(app, journal, metrics, clock.now());
   const signals = new SignalRouter(
     engine,
     { autoExecute: settings.autoExecuteSignals, threshold: settings.signalConfidenceThreshold },
