@@ -154,8 +154,10 @@ describe('supervisor', () => {
   });
 
   it('stops restarting after 5 crashes and marks the service failed, leaving the others running', async () => {
+    const metricsPort = await freePort();
     const t = await setup([{ name: 'steady' }, { name: 'crasher', env: { CRASH_AFTER_MS: '150' } }], {
       failedRetryMs: 0,
+      metricsPort,
     });
     envForCleanup = t.env;
     running = spawnCli(['start'], t.env);
@@ -172,6 +174,13 @@ describe('supervisor', () => {
     expect(steady?.state).toBe('healthy');
     const log = supervisorLog(t.home);
     expect(log).toContain('"event":"supervisor.crash_loop"');
+    // What Prometheus scrapes from the supervisor says the same.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toContain('tradingsystem_supervisor_service_crash_loop{service="crasher"} 1');
+    expect(metrics).toContain('tradingsystem_supervisor_service_restarts_total{service="crasher"} 4');
+    expect(metrics).toContain('tradingsystem_supervisor_service_state{service="crasher",state="failed"} 1');
+    expect(metrics).toContain('tradingsystem_supervisor_service_up{service="steady"} 1');
+    expect(metrics).toContain('tradingsystem_supervisor_service_up{service="crasher"} 0');
   });
 
   it('keeps trying a crash-looping service slowly, and it comes back once the cause is gone', async () => {

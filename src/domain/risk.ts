@@ -8,7 +8,8 @@ import { partsIn } from '../kernel/clock.js';
 import { type Instrument, isOnTick, minutesOf } from './instruments.js';
 import type { OrderSide, OrderType } from './orders.js';
 
-export type TradingState = 'ACTIVE' | 'REDUCING' | 'HALTED';
+export const TRADING_STATES = ['ACTIVE', 'REDUCING', 'HALTED'] as const;
+export type TradingState = (typeof TRADING_STATES)[number];
 
 const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 

@@ -44,6 +44,19 @@ describe('config', () => {
     expect(c.supervisor.backoffInitialMs).toBe(1000);
     expect(c.supervisor.backoffMaxMs).toBe(60_000);
     expect(c.supervisor.crashLoopMax).toBe(5);
+    expect([c.supervisor.metricsHost, c.supervisor.metricsPort]).toEqual(['127.0.0.1', 5099]);
+  });
+
+  it('refuses a supervisor metrics port a service uses, unless the listener is off (0)', () => {
+    const clash = expectConfigError(
+      () => loadConfig({ env: {}, cwd: writeConfig({ supervisor: { metricsPort: 5050 } }).cwd }),
+      'supervisor.metricsPort',
+    );
+    expect(clash.message).toContain('services.data-capture.port');
+    expect(
+      loadConfig({ env: {}, cwd: writeConfig({ supervisor: { metricsPort: 0 } }).cwd }).supervisor
+        .metricsPort,
+    ).toBe(0);
   });
 
   it('reads tradingsystem.config.json from the working directory, keeping defaults for the rest', () => {

@@ -421,6 +421,10 @@ export const ConfigSchema = Type.Object(
         /** A crash-looping (`failed`) service is tried again this often; 0 leaves it down. */
         failedRetryMs: Type.Integer({ minimum: 0, default: 60_000 }),
         stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+        /** The supervisor's own `GET /metrics` and `GET /health` for Prometheus (plain HTTP). */
+        metricsHost: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        /** 0: no metrics listener. */
+        metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 5099 }),
         extra: Type.Array(ExtraProcess, { default: [] }),
       },
       { additionalProperties: false, default: {} },
@@ -564,6 +568,14 @@ function checkPorts(config: Config): void {
     ...config.supervisor.extra.map(
       (p, i) => [`supervisor.extra[${i}].port`, p] as [string, ExtraProcessConfig],
     ),
+    ...(config.supervisor.metricsPort > 0
+      ? [
+          [
+            'supervisor.metricsPort',
+            { host: config.supervisor.metricsHost, port: config.supervisor.metricsPort },
+          ] as [string, { host: string; port: number }],
+        ]
+      : []),
   ];
   for (const [key, s] of all) {
     if (s.enabled === false) continue;

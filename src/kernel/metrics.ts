@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-export { Counter, Gauge, Histogram, Registry };
+export { Counter, collectDefaultMetrics, Gauge, Histogram, Registry };
 
 /** Latency buckets in seconds, from 100 µs (the tick path) to 10 s (a hung upstream). */
 export const LATENCY_BUCKETS = [

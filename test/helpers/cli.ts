@@ -17,10 +17,15 @@ export function tempHome(prefix = 'ts-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** Writes a config file in `home` and returns the environment that points the CLI at it. */
+/**
+ * Writes a config file in `home` and returns the environment that points the CLI at it. The
+ * supervisor's metrics listener is off unless the config sets it: its default port is fixed, and a
+ * test must never take it from a running system.
+ */
 export function configEnv(home: string, config: object): NodeJS.ProcessEnv {
   const file = path.join(home, 'tradingsystem.config.json');
-  writeFileSync(file, JSON.stringify(config, null, 2));
+  const supervisor = { metricsPort: 0, ...(config as { supervisor?: object }).supervisor };
+  writeFileSync(file, JSON.stringify({ ...config, supervisor }, null, 2));
   return { ...process.env, TRADINGSYSTEM_HOME: home, TRADINGSYSTEM_CONFIG: file };
 }
 

@@ -169,7 +169,8 @@ function sameCounts(a: TradeCounts, b: TradeCounts): boolean {
 async function withFreePorts(config: Config): Promise<Config> {
   for (const name of SERVICE_NAMES) config.services[name].port = await freePort();
   for (const extra of config.supervisor.extra) extra.port = await freePort();
-  // The drill's system keeps to itself: no schedule of its own.
+  // The drill's system keeps to itself: no schedule of its own, no metrics listener for Prometheus.
   config.backup.scheduled = false;
+  config.supervisor.metricsPort = 0;
   return config;
 }

@@ -7,6 +7,7 @@ import { logRetentionJob } from '../maintenance/logs.js';
 import { systemEventsFrom } from '../notify/system-events.js';
 import { DailyJobs } from '../schedule.js';
 import { recordProbes } from '../slo/record.js';
+import { marketHoursOf } from '../slo/report.js';
 import {
   claimState,
   controlPort,
@@ -19,6 +20,7 @@ import {
   stateFilePath,
   writeState,
 } from './control.js';
+import { createSupervisorMetrics, serveSupervisorMetrics } from './metrics.js';
 import { type ProcessSpec, processSpecs } from './specs.js';
 import { renderTable } from './status-table.js';
 import { type ProbeResult, type ProcessStatus, Supervisor } from './supervisor.js';
@@ -79,6 +81,20 @@ export async function runSupervisor({
     const backup = backupJob(config, logger);
     jobs.add(notify ? notify.watchBackup(backup) : backup);
   }
+  const { metricsHost, metricsPort } = config.supervisor;
+  const metricsServer =
+    metricsPort > 0
+      ? await serveSupervisorMetrics(
+          createSupervisorMetrics({
+            supervisor,
+            jobs,
+            home: config.home,
+            marketHours: marketHoursOf(config),
+          }),
+          { host: metricsHost, port: metricsPort },
+          logger,
+        )
+      : null;
   const token = newToken();
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
@@ -120,6 +136,7 @@ export async function runSupervisor({
   }
   if (!claimed) {
     server.close();
+    metricsServer?.close();
     const other = readState(config.home);
     out.write(`tradingsystem is already running (supervisor pid ${other?.pid ?? 'unknown'})\n`);
     return 1;
@@ -168,6 +185,7 @@ export async function runSupervisor({
   await jobsStopped;
   await notify?.stop();
   server.close();
+  metricsServer?.close();
   stateFile.stop();
   removeState(config.home);
   process.off('SIGINT', onSignal);

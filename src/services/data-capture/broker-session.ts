@@ -35,6 +35,8 @@ export interface BrokerSessionOptions {
   /** Whether data is expected now: a silent feed counts as stalled only while the market is open. */
   marketOpen: (now: number) => boolean;
   onStateChange?: (state: ConnectionState) => void;
+  /** Every reconnect attempt (the metric a reconnect-storm alert watches). */
+  onReconnect?: () => void;
   onEscalation?: (escalated: boolean) => void;
 }
 
@@ -216,6 +218,7 @@ export class BrokerSession {
     if (this.stopped) return;
     this.attempts += 1;
     this.reconnectsTotal += 1;
+    this.opts.onReconnect?.();
     this.opts.logger.warn(
       { event: 'broker.reconnecting', attempt: this.attempts },
       'reconnecting to the broker',

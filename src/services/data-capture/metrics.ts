@@ -82,6 +82,11 @@ export function createCaptureMetrics(registry: Registry) {
       help: 'Sealed journal segments not yet in Parquet',
       registers,
     }),
+    reconnects: new Counter({
+      name: 'tradingsystem_data_capture_broker_reconnects_total',
+      help: 'Reconnect attempts to the broker (after a drop, a stall or a failed attempt)',
+      registers,
+    }),
     escalated: new Gauge({
       name: 'tradingsystem_data_capture_broker_escalated',
       help: '1 while the broker connection is impaired beyond the escalation limit',

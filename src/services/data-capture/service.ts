@@ -226,6 +226,7 @@ export const dataCaptureService: ServiceDefinition = {
         // Whatever printed while we were away ends the sessions we hold: check them against history.
         if (state === 'Active') backfiller?.checkTails();
       },
+      onReconnect: () => metrics.reconnects.inc(),
       onEscalation: (on) => metrics.escalated.set(on ? 1 : 0),
     });
     metrics.setConnectionState(session.state);

@@ -1,4 +1,6 @@
+import { TRADING_STATES, type TradingState } from '../../domain/risk.js';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
+import { MISMATCH_KINDS } from './reconcile-order.js';
 
 /** The order path's target is a p99 under 5 ms: buckets fine enough to tell 4 from 4.5 from 5 ms. */
 const ORDER_PATH_BUCKETS = [
@@ -11,9 +13,19 @@ export type OrderManagerMetrics = ReturnType<typeof createOrderManagerMetrics>;
 /** order-manager's metrics, `tradingsystem_order_manager_*`; gauges read the state at scrape time. */
 export function createOrderManagerMetrics(
   registry: Registry,
-  read: { openOrders(): number; killSwitch(): boolean; reconciling(): boolean },
+  read: { openOrders(): number; killSwitch(): boolean; reconciling(): boolean; tradingState(): TradingState },
 ) {
   const registers = [registry];
+  new Gauge({
+    name: 'tradingsystem_order_manager_trading_state',
+    help: 'Trading state of the risk engine (ACTIVE, REDUCING, HALTED): 1 for the current one, 0 for the others',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const current = read.tradingState();
+      for (const state of TRADING_STATES) this.set({ state }, state === current ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'tradingsystem_order_manager_open_orders',
     help: 'Orders not in a final status (UNKNOWN included)',
@@ -38,13 +50,16 @@ export function createOrderManagerMetrics(
       this.set(read.reconciling() ? 1 : 0);
     },
   });
+  const reconcileMismatches = new Counter({
+    name: 'tradingsystem_order_manager_reconcile_mismatches_total',
+    help: 'Disagreements between the journal and the broker found by reconciliation, by kind',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  // Every kind from 0: an alert on increase() misses the first mismatch of a series born at 1.
+  for (const kind of MISMATCH_KINDS) reconcileMismatches.inc({ kind }, 0);
   return {
-    reconcileMismatches: new Counter({
-      name: 'tradingsystem_order_manager_reconcile_mismatches_total',
-      help: 'Disagreements between the journal and the broker found by reconciliation, by kind',
-      labelNames: ['kind'] as const,
-      registers,
-    }),
+    reconcileMismatches,
     submitted: new Counter({
       name: 'tradingsystem_order_manager_orders_submitted_total',
       help: 'Orders that passed risk and were journaled for the broker',

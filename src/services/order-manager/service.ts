@@ -126,6 +126,7 @@ function wire(
     openOrders: () => state.open.size,
     killSwitch: () => state.killSwitch.active,
     reconciling: () => engine.reconciling,
+    tradingState: () => engine.state.tradingState,
   });
   const engine = new OrderEngine({
     journal,
