@@ -33,7 +33,7 @@ describe('order-manager metrics', () => {
     expect(sample(text, 'tradingsystem_order_manager_trading_state{state="REDUCING"}')).toBe(0);
   });
 
-  it('starts every reconciliation mismatch kind at 0, so the first mismatch shows as an increase', async () => {
+  it('starts every reconciliation mismatch kind and rejection code at 0, so the first one shows as an increase', async () => {
     const registry = new Registry();
     createOrderManagerMetrics(registry, {
       openOrders: () => 0,
@@ -45,6 +45,13 @@ describe('order-manager metrics', () => {
     const text = await registry.metrics();
     for (const kind of ['missing_at_broker', 'unknown_order', 'fills', 'status', 'position'])
       expect(sample(text, `tradingsystem_order_manager_reconcile_mismatches_total{kind="${kind}"}`)).toBe(0);
+    for (const code of [
+      'RISK_MAX_ORDER_QTY',
+      'RISK_KILL_SWITCH',
+      'RISK_SIGNAL_CONFIDENCE',
+      'BROKER_REJECTED',
+    ])
+      expect(sample(text, `tradingsystem_order_manager_orders_rejected_total{code="${code}"}`)).toBe(0);
   });
 
   it('exports each position and its realised and unrealised P&L, and forgets a position that is gone', async () => {

@@ -1,5 +1,5 @@
 import type { PositionSnapshot } from '../../domain/positions.js';
-import { TRADING_STATES, type TradingState } from '../../domain/risk.js';
+import { RISK_CODES, TRADING_STATES, type TradingState } from '../../domain/risk.js';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
 import { MISMATCH_KINDS } from './reconcile-order.js';
 
@@ -91,17 +91,20 @@ export function createOrderManagerMetrics(
   });
   // Every kind from 0: an alert on increase() misses the first mismatch of a series born at 1.
   for (const kind of MISMATCH_KINDS) reconcileMismatches.inc({ kind }, 0);
+  const rejected = new Counter({
+    name: 'tradingsystem_order_manager_orders_rejected_total',
+    help: 'Orders refused, by code (RISK_* by the risk engine, BROKER_REJECTED by the broker)',
+    labelNames: ['code'] as const,
+    registers,
+  });
+  // Every code from 0 too: increase() over a series born at 1 sees no rejection at all.
+  for (const code of [...RISK_CODES, 'BROKER_REJECTED']) rejected.inc({ code }, 0);
   return {
     reconcileMismatches,
+    rejected,
     submitted: new Counter({
       name: 'tradingsystem_order_manager_orders_submitted_total',
       help: 'Orders that passed risk and were journaled for the broker',
-      registers,
-    }),
-    rejected: new Counter({
-      name: 'tradingsystem_order_manager_orders_rejected_total',
-      help: 'Orders refused, by code (RISK_* by the risk engine, BROKER_REJECTED by the broker)',
-      labelNames: ['code'] as const,
       registers,
     }),
     filled: new Counter({
