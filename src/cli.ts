@@ -11,6 +11,7 @@ import { checkDiskCommand } from './ops/maintenance/disk.js';
 import { healthCheckCommand } from './ops/maintenance/health-check.js';
 import { cleanLogsCommand } from './ops/maintenance/logs.js';
 import { healthCommand } from './ops/maintenance/service-health.js';
+import { monitoringCommand } from './ops/monitoring/command.js';
 import { serviceCommand } from './ops/service/commands.js';
 import { sloCommand } from './ops/slo/command.js';
 import { AlreadyRunningError, isUp, startInBackground, stopSupervisor } from './ops/supervisor/background.js';
@@ -58,6 +59,8 @@ usage: tradingsystem <command> [options]
   clean-logs [--days N] [--dry-run] [--json]   remove log files older than N days (default log.retentionDays); never today's
   logs [--service S] [--level L] [--since 1h|ISO] [--grep TEXT] [--follow] [--json]   every service's logs merged by time
   slo [--from ISO] [--to ISO] [--json]   availability in market hours, tick-to-order P95, order success, data loss vs objectives
+  monitoring up | down | status [--json]   Prometheus and Alertmanager from the installed programs, with
+                                  deploy/'s files, data under {home}/monitoring, targets from this config
   deploy <release.tgz | folder> [--version V]   install a release, restart the services on it one at a time,
                                   roll back by itself when one fails health
   rollback [--to <version>]       back to the release before the current one (or the one named)
@@ -83,6 +86,7 @@ const commands: Record<string, Handler> = {
   'clean-logs': cleanLogsCommand,
   logs: logsCommand,
   slo: sloCommand,
+  monitoring: monitoringCommand,
   health: healthCommand,
   deploy: deployCommand,
   rollback: rollbackCommand,

@@ -102,6 +102,7 @@ beforeAll(async () => {
     killSwitch: () => true,
     reconciling: () => false,
     tradingState: () => 'ACTIVE',
+    positions: () => [],
   });
   const orderManagerPort = await serveRegistry(orderManager);
   // The supervisor's real metrics after a failed daily backup: BackupFailed (warning).

@@ -156,24 +156,28 @@ export interface RiskContext {
   dailyPnl: { realised: number; unrealised: number };
 }
 
-export type RiskCode =
-  | 'RISK_KILL_SWITCH'
-  | 'RISK_TRADING_HALTED'
-  | 'RISK_BROKER_NOT_READY'
-  | 'RISK_UNKNOWN_INSTRUMENT'
-  | 'RISK_OUTSIDE_TRADING_HOURS'
-  | 'RISK_REDUCE_ONLY'
-  | 'RISK_TICK_SIZE'
-  | 'RISK_LOT_SIZE'
-  | 'RISK_MAX_ORDER_QTY'
-  | 'RISK_MAX_NOTIONAL'
-  | 'RISK_PRICE_BAND'
-  | 'RISK_MAX_POSITION'
-  | 'RISK_DAILY_LOSS'
-  | 'RISK_ORDER_RATE'
-  | 'RISK_MAX_OPEN_ORDERS'
-  | 'RISK_DUPLICATE_ORDER'
-  | 'RISK_SIGNAL_CONFIDENCE';
+/** Every risk rejection code once (metrics start each at 0). */
+export const RISK_CODES = [
+  'RISK_KILL_SWITCH',
+  'RISK_TRADING_HALTED',
+  'RISK_BROKER_NOT_READY',
+  'RISK_UNKNOWN_INSTRUMENT',
+  'RISK_OUTSIDE_TRADING_HOURS',
+  'RISK_REDUCE_ONLY',
+  'RISK_TICK_SIZE',
+  'RISK_LOT_SIZE',
+  'RISK_MAX_ORDER_QTY',
+  'RISK_MAX_NOTIONAL',
+  'RISK_PRICE_BAND',
+  'RISK_MAX_POSITION',
+  'RISK_DAILY_LOSS',
+  'RISK_ORDER_RATE',
+  'RISK_MAX_OPEN_ORDERS',
+  'RISK_DUPLICATE_ORDER',
+  'RISK_SIGNAL_CONFIDENCE',
+] as const;
+
+export type RiskCode = (typeof RISK_CODES)[number];
 
 export interface RiskRejection {
   code: RiskCode;

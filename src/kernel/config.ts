@@ -388,6 +388,20 @@ export const ConfigSchema = Type.Object(
       section,
     ),
     notify: NotifySchema,
+    /** `tradingsystem monitoring up`: Prometheus and Alertmanager run from the installed programs. */
+    monitoring: Type.Object(
+      {
+        /** Both listen here only; put a proxy with authentication in front to reach them from elsewhere. */
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        prometheusPort: Type.Integer({ minimum: 1, maximum: 65535, default: 9090 }),
+        alertmanagerPort: Type.Integer({ minimum: 1, maximum: 65535, default: 9093 }),
+        /** Prometheus's --storage.tsdb.retention.time: the ops summary's 15 days. */
+        retention: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d|w|y)$', default: '15d' }),
+        /** SIGTERM first; SIGKILL after this long. */
+        stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+      },
+      section,
+    ),
     /** Service-level objectives measured by the system itself (`tradingsystem slo`, GET /api/v1/slo). */
     slo: Type.Object(
       {

@@ -41,4 +41,15 @@ describe('data-capture metrics', () => {
       await session.stop();
     }
   });
+
+  it('starts every callback kind and result at 0, so the error rate is 0 before the first error', async () => {
+    const registry = new Registry();
+    createCaptureMetrics(registry);
+    const text = await registry.metrics();
+    for (const kind of ['trade', 'quote'])
+      for (const result of ['ok', 'error'])
+        expect(text).toContain(
+          `tradingsystem_data_capture_callbacks_total{kind="${kind}",result="${result}"} 0`,
+        );
+  });
 });

@@ -19,7 +19,17 @@ export function createCaptureMetrics(registry: Registry) {
     labelNames: ['state'] as const,
     registers,
   });
+  const callbacks = new Counter({
+    name: 'tradingsystem_data_capture_callbacks_total',
+    help: 'Broker market-data callbacks handled, by kind (trade, quote) and result (ok, error: the handler threw)',
+    labelNames: ['kind', 'result'] as const,
+    registers,
+  });
+  // Every series from 0: an error rate is 0, not "no data", before the first error.
+  for (const kind of ['trade', 'quote'])
+    for (const result of ['ok', 'error']) callbacks.inc({ kind, result }, 0);
   return {
+    callbacks,
     received: new Counter({
       name: 'tradingsystem_data_capture_trades_received_total',
       help: 'Trades received from the broker, live or from history requests',

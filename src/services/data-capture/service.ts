@@ -256,18 +256,36 @@ export const dataCaptureService: ServiceDefinition = {
       onSessionEnd: () => backfiller?.checkTails(),
     });
 
+    // Counts each callback by result; a throw still reaches the adapter as before. Children bound
+    // once: this is the tick path.
+    const outcome = (kind: 'trade' | 'quote') => ({
+      ok: metrics.callbacks.labels({ kind, result: 'ok' }),
+      error: metrics.callbacks.labels({ kind, result: 'error' }),
+    });
+    const results = { trade: outcome('trade'), quote: outcome('quote') };
+    const counted = (kind: 'trade' | 'quote', handle: () => void) => {
+      try {
+        handle();
+        results[kind].ok.inc();
+      } catch (err) {
+        results[kind].error.inc();
+        throw err;
+      }
+    };
     broker.adapter.setHandlers({
       onEvent: (e) => session.handleEvent(e),
-      onTrade: (t) => {
-        const started = performance.now();
-        capture.trade(t, 'live');
-        session.noteData();
-        metrics.callbackSeconds.observe((performance.now() - started) / 1000);
-      },
-      onQuote: (q) => {
-        capture.quote(q);
-        session.noteData();
-      },
+      onTrade: (t) =>
+        counted('trade', () => {
+          const started = performance.now();
+          capture.trade(t, 'live');
+          session.noteData();
+          metrics.callbackSeconds.observe((performance.now() - started) / 1000);
+        }),
+      onQuote: (q) =>
+        counted('quote', () => {
+          capture.quote(q);
+          session.noteData();
+        }),
       onOrderUpdate: () => {}, // routing belongs to the order manager
     });
 

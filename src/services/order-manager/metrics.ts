@@ -1,4 +1,5 @@
-import { TRADING_STATES, type TradingState } from '../../domain/risk.js';
+import type { PositionSnapshot } from '../../domain/positions.js';
+import { RISK_CODES, TRADING_STATES, type TradingState } from '../../domain/risk.js';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
 import { MISMATCH_KINDS } from './reconcile-order.js';
 
@@ -13,7 +14,14 @@ export type OrderManagerMetrics = ReturnType<typeof createOrderManagerMetrics>;
 /** order-manager's metrics, `tradingsystem_order_manager_*`; gauges read the state at scrape time. */
 export function createOrderManagerMetrics(
   registry: Registry,
-  read: { openOrders(): number; killSwitch(): boolean; reconciling(): boolean; tradingState(): TradingState },
+  read: {
+    openOrders(): number;
+    killSwitch(): boolean;
+    reconciling(): boolean;
+    tradingState(): TradingState;
+    /** Today's positions as the API shows them (marked to the last trade). */
+    positions(): PositionSnapshot[];
+  },
 ) {
   const registers = [registry];
   new Gauge({
@@ -50,6 +58,31 @@ export function createOrderManagerMetrics(
       this.set(read.reconciling() ? 1 : 0);
     },
   });
+  // Positions and P&L for the Order Execution dashboard, read at scrape time like GET /api/positions.
+  // Reset first: a position gone from the state (a new session) must not keep its last value.
+  new Gauge({
+    name: 'tradingsystem_order_manager_position_quantity',
+    help: "Net position in contracts or shares (long positive, short negative), today's session",
+    labelNames: ['account', 'symbol'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of read.positions()) this.set({ account: p.account, symbol: p.symbol }, p.quantity);
+    },
+  });
+  new Gauge({
+    name: 'tradingsystem_order_manager_pnl_brl',
+    help: "Today's P&L in BRL by position: realised, and unrealised marked to the last trade (0 without one)",
+    labelNames: ['account', 'symbol', 'kind'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of read.positions()) {
+        this.set({ account: p.account, symbol: p.symbol, kind: 'realised' }, p.realisedPnl);
+        this.set({ account: p.account, symbol: p.symbol, kind: 'unrealised' }, p.unrealisedPnl);
+      }
+    },
+  });
   const reconcileMismatches = new Counter({
     name: 'tradingsystem_order_manager_reconcile_mismatches_total',
     help: 'Disagreements between the journal and the broker found by reconciliation, by kind',
@@ -58,17 +91,20 @@ export function createOrderManagerMetrics(
   });
   // Every kind from 0: an alert on increase() misses the first mismatch of a series born at 1.
   for (const kind of MISMATCH_KINDS) reconcileMismatches.inc({ kind }, 0);
+  const rejected = new Counter({
+    name: 'tradingsystem_order_manager_orders_rejected_total',
+    help: 'Orders refused, by code (RISK_* by the risk engine, BROKER_REJECTED by the broker)',
+    labelNames: ['code'] as const,
+    registers,
+  });
+  // Every code from 0 too: increase() over a series born at 1 sees no rejection at all.
+  for (const code of [...RISK_CODES, 'BROKER_REJECTED']) rejected.inc({ code }, 0);
   return {
     reconcileMismatches,
+    rejected,
     submitted: new Counter({
       name: 'tradingsystem_order_manager_orders_submitted_total',
       help: 'Orders that passed risk and were journaled for the broker',
-      registers,
-    }),
-    rejected: new Counter({
-      name: 'tradingsystem_order_manager_orders_rejected_total',
-      help: 'Orders refused, by code (RISK_* by the risk engine, BROKER_REJECTED by the broker)',
-      labelNames: ['code'] as const,
       registers,
     }),
     filled: new Counter({

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type Broker, createBroker } from '../../adapters/broker/factory.js';
 import { type JournalEvent, OrderJournal } from '../../adapters/storage/order-journal.js';
 import { DiskRefusedError, UnusableFileError } from '../../adapters/storage/unusable-file.js';
+import { positionSnapshot, sessionKeyAt, startSession } from '../../domain/positions.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { FeedServer } from '../../kernel/feed/index.js';
@@ -127,6 +128,12 @@ function wire(
     killSwitch: () => state.killSwitch.active,
     reconciling: () => engine.reconciling,
     tradingState: () => engine.state.tradingState,
+    positions: () => {
+      const session = sessionKeyAt(clock.now(), config.timezone);
+      return [...engine.state.positions.values()].map((p) =>
+        positionSnapshot(startSession(p, session), prices.lastPrice(p.symbol)),
+      );
+    },
   });
   const engine = new OrderEngine({
     journal,
