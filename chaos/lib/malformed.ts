@@ -173,6 +173,13 @@ export const INTERNAL_ROUTES: RouteCase[] = [
     path: '/api/signals',
     query: { symbol: ['WINZ26', 'ticker'], limit: ['5', 'int'] },
   },
+  // order-manager (slo-routes.ts)
+  {
+    service: 'order-manager',
+    method: 'GET',
+    path: '/api/slo',
+    query: { from: ['2026-01-01T00:00:00Z', 'time'], to: ['2099-01-01T00:00:00Z', 'time'] },
+  },
   // idea-bank (src/services/idea-bank/service.ts)
   {
     service: 'idea-bank',
@@ -241,6 +248,12 @@ export const GATEWAY_ROUTES: RouteCase[] = [
   { service: 'gateway', method: 'POST', path: '/api/v1/stream/token', body: {} },
   { service: 'gateway', method: 'GET', path: '/api/v1/health' },
   { service: 'gateway', method: 'GET', path: '/api/v1/openapi.json' },
+  {
+    service: 'gateway',
+    method: 'GET',
+    path: '/api/v1/slo',
+    query: { from: ['2026-01-01T00:00:00Z', 'time'], to: ['2026-01-02T00:00:00Z', 'time'] },
+  },
   {
     service: 'gateway',
     method: 'GET',

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TSchema } from 'typebox';
 import { ConfigSchema, SERVICE_NAMES, type ServiceName } from '../../src/kernel/config.js';
-import { CLI, type CliResult, configEnv, freePort, ROOT, tempHome } from '../../test/helpers/cli.js';
+import { CLI, type CliResult, configEnv, freePorts, ROOT, tempHome } from '../../test/helpers/cli.js';
 import type { Truth } from '../../test/helpers/market.js';
 import { commandLineOf, pollUntil, processState, signal, sleep } from './util.js';
 
@@ -193,8 +193,12 @@ export class ChaosSystem {
   }
 
   static async create(spec: SystemSpec): Promise<ChaosSystem> {
-    const ports = {} as Record<ServiceName, number>;
-    for (const name of SERVICE_NAMES) ports[name] = await freePort();
+    // Distinct: ports picked one after another can repeat (the config then refuses the clash).
+    const picked = await freePorts(SERVICE_NAMES.length);
+    const ports = Object.fromEntries(SERVICE_NAMES.map((name, i) => [name, picked[i]])) as Record<
+      ServiceName,
+      number
+    >;
     return new ChaosSystem(spec, ports);
   }
 

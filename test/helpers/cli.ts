@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
-export { freePort } from '../../src/kernel/ports.js';
+export { freePort, freePorts } from '../../src/kernel/ports.js';
 // A zombie (exited, not yet reaped by an init that takes its time) is dead here too.
 export { isAlive } from '../../src/ops/supervisor/control.js';
 
