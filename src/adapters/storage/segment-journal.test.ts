@@ -109,6 +109,27 @@ describe('SegmentJournal', () => {
     expect(sealed.at(-1)?.lastSeq).toBe(301);
   });
 
+  it('hands a sealed segment over in bounded slices that add up to the whole segment', async () => {
+    const { j, sealed } = journal({ segmentMaxBytes: 64 << 20 });
+    for (let i = 1; i <= 12_345; i++) {
+      j.append(trade(i));
+      if (i % 100 === 0) j.flush(); // frames of 100 records, as the tick path writes them
+    }
+    j.seal();
+    const seg = sealed[0] as SegmentInfo;
+    const sizes: number[] = [];
+    const seqs: number[] = [];
+    for await (const slice of j.segmentSlices(seg, 1_000)) {
+      sizes.push(slice.length);
+      for (const e of slice) seqs.push(e.seq);
+    }
+    // A slice stops at the frame that reaches the bound: never more than bound + one frame.
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1_000 + 100);
+    expect(sizes.length).toBeGreaterThan(10);
+    expect(seqs).toEqual(j.readSegment(seg).map((e) => e.seq));
+    expect(seqs).toHaveLength(12_345);
+  });
+
   it('finds any seq in a large segment through its index', () => {
     const { j } = journal({ segmentMaxBytes: 64 << 20 });
     for (let i = 1; i <= 10_000; i++) j.append(trade(i));

@@ -128,6 +128,20 @@ describe('writeSegment', () => {
     ]);
   });
 
+  it('converts a segment given slice by slice (as the converter streams it) like the whole segment', async () => {
+    const whole = await store.writeSegment('0000000000000001', segment);
+    const wholeRows = await duck(`SELECT * FROM read_parquet('${trades}/*/*/*.parquet') ORDER BY seq`);
+    await rm(path.join(home, 'parquet'), { recursive: true });
+    await mkdir(trades, { recursive: true });
+    async function* slices() {
+      for (let i = 0; i < segment.length; i += 3) yield segment.slice(i, i + 3);
+    }
+    expect(await store.writeSegment('0000000000000001', slices())).toEqual(whole);
+    expect(await duck(`SELECT * FROM read_parquet('${trades}/*/*/*.parquet') ORDER BY seq`)).toEqual(
+      wholeRows,
+    );
+  });
+
   it('stores the documented column types', async () => {
     await store.writeSegment('0000000000000001', segment);
     const schema = await duck(
