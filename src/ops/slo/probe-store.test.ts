@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.js';
 import type { ProbeResult } from '../supervisor/supervisor.js';
-import { ProbeRecorder, probeDir, readProbeRecords } from './probe-store.js';
+import { firstRecordedMinute, ProbeRecorder, probeDir, readProbeRecords } from './probe-store.js';
 
 const ZONE = 'America/Sao_Paulo';
 const at = (iso: string) => Date.parse(iso);
@@ -99,6 +99,17 @@ describe('probe records', () => {
         .trim()
         .split('\n'),
     ).toHaveLength(2);
+  });
+
+  it('knows the first minute this installation recorded (the report does not count the minutes before)', () => {
+    const h = home();
+    expect(firstRecordedMinute(h)).toBeNull();
+    const { r } = recorder(h);
+    r.onProbe(probe('docs', '2026-03-16T12:03:30Z'));
+    r.onProbe(probe('gateway', '2026-03-16T12:02:10Z'));
+    r.flush();
+    expect(firstRecordedMinute(h)).toBe(at('2026-03-16T12:02:00Z'));
+    rmSync(h, { recursive: true, force: true });
   });
 
   it('files by local day: 23:59 in São Paulo is the next UTC day but the same file', () => {

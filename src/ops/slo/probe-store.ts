@@ -199,6 +199,30 @@ export class ProbeRecorder {
   }
 }
 
+/**
+ * The first minute the supervisor ever recorded (in the oldest day file kept), or null when there
+ * is none: before it this installation did not run, so the report does not count those minutes.
+ */
+export function firstRecordedMinute(home: string): number | null {
+  let days: string[];
+  try {
+    days = readdirSync(probeDir(home))
+      .filter((name) => /^\d{4}-\d{2}-\d{2}\.jsonl$/.test(name))
+      .sort();
+  } catch {
+    return null;
+  }
+  for (const day of days) {
+    let first: number | null = null;
+    for (const raw of readFileSync(path.join(probeDir(home), day), 'utf8').split('\n')) {
+      const r = parseLine(raw);
+      if (r && (first === null || r.minute < first)) first = r.minute;
+    }
+    if (first !== null) return first;
+  }
+  return null;
+}
+
 /** Records by service, then by minute, of the minutes in [from, to). */
 export type ProbeRecords = Map<string, Map<number, MinuteRecord>>;
 

@@ -16,7 +16,7 @@ import {
 import { localDayOf, zonedInstant } from '../../kernel/calendar.js';
 import { partsIn } from '../../kernel/clock.js';
 import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
-import { readProbeRecords } from './probe-store.js';
+import { firstRecordedMinute, readProbeRecords } from './probe-store.js';
 
 const HTTP_TIMEOUT_MS = 5_000;
 const DAY_MS = 86_400_000;
@@ -108,7 +108,9 @@ export async function buildSloReport(
   now = Date.now(),
 ): Promise<SloReport> {
   const to = Math.min(window.to, now);
-  const from = Math.min(window.from, to);
+  // Minutes before the first record of this installation are not its downtime: it did not exist.
+  const recordedSince = firstRecordedMinute(config.home);
+  const from = Math.min(Math.max(window.from, recordedSince ?? to), to);
   const hours = marketHoursOf(config);
   const minutes = marketMinutes(hours, from, to);
   const records = readProbeRecords(config.home, config.timezone, from, to);
