@@ -169,6 +169,12 @@ export function summarize(run) {
         warmupMin,
         windowSamples,
       ),
+      // The heap just after the last major collection: the live set, free of the GC sawtooth.
+      heapLiveMB: growth(
+        pts((x) => (x?.metrics?.heapLive !== undefined ? x.metrics.heapLive / MB : undefined)),
+        warmupMin,
+        windowSamples,
+      ),
       heapTotalMB: growth(
         pts((x) => (x?.metrics?.heapTotal !== undefined ? x.metrics.heapTotal / MB : undefined)),
         warmupMin,
@@ -402,13 +408,13 @@ export async function renderPng(html, file) {
 /** Markdown table of the growth per process (for BENCHMARKS.md). */
 export function markdownTable(summary) {
   const rows = [
-    '| process | RSS after warm-up (MB) | linear MB/h | minima MB/h | Theil–Sen MB/h | heap used MB/h (minima) | outside heap MB/h (minima) | fds | event-loop p99 / max per minute (ms, medians) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| process | RSS after warm-up (MB) | linear MB/h | minima MB/h | Theil–Sen MB/h | heap used MB/h (minima) | live heap MB/h (Theil–Sen) | outside heap MB/h (minima) | fds | event-loop p99 / max per minute (ms, medians) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [name, p] of Object.entries(summary.processes)) {
     const g = p.rssMB;
     rows.push(
-      `| ${name} | ${g ? `${g.first} → ${g.last}` : '–'} | ${g?.perHourLinear ?? '–'} | ${g?.perHourMinima ?? '–'} | ${g?.perHourTheilSen ?? '–'} | ${p.heapUsedMB?.perHourMinima ?? '–'} | ${p.nonHeapMB?.perHourMinima ?? '–'} | ${p.fds ? `${p.fds.first} → ${p.fds.last}` : '–'} | ${p.eventLoopLagP99Ms ? `${p.eventLoopLagP99Ms.median} / ${p.eventLoopLagMaxMs?.median ?? '–'}` : 'n/a'} |`,
+      `| ${name} | ${g ? `${g.first} → ${g.last}` : '–'} | ${g?.perHourLinear ?? '–'} | ${g?.perHourMinima ?? '–'} | ${g?.perHourTheilSen ?? '–'} | ${p.heapUsedMB?.perHourMinima ?? '–'} | ${p.heapLiveMB?.perHourTheilSen ?? '–'} | ${p.nonHeapMB?.perHourMinima ?? '–'} | ${p.fds ? `${p.fds.first} → ${p.fds.last}` : '–'} | ${p.eventLoopLagP99Ms ? `${p.eventLoopLagP99Ms.median} / ${p.eventLoopLagMaxMs?.median ?? '–'}` : 'n/a'} |`,
     );
   }
   return rows.join('\n');

@@ -18,7 +18,6 @@
 // --heap-snapshot-at M,N writes V8 heap snapshots of the chosen services (SIGUSR2) for
 // bench/heap-diff.mjs. Writing one leaves the process tens of MB bigger for good (the allocator
 // keeps what the snapshot used): take growth figures from runs without snapshots.
-// Supervisor has no /metrics, so its heap and event-loop lag are not sampled (RSS, fds, CPU are).
 import { execFile, execFileSync } from 'node:child_process';
 import {
   appendFileSync,
@@ -138,8 +137,10 @@ async function makeSystem() {
   const home = mkdtempSync(path.join(os.tmpdir(), 'soak-home-'));
   const ports = {};
   for (const s of SERVICES) ports[s] = await freePort();
+  ports.supervisor = await freePort();
   const config = {
     log: { level: opts['log-level'] },
+    supervisor: { metricsPort: ports.supervisor },
     sim: {
       tradesPerSecond: rate,
       // A fresh session: no first-start backfill of 10 minutes × 8,000 trades/s in the warm-up.
@@ -349,6 +350,7 @@ function parseMetrics(text) {
   const ms = (k) => (values.has(k) ? values.get(k) * 1000 : undefined);
   const out = {
     heapUsed: values.get('nodejs_heap_size_used_bytes'),
+    heapLive: values.get('tradingsystem_heap_live_bytes'),
     heapTotal: values.get('nodejs_heap_size_total_bytes'),
     external: values.get('nodejs_external_memory_bytes'),
     oldSpaceUsed: values.get('nodejs_heap_space_size_used_bytes{space="old"}'),

@@ -1,3 +1,5 @@
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export { Counter, collectDefaultMetrics, Gauge, Histogram, Registry };
@@ -15,7 +17,7 @@ export interface ServiceMetrics {
 /** A registry per service process with the default process metrics and the HTTP request histogram. */
 export function createMetrics(): ServiceMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   const httpDuration = new Histogram({
     name: 'tradingsystem_http_request_duration_seconds',
     help: 'HTTP request duration by service, method, route template and status code',
@@ -24,4 +26,36 @@ export function createMetrics(): ServiceMetrics {
     registers: [registry],
   });
   return { registry, httpDuration };
+}
+
+let liveHeapBytes = Number.NaN;
+let liveHeapObserver: PerformanceObserver | undefined;
+
+/**
+ * prom-client's default process metrics plus `tradingsystem_heap_live_bytes`: the V8 heap in use
+ * just after the last major collection. Heap used at scrape time swings with the collector's
+ * timing (tens of MB in a busy service); the live set after a mark-compact is what a leak moves.
+ */
+export function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  if (!liveHeapObserver) {
+    liveHeapObserver = new PerformanceObserver((list) => {
+      const major = list
+        .getEntries()
+        .some(
+          (e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR,
+        );
+      if (major) liveHeapBytes = getHeapStatistics().used_heap_size;
+    });
+    liveHeapObserver.observe({ entryTypes: ['gc'] });
+  }
+  new Gauge({
+    name: 'tradingsystem_heap_live_bytes',
+    help: 'V8 heap in use just after the last major (mark-compact) collection: the live set, whose trend shows a leak',
+    registers: [registry],
+    collect() {
+      // Before the first major collection, the heap in use now: an upper bound of the live set.
+      this.set(Number.isFinite(liveHeapBytes) ? liveHeapBytes : getHeapStatistics().used_heap_size);
+    },
+  });
 }

@@ -3,7 +3,7 @@ import { type MarketHours, marketSessions } from '../../domain/slo.js';
 import type { Logger } from '../../kernel/logger.js';
 import {
   Counter,
-  collectDefaultMetrics,
+  collectProcessMetrics,
   Gauge,
   Histogram,
   LATENCY_BUCKETS,
@@ -50,7 +50,7 @@ export function createSupervisorMetrics(opts: SupervisorMetricsOptions): Registr
   const { supervisor, jobs } = opts;
   const now = opts.now ?? Date.now;
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry);
   const registers = [registry];
   const perService = (name: string, help: string, value: (p: ProcessStatus) => number) =>
     new Gauge({
