@@ -208,6 +208,13 @@ export const ConfigSchema = Type.Object(
          * `timezone`); a run missed while it was down is made up at its next start.
          */
         cleanAt: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:30' }),
+        /** A logged request URL is cut to this many characters: a client must not fill the disk with URLs. */
+        maxUrlChars: Type.Integer({ minimum: 16, maximum: 65_536, default: 256 }),
+        /**
+         * Rejected-request (4xx) lines per route and status in a second; the rest are counted and
+         * reported in one line, so a flood of bad requests costs a few lines a second.
+         */
+        rejectedLinesPerSecond: Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -240,8 +247,35 @@ export const ConfigSchema = Type.Object(
       {
         bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
         shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+        /** A client must send all of a request's headers within this (else 408 and closed). */
+        headersTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+        /** ...and the whole request, body included, within this: a slow body cannot hold a socket. */
+        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+        /**
+         * An idle keep-alive connection is closed after this. The gateway's upstream pool closes its
+         * own idle connections at half of the default (UPSTREAM_IDLE_SOCKET_MS): lower both together.
+         */
+        keepAliveTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }),
+        /** A socket with no traffic either way for this long is destroyed (WebSockets manage their own). */
+        idleTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
+        /** Open connections per service (WebSockets included); a connection beyond it is closed at once. */
+        maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4_096 }),
       },
       { additionalProperties: false, default: {} },
+    ),
+    /** API key verification (gateway and stream): scrypt is deliberately slow, so it is rationed. */
+    auth: Type.Object(
+      {
+        /** scrypt verifications running at once in a process (each ~45 ms of a core and 16 MB). */
+        verifyConcurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+        /** Verifications waiting for a slot; beyond it a request is refused at once with 429. */
+        verifyQueue: Type.Integer({ minimum: 0, maximum: 10_000, default: 64 }),
+        /** Distinct keys being verified at once for one client IP; more are refused with 429. */
+        concurrentPerIp: Type.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
+        /** A key that verified is trusted this long without scrypt (a revocation ends it at once). */
+        verifiedCacheMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
+      },
+      section,
     ),
     instruments: Type.Array(InstrumentSchema, { minItems: 1, default: DEFAULT_INSTRUMENTS }),
     sim: SimSchema,
@@ -315,6 +349,13 @@ export const ConfigSchema = Type.Object(
             ...address(8000),
             upstreamTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
             authFailuresPerMinute: Type.Integer({ minimum: 1, default: 10 }),
+            /**
+             * Requests per client IP in a minute that present no credential checked by a route
+             * (public routes, unknown paths); more get 429. Dashboard files and health included.
+             */
+            unauthenticatedPerMinute: Type.Integer({ minimum: 1, default: 600 }),
+            /** Largest upstream answer the gateway reads whole (to rework it); proxied answers stream. */
+            maxBufferedAnswerBytes: Type.Integer({ minimum: 1_024, default: 8 * 1_048_576 }),
             readsPerMinute: Type.Integer({ minimum: 1, default: 1_200 }),
             ordersPerMinute: Type.Integer({ minimum: 1, default: 120 }),
             /** How long a browser session (the cookie from POST /api/v1/session) lasts. */
@@ -503,6 +544,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptio
   }
   checkPorts(config);
   checkNotify(config);
+  checkHttp(config);
   return config;
 }
 
@@ -597,6 +639,24 @@ function checkPorts(config: Config): void {
     const other = seen.get(where);
     if (other) throw new ConfigError(key, `invalid config: ${key} ${s.port} is already used by ${other}`);
     seen.set(where, key);
+  }
+}
+
+/** Limits that only make sense together (Node refuses headers slower than the whole request). */
+function checkHttp(config: Config): void {
+  const { http, services } = config;
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new ConfigError(
+      'http.headersTimeoutMs',
+      `invalid config: http.headersTimeoutMs ${http.headersTimeoutMs} must not exceed http.requestTimeoutMs ${http.requestTimeoutMs}`,
+    );
+  }
+  // Every stream client is a connection: the cap must leave room for them and for plain requests.
+  if (services.stream.maxClients >= http.maxConnections) {
+    throw new ConfigError(
+      'http.maxConnections',
+      `invalid config: http.maxConnections ${http.maxConnections} must exceed services.stream.maxClients ${services.stream.maxClients}`,
+    );
   }
 }
 

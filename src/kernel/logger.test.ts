@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './clock.js';
-import { createLogger, lazyChildLogger } from './logger.js';
+import { createLogger, LineSampler, lazyChildLogger, truncateUrl } from './logger.js';
 
 const lines = (file: string) =>
   readFileSync(file, 'utf8')
@@ -135,5 +135,21 @@ describe('logger', () => {
       ['r-2', 'again'],
     ]);
     expect(JSON.stringify(written)).not.toContain('plain-key');
+  });
+});
+
+describe('rejected-request sampling', () => {
+  it('cuts long URLs and lets a few lines per key through each window, reporting the rest', () => {
+    expect(truncateUrl('/short', 16)).toBe('/short');
+    expect(truncateUrl(`/${'a'.repeat(100)}`, 16)).toBe(`/${'a'.repeat(15)}…(101 chars)`);
+    const clock = new ManualClock(0);
+    const reports: [string, number][] = [];
+    const sampler = new LineSampler(2, 1_000, clock, (key, n) => reports.push([key, n]));
+    const allowed = Array.from({ length: 10 }, () => sampler.allow('404 unmatched'));
+    expect(allowed.filter(Boolean)).toHaveLength(2);
+    expect(sampler.allow('401 /api')).toBe(true); // another key has its own budget
+    clock.advance(1_000);
+    expect(sampler.allow('404 unmatched')).toBe(true);
+    expect(reports).toEqual([['404 unmatched', 8]]);
   });
 });

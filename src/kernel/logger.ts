@@ -237,3 +237,45 @@ export function lazyChildLogger(parent: Logger, bindings: pino.Bindings, options
   if (options.level !== undefined) return parent.child(bindings, options);
   return new LazyChildLogger(parent, bindings, options) as unknown as Logger;
 }
+
+/** A URL as logged: at most `max` characters, and says how long it was when cut. */
+export function truncateUrl(url: string, max: number): string {
+  return url.length <= max ? url : `${url.slice(0, max)}…(${url.length} chars)`;
+}
+
+/**
+ * Lets `max` lines per key through in each window; the rest are counted and told once, by
+ * `report`, when the key's next window begins. Keys are few (route and status), so the map stays small.
+ */
+export class LineSampler {
+  private readonly byKey = new Map<string, { start: number; count: number; suppressed: number }>();
+
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+    private readonly clock: Clock,
+    private readonly report: (key: string, suppressed: number) => void,
+  ) {}
+
+  allow(key: string): boolean {
+    const now = this.clock.now();
+    let entry = this.byKey.get(key);
+    if (!entry) {
+      // Bounded even if keys were not: forget everything rather than grow.
+      if (this.byKey.size >= 10_000) this.byKey.clear();
+      entry = { start: now, count: 0, suppressed: 0 };
+      this.byKey.set(key, entry);
+    } else if (now - entry.start >= this.windowMs) {
+      if (entry.suppressed > 0) this.report(key, entry.suppressed);
+      entry.start = now;
+      entry.count = 0;
+      entry.suppressed = 0;
+    }
+    if (entry.count < this.max) {
+      entry.count++;
+      return true;
+    }
+    entry.suppressed++;
+    return false;
+  }
+}

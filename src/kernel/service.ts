@@ -6,7 +6,7 @@ import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { diskHealth, diskState, registerDiskMetrics } from './disk.js';
 import { AppError, type ErrorEnvelope } from './errors.js';
-import { createLogger, type Logger, lazyChildLogger } from './logger.js';
+import { createLogger, LineSampler, type Logger, lazyChildLogger, truncateUrl } from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
 import { coercingAjv, describe, strictAjv } from './validation.js';
 
@@ -90,6 +90,16 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     genReqId: () => randomUUID(),
     // Our onResponse hook logs one line per request, with the level chosen by status.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    // Slow-loris defence, one place for every service: headers and the whole request must arrive
+    // in time (408), idle sockets close, and Node checks those deadlines every second, not every 30 s.
+    connectionTimeout: config.http.idleTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    requestTimeout: config.http.requestTimeoutMs,
+    http: {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, config.http.headersTimeoutMs),
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A URL the router refuses (bad percent-encoding, a path parameter too long) gets the one
@@ -104,6 +114,9 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
+  // Beyond the cap Node closes a new connection at once, before it costs a parser or a request.
+  app.server.maxConnections = config.http.maxConnections;
+
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema),
   );
@@ -114,6 +127,12 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     done(null, payload);
   });
   const durationOf = new Map<string, Histogram.Internal<string>>();
+  const rejected = new LineSampler(config.log.rejectedLinesPerSecond, 1_000, clock, (key, suppressed) =>
+    logger.info(
+      { event: 'http.rejected_suppressed', key, suppressed },
+      `${suppressed} more rejected request(s) not logged one by one`,
+    ),
+  );
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
@@ -126,9 +145,11 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     }
     duration.observe(reply.elapsedTime / 1000);
     if (status >= 400 || logger.isLevelEnabled('debug')) {
+      // A flood of rejected requests is told as a count, not line by line.
+      if (status >= 400 && status < 500 && !rejected.allow(`${status} ${route}`)) return done();
       const line = {
         method: request.method,
-        url: request.url,
+        url: truncateUrl(request.url, config.log.maxUrlChars),
         status,
         ms: Math.round(reply.elapsedTime * 100) / 100,
       };
@@ -146,7 +167,10 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
   });
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send({
-      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` },
+      error: {
+        code: 'NOT_FOUND',
+        message: `no route ${request.method} ${truncateUrl(request.url.split('?')[0] ?? '', config.log.maxUrlChars)}`,
+      },
     } satisfies ErrorEnvelope);
   });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { DurableJsonFile } from '../../adapters/storage/json-file.js';
 import type { Logger } from '../logger.js';
 import type { HealthCheckResult } from '../service.js';
+import { Gate } from './failures.js';
 
 export const ROLES = ['viewer', 'trader', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -32,6 +33,17 @@ const SCRYPT: ScryptOptions = { N: 16_384, r: 8, p: 1 };
 const HASH_BYTES = 32;
 const KEY_PATTERN = /^tsk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const RELOAD_EVERY_MS = 1_000;
+/** Verified keys remembered at most; beyond it the oldest is forgotten (and verified again when used). */
+const MAX_CACHED = 10_000;
+
+export interface KeyStoreOptions {
+  /** scrypt verifications at once; more wait in a queue of `verifyQueue`, and beyond it are refused. */
+  verifyConcurrency: number;
+  verifyQueue: number;
+  /** How long a verified key is trusted without scrypt. */
+  verifiedCacheMs: number;
+}
+const DEFAULT_OPTIONS: KeyStoreOptions = { verifyConcurrency: 4, verifyQueue: 64, verifiedCacheMs: 60_000 };
 
 const derive = (key: string, salt: string) =>
   new Promise<Buffer>((resolve, reject) =>
@@ -51,8 +63,18 @@ export const INITIAL_ADMIN_KEY_FILE = 'initial-admin-key';
 export class KeyStore {
   private readonly adapter: DurableJsonFile<KeysFile>;
   private byId = new Map<string, KeyRecord>();
-  /** SHA-256 of a presented key → the id it verified as, so scrypt runs once per key. */
-  private verified = new Map<string, string>();
+  /** SHA-256 of a presented key → the id it verified as and until when, so scrypt runs once per key. */
+  private verified = new Map<string, { id: string; until: number }>();
+  private readonly gate: Gate;
+  private readonly opts: KeyStoreOptions;
+  /**
+   * What a key with an unknown or revoked id is checked against: the same scrypt as a real key, so
+   * the answer's timing does not tell which ids exist.
+   */
+  private readonly decoy = {
+    salt: randomBytes(16).toString('base64'),
+    hash: randomBytes(HASH_BYTES).toString('base64'),
+  };
   private stamp = '';
   private checkedAt = 0;
   /** Why the last re-read failed; the keys loaded before it stay in force. */
@@ -62,12 +84,15 @@ export class KeyStore {
     readonly file: string,
     private readonly now: () => number = Date.now,
     private readonly logger?: Logger,
+    opts: Partial<KeyStoreOptions> = {},
   ) {
     this.adapter = new DurableJsonFile<KeysFile>(file);
+    this.opts = { ...DEFAULT_OPTIONS, ...opts };
+    this.gate = new Gate(this.opts.verifyConcurrency, this.opts.verifyQueue);
   }
 
-  static at(home: string, now?: () => number, logger?: Logger): KeyStore {
-    return new KeyStore(path.join(home, 'gateway', 'keys.json'), now, logger);
+  static at(home: string, now?: () => number, logger?: Logger, opts?: Partial<KeyStoreOptions>): KeyStore {
+    return new KeyStore(path.join(home, 'gateway', 'keys.json'), now, logger, opts);
   }
 
   /** Loads the file; false when there is none yet. */
@@ -115,23 +140,38 @@ export class KeyStore {
     return true;
   }
 
-  /** The identity of a valid, unrevoked key, or null. */
+  /**
+   * The identity of a valid, unrevoked key, or null. A wrong secret costs one scrypt whether or not
+   * the id exists; a busy store (every slot and the queue taken) throws VerifyBusyError.
+   */
   async verify(presented: string): Promise<KeyIdentity | null> {
     const id = KEY_PATTERN.exec(presented)?.[1];
     if (!id) return null;
     // An unknown id looks at the file now (one stat), so a key just created works at once.
     await this.refresh(!this.byId.has(id));
-    const record = this.byId.get(id);
-    if (!record || record.revokedAt) return null;
+    const found = this.byId.get(id);
+    const record = found && !found.revokedAt ? found : undefined;
     const digest = fastDigest(presented);
-    if (this.verified.get(digest) !== record.id) {
-      const expected = Buffer.from(record.hash, 'base64');
-      const actual = await derive(presented, record.salt);
-      if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return null;
-      this.verified.set(digest, record.id);
+    const cached = this.verified.get(digest);
+    if (!record || cached?.id !== record.id || cached.until <= this.now()) {
+      const target = record ?? this.decoy;
+      const expected = Buffer.from(target.hash, 'base64');
+      const actual = await this.gate.run(() => derive(presented, target.salt));
+      const match = expected.length === actual.length && timingSafeEqual(expected, actual);
+      // The file may have been re-read (a revocation) while scrypt ran: judge by what holds now.
+      const current = this.byId.get(id);
+      if (!record || !match || !current || current.revokedAt || current.hash !== record.hash) return null;
+      this.remember(digest, record.id);
     }
     record.lastUsedAt = new Date(this.now()).toISOString();
     return { id: record.id, name: record.name, role: record.role };
+  }
+
+  private remember(digest: string, id: string): void {
+    if (this.opts.verifiedCacheMs <= 0) return;
+    this.verified.delete(digest);
+    if (this.verified.size >= MAX_CACHED) this.verified.delete(this.verified.keys().next().value ?? '');
+    this.verified.set(digest, { id, until: this.now() + this.opts.verifiedCacheMs });
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { FailureCounter } from '../../kernel/auth/failures.js';
+import { AuthGuard, FailureCounter } from '../../kernel/auth/failures.js';
 import { allows, type KeyIdentity, type KeyStore, type Role } from '../../kernel/auth/keys.js';
 import { AppError } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
@@ -37,15 +37,16 @@ function accessOf(req: FastifyRequest): Access | null {
  * route or at login) count per client IP; past the limit that IP gets 429 for the rest of the minute.
  */
 export class Authenticator {
-  private readonly failures: FailureCounter;
+  private readonly guard: AuthGuard;
 
   constructor(
     private readonly keys: KeyStore,
     readonly sessions: Sessions,
     failuresPerMinute: number,
     now: () => number,
+    concurrentPerIp = 4,
   ) {
-    this.failures = new FailureCounter(failuresPerMinute, now);
+    this.guard = new AuthGuard({ failuresPerMinute, concurrentPerIp, now });
   }
 
   async authenticate(req: FastifyRequest, reply: FastifyReply): Promise<Credential> {
@@ -53,7 +54,7 @@ export class Authenticator {
     const header = req.headers['x-api-key'];
     // A key wins over a cookie: a header is never sent by a browser on its own, so it needs no CSRF check.
     if (typeof header === 'string' && header)
-      return { via: 'key', identity: await this.checkKey(req, header) };
+      return { via: 'key', identity: await this.checkKey(req, reply, header) };
     const token = this.sessions.tokenOf(req);
     if (token) return { via: 'session', ...(await this.sessions.resume(req, reply, token)) };
     throw new AppError(401, 'UNAUTHORIZED', 'an X-API-Key header (or a session cookie) is required');
@@ -62,34 +63,68 @@ export class Authenticator {
   /** A login with a key (POST /api/v1/session): limited like every other key check. */
   async login(req: FastifyRequest, reply: FastifyReply, key: string): Promise<KeyIdentity> {
     this.refuseBlocked(req, reply);
-    return this.checkKey(req, key);
+    return this.checkKey(req, reply, key);
   }
 
-  private async checkKey(req: FastifyRequest, presented: string): Promise<KeyIdentity> {
-    const identity = await this.keys.verify(presented);
-    if (!identity) {
-      this.failures.add(req.ip);
+  private async checkKey(req: FastifyRequest, reply: FastifyReply, presented: string): Promise<KeyIdentity> {
+    const outcome = await this.guard.attempt(req.ip, presented, () => this.keys.verify(presented));
+    if (outcome.ok) return outcome.value;
+    if (outcome.reason !== 'failed') reply.header('retry-after', outcome.retryAfter);
+    if (outcome.reason === 'failed') {
       throw new AppError(401, 'UNAUTHORIZED', 'the API key is not valid or was revoked');
     }
-    return identity;
+    if (outcome.reason === 'blocked') throw blocked(outcome.retryAfter);
+    throw new AppError(
+      429,
+      'TOO_MANY_AUTH_ATTEMPTS',
+      'too many key verifications in progress; try again in a second',
+      { retryAfterSeconds: outcome.retryAfter },
+    );
   }
 
   private refuseBlocked(req: FastifyRequest, reply: FastifyReply): void {
-    const retryAfter = this.failures.blockedFor(req.ip);
+    const retryAfter = this.guard.blockedFor(req.ip);
     if (retryAfter > 0) {
       reply.header('retry-after', retryAfter);
-      throw new AppError(429, 'TOO_MANY_AUTH_FAILURES', 'too many failed authentications; try again later', {
-        retryAfterSeconds: retryAfter,
-      });
+      throw blocked(retryAfter);
     }
   }
 }
 
-/** The one authentication hook: every non-public route needs a credential with its role. */
-export function registerAuth(app: App, auth: Authenticator): void {
+function blocked(retryAfter: number): AppError {
+  return new AppError(429, 'TOO_MANY_AUTH_FAILURES', 'too many failed authentications; try again later', {
+    retryAfterSeconds: retryAfter,
+  });
+}
+
+/**
+ * The one authentication hook: every non-public route needs a credential with its role. A request
+ * no credential is checked for (a public route, an unknown path) counts against its IP's budget of
+ * `unauthenticatedPerMinute`, so a flood of anonymous requests is refused cheaply with 429.
+ */
+export function registerAuth(
+  app: App,
+  auth: Authenticator,
+  unauthenticatedPerMinute: number,
+  now: () => number,
+): void {
+  const anonymous = new FailureCounter(unauthenticatedPerMinute, now);
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const access = accessOf(req);
-    if (access === null || access === 'public') return;
+    if (access === null || access === 'public') {
+      const retryAfter = anonymous.blockedFor(req.ip);
+      if (retryAfter > 0) {
+        reply.header('retry-after', retryAfter);
+        throw new AppError(
+          429,
+          'RATE_LIMITED',
+          `more than ${unauthenticatedPerMinute} unauthenticated requests a minute; retry in ${retryAfter} s`,
+          { limit: unauthenticatedPerMinute, retryAfterSeconds: retryAfter },
+        );
+      }
+      anonymous.add(req.ip);
+      return;
+    }
     const credential = await auth.authenticate(req, reply);
     credentials.set(req, credential);
     const { identity } = credential;

@@ -1,4 +1,4 @@
-import { Agent, type IncomingHttpHeaders, request } from 'node:http';
+import { Agent, type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyIdentity } from '../../kernel/auth/keys.js';
 import type { ServiceName } from '../../kernel/config.js';
@@ -15,6 +15,8 @@ export interface Upstream {
 
 export interface ProxyOptions {
   timeoutMs: number;
+  /** Largest answer read whole (callUpstream); `forward` streams and has no such limit. Default 8 MiB. */
+  maxBufferedBytes?: number;
   logger: Logger;
   metrics: GatewayMetrics;
 }
@@ -72,6 +74,32 @@ export async function callUpstream(
   call: UpstreamCall,
   opts: ProxyOptions,
 ): Promise<UpstreamAnswer> {
+  const started = performance.now();
+  const opened = await openUpstream(req, to, call, opts);
+  const maxBytes = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  try {
+    const text = await readAll(opened, maxBytes);
+    opts.metrics.upstreamDuration.observe(
+      { service: to.service, status: String(opened.res.statusCode) },
+      (performance.now() - started) / 1000,
+    );
+    return { status: opened.res.statusCode ?? 502, headers: opened.res.headers, text };
+  } catch (err) {
+    if (err instanceof AnswerTooLarge) {
+      opts.metrics.upstreamFailures.inc({ service: to.service, reason: 'too_large' });
+      throw new AppError(
+        502,
+        'UPSTREAM_ANSWER_TOO_LARGE',
+        `${to.service}'s answer is larger than the gateway reads whole (${maxBytes} bytes)`,
+        { service: to.service, limitBytes: maxBytes, setting: 'services.gateway.maxBufferedAnswerBytes' },
+      );
+    }
+    throw unavailable(req, to, err, opts);
+  }
+}
+
+/** Sends a call and waits for the upstream's status and headers; the body is still to come. */
+async function openUpstream(req: FastifyRequest, to: Upstream, call: UpstreamCall, opts: ProxyOptions) {
   // `..` would let a wildcard route reach any upstream path once the URL is normalized.
   if (DOT_SEGMENT.test(call.path)) {
     throw badRequest('INVALID_PATH', 'the path may not contain . or .. segments');
@@ -89,27 +117,57 @@ export async function callUpstream(
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(Buffer.byteLength(body));
   }
-  const started = performance.now();
   try {
-    const res = await exchange(to, call.method, call.path, headers, body, opts.timeoutMs);
-    opts.metrics.upstreamDuration.observe(
-      { service: to.service, status: String(res.status) },
-      (performance.now() - started) / 1000,
-    );
-    return res;
+    return await exchange(to, call.method, call.path, headers, body, opts.timeoutMs);
   } catch (err) {
-    const reason = err instanceof UpstreamTimeout ? 'timeout' : 'unreachable';
-    const detail = reason === 'timeout' ? `no answer within ${opts.timeoutMs} ms` : causeOf(err);
-    opts.metrics.upstreamFailures.inc({ service: to.service, reason });
-    opts.logger.warn(
-      { event: 'gateway.upstream_unavailable', service: to.service, reason, detail, reqId: req.id },
-      'upstream not answering',
-    );
-    throw upstreamUnavailable(to.service, reason, detail);
+    throw unavailable(req, to, err, opts);
   }
 }
 
+/** The one way an upstream that gave no (whole) answer is counted, logged and reported. */
+function unavailable(req: FastifyRequest, to: Upstream, err: unknown, opts: ProxyOptions): AppError {
+  const reason = err instanceof UpstreamTimeout ? 'timeout' : 'unreachable';
+  const detail = reason === 'timeout' ? `no answer within ${opts.timeoutMs} ms` : causeOf(err);
+  opts.metrics.upstreamFailures.inc({ service: to.service, reason });
+  opts.logger.warn(
+    { event: 'gateway.upstream_unavailable', service: to.service, reason, detail, reqId: req.id },
+    'upstream not answering',
+  );
+  return upstreamUnavailable(to.service, reason, detail);
+}
+
+const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1_048_576;
+
 class UpstreamTimeout extends Error {}
+class AnswerTooLarge extends Error {}
+
+/** An answer whose status and headers have arrived; its body is read (or streamed) next, under the same deadline. */
+interface Opened {
+  res: IncomingMessage;
+  timedOut(): boolean;
+}
+
+/** Reads a whole answer, at most `maxBytes` of it: a bigger one is cut off, not held. */
+function readAll({ res, timedOut }: Opened, maxBytes: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new AnswerTooLarge());
+        res.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('error', (err) => reject(timedOut() ? new UpstreamTimeout() : err));
+    res.on('close', () => {
+      if (!res.complete) reject(timedOut() ? new UpstreamTimeout() : new Error('upstream answer cut short'));
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
 
 /**
  * How long a pooled connection may sit idle before the gateway closes it. An upstream closes an
@@ -150,21 +208,25 @@ function exchange(
   headers: Record<string, string>,
   body: string | undefined,
   timeoutMs: number,
-): Promise<UpstreamAnswer> {
+): Promise<Opened> {
   const deadline = performance.now() + timeoutMs;
   const attempt = (retry: boolean) =>
-    new Promise<UpstreamAnswer>((resolve, reject) => {
+    new Promise<Opened>((resolve, reject) => {
       const req = request({ host: to.host, port: to.port, method, path, headers, agent: agentOf(to) });
       let timedOut = false;
+      let answered = false;
       const timer = setTimeout(
         () => {
           timedOut = true;
-          reject(new UpstreamTimeout());
+          // Before the answer: a 504. During its body: the body is cut off (the reader sees it).
+          if (!answered) reject(new UpstreamTimeout());
           req.destroy();
         },
         Math.max(0, deadline - performance.now()),
       );
       const fail = (err: Error & { code?: string }) => {
+        // Once answered, an error reaches the reader through the response.
+        if (answered) return;
         clearTimeout(timer);
         if (timedOut) return;
         const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
@@ -173,19 +235,9 @@ function exchange(
       };
       req.on('error', fail);
       req.on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 502, headers: res.headers, text });
-        });
+        answered = true;
+        res.on('close', () => clearTimeout(timer));
+        resolve({ res, timedOut: () => timedOut });
       });
       req.end(body);
     });
@@ -215,8 +267,83 @@ export async function forward(
     }
     call.headers = headers;
   }
-  return relay(reply, await callUpstream(req, to, call, opts));
+  // A small answer is read whole, so a stall still gets the 504 envelope. A larger one is streamed,
+  // never held whole: parallel big answers cost socket buffers, not their size in heap, and a slow
+  // client slows its upstream read (backpressure) instead of piling up here.
+  const started = performance.now();
+  const opened = await openUpstream(req, to, call, opts);
+  const { res } = opened;
+  let head: Buffer | null;
+  try {
+    head = await readHead(opened, STREAM_ABOVE_BYTES);
+  } catch (err) {
+    throw unavailable(req, to, err, opts);
+  }
+  reply.status(res.statusCode ?? 502);
+  for (const name of head ? PASSED_HEADERS : STREAMED_HEADERS) {
+    const value = res.headers[name];
+    if (value !== undefined) reply.header(name, value);
+  }
+  const observe = () =>
+    opts.metrics.upstreamDuration.observe(
+      { service: to.service, status: String(res.statusCode) },
+      (performance.now() - started) / 1000,
+    );
+  if (head) {
+    observe();
+    return reply.send(head);
+  }
+  res.once('close', () => {
+    if (res.complete) return observe();
+    opts.metrics.upstreamFailures.inc({ service: to.service, reason: 'cut_short' });
+    opts.logger.warn(
+      { event: 'gateway.upstream_cut_short', service: to.service, reqId: req.id },
+      'upstream answer cut short (timeout, upstream or client gone)',
+    );
+  });
+  return reply.send(res);
 }
+
+/** Answers up to this size are read whole before the client gets anything; larger ones stream. */
+export const STREAM_ABOVE_BYTES = 64 * 1024;
+
+/**
+ * The whole answer when it ends within `maxBytes`; null when it is larger, with what was read put
+ * back at the front of the response, paused, for the caller to stream.
+ */
+function readHead({ res, timedOut }: Opened, maxBytes: number): Promise<Buffer | null> {
+  return new Promise<Buffer | null>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size <= maxBytes) return;
+      settled = true;
+      res.off('data', onData);
+      res.pause();
+      res.unshift(Buffer.concat(chunks));
+      resolve(null);
+    };
+    res.on('data', onData);
+    res.on('error', (err) => {
+      if (!settled) reject(timedOut() ? new UpstreamTimeout() : err);
+    });
+    res.on('close', () => {
+      if (!settled && !res.complete)
+        reject(timedOut() ? new UpstreamTimeout() : new Error('upstream answer cut short'));
+    });
+    res.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+/** A streamed answer also keeps its length, so a client can tell a body cut short. */
+const STREAMED_HEADERS = [...PASSED_HEADERS, 'content-length'];
 
 /** An upstream answer as it came: status, body and the headers a client may need. */
 export function relay(reply: FastifyReply, res: UpstreamAnswer): FastifyReply {

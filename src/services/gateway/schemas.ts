@@ -4,6 +4,14 @@ import Type, { type Static } from 'typebox';
  * What the gateway itself checks and documents. Upstreams stay the judges of their own inputs
  * (query fields, body fields): these schemas name the fields without repeating their rules.
  */
+/**
+ * The largest `limit` each list accepts, the same as its upstream's: refused here with 400 naming
+ * the field, before any upstream reads that many rows.
+ */
+export const MAX_LIMIT = { trades: 10_000, orders: 1_000, ideas: 1_000, docs: 50 } as const;
+const limitUpTo = (maximum: number) =>
+  Type.Optional(Type.Integer({ minimum: 1, maximum, description: `at most ${maximum}` }));
+
 const Ticker = Type.String({ pattern: '^[A-Z0-9]{4,12}$', description: 'B3 ticker, e.g. WINZ26, PETR4' });
 const Time = Type.String({ description: 'ISO-8601 or epoch milliseconds' });
 
@@ -11,7 +19,7 @@ export const TradesQuery = Type.Object({
   ticker: Ticker,
   from: Type.Optional(Time),
   to: Type.Optional(Time),
-  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: limitUpTo(MAX_LIMIT.trades),
   order: Type.Optional(Type.Enum(['asc', 'desc'])),
 });
 
@@ -20,7 +28,7 @@ export const BarsQuery = Type.Object({
   interval: Type.Enum(['1m', '5m', '15m', '1h', '1d']),
   from: Type.Optional(Time),
   to: Type.Optional(Time),
-  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: limitUpTo(MAX_LIMIT.trades),
 });
 
 export const GapsQuery = Type.Object({
@@ -37,7 +45,7 @@ export const IdeasQuery = Type.Object({
   priority: Type.Optional(Type.String()),
   tag: Type.Optional(Type.String()),
   q: Type.Optional(Type.String()),
-  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: limitUpTo(MAX_LIMIT.ideas),
   offset: Type.Optional(Type.Integer({ minimum: 0 })),
   sort: Type.Optional(Type.String()),
 });
@@ -68,11 +76,11 @@ export const DocsListQuery = Type.Object({
 });
 export const DocsSearchQuery = Type.Object({
   q: Type.String({ minLength: 1 }),
-  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: limitUpTo(MAX_LIMIT.docs),
 });
 
 const Side = Type.Enum(['BUY', 'SELL']);
-const Limit = Type.Optional(Type.Integer({ minimum: 1 }));
+const Limit = limitUpTo(MAX_LIMIT.orders);
 
 export const OrdersQuery = Type.Object({
   status: Type.Optional(Type.String()),

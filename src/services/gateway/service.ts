@@ -29,7 +29,7 @@ export const gatewayService: ServiceDefinition = {
     const { app, config, logger, metrics, clock, addHealthCheck } = ctx;
     const gw = config.services.gateway;
     const now = () => clock.now();
-    const keys = KeyStore.at(config.home, now, logger);
+    const keys = KeyStore.at(config.home, now, logger, config.auth);
     try {
       const initialKeyFile = await keys.ensureInitialAdmin();
       if (initialKeyFile) {
@@ -78,8 +78,14 @@ export const gatewayService: ServiceDefinition = {
     });
     const signer = TokenSigner.at(config.home, now);
     const sessions = new Sessions(signer, keys, { ttlMs: gw.sessionTtlMs, secure: gw.secureCookies }, now);
-    const auth = new Authenticator(keys, sessions, gw.authFailuresPerMinute, now);
-    registerAuth(app, auth);
+    const auth = new Authenticator(
+      keys,
+      sessions,
+      gw.authFailuresPerMinute,
+      now,
+      config.auth.concurrentPerIp,
+    );
+    registerAuth(app, auth, gw.unauthenticatedPerMinute, now);
     await registerOpenApi(app);
     registerSessionRoutes(app, auth, signer, {
       streamTokenTtlMs: gw.streamTokenTtlMs,
@@ -88,7 +94,12 @@ export const gatewayService: ServiceDefinition = {
     });
 
     const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute };
-    const proxy = { timeoutMs: gw.upstreamTimeoutMs, logger, metrics: gatewayMetrics(metrics.registry) };
+    const proxy = {
+      timeoutMs: gw.upstreamTimeoutMs,
+      maxBufferedBytes: gw.maxBufferedAnswerBytes,
+      logger,
+      metrics: gatewayMetrics(metrics.registry),
+    };
     registerProxyRoutes(app, ROUTE_GROUPS, config.services, limits, proxy);
     registerCompatRoutes(app, config.services, limits, proxy);
 

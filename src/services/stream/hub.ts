@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { FailureCounter } from '../../kernel/auth/failures.js';
+import { type AttemptOutcome, AuthGuard } from '../../kernel/auth/failures.js';
 import type { KeyIdentity } from '../../kernel/auth/keys.js';
 import { addUpgradeRoute, rejectUpgrade } from '../../kernel/feed/upgrade.js';
 import type { Logger } from '../../kernel/logger.js';
@@ -29,6 +29,8 @@ export interface HubOptions {
   maxPendingUpgrades: number;
   /** Failed authentications per client IP in a minute; then that IP's upgrades get 429 until the minute ends. */
   authFailuresPerMinute: number;
+  /** Distinct credentials being verified at once for one IP; more get 429 (default 4). */
+  authConcurrentPerIp?: number;
   now?: () => number;
   maxSubscriptionsPerClient: number;
   maxFrameBytes: number;
@@ -41,13 +43,21 @@ export interface HubOptions {
 
 export type DisconnectReason = 'slow' | 'heartbeat';
 
+/** What identifies the credential of an upgrade: the same one sent twice at once shares one check. */
+const credentialOf = (req: IncomingMessage, url: URL): string => {
+  const header = req.headers['x-api-key'];
+  if (typeof header === 'string' && header) return `key:${header}`;
+  const token = url.searchParams.get('token');
+  return token ? `token:${token}` : '';
+};
+
 /** Running totals the metrics read at scrape time (the delivery path touches plain numbers only). */
 export interface HubCounters {
   messagesOut: Record<ChannelKind | 'reply', number>;
   conflated: Record<ChannelKind, number>;
   disconnects: Record<DisconnectReason, number>;
   authFailures: number;
-  /** Upgrades refused with 429 (blocked IP) or 503 (too many handshakes in progress). */
+  /** Upgrades refused: blocked (429, IP past its failure limit) or busy (503 too many handshakes, 429 too many verifications). */
   refused: { blocked: number; busy: number };
 }
 
@@ -171,7 +181,7 @@ export class Hub {
     authFailures: 0,
     refused: { blocked: 0, busy: 0 },
   };
-  private readonly failures: FailureCounter;
+  private readonly guard: AuthGuard;
   private pendingUpgrades = 0;
   private readonly channels = new Map<string, Channel>();
   private readonly specs: Map<string, ChannelSpec>;
@@ -192,7 +202,11 @@ export class Hub {
     this.symbols = new Set(opts.symbols);
     this.lowWater = Math.floor(opts.maxBufferedBytes / 2);
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
-    this.failures = new FailureCounter(opts.authFailuresPerMinute, opts.now ?? Date.now);
+    this.guard = new AuthGuard({
+      failuresPerMinute: opts.authFailuresPerMinute,
+      concurrentPerIp: opts.authConcurrentPerIp ?? 4,
+      now: opts.now ?? Date.now,
+    });
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -273,7 +287,7 @@ export class Hub {
     if (this.closing) return rejectUpgrade(socket, 503, 'SHUTTING_DOWN', 'the stream is shutting down');
     // An IP past its failed-authentication limit is refused before any key is checked.
     const ip = req.socket.remoteAddress ?? 'unknown';
-    const retryAfter = this.failures.blockedFor(ip);
+    const retryAfter = this.guard.blockedFor(ip);
     if (retryAfter > 0) {
       this.counters.refused.blocked++;
       return rejectUpgrade(
@@ -296,19 +310,30 @@ export class Hub {
         `at most ${this.opts.maxPendingUpgrades} connections may be authenticating at once`,
       );
     }
-    let identity: KeyIdentity | null;
+    let outcome: AttemptOutcome<KeyIdentity>;
     this.pendingUpgrades++;
     try {
-      identity = await this.opts.authenticate(req, url);
+      // Counted as a failure before it is checked, so parallel guesses cannot outrun the limit.
+      outcome = await this.guard.attempt(ip, credentialOf(req, url), () => this.opts.authenticate(req, url));
     } catch (err) {
       this.opts.logger.error({ err }, 'stream authentication failed');
       return rejectUpgrade(socket, 500, 'INTERNAL_ERROR', 'internal error');
     } finally {
       this.pendingUpgrades--;
     }
-    if (!identity) {
+    if (!outcome.ok && outcome.reason !== 'failed') {
+      this.counters.refused[outcome.reason]++;
+      const [code, message] =
+        outcome.reason === 'blocked'
+          ? ['TOO_MANY_AUTH_FAILURES', 'too many failed authentications; try again later']
+          : ['TOO_MANY_AUTH_ATTEMPTS', 'too many key verifications in progress; try again in a second'];
+      return rejectUpgrade(socket, 429, code, message, {
+        details: { retryAfterSeconds: outcome.retryAfter },
+        headers: { 'Retry-After': outcome.retryAfter },
+      });
+    }
+    if (!outcome.ok) {
       this.counters.authFailures++;
-      this.failures.add(ip);
       return rejectUpgrade(
         socket,
         401,
@@ -317,7 +342,7 @@ export class Hub {
       );
     }
     if (socket.destroyed) return;
-    const who = identity;
+    const who = outcome.value;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who));
   }
 

@@ -35,7 +35,7 @@ export const streamService: ServiceDefinition = {
     const om = config.services['order-manager'];
     const symbols = config.instruments.map((i) => i.symbol);
 
-    const keys = KeyStore.at(config.home, () => ctx.clock.now(), logger);
+    const keys = KeyStore.at(config.home, () => ctx.clock.now(), logger, config.auth);
     try {
       await keys.load();
     } catch (err) {
@@ -58,6 +58,7 @@ export const streamService: ServiceDefinition = {
       logger,
       authenticate: streamAuthenticator(keys, TokenSigner.at(config.home)),
       ...settings,
+      authConcurrentPerIp: config.auth.concurrentPerIp,
       now: () => ctx.clock.now(),
     });
     const publish = (channel: string, data: unknown) => hub.publish(channel, data);
