@@ -212,7 +212,7 @@ export function registerProxyRoutes(
             req,
             reply,
             upstream,
-            group.to + req.url.slice(group.from.length),
+            upstreamPath(group.to + r.path, req.params as Record<string, string>, req.url),
             r.body ? req.body : undefined,
             opts,
             pass,
@@ -220,6 +220,21 @@ export function registerProxyRoutes(
       });
     }
   }
+}
+
+/**
+ * The upstream path of a matched route: its own pattern with the params the router matched, and the
+ * query string. Never a slice of the raw target: in absolute form (`GET https://status/api/v1/x`)
+ * the router matches the path but the raw URL carries the origin too, so slicing it forwarded to
+ * another upstream path than the one whose role was checked.
+ */
+export function upstreamPath(pattern: string, params: Record<string, string>, rawUrl: string): string {
+  const encode = (v: string) => encodeURIComponent(v);
+  const path = pattern
+    .replace(/\/:([A-Za-z0-9_]+)/g, (_m, name: string) => `/${encode(params[name] ?? '')}`)
+    .replace(/\/\*$/, () => `/${(params['*'] ?? '').split('/').map(encode).join('/')}`);
+  const q = rawUrl.indexOf('?');
+  return q === -1 ? path : path + rawUrl.slice(q);
 }
 
 /** The header names a route's `headers` schema declares: the ones it passes to the upstream. */
