@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import formatsModule from 'ajv-formats';
+import { badRequest } from './errors.js';
 
 // ajv-formats is CommonJS: under NodeNext its default import is the module object.
 const addFormats = formatsModule.default;
@@ -43,7 +44,8 @@ export function nonFinitePath(value: unknown): string | null {
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) stack.push([v[i], `${at}/${i}`]);
     } else if (v !== null && typeof v === 'object') {
-      for (const [k, child] of Object.entries(v)) stack.push([child, `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`]);
+      for (const [k, child] of Object.entries(v))
+        stack.push([child, `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`]);
     }
   }
   return null;
@@ -60,7 +62,13 @@ export function compileRequestValidator(schema: object, coerced: boolean): Valid
     const at = nonFinitePath(data);
     if (at === null) return true;
     wrapped.errors = [
-      { instancePath: at, schemaPath: '#/finite', keyword: 'finite', params: {}, message: 'must be a finite number' },
+      {
+        instancePath: at,
+        schemaPath: '#/finite',
+        keyword: 'finite',
+        params: {},
+        message: 'must be a finite number',
+      },
     ];
     return false;
   };
@@ -152,4 +160,31 @@ export function describe(err: ErrorObject, prefix = ''): { field: string; messag
     what = `must be one of ${params.allowedValues.join(', ')}`;
   }
   return { field, message: `${field} ${what}` };
+}
+
+/** The instants a query may name: 1970-01-01 to 9999-12-31 UTC, what ISO-8601 without a sign covers. */
+export const MIN_INSTANT_MS = 0;
+export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * A query time (ISO-8601 or epoch milliseconds) as epoch ms, or a 400 naming the field. Outside the
+ * supported range is refused too: `-010000-01-01` parses fine and silently matched nothing.
+ */
+export function parseInstant(field: string, text: string): number {
+  const ms = /^\d{1,15}$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) {
+    throw badRequest('VALIDATION_ERROR', `${field} must be ISO-8601 or epoch milliseconds`, {
+      location: 'querystring',
+      field,
+      value: text.slice(0, 100),
+    });
+  }
+  if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) {
+    throw badRequest('VALIDATION_ERROR', `${field} must be between 1970-01-01 and 9999-12-31 (UTC)`, {
+      location: 'querystring',
+      field,
+      value: text.slice(0, 100),
+    });
+  }
+  return ms;
 }

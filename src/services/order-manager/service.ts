@@ -279,7 +279,13 @@ function addHealthChecks(
     const { killSwitch, tradingState, tradingStateReason, limitsProblem } = engine.state;
     // Limits that cannot be traded on refuse every order: down, so the supervisor and alerts say so.
     if (limitsProblem)
-      return { status: 'down', detail: limitsProblem, killSwitch: killSwitch.active, tradingState, runbook: RISK_LIMITS_RUNBOOK };
+      return {
+        status: 'down',
+        detail: limitsProblem,
+        killSwitch: killSwitch.active,
+        tradingState,
+        runbook: RISK_LIMITS_RUNBOOK,
+      };
     // `killSwitch` is what the supervisor's notifications go by.
     if (killSwitch.active)
       return {
