@@ -7,6 +7,7 @@ import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
+import { registerAccountCheck } from './accounts.js';
 import { Authenticator, registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { systemHealth } from './health.js';
@@ -80,6 +81,7 @@ export const gatewayService: ServiceDefinition = {
     const sessions = new Sessions(signer, keys, { ttlMs: gw.sessionTtlMs, secure: gw.secureCookies }, now);
     const auth = new Authenticator(keys, sessions, gw.authFailuresPerMinute, now);
     registerAuth(app, auth);
+    registerAccountCheck(app, keys, config.services['order-manager'].account);
     await registerOpenApi(app);
     registerSessionRoutes(app, auth, signer, {
       streamTokenTtlMs: gw.streamTokenTtlMs,
