@@ -89,7 +89,7 @@ export const gatewayService: ServiceDefinition = {
       readsPerMinute: gw.readsPerMinute,
     });
 
-    const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute };
+    const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute, write: gw.ideaWritesPerMinute };
     const proxy = { timeoutMs: gw.upstreamTimeoutMs, logger, metrics: gatewayMetrics(metrics.registry) };
     registerProxyRoutes(app, ROUTE_GROUPS, config.services, limits, proxy);
     registerCompatRoutes(app, config.services, limits, proxy);
