@@ -95,3 +95,58 @@ describe('idea bank ceiling', () => {
     expect(statSync(file).size).toBeLessThan(70_000);
   });
 });
+
+describe('idea writes at the gateway', () => {
+  it('draw from their own per-key budget and carry the role the key has, never the one a client claims', async () => {
+    const http = await import('node:http');
+    const { KeyStore } = await import('../src/kernel/auth/keys.js');
+    const { gatewayService } = await import('../src/services/gateway/service.js');
+    const seen: (string | undefined)[] = [];
+    const servers = [0, 1, 2, 3].map(() =>
+      http.createServer((req, res) => {
+        seen.push(req.headers[ROLE_HEADER] as string | undefined);
+        req.resume();
+        req.on('end', () => {
+          res.statusCode = 201;
+          res.setHeader('content-type', 'application/json');
+          res.end('{"data":{}}');
+        });
+      }),
+    );
+    for (const s of servers) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const port = (i: number) =>
+      String(((servers[i] as (typeof servers)[number]).address() as { port: number }).port);
+    const home = tempHome('ts-sec-ideas-gw-');
+    const config = loadConfig({
+      env: {
+        TRADINGSYSTEM_HOME: home,
+        TRADINGSYSTEM__LOG__LEVEL: 'fatal',
+        TRADINGSYSTEM__SERVICES__DATA_CAPTURE__PORT: port(0),
+        TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: port(1),
+        TRADINGSYSTEM__SERVICES__DOCS__PORT: port(2),
+        TRADINGSYSTEM__SERVICES__ORDER_MANAGER__PORT: port(3),
+        TRADINGSYSTEM__SERVICES__STREAM__ENABLED: 'false',
+        TRADINGSYSTEM__SERVICES__GATEWAY__IDEA_WRITES_PER_MINUTE: '3',
+      },
+      cwd: home,
+    });
+    const ctx = await buildService(gatewayService, { config });
+    open.push(ctx);
+    const key = (await KeyStore.at(home).create('trader', 'trader')).key;
+    const create = () =>
+      ctx.app.inject({
+        method: 'POST',
+        url: '/api/v1/ideas',
+        headers: { 'x-api-key': key, [ROLE_HEADER]: 'admin' },
+        payload: idea(1),
+      });
+    for (let i = 0; i < 3; i++) expect((await create()).statusCode).toBe(201);
+    expect((await create()).statusCode).toBe(429);
+    expect(seen).toEqual(['trader', 'trader', 'trader']);
+    // Reads keep their own, larger budget.
+    expect((await ctx.app.inject({ url: '/api/v1/ideas', headers: { 'x-api-key': key } })).statusCode).toBe(
+      201,
+    );
+    for (const s of servers) s.close();
+  });
+});
