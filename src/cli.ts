@@ -44,7 +44,10 @@ usage: tradingsystem <command> [options]
   sim clear | sim faults          clear the faults / list the active ones
   sim truth [--json]              the last trade number the simulated market printed, per instrument
   retention [--days N]            delete Parquet partitions older than N days (default: config, 90)
-  keys create --role R --name N   create an API key (viewer, trader or admin); prints it once
+  keys create --role R --name N [--accounts A,B|*]
+                                  create an API key (viewer, trader or admin); prints it once;
+                                  it trades for the configured account unless --accounts says
+  keys accounts <id> A,B|*        the accounts a key may trade for (* = all, for admins)
   keys list [--json]              the API keys, without secrets
   keys revoke <id>                revoke an API key; the gateway refuses it within a second
   backup now [--no-verify]        back up the data home while everything runs, then verify it
@@ -245,11 +248,30 @@ const commands: Record<string, Handler> = {
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { role: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+      options: {
+        role: { type: 'string' },
+        name: { type: 'string' },
+        accounts: { type: 'string' },
+        json: { type: 'boolean' },
+      },
     });
     const { KeyStore, ROLES } = await import('./kernel/auth/keys.js');
     const store = KeyStore.at(config.home);
-    const [action, id] = positionals;
+    const [action, id, list] = positionals;
+    const split = (text: string) => text.split(',').map((a) => a.trim());
+    if (action === 'accounts' && id && list) {
+      try {
+        if (!(await store.setAccounts(id, split(list)))) {
+          console.error(`no API key with id '${id}'`);
+          return 1;
+        }
+      } catch (err) {
+        console.error((err as Error).message);
+        return 2;
+      }
+      console.log(`key ${id} trades for ${list}`);
+      return 0;
+    }
     if (action === 'create') {
       const role = ROLES.find((r) => r === values.role);
       const name = values.name?.trim();
@@ -257,7 +279,14 @@ const commands: Record<string, Handler> = {
         console.error(`usage: tradingsystem keys create --role <${ROLES.join('|')}> --name <name>`);
         return 2;
       }
-      const { key, record } = await store.create(name, role);
+      let created: Awaited<ReturnType<typeof store.create>>;
+      try {
+        created = await store.create(name, role, values.accounts ? split(values.accounts) : undefined);
+      } catch (err) {
+        console.error((err as Error).message);
+        return 2;
+      }
+      const { key, record } = created;
       console.log(key);
       console.error(`created ${role} key '${name}' (id ${record.id}); it is shown only this once`);
       return 0;
@@ -270,7 +299,7 @@ const commands: Record<string, Handler> = {
       else {
         for (const k of keys) {
           console.log(
-            `${k.id}  ${k.role.padEnd(6)}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}  ${k.createdAt}  ${k.name}`,
+            `${k.id}  ${k.role.padEnd(6)}  ${k.revokedAt ? `revoked ${k.revokedAt}` : 'active'}  ${k.createdAt}  ${k.name}  accounts: ${(k.accounts ?? [config.services['order-manager'].account]).join(',')}`,
           );
         }
       }
@@ -285,7 +314,7 @@ const commands: Record<string, Handler> = {
       return 0;
     }
     console.error(
-      'usage: tradingsystem keys create --role R --name N | keys list [--json] | keys revoke <id>',
+      'usage: tradingsystem keys create --role R --name N [--accounts A,B|*] | keys list [--json] | keys revoke <id> | keys accounts <id> A,B|*',
     );
     return 2;
   },

@@ -530,6 +530,7 @@ describe('checkSignalConfidence', () => {
 describe('evaluateRisk / evaluateAll', () => {
   it('runs the checks in the documented order', () => {
     expect(RISK_CHECKS.map((c) => c.code)).toEqual([
+      'RISK_LIMITS_INVALID',
       'RISK_KILL_SWITCH',
       'RISK_TRADING_HALTED',
       'RISK_BROKER_NOT_READY',

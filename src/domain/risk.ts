@@ -5,21 +5,24 @@
  */
 import Type, { type Static } from 'typebox';
 import { partsIn } from '../kernel/clock.js';
+import { describe, nonFinitePath, strictAjv } from '../kernel/validation.js';
 import { type Instrument, isOnTick, minutesOf } from './instruments.js';
 import type { OrderSide, OrderType } from './orders.js';
 
 export const TRADING_STATES = ['ACTIVE', 'REDUCING', 'HALTED'] as const;
 export type TradingState = (typeof TRADING_STATES)[number];
 
+/** Every limit has a ceiling: a typo (or `1e309`, which parses as Infinity) must not switch a check off. */
+const DAY_MS = 86_400_000;
 const HHMM = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' });
 
 const instrumentLimitFields = {
   /** Largest quantity one order may carry (contracts or shares). */
-  maxOrderQty: Type.Integer({ minimum: 1 }),
+  maxOrderQty: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
   /** Largest absolute net position per account and symbol, counting same-side open orders. */
-  maxPosition: Type.Integer({ minimum: 0 }),
+  maxPosition: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
   /** Largest order notional in BRL: quantity × price × pointValue. */
-  maxNotional: Type.Number({ exclusiveMinimum: 0 }),
+  maxNotional: Type.Number({ exclusiveMinimum: 0, maximum: 10_000_000_000 }),
   /** Fat-finger band: a LIMIT price at most this % away from the last trade. */
   priceBandPct: Type.Number({ exclusiveMinimum: 0, maximum: 100 }),
   /** Orders accepted from `tradingOpen` (inclusive) to `tradingClose` (exclusive), local time. */
@@ -46,13 +49,13 @@ export const RiskLimitsSchema = Type.Object(
     /** Off for simulator sessions that trade around the clock. */
     enforceTradingHours: Type.Boolean(),
     /** BRL; realised + unrealised at or below −this moves trading to REDUCING. */
-    dailyLossLimit: Type.Number({ exclusiveMinimum: 0 }),
+    dailyLossLimit: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000_000 }),
     /** HALTED at dailyLossLimit × this. */
-    haltLossMultiplier: Type.Number({ minimum: 1 }),
-    maxOrdersPerWindow: Type.Integer({ minimum: 1 }),
-    orderRateWindowMs: Type.Integer({ minimum: 1 }),
-    maxOpenOrders: Type.Integer({ minimum: 1 }),
-    duplicateWindowMs: Type.Integer({ minimum: 0 }),
+    haltLossMultiplier: Type.Number({ minimum: 1, maximum: 100 }),
+    maxOrdersPerWindow: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    orderRateWindowMs: Type.Integer({ minimum: 1, maximum: DAY_MS }),
+    maxOpenOrders: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    duplicateWindowMs: Type.Integer({ minimum: 0, maximum: DAY_MS }),
     minSignalConfidence: Type.Number({ minimum: 0, maximum: 1 }),
   },
   { additionalProperties: false },
@@ -86,6 +89,23 @@ export const DEFAULT_RISK_LIMITS: RiskLimits = {
   duplicateWindowMs: 1_000,
   minSignalConfidence: 0.65,
 };
+
+const validateLimits = strictAjv.compile(RiskLimitsSchema);
+
+/**
+ * Why a limits object (from the journal, say) cannot be traded on, or null when it can: the schema,
+ * finite numbers and `riskLimitsProblems`. JSON has no Infinity, so a journaled one reads as null.
+ */
+export function invalidRiskLimits(limits: unknown): string | null {
+  const at = nonFinitePath(limits);
+  if (at !== null) return `${at.slice(1).replace(/\//g, '.') || '(root)'} must be a finite number`;
+  if (!validateLimits(structuredClone(limits))) {
+    const err = validateLimits.errors?.[0];
+    return err ? describe(err).message : 'invalid limits';
+  }
+  const problems = riskLimitsProblems(limits as RiskLimits);
+  return problems.length > 0 ? problems.join('; ') : null;
+}
 
 /** What the schema cannot catch: trading windows that close before they open. */
 export function riskLimitsProblems(limits: RiskLimits): string[] {
@@ -130,6 +150,8 @@ export interface RiskContext {
   order: RiskOrder;
   instrument: Instrument | undefined;
   limits: RiskLimits;
+  /** Set when the journal holds limits that cannot be traded on: every order is refused until fixed. */
+  limitsProblem?: string | null;
   tradingState: TradingState;
   killSwitch: { active: boolean; reason?: string };
   /** Broker connection Active and no reconciliation running. */
@@ -158,6 +180,7 @@ export interface RiskContext {
 
 /** Every risk rejection code once (metrics start each at 0). */
 export const RISK_CODES = [
+  'RISK_LIMITS_INVALID',
   'RISK_KILL_SWITCH',
   'RISK_TRADING_HALTED',
   'RISK_BROKER_NOT_READY',
@@ -241,6 +264,13 @@ export function reducesPosition(
   return reducible > 0 && qty + sameSideOpenQty <= reducible;
 }
 
+export const checkLimitsValid: RiskCheck = ({ limitsProblem }) =>
+  limitsProblem
+    ? reject('RISK_LIMITS_INVALID', `Risk limits are invalid, trading refused: ${limitsProblem}`, {
+        problem: limitsProblem,
+      })
+    : null;
+
 export const checkKillSwitch: RiskCheck = ({ killSwitch }) =>
   killSwitch.active
     ? reject('RISK_KILL_SWITCH', `Kill switch active${killSwitch.reason ? `: ${killSwitch.reason}` : ''}`, {
@@ -260,7 +290,6 @@ export const checkKnownInstrument: RiskCheck = ({ instrument, order }) =>
     : reject('RISK_UNKNOWN_INSTRUMENT', `Unknown instrument ${order.symbol}`, { symbol: order.symbol });
 
 const QUARTER_HOUR_MS = 900_000;
-const DAY_MS = 86_400_000;
 const offsetCache = new Map<string, { bucket: number; offsetMs: number }>();
 
 /**
@@ -606,6 +635,7 @@ export const checkSignalConfidence: RiskCheck = ({ order, limits }) => {
 
 /** Every check, in the order they run: the cheap, decisive ones first. */
 export const RISK_CHECKS: readonly { readonly code: RiskCode; readonly check: RiskCheck }[] = [
+  { code: 'RISK_LIMITS_INVALID', check: checkLimitsValid },
   { code: 'RISK_KILL_SWITCH', check: checkKillSwitch },
   { code: 'RISK_TRADING_HALTED', check: checkTradingHalted },
   { code: 'RISK_BROKER_NOT_READY', check: checkBrokerReady },

@@ -25,7 +25,6 @@ const address = (port: number) => ({
   enabled: Type.Boolean({ default: true }),
 });
 const section = { additionalProperties: false, default: {} } as const;
-const service = (port: number) => Type.Object(address(port), section);
 
 /** A process the supervisor runs besides the built-in services (a test service, an exporter). */
 const ExtraProcess = Type.Object(
@@ -358,6 +357,8 @@ export const ConfigSchema = Type.Object(
             maxBufferedAnswerBytes: Type.Integer({ minimum: 1_024, default: 8 * 1_048_576 }),
             readsPerMinute: Type.Integer({ minimum: 1, default: 1_200 }),
             ordersPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+            /** Changes to ideas per key per minute: each one rewrites the idea bank's file. */
+            ideaWritesPerMinute: Type.Integer({ minimum: 1, default: 60 }),
             /** How long a browser session (the cookie from POST /api/v1/session) lasts. */
             sessionTtlMs: Type.Integer({ minimum: 1_000, default: 8 * 3_600_000 }),
             /** How long a stream token (POST /api/v1/stream/token) may be used to connect. */
@@ -369,7 +370,22 @@ export const ConfigSchema = Type.Object(
           },
           section,
         ),
-        'idea-bank': service(3200),
+        'idea-bank': Type.Object(
+          {
+            ...address(3200),
+            /**
+             * The ceiling of the bank: every change rewrites the whole file (atomic, fsynced), so
+             * its cost grows with the file; these bound it (about 60 ms a write at 8 MB).
+             */
+            maxIdeas: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
+            maxBytes: Type.Integer({ minimum: 10_000, maximum: 100_000_000, default: 8_000_000 }),
+            /** A trader may fill the bank only to this many ideas: room stays for admins. */
+            traderMaxIdeas: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_500 }),
+            /** Longest description a trader may write (an admin: the schema's 10,000). */
+            traderMaxDescription: Type.Integer({ minimum: 1, maximum: 10_000, default: 4_000 }),
+          },
+          section,
+        ),
         docs: Type.Object(
           {
             ...address(3300),

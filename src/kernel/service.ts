@@ -5,10 +5,10 @@ import type { Histogram } from 'prom-client';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { diskHealth, diskState, registerDiskMetrics } from './disk.js';
-import { AppError, type ErrorEnvelope } from './errors.js';
+import { AppError, badRequest, type ErrorEnvelope } from './errors.js';
 import { createLogger, LineSampler, type Logger, lazyChildLogger, truncateUrl } from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
-import { coercingAjv, describe, strictAjv } from './validation.js';
+import { compileRequestValidator, describe, MAX_JSON_DEPTH, tooDeep } from './validation.js';
 
 export type HealthStatus = 'ok' | 'degraded' | 'down';
 export interface HealthCheckResult {
@@ -117,9 +117,24 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
   // Beyond the cap Node closes a new connection at once, before it costs a parser or a request.
   app.server.maxConnections = config.http.maxConnections;
 
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema),
-  );
+  app.setValidatorCompiler(({ schema, httpPart }) => compileRequestValidator(schema, httpPart !== 'body'));
+
+  // Deep nesting is refused before parsing: recursive code after the parser (validation, the
+  // gateway's re-serialization) would overflow the stack on it and answer 500.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const deep = tooDeep(body as string);
+    if (!deep) return parseJson(request, body as string, done);
+    done(
+      badRequest('JSON_TOO_DEEP', `body: ${deep.field} nests deeper than ${MAX_JSON_DEPTH} levels`, {
+        location: 'body',
+        field: deep.field,
+        maxDepth: MAX_JSON_DEPTH,
+      }),
+      undefined,
+    );
+  });
 
   // Callback hooks: an async one costs a promise per request.
   app.addHook('onSend', (request, reply, payload, done) => {

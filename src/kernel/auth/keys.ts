@@ -13,6 +13,34 @@ export type Role = (typeof ROLES)[number];
 const RANK: Record<Role, number> = { viewer: 0, trader: 1, admin: 2 };
 export const allows = (have: Role, need: Role) => RANK[have] >= RANK[need];
 
+/** Every account: only for a key whose holder may trade for anyone (an admin's). */
+export const ALL_ACCOUNTS = '*';
+/** An account id as the order manager takes it. */
+export const ACCOUNT_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** The accounts a key may trade for, with `configured` standing in for a key file that predates them. */
+export function accountsOf(record: Pick<KeyRecord, 'accounts'>, configured: string): readonly string[] {
+  return record.accounts ?? [configured];
+}
+
+/** Whether a key may name `account` on an order. */
+export function mayTradeFor(
+  record: Pick<KeyRecord, 'accounts'>,
+  configured: string,
+  account: string,
+): boolean {
+  const allowed = accountsOf(record, configured);
+  return allowed.includes(ALL_ACCOUNTS) || allowed.includes(account);
+}
+
+/** A list of accounts for a key, or why not: `*` alone, or account ids. */
+export function accountsProblem(accounts: readonly string[]): string | null {
+  if (accounts.length === 0) return 'at least one account is needed';
+  if (accounts.includes(ALL_ACCOUNTS)) return accounts.length === 1 ? null : `'*' stands alone`;
+  const bad = accounts.find((a) => !ACCOUNT_PATTERN.test(a));
+  return bad === undefined ? null : `'${bad}' is not an account id (1-64 of A-Z a-z 0-9 _ . : -)`;
+}
+
 export interface KeyRecord {
   id: string;
   name: string;
@@ -22,6 +50,12 @@ export interface KeyRecord {
   createdAt: string;
   revokedAt?: string;
   lastUsedAt?: string;
+  /**
+   * The trading accounts the key may name on an order; `['*']` is every account (for admins). Key
+   * files written before this field existed have none: such a key gets the configured account only
+   * (the migration is that default, applied when read; the CLI writes the field on its next save).
+   */
+  accounts?: string[];
 }
 /** What a verified key tells a request: never the secret. */
 export type KeyIdentity = Pick<KeyRecord, 'id' | 'name' | 'role'>;
@@ -118,16 +152,37 @@ export class KeyStore {
     return [...this.byId.values()];
   }
 
-  async create(name: string, role: Role): Promise<{ key: string; record: KeyRecord }> {
+  async create(name: string, role: Role, accounts?: string[]): Promise<{ key: string; record: KeyRecord }> {
+    const problem = accounts && accountsProblem(accounts);
+    if (problem) throw new Error(`accounts: ${problem}`);
     await this.load();
     const id = randomBytes(8).toString('hex');
     const key = `tsk_${id}_${randomBytes(32).toString('base64url')}`;
     const salt = randomBytes(16).toString('base64');
     const hash = (await derive(key, salt)).toString('base64');
     const record: KeyRecord = { id, name, role, salt, hash, createdAt: new Date(this.now()).toISOString() };
+    if (accounts) record.accounts = [...accounts];
     this.byId.set(id, record);
     await this.save();
     return { key, record };
+  }
+
+  /** Sets the accounts a key may trade for; false when no such key exists. */
+  async setAccounts(id: string, accounts: string[]): Promise<boolean> {
+    const problem = accountsProblem(accounts);
+    if (problem) throw new Error(`accounts: ${problem}`);
+    await this.load();
+    const record = this.byId.get(id);
+    if (!record) return false;
+    record.accounts = [...accounts];
+    await this.save();
+    return true;
+  }
+
+  /** The record of an unrevoked key by id (as last read; no secret is checked here). */
+  recordOf(id: string): KeyRecord | undefined {
+    const record = this.byId.get(id);
+    return record && !record.revokedAt ? record : undefined;
   }
 
   /** Marks a key revoked; false when no such key exists. */
@@ -189,7 +244,7 @@ export class KeyStore {
    */
   async ensureInitialAdmin(): Promise<string | null> {
     if (await this.load()) return null;
-    const { key } = await this.create('initial-admin', 'admin');
+    const { key } = await this.create('initial-admin', 'admin', [ALL_ACCOUNTS]);
     const file = path.join(path.dirname(this.file), INITIAL_ADMIN_KEY_FILE);
     await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'w' });
     return file;

@@ -4,6 +4,7 @@ import type { Gap } from '../../domain/gaps.js';
 import type { Instrument } from '../../domain/instruments.js';
 import { AppError, badRequest, notFound } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
+import { parseInstant } from '../../kernel/validation.js';
 
 const Ticker = Type.String({ pattern: '^[A-Z0-9]{4,12}$', description: 'B3 ticker, e.g. WINZ26, PETR4' });
 /** ISO-8601 or epoch milliseconds. */
@@ -192,21 +193,10 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
 
 /** Parses `from`/`to` (ISO-8601 or epoch ms) and checks from <= to, naming the field at fault. */
 export function timeRange(fromText?: string, toText?: string): { from?: number; to?: number } {
-  const from = fromText === undefined ? undefined : parseTime('from', fromText);
-  const to = toText === undefined ? undefined : parseTime('to', toText);
+  const from = fromText === undefined ? undefined : parseInstant('from', fromText);
+  const to = toText === undefined ? undefined : parseInstant('to', toText);
   if (from !== undefined && to !== undefined && from > to) {
     throw badRequest('VALIDATION_ERROR', `from (${fromText}) is after to (${toText})`, { field: 'from' });
   }
   return { from, to };
-}
-
-function parseTime(field: string, text: string): number {
-  const ms = /^\d{1,15}$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(ms)) {
-    throw badRequest('VALIDATION_ERROR', `${field} must be ISO-8601 or epoch milliseconds`, {
-      field,
-      value: text,
-    });
-  }
-  return ms;
 }

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { TSchema } from 'typebox';
 import type { Role } from '../../kernel/auth/keys.js';
+import { ROLE_HEADER } from '../../kernel/auth/role-header.js';
 import type { Config, ServiceName } from '../../kernel/config.js';
 import type { App } from '../../kernel/service.js';
 import { identityOf } from './auth.js';
@@ -23,8 +24,8 @@ import {
   TradesQuery,
 } from './schemas.js';
 
-/** Which per-minute budget a route draws from (config: readsPerMinute, ordersPerMinute). */
-export type LimitClass = 'read' | 'order';
+/** Which per-minute budget a route draws from (config: readsPerMinute, ordersPerMinute, ideaWritesPerMinute). */
+export type LimitClass = 'read' | 'order' | 'write';
 
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -39,6 +40,8 @@ export interface RouteSpec {
   body?: TSchema;
   /** Request headers the route documents and passes to the upstream (an object schema, lower-case names). */
   headers?: TSchema;
+  /** Tell the upstream the caller's role (`ROLE_HEADER`). */
+  passRole?: boolean;
 }
 
 /** Routes answered by one upstream: `from` on the gateway becomes `to` on the upstream. */
@@ -119,6 +122,8 @@ export const ROUTE_GROUPS: RouteGroup[] = [
         ...read('', 'Add an idea (a retry with the same Idempotency-Key answers the idea it created)'),
         method: 'POST',
         access: 'trader',
+        limit: 'write',
+        passRole: true,
         body: JsonObject,
         headers: IdeaCreateHeaders,
       },
@@ -126,9 +131,16 @@ export const ROUTE_GROUPS: RouteGroup[] = [
         ...read('/:id', 'Change an idea', { params: IdParams }),
         method: 'PUT',
         access: 'trader',
+        limit: 'write',
+        passRole: true,
         body: JsonObject,
       },
-      { ...read('/:id', 'Delete an idea', { params: IdParams }), method: 'DELETE', access: 'trader' },
+      {
+        ...read('/:id', 'Delete an idea', { params: IdParams }),
+        method: 'DELETE',
+        access: 'trader',
+        limit: 'write',
+      },
     ],
   },
   {
@@ -183,6 +195,8 @@ export const ROUTE_GROUPS: RouteGroup[] = [
 export interface Limits {
   read: number;
   order: number;
+  /** Falls back to the read budget. */
+  write?: number;
 }
 
 /** Per key (per client IP before authentication), per route, per minute. */
@@ -203,23 +217,42 @@ export function registerProxyRoutes(
     const upstream = upstreamOf(services, group.service);
     for (const r of group.routes) {
       const pass = headerNames(r.headers);
+      if (r.passRole) pass.push(ROLE_HEADER);
       app.route({
         method: r.method,
         url: group.from + r.path,
         ...routeOptions(r, group, limits),
-        handler: (req, reply) =>
-          forward(
+        handler: (req, reply) => {
+          // Whatever a client sent under this name is replaced: only the gateway says who calls.
+          if (r.passRole) req.headers[ROLE_HEADER] = identityOf(req)?.role ?? 'viewer';
+          return forward(
             req,
             reply,
             upstream,
-            group.to + req.url.slice(group.from.length),
+            upstreamPath(group.to + r.path, req.params as Record<string, string>, req.url),
             r.body ? req.body : undefined,
             opts,
             pass,
-          ),
+          );
+        },
       });
     }
   }
+}
+
+/**
+ * The upstream path of a matched route: its own pattern with the params the router matched, and the
+ * query string. Never a slice of the raw target: in absolute form (`GET https://status/api/v1/x`)
+ * the router matches the path but the raw URL carries the origin too, so slicing it forwarded to
+ * another upstream path than the one whose role was checked.
+ */
+export function upstreamPath(pattern: string, params: Record<string, string>, rawUrl: string): string {
+  const encode = (v: string) => encodeURIComponent(v);
+  const path = pattern
+    .replace(/\/:([A-Za-z0-9_]+)/g, (_m, name: string) => `/${encode(params[name] ?? '')}`)
+    .replace(/\/\*$/, () => `/${(params['*'] ?? '').split('/').map(encode).join('/')}`);
+  const q = rawUrl.indexOf('?');
+  return q === -1 ? path : path + rawUrl.slice(q);
 }
 
 /** The header names a route's `headers` schema declares: the ones it passes to the upstream. */
@@ -246,6 +279,6 @@ export function routeOptions(r: RouteSpec, group: Pick<RouteGroup, 'tag' | 'serv
       ...(r.body && { body: r.body }),
       ...(r.headers && { headers: r.headers }),
     },
-    config: { access: r.access, rateLimit: rateLimit(limits[r.limit]) },
+    config: { access: r.access, rateLimit: rateLimit(limits[r.limit] ?? limits.read) },
   };
 }

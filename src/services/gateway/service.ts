@@ -7,6 +7,7 @@ import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
+import { registerAccountCheck } from './accounts.js';
 import { Authenticator, registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
 import { systemHealth } from './health.js';
@@ -86,6 +87,7 @@ export const gatewayService: ServiceDefinition = {
       config.auth.concurrentPerIp,
     );
     registerAuth(app, auth, gw.unauthenticatedPerMinute, now);
+    registerAccountCheck(app, keys, config.services['order-manager'].account);
     await registerOpenApi(app);
     registerSessionRoutes(app, auth, signer, {
       streamTokenTtlMs: gw.streamTokenTtlMs,
@@ -93,7 +95,7 @@ export const gatewayService: ServiceDefinition = {
       readsPerMinute: gw.readsPerMinute,
     });
 
-    const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute };
+    const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute, write: gw.ideaWritesPerMinute };
     const proxy = {
       timeoutMs: gw.upstreamTimeoutMs,
       maxBufferedBytes: gw.maxBufferedAnswerBytes,

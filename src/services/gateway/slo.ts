@@ -2,6 +2,7 @@ import Type from 'typebox';
 import type { Config } from '../../kernel/config.js';
 import { badRequest } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
+import { parseInstant } from '../../kernel/validation.js';
 import { buildSloReport, defaultWindow } from '../../ops/slo/report.js';
 import { SECURITY } from './openapi.js';
 import { rateLimit } from './routes.js';
@@ -37,8 +38,8 @@ export function registerSloRoute(app: App, config: Config, now: () => number): v
     async (req) => {
       const at = now();
       const window = defaultWindow(config.timezone, at);
-      if (req.query.from !== undefined) window.from = Date.parse(req.query.from);
-      if (req.query.to !== undefined) window.to = Date.parse(req.query.to);
+      if (req.query.from !== undefined) window.from = parseInstant('from', req.query.from);
+      if (req.query.to !== undefined) window.to = parseInstant('to', req.query.to);
       if (window.to <= window.from) {
         throw badRequest('VALIDATION_ERROR', 'querystring: to must be after from', {
           location: 'querystring',

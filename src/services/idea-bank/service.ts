@@ -8,6 +8,7 @@ import {
   normalizeTags,
   PRIORITY_RANK,
 } from '../../domain/ideas.js';
+import { ROLE_HEADER } from '../../kernel/auth/role-header.js';
 import { AppError, notFound, unavailable } from '../../kernel/errors.js';
 import { Gauge } from '../../kernel/metrics.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
@@ -21,7 +22,7 @@ import {
   ListQuery,
   UpdateIdeaBody,
 } from './schemas.js';
-import { IdeaStore, type Mutation, StoreWriteError } from './store.js';
+import { IdeaStore, ideaBytes, type Mutation, StoreWriteError, totalBytes } from './store.js';
 
 export const IDEA_BANK_RUNBOOK = 'runbooks/idea-bank-down';
 
@@ -72,6 +73,50 @@ export const ideaBankService: ServiceDefinition = {
     };
     const now = () => new Date(clock.now()).toISOString();
 
+    // The ceiling (finding 5): each change rewrites the whole file, so its count and size are capped,
+    // and a trader may not fill it to the top. The role comes from the gateway (ROLE_HEADER); a
+    // direct local call has none and gets the admin's caps.
+    const caps = config.services['idea-bank'];
+    const isTrader = (req: { headers: Record<string, unknown> }) => {
+      const role = req.headers[ROLE_HEADER];
+      return role === 'trader' || role === 'viewer';
+    };
+    const checkDescription = (req: { headers: Record<string, unknown> }, description?: string) => {
+      if (description !== undefined && isTrader(req) && description.length > caps.traderMaxDescription) {
+        throw new AppError(
+          413,
+          'FIELD_TOO_LARGE',
+          `description is longer than ${caps.traderMaxDescription} characters (a trader's limit)`,
+          { location: 'body', field: 'description', max: caps.traderMaxDescription },
+        );
+      }
+    };
+    const checkRoom = (
+      ideas: Map<string, Idea>,
+      adding: Idea,
+      replacing: Idea | undefined,
+      trader: boolean,
+    ) => {
+      const maxIdeas = trader ? Math.min(caps.traderMaxIdeas, caps.maxIdeas) : caps.maxIdeas;
+      if (!replacing && ideas.size + 1 > maxIdeas) {
+        throw new AppError(
+          409,
+          'IDEA_BANK_FULL',
+          `the idea bank holds ${ideas.size} ideas, the most ${trader ? 'a trader may fill it to' : 'it keeps'} is ${maxIdeas}; delete or archive some first`,
+          { ideas: ideas.size, maxIdeas },
+        );
+      }
+      const bytes = totalBytes(ideas.values()) - (replacing ? ideaBytes(replacing) : 0) + ideaBytes(adding);
+      if (bytes > caps.maxBytes) {
+        throw new AppError(
+          409,
+          'IDEA_BANK_FULL',
+          `the idea bank would hold ${bytes} bytes, over its ceiling of ${caps.maxBytes}; delete some ideas first`,
+          { bytes, maxBytes: caps.maxBytes },
+        );
+      }
+    };
+
     // Sorting a thousand ideas on every read is the bulk of a list request: keep each order until a change.
     const sortedCache = new Map<string, { version: number; ideas: Idea[] }>();
     const sortedBy = (sort: string): Idea[] => {
@@ -100,6 +145,8 @@ export const ideaBankService: ServiceDefinition = {
       { schema: { body: CreateIdeaBody, headers: CreateIdeaHeaders } },
       async (req, reply) => {
         const b = req.body;
+        checkDescription(req, b.description);
+        const trader = isTrader(req);
         const fields: NewIdeaFields = {
           title: b.title.trim(),
           description: b.description.trim(),
@@ -117,12 +164,14 @@ export const ideaBankService: ServiceDefinition = {
         const created: Idea = { id: randomUUID(), ...fields, status: 'new', createdAt: at, updatedAt: at };
         const { idea, replayed } = await save((ideas, keys) => {
           if (key === undefined || request === undefined) {
+            checkRoom(ideas, created, undefined, trader);
             ideas.set(created.id, created);
             return { idea: created, replayed: false };
           }
           // The same key may be in this batch already, or in the write that just ended.
           const pending = keys.get(key);
           if (pending) return { idea: replay(pending, request, (id) => ideas.get(id)), replayed: true };
+          checkRoom(ideas, created, undefined, trader);
           ideas.set(created.id, created);
           keys.set(key, { key, ideaId: created.id, at, request });
           return { idea: created, replayed: false };
@@ -135,6 +184,8 @@ export const ideaBankService: ServiceDefinition = {
     app.put('/api/items/:id', { schema: { params: IdParams, body: UpdateIdeaBody } }, async (req) => {
       const { id } = req.params;
       const changes = req.body;
+      checkDescription(req, changes.description);
+      const trader = isTrader(req);
       const updated = await save((ideas) => {
         const current = ideas.get(id);
         if (!current) throw notFound('idea', id);
@@ -157,6 +208,7 @@ export const ideaBankService: ServiceDefinition = {
           ...(changes.tags && { tags: normalizeTags(changes.tags) }),
           updatedAt: now(),
         };
+        checkRoom(ideas, next, current, trader);
         ideas.set(id, next);
         return next;
       });

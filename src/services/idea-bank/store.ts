@@ -17,6 +17,24 @@ interface IdeasFile {
 const validateIdea = strictAjv.compile(IdeaSchema);
 const validateKey = strictAjv.compile(KeyRecordSchema);
 
+/** Serialized size of an idea, cached: ideas are replaced on change, never edited in place. */
+const sizes = new WeakMap<Idea, number>();
+export function ideaBytes(idea: Idea): number {
+  let n = sizes.get(idea);
+  if (n === undefined) {
+    n = Buffer.byteLength(JSON.stringify(idea));
+    sizes.set(idea, n);
+  }
+  return n;
+}
+
+/** About the size of the file the ideas make (keys and indentation aside). */
+export function totalBytes(ideas: Iterable<Idea>): number {
+  let n = 0;
+  for (const idea of ideas) n += ideaBytes(idea);
+  return n;
+}
+
 export type StoreState = { ready: true } | { ready: false; reason: string };
 
 /**

@@ -18,6 +18,7 @@ import {
 } from '../../domain/positions.js';
 import {
   DEFAULT_RISK_LIMITS,
+  invalidRiskLimits,
   type OrderFingerprint,
   orderFingerprint,
   type RiskLimits,
@@ -60,6 +61,8 @@ export interface OrderState {
   openTally: Map<string, OpenTally>;
   positions: Map<string, Position>;
   limits: RiskLimits;
+  /** Why the last journaled limits cannot be traded on (they are not applied), or null. */
+  limitsProblem: string | null;
   tradingState: TradingState;
   tradingStateReason: string;
   /** The state a person last set: where a new session returns a daily-loss state to. */
@@ -106,6 +109,7 @@ export function emptyState(enforceTradingHours: boolean, minSignalConfidence?: n
       enforceTradingHours,
       minSignalConfidence: minSignalConfidence ?? DEFAULT_RISK_LIMITS.minSignalConfidence,
     },
+    limitsProblem: null,
     tradingState: 'ACTIVE',
     tradingStateReason: 'start',
     chosenTradingState: 'ACTIVE',
@@ -134,9 +138,15 @@ export function project(
       return sent(state, e, (e.data as EventData['order.sent']).brokerOrderId);
     case 'order.event':
       return orderEvent(state, e, (e.data as EventData['order.event']).event, instruments, timeZone);
-    case 'risk.limits':
-      state.limits = (e.data as EventData['risk.limits']).limits;
+    case 'risk.limits': {
+      // A journal edited by hand (or written before finite numbers were enforced) may hold limits
+      // that would switch checks off: never trade on them; the next valid change clears this.
+      const limits = (e.data as EventData['risk.limits'] | null)?.limits;
+      const problem = invalidRiskLimits(limits);
+      state.limitsProblem = problem && `journal event ${e.seq} (risk.limits): ${problem}`;
+      if (!problem) state.limits = limits as RiskLimits;
       return NOTHING;
+    }
     case 'risk.state': {
       const d = e.data as EventData['risk.state'];
       const session = sessionKeyAt(e.ts, timeZone);

@@ -46,6 +46,7 @@ export function riskContext(order: RiskOrder, inputs: RiskInputs, replacing?: Or
     order,
     instrument: inputs.instruments.get(order.symbol),
     limits: state.limits,
+    limitsProblem: state.limitsProblem,
     tradingState: state.tradingState,
     killSwitch: state.killSwitch,
     brokerReady: inputs.brokerReady,

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Order, OrderStatus } from '../../domain/orders.js';
 import type { App } from '../../kernel/service.js';
+import { parseInstant } from '../../kernel/validation.js';
 import type { OrderEngine } from './engine.js';
 import type { Reconciler } from './reconcile.js';
 import {
@@ -64,8 +65,8 @@ export function registerOrderRoutes(app: App, engine: OrderEngine): void {
 
 /** Newest first. */
 function listOrders(orders: Iterable<Order>, q: ListOrdersQuery): Order[] {
-  const from = q.from === undefined ? -Infinity : Date.parse(q.from);
-  const to = q.to === undefined ? Infinity : Date.parse(q.to);
+  const from = q.from === undefined ? -Infinity : parseInstant('from', q.from);
+  const to = q.to === undefined ? Infinity : parseInstant('to', q.to);
   const status = q.status as OrderStatus | undefined;
   const out: Order[] = [];
   for (const o of orders) {

@@ -81,6 +81,8 @@ function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
 }
 
 const JOURNAL_RETRY_MS = 5_000;
+/** How to replace journaled risk limits that cannot be traded on. */
+export const RISK_LIMITS_RUNBOOK = 'runbooks/risk-limits-invalid';
 
 /** Tries the journal again every few seconds; once it opens, the service restarts to take it up. */
 function retryJournal(ctx: ServiceContext): void {
@@ -274,7 +276,16 @@ function addHealthChecks(
         },
   );
   ctx.addHealthCheck('risk', () => {
-    const { killSwitch, tradingState, tradingStateReason } = engine.state;
+    const { killSwitch, tradingState, tradingStateReason, limitsProblem } = engine.state;
+    // Limits that cannot be traded on refuse every order: down, so the supervisor and alerts say so.
+    if (limitsProblem)
+      return {
+        status: 'down',
+        detail: limitsProblem,
+        killSwitch: killSwitch.active,
+        tradingState,
+        runbook: RISK_LIMITS_RUNBOOK,
+      };
     // `killSwitch` is what the supervisor's notifications go by.
     if (killSwitch.active)
       return {

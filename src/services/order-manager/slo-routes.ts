@@ -4,6 +4,7 @@ import type { HistogramData, OrderOutcomes } from '../../domain/slo.js';
 import { badRequest } from '../../kernel/errors.js';
 import type { Histogram } from '../../kernel/metrics.js';
 import type { App } from '../../kernel/service.js';
+import { parseInstant } from '../../kernel/validation.js';
 import type { OrderManagerMetrics } from './metrics.js';
 
 /** Orders read per turn of the event loop: the order path never waits behind a long window. */
@@ -12,12 +13,7 @@ const CHUNK = 500;
 const Time = Type.String({ minLength: 1, maxLength: 40 });
 export const SloQuery = Type.Object({ from: Time, to: Time }, { additionalProperties: false });
 
-const timeOf = (field: string, text: string): number => {
-  const t = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(t))
-    throw badRequest('VALIDATION_ERROR', `${field} is not a time: '${text}'`, { field });
-  return t;
-};
+const timeOf = parseInstant;
 
 /**
  * What the SLO report needs from the order manager: the outcomes of the orders sent in a window,
