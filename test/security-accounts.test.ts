@@ -8,7 +8,8 @@ import { KeyStore } from '../src/kernel/auth/keys.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { gatewayService } from '../src/services/gateway/service.js';
-import { tempHome } from './helpers/cli.js';
+import { orderManagerService } from '../src/services/order-manager/service.js';
+import { freePort, tempHome, waitFor } from './helpers/cli.js';
 
 const closers: (() => unknown)[] = [];
 afterAll(async () => {
@@ -107,5 +108,115 @@ describe('accounts per key', () => {
 
     await expect(gw.keys.setAccounts('nope', ['X'])).resolves.toBe(false);
     await expect(gw.keys.create('bad', 'trader', ['*', 'ACC-1'])).rejects.toThrow(/stands alone/);
+  });
+});
+
+/**
+ * The gateway in front of a real order manager on the simulator, which holds one account (SIM-001,
+ * the configured one): orders for any other account are rejected by the venue and never work.
+ */
+async function gatewayWithOrderManager() {
+  const omHome = tempHome('ts-sec-acct-om-');
+  const omConfig = loadConfig({
+    env: {
+      TRADINGSYSTEM_HOME: omHome,
+      TRADINGSYSTEM__LOG__LEVEL: 'fatal',
+      // Not running: no last prices, so no price band; the simulator still accepts limits.
+      TRADINGSYSTEM__SERVICES__DATA_CAPTURE__PORT: String(await freePort()),
+    },
+    cwd: omHome,
+  });
+  const om = await buildService(orderManagerService, { config: omConfig });
+  closers.push(() => om.app.close());
+  await om.app.listen({ host: '127.0.0.1', port: 0 });
+  await waitFor(
+    'broker routing',
+    async () => (await om.app.inject('/health')).json().checks.broker.status === 'ok',
+  );
+  const home = tempHome('ts-sec-acct-gw-');
+  const config = loadConfig({
+    env: {
+      TRADINGSYSTEM_HOME: home,
+      TRADINGSYSTEM__LOG__LEVEL: 'fatal',
+      TRADINGSYSTEM__SERVICES__ORDER_MANAGER__PORT: String((om.app.server.address() as AddressInfo).port),
+      TRADINGSYSTEM__SERVICES__STREAM__ENABLED: 'false',
+    },
+    cwd: home,
+  });
+  const gw = await buildService(gatewayService, { config });
+  closers.push(() => gw.app.close());
+  await gw.app.ready();
+  const call = async (
+    key: string,
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    url: string,
+    payload?: object,
+  ) => {
+    const res = await gw.app.inject({
+      method,
+      url,
+      headers: { 'x-api-key': key },
+      ...(payload && { payload }),
+    });
+    return { status: res.statusCode, body: res.json() };
+  };
+  return { keys: KeyStore.at(home), call };
+}
+
+describe('accounts per key: changing and cancelling orders (real order manager)', () => {
+  it("a key can neither change nor cancel another account's order, and cancel-all cancels its own accounts' only", async () => {
+    const { keys, call } = await gatewayWithOrderManager();
+    const admin = (await keys.create('boss', 'admin', ['*'])).key;
+    const trader = (await keys.create('main desk', 'trader')).key; // the configured account, SIM-001
+    const desk = (await keys.create('other desk', 'trader', ['ACC-DESK'])).key;
+    const working = async (price: number) => {
+      const placed = await call(trader, 'POST', '/api/v1/orders', {
+        ...order(),
+        type: 'LIMIT',
+        price,
+        timeInForce: 'GTC',
+      });
+      expect(placed.status, JSON.stringify(placed.body)).toBe(201);
+      const id: string = placed.body.data.id;
+      return waitFor(`order ${id} working`, async () => {
+        const o = (await call(trader, 'GET', `/api/v1/orders/${id}`)).body.data;
+        return o.status === 'ACCEPTED' ? id : null;
+      });
+    };
+    const [first, second, third] = [await working(100_000), await working(100_005), await working(100_010)];
+
+    // Another account's order: refused 403 naming the account, and the order is untouched.
+    const modify = await call(desk, 'PATCH', `/api/v1/orders/${first}`, { price: 99_000 });
+    expect(modify.status).toBe(403);
+    expect(modify.body.error).toMatchObject({
+      code: 'ACCOUNT_FORBIDDEN',
+      details: { account: 'SIM-001', allowed: ['ACC-DESK'] },
+    });
+    const cancel = await call(desk, 'DELETE', `/api/v1/orders/${first}`);
+    expect(cancel.status).toBe(403);
+    expect(cancel.body.error.code).toBe('ACCOUNT_FORBIDDEN');
+    expect((await call(admin, 'GET', `/api/v1/orders/${first}`)).body.data).toMatchObject({
+      status: 'ACCEPTED',
+      price: 100_000,
+    });
+    // An order that does not exist is the order manager's 404.
+    expect((await call(desk, 'DELETE', '/api/v1/orders/no-such-order')).status).toBe(404);
+
+    // cancel-all: naming another account is refused; unnamed, it is narrowed to the key's accounts.
+    const named = await call(desk, 'POST', '/api/v1/orders/cancel-all', { accounts: ['SIM-001'] });
+    expect(named.status).toBe(403);
+    expect(named.body.error.details.account).toBe('SIM-001');
+    const mine = await call(desk, 'POST', '/api/v1/orders/cancel-all', {});
+    expect(mine.status).toBe(200);
+    expect(mine.body.count).toBe(0);
+    for (const id of [first, second, third]) {
+      expect((await call(admin, 'GET', `/api/v1/orders/${id}`)).body.data.status).toBe('ACCEPTED');
+    }
+
+    // The account's own key changes and cancels; its cancel-all takes the rest.
+    expect((await call(trader, 'PATCH', `/api/v1/orders/${first}`, { price: 99_000 })).status).toBe(200);
+    expect((await call(trader, 'DELETE', `/api/v1/orders/${first}`)).status).toBe(200);
+    const rest = await call(trader, 'POST', '/api/v1/orders/cancel-all', {});
+    expect(rest.body.data.map((o: { id: string }) => o.id).sort()).toEqual([second, third].sort());
   });
 });

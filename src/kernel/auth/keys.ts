@@ -23,16 +23,6 @@ export function accountsOf(record: Pick<KeyRecord, 'accounts'>, configured: stri
   return record.accounts ?? [configured];
 }
 
-/** Whether a key may name `account` on an order. */
-export function mayTradeFor(
-  record: Pick<KeyRecord, 'accounts'>,
-  configured: string,
-  account: string,
-): boolean {
-  const allowed = accountsOf(record, configured);
-  return allowed.includes(ALL_ACCOUNTS) || allowed.includes(account);
-}
-
 /** A list of accounts for a key, or why not: `*` alone, or account ids. */
 export function accountsProblem(accounts: readonly string[]): string | null {
   if (accounts.length === 0) return 'at least one account is needed';

@@ -1,41 +1,77 @@
 import type { FastifyRequest } from 'fastify';
-import { accountsOf, type KeyStore, mayTradeFor } from '../../kernel/auth/keys.js';
+import { ALL_ACCOUNTS, accountsOf, type KeyStore } from '../../kernel/auth/keys.js';
 import { AppError } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import { identityOf } from './auth.js';
+import { callUpstream, type ProxyOptions, type Upstream } from './proxy.js';
 
-/**
- * Routes that create an order, and the account it is for: the body's `account` where the route
- * takes one, else the configured account (execute and signals always trade on it).
- */
-const ORDER_ROUTES: Record<string, (req: FastifyRequest) => unknown> = {
-  'POST /api/v1/orders': (req) => (req.body as { account?: unknown } | null)?.account,
-  'POST /api/v1/execute': () => undefined,
-  'POST /api/v1/signals': () => undefined,
-};
+type Body = Record<string, unknown> | null | undefined;
 
 /**
  * A key trades only for its accounts (finding 9: any trader could name any account). Checked after
- * authentication and validation, before the order reaches the order manager; 403 names the account.
+ * authentication and validation, before the request reaches the order manager; 403 names the
+ * account. Placing names the account in the body (or trades on the configured one); changing or
+ * cancelling one order looks the order up first; cancel-all is narrowed to the key's accounts.
+ * Settling an UNKNOWN order is an admin's reconciliation act and is not narrowed.
  */
-export function registerAccountCheck(app: App, keys: KeyStore, configured: string): void {
-  app.addHook('preHandler', (req, _reply, done) => {
-    const accountIn = ORDER_ROUTES[`${req.method} ${req.routeOptions.url}`];
-    const identity = identityOf(req);
-    if (!accountIn || !identity) return done();
-    const named = accountIn(req);
-    // A non-string account is the order manager's to refuse (400 naming the field).
-    const account = named === undefined ? configured : named;
-    if (typeof account !== 'string') return done();
-    const record = keys.recordOf(identity.id);
-    if (record && mayTradeFor(record, configured, account)) return done();
-    done(
-      new AppError(403, 'ACCOUNT_FORBIDDEN', `this key may not trade for account '${account}'`, {
-        field: 'account',
-        account,
-        allowed: record ? accountsOf(record, configured) : [],
-        key: identity.id,
-      }),
+export function registerAccountCheck(
+  app: App,
+  keys: KeyStore,
+  configured: string,
+  orderManager: Upstream,
+  proxy: ProxyOptions,
+): void {
+  /** The account an existing order is for, or undefined when the order manager has no such order. */
+  const accountOfOrder = async (req: FastifyRequest): Promise<unknown> => {
+    const { id } = req.params as { id: string };
+    const answer = await callUpstream(
+      req,
+      orderManager,
+      { method: 'GET', path: `/api/orders/${encodeURIComponent(id)}` },
+      proxy,
     );
+    // Not found or not answerable: the change itself gets the order manager's own answer.
+    if (answer.status !== 200) return undefined;
+    return (JSON.parse(answer.text) as { data?: { account?: unknown } }).data?.account;
+  };
+
+  const CHECKS: Record<string, (req: FastifyRequest, allowed: readonly string[]) => unknown> = {
+    'POST /api/v1/orders': (req, mine) => forbidden((req.body as Body)?.account ?? configured, mine),
+    'POST /api/v1/execute': (_req, mine) => forbidden(configured, mine),
+    'POST /api/v1/signals': (_req, mine) => forbidden(configured, mine),
+    'PATCH /api/v1/orders/:id': async (req, mine) => forbidden(await accountOfOrder(req), mine),
+    'DELETE /api/v1/orders/:id': async (req, mine) => forbidden(await accountOfOrder(req), mine),
+    'POST /api/v1/orders/cancel-all': (req, mine) => {
+      const body = req.body as Record<string, unknown>;
+      const named = body.accounts;
+      if (named === undefined) {
+        body.accounts = [...mine];
+        return undefined;
+      }
+      // A non-array is the order manager's to refuse (400 naming the field).
+      return Array.isArray(named) ? named.map((a) => forbidden(a, mine)).find(Boolean) : undefined;
+    },
+  };
+
+  app.addHook('preHandler', async (req) => {
+    const check = CHECKS[`${req.method} ${req.routeOptions.url}`];
+    const identity = identityOf(req);
+    if (!check || !identity) return;
+    const record = keys.recordOf(identity.id);
+    const mine = record ? accountsOf(record, configured) : [];
+    if (mine.includes(ALL_ACCOUNTS)) return;
+    const refusal = await check(req, mine);
+    if (refusal) throw refusal;
   });
+
+  /** The refusal for an account this key may not trade for; undefined when it may (or it is no string). */
+  function forbidden(account: unknown, mine: readonly string[]): AppError | undefined {
+    // A non-string account is the order manager's to refuse (400 naming the field).
+    if (typeof account !== 'string' || mine.includes(account)) return undefined;
+    return new AppError(403, 'ACCOUNT_FORBIDDEN', `this key may not trade for account '${account}'`, {
+      field: 'account',
+      account,
+      allowed: mine,
+    });
+  }
 }

@@ -13,7 +13,7 @@ import { registerCompatRoutes } from './compat.js';
 import { systemHealth } from './health.js';
 import { gatewayMetrics } from './metrics.js';
 import { registerOpenApi, SECURITY } from './openapi.js';
-import { ROUTE_GROUPS, rateLimit, registerProxyRoutes } from './routes.js';
+import { ROUTE_GROUPS, rateLimit, registerProxyRoutes, upstreamOf } from './routes.js';
 import { Sessions } from './session.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerSloRoute } from './slo.js';
@@ -87,7 +87,14 @@ export const gatewayService: ServiceDefinition = {
       config.auth.concurrentPerIp,
     );
     registerAuth(app, auth, gw.unauthenticatedPerMinute, now);
-    registerAccountCheck(app, keys, config.services['order-manager'].account);
+    const proxy = {
+      timeoutMs: gw.upstreamTimeoutMs,
+      maxBufferedBytes: gw.maxBufferedAnswerBytes,
+      logger,
+      metrics: gatewayMetrics(metrics.registry),
+    };
+    const orderManager = upstreamOf(config.services, 'order-manager');
+    registerAccountCheck(app, keys, config.services['order-manager'].account, orderManager, proxy);
     await registerOpenApi(app);
     registerSessionRoutes(app, auth, signer, {
       streamTokenTtlMs: gw.streamTokenTtlMs,
@@ -96,12 +103,6 @@ export const gatewayService: ServiceDefinition = {
     });
 
     const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute, write: gw.ideaWritesPerMinute };
-    const proxy = {
-      timeoutMs: gw.upstreamTimeoutMs,
-      maxBufferedBytes: gw.maxBufferedAnswerBytes,
-      logger,
-      metrics: gatewayMetrics(metrics.registry),
-    };
     registerProxyRoutes(app, ROUTE_GROUPS, config.services, limits, proxy);
     registerCompatRoutes(app, config.services, limits, proxy);
 

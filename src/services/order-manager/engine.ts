@@ -301,9 +301,18 @@ export class OrderEngine {
     return next;
   }
 
-  cancelAll(symbol: string | undefined, actor: string, reason?: string): Order[] {
+  /** Cancels every open order, or those of one symbol and/or some accounts. */
+  cancelAll(
+    scope: { symbol?: string | undefined; accounts?: readonly string[] | undefined },
+    actor: string,
+    reason?: string,
+  ): Order[] {
+    const { symbol, accounts } = scope;
     const targets = [...this.d.state.open.values()].filter(
-      (o) => o.status !== 'PENDING_CANCEL' && (!symbol || o.symbol === symbol),
+      (o) =>
+        o.status !== 'PENDING_CANCEL' &&
+        (!symbol || o.symbol === symbol) &&
+        (!accounts || accounts.includes(o.account)),
     );
     return targets.map((o) => this.cancel(o.id, actor, reason));
   }

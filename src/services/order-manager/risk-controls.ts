@@ -44,7 +44,7 @@ export class RiskControls {
       { actor, action: 'risk.kill_switch', reason, result: 'activated', details: { cancelAll } },
     );
     this.logger.error({ event: 'risk.kill_switch', reason, actor, cancelAll }, 'kill switch activated');
-    return cancelAll ? this.engine.cancelAll(undefined, actor, `kill switch: ${reason}`) : [];
+    return cancelAll ? this.engine.cancelAll({}, actor, `kill switch: ${reason}`) : [];
   }
 
   resetKillSwitch(reason: string, actor: string): void {

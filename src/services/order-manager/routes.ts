@@ -58,7 +58,8 @@ export function registerOrderRoutes(app: App, engine: OrderEngine): void {
   );
 
   app.post('/api/orders/cancel-all', { schema: { body: CancelAllBody } }, async (req) => {
-    const data = engine.cancelAll(req.body.symbol, actorOf(req), req.body.reason);
+    const { symbol, accounts, reason } = req.body;
+    const data = engine.cancelAll({ symbol, accounts }, actorOf(req), reason);
     return { count: data.length, data };
   });
 }

@@ -57,7 +57,12 @@ export const ListOrdersQuery = Type.Object(
 export type ListOrdersQuery = Static<typeof ListOrdersQuery>;
 
 export const CancelAllBody = Type.Object(
-  { symbol: Type.Optional(Ticker), reason: Type.Optional(Reason) },
+  {
+    symbol: Type.Optional(Ticker),
+    /** Only these accounts' orders; all accounts when absent. The gateway sets it for a key's accounts. */
+    accounts: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: 100 })),
+    reason: Type.Optional(Reason),
+  },
   strict,
 );
 
