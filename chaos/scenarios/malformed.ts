@@ -84,6 +84,7 @@ export const malformed: Scenario = {
             readsPerMinute: 10_000_000,
             ordersPerMinute: 10_000_000,
             authFailuresPerMinute: 1_000_000,
+            ideaWritesPerMinute: 10_000_000,
           },
         },
       },
