@@ -368,6 +368,10 @@ function parseMetrics(text) {
     streamClients: values.get('tradingsystem_stream_clients'),
   };
   // Everything of ours that is a single number (counters, gauges), for later questions.
+  let duckdb = 0;
+  for (const [k, v] of values)
+    if (k.startsWith('tradingsystem_data_capture_duckdb_memory_bytes{')) duckdb += v;
+  out.duckdbBytes = duckdb || undefined;
   out.app = Object.fromEntries(
     [...values].filter(
       ([k]) =>

@@ -6,7 +6,9 @@ import type { JS } from '@duckdb/node-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { duck } from '../../../test/helpers/market.js';
 import type { CapturedEvent, CapturedQuote, CapturedTrade } from '../../domain/market-data.js';
+import { Registry } from '../../kernel/metrics.js';
 import { MarketStore } from './market-store.js';
+import { registerDuckdbMemory } from './metrics.js';
 
 const POINT_VALUES = { WINZ26: 0.2, PETR4: 1 };
 const at = (iso: string) => Date.parse(iso);
@@ -296,6 +298,13 @@ describe('tail', () => {
   it('gives back the memory of converted tail trades (DuckDB keeps that of deleted rows)', async () => {
     const SEGMENT = 100_000;
     const inMemoryTables = async () => (await store.duckdbMemory()).IN_MEMORY_TABLE ?? 0;
+    // Operators see the same figure in /metrics.
+    const registry = new Registry();
+    registerDuckdbMemory(registry, store);
+    const exported = async () => {
+      const line = (await registry.metrics()).split('\n').find((l) => l.includes('tag="IN_MEMORY_TABLE"'));
+      return Number(line?.split(' ').at(-1));
+    };
     const loaded: number[] = [];
     for (let s = 0; s < 6; s++) {
       const segment = Array.from({ length: SEGMENT }, (_, i) => {
@@ -305,6 +314,7 @@ describe('tail', () => {
       store.appendTail(segment);
       await store.queryTrades({ ticker: 'PETR4', limit: 1 }); // loads the tail into DuckDB
       loaded.push(await inMemoryTables());
+      expect(await exported()).toBe(loaded.at(-1));
       await store.writeSegment(String(s * SEGMENT + 1).padStart(16, '0'), segment);
       store.dropTailThrough((s + 1) * SEGMENT);
     }

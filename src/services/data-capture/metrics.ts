@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CONNECTION_STATES, type ConnectionState } from '../../domain/connection.js';
 import type { Gap } from '../../domain/gaps.js';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
@@ -111,4 +112,33 @@ export function createCaptureMetrics(registry: Registry) {
       for (const [state, n] of Object.entries(counts)) gaps.set({ state }, n);
     },
   };
+}
+
+/**
+ * DuckDB's own account of its memory, by tag: the part of data-capture's RSS outside V8 that the
+ * store's `memory_limit` bounds. Asked at scrape time behind the store's queue; a scrape that
+ * would wait on a conversion for more than a second reports the previous figures.
+ */
+export function registerDuckdbMemory(
+  registry: Registry,
+  store: { duckdbMemory(): Promise<Record<string, number>> },
+): void {
+  let last: Record<string, number> = {};
+  new Gauge({
+    name: 'tradingsystem_data_capture_duckdb_memory_bytes',
+    help: 'Memory DuckDB reports in use, by tag (tables, buffers, caches)',
+    labelNames: ['tag'] as const,
+    registers: [registry],
+    async collect() {
+      const asked = store.duckdbMemory().then(
+        (m) => {
+          last = m;
+        },
+        () => {},
+      );
+      await Promise.race([asked, sleep(1_000, undefined, { ref: false })]);
+      this.reset();
+      for (const [tag, bytes] of Object.entries(last)) this.set({ tag }, bytes);
+    },
+  });
 }

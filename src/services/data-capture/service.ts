@@ -17,7 +17,7 @@ import { type Checkpoint, CheckpointFile } from './checkpoint.js';
 import { ParquetConverter } from './converter.js';
 import { cursorsFromParquet, lostCount, reopenLostTrades, repairFromParquet } from './journal-repair.js';
 import { MarketStore } from './market-store.js';
-import { createCaptureMetrics } from './metrics.js';
+import { createCaptureMetrics, registerDuckdbMemory } from './metrics.js';
 import { registerRoutes } from './routes.js';
 import { SubscriptionList } from './subscriptions.js';
 
@@ -100,6 +100,7 @@ export const dataCaptureService: ServiceDefinition = {
       pointValues: Object.fromEntries(config.instruments.map((i) => [i.symbol, i.pointValue])),
     });
     ctx.onShutdown(() => store.close());
+    registerDuckdbMemory(ctx.metrics.registry, store);
 
     const sessionOf = (ts: number) => {
       const day = localDayOf(config.timezone, ts);
