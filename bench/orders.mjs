@@ -52,7 +52,7 @@ async function riskCost(rounds) {
 const OPEN_LIMITS = {
   maxOrderQty: 1_000,
   maxPosition: 1_000_000,
-  maxNotional: 1e12,
+  maxNotional: 10_000_000_000, // the ceiling
   priceBandPct: 50,
 };
 
@@ -63,8 +63,8 @@ async function openLimits(base) {
     ...limits.data,
     future: { ...limits.data.future, ...OPEN_LIMITS },
     equity: { ...limits.data.equity, ...OPEN_LIMITS },
-    maxOrdersPerWindow: 1_000_000,
-    maxOpenOrders: 1_000_000,
+    maxOrdersPerWindow: 100_000, // the ceiling
+    maxOpenOrders: 100_000,
     duplicateWindowMs: 0,
     enforceTradingHours: false,
   };

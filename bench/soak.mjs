@@ -227,7 +227,7 @@ async function api(sys, key, method, route, body) {
 /** Limits that let the strategy trade for hours: no loss limit or rate refusal stops it. */
 async function openRiskLimits(sys, key) {
   const { data: limits } = await api(sys, key, 'GET', '/api/v1/risk/limits');
-  const open = { maxNotional: 1e12, priceBandPct: 50 };
+  const open = { maxNotional: 10_000_000_000, priceBandPct: 50 }; // the ceiling
   await api(sys, key, 'PUT', '/api/v1/risk/limits', {
     ...limits,
     future: { ...limits.future, ...open },

@@ -393,8 +393,8 @@ export class ChaosSystem {
       equity: { ...limits.equity, maxPosition: 1_000_000, maxNotional: 100_000_000, priceBandPct: 50 },
       enforceTradingHours: false,
       dailyLossLimit: 1_000_000_000,
-      maxOrdersPerWindow: 1_000_000,
-      maxOpenOrders: 1_000_000,
+      maxOrdersPerWindow: 100_000, // the ceiling
+      maxOpenOrders: 100_000,
       duplicateWindowMs: 0,
       ...extra,
     });
