@@ -1,7 +1,9 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Config, SERVICE_NAMES, type ServiceName } from '../../kernel/config.js';
 import { type HealthProbeResult, probeHealth } from '../../kernel/health-probe.js';
-import type { HealthStatus } from '../../kernel/service.js';
+import type { App, HealthStatus } from '../../kernel/service.js';
 import { SERVICE_MODULES } from '../registry.js';
+import type { Authenticator } from './auth.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
 
@@ -53,4 +55,21 @@ export async function systemHealth(config: Config, timeoutMs: number): Promise<S
       : { state: 'unknown', status: 'down', detail: 'data-capture is not answering' },
     feeds,
   };
+}
+
+/**
+ * The gateway's own `/health` faces the internet: without a key it says only whether the gateway is
+ * up (with its name and pid, which the supervisor checks to know the port is its own); the checks
+ * need a key (a wrong one is refused like on any route).
+ */
+export function guardHealthDetails(app: App, auth: Authenticator): void {
+  app.addHook('preSerialization', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (req.routeOptions.url !== '/health' || req.method !== 'GET') return payload;
+    if (req.headers['x-api-key'] || auth.sessions.tokenOf(req)) {
+      await auth.authenticate(req, reply);
+      return payload;
+    }
+    const { status, service, pid } = payload as { status: HealthStatus; service: string; pid: number };
+    return { status, service, pid };
+  });
 }
