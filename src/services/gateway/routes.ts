@@ -309,7 +309,9 @@ export function routeOptions(
     schema: {
       tags: [group.tag],
       summary: r.summary,
-      description: `Role: ${r.access}. Answered by ${group.service}.`,
+      description: `Role: ${r.access}. Answered by ${group.service}.${
+        shared ? ` Draws on the key's one ${r.limit} budget, shared by every ${r.limit} route.` : ''
+      }`,
       security: SECURITY,
       ...(r.querystring && { querystring: r.querystring }),
       ...(r.params && { params: r.params }),
