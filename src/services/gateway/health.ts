@@ -58,9 +58,11 @@ export async function systemHealth(config: Config, timeoutMs: number): Promise<S
 }
 
 /**
- * The gateway's own `/health` faces the internet: without a key it says only whether the gateway is
- * up (with its name and pid, which the supervisor checks to know the port is its own); the checks
- * need a key (a wrong one is refused like on any route).
+ * The gateway's own `/health` faces the internet: without a key it says whether the gateway is up
+ * (with its name and pid, which the supervisor checks to know the port is its own) and which checks
+ * fail, by name and status only; their details (paths, counts, reasons) need a key, a wrong one
+ * refused like on any route. With the keys file damaged no key works, so the names are what an
+ * operator's probe sees.
  */
 export function guardHealthDetails(app: App, auth: Authenticator): void {
   app.addHook('preSerialization', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
@@ -69,7 +71,15 @@ export function guardHealthDetails(app: App, auth: Authenticator): void {
       await auth.authenticate(req, reply);
       return payload;
     }
-    const { status, service, pid } = payload as { status: HealthStatus; service: string; pid: number };
-    return { status, service, pid };
+    const { status, service, pid, checks } = payload as {
+      status: HealthStatus;
+      service: string;
+      pid: number;
+      checks: Record<string, { status: HealthStatus }>;
+    };
+    const failing = Object.entries(checks)
+      .filter(([, c]) => c.status !== 'ok')
+      .map(([name, c]) => [name, { status: c.status }]);
+    return { status, service, pid, ...(failing.length > 0 && { checks: Object.fromEntries(failing) }) };
   });
 }
