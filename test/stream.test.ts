@@ -310,8 +310,11 @@ describe('stream auth limits', () => {
             symbols: ['WINZ26'],
             logger: c.logger,
             // Each authentication waits until the test lets it through.
-            authenticate: () => new Promise((resolve) => gates.push(() => resolve(identity))),
+            authenticate: () => new Promise((resolve) => gates.push(() => resolve({ identity }))),
+            revokedAmong: async () => new Set(),
             maxClients: 100,
+            maxClientsPerKey: 100,
+            maxClientsPerIp: 100,
             maxPendingUpgrades: 2,
             authFailuresPerMinute: 10,
             maxSubscriptionsPerClient: 10,

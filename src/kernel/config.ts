@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Type, { type Static, type TSchema } from 'typebox';
 import { DEFAULT_INSTRUMENTS } from '../domain/instruments.js';
+import { AddressList } from './client-ip.js';
 import { assertTimeZone } from './clock.js';
 import { createAjv, describe } from './validation.js';
 
@@ -25,6 +26,8 @@ const address = (port: number) => ({
   enabled: Type.Boolean({ default: true }),
 });
 const section = { additionalProperties: false, default: {} } as const;
+/** An IPv4/IPv6 address or CIDR, e.g. `127.0.0.1`, `10.0.0.0/8`, `::1` (checked in full at start). */
+const TrustedProxy = Type.String({ pattern: '^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$' });
 
 /** A process the supervisor runs besides the built-in services (a test service, an exporter). */
 const ExtraProcess = Type.Object(
@@ -322,6 +325,12 @@ export const ConfigSchema = Type.Object(
             path: Type.String({ pattern: '^/[a-z0-9/_-]*$', default: '/ws' }),
             /** Connections beyond this are refused with 503. */
             maxClients: Type.Integer({ minimum: 1, default: 1_000 }),
+            /** Connections of one API key (its stream tokens included); more are refused with 429. */
+            maxClientsPerKey: Type.Integer({ minimum: 1, default: 20 }),
+            /** Connections from one client IP; more are refused with 429 before any key is checked. */
+            maxClientsPerIp: Type.Integer({ minimum: 1, default: 50 }),
+            /** Proxies (IPs or CIDRs) whose X-Forwarded-For names the client, for the per-IP limits. */
+            trustedProxies: Type.Array(TrustedProxy, { default: [] }),
             /**
              * Upgrades still being authenticated at once; more are refused with 503. As many as
              * maxClients by default: every dashboard reconnecting after a restart gets in.
@@ -365,6 +374,18 @@ export const ConfigSchema = Type.Object(
             streamTokenTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
             /** Marks the session cookie Secure: turn on when browsers reach the gateway over HTTPS. */
             secureCookies: Type.Boolean({ default: false }),
+            /**
+             * Proxies (IPs or CIDRs) in front of the gateway, e.g. a TLS terminator: only a request
+             * from one of them is taken to come from the client its X-Forwarded-For names, for the
+             * per-IP budgets and failed-login limits. None by default: X-Forwarded-For is ignored.
+             */
+            trustedProxies: Type.Array(TrustedProxy, { default: [] }),
+            /**
+             * A file holding the bearer token that lets a scraper off loopback read `/metrics`
+             * (Prometheus: `authorization.credentials_file`). Empty: `/metrics` answers loopback only.
+             * A relative path is taken from the data home.
+             */
+            metricsTokenFile: Type.String({ default: '' }),
             /** The dashboard's built files served at `/`; a relative path is taken from the project folder. */
             staticDir: Type.String({ minLength: 1, default: 'web/dist' }),
           },
@@ -559,6 +580,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptio
     );
   }
   checkPorts(config);
+  checkTrustedProxies(config);
   checkNotify(config);
   checkHttp(config);
   return config;
@@ -628,6 +650,17 @@ function parseEnvValue(value: string): unknown {
     return JSON.parse(value);
   } catch {
     return value;
+  }
+}
+
+function checkTrustedProxies(config: Config): void {
+  for (const name of ['gateway', 'stream'] as const) {
+    try {
+      void new AddressList(config.services[name].trustedProxies);
+    } catch (err) {
+      const key = `services.${name}.trustedProxies`;
+      throw new ConfigError(key, `invalid config: ${key}: ${(err as Error).message}`);
+    }
   }
 }
 

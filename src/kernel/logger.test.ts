@@ -3,7 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './clock.js';
-import { createLogger, LineSampler, lazyChildLogger, truncateUrl } from './logger.js';
+import {
+  clientRequestId,
+  createLogger,
+  LineSampler,
+  lazyChildLogger,
+  logUrl,
+  redactUrl,
+  truncateUrl,
+} from './logger.js';
 
 const lines = (file: string) =>
   readFileSync(file, 'utf8')
@@ -151,5 +159,28 @@ describe('rejected-request sampling', () => {
     clock.advance(1_000);
     expect(sampler.allow('404 unmatched')).toBe(true);
     expect(reports).toEqual([['404 unmatched', 8]]);
+  });
+});
+
+describe('secrets in logged URLs (finding 10)', () => {
+  it('redacts secret-looking query parameters and API keys anywhere, and keeps the rest', () => {
+    const key = `tsk_0011223344556677_${'A'.repeat(43)}`;
+    expect(redactUrl(`/ws?apiKey=${key}&ticker=WINZ26`)).toBe('/ws?apiKey=[redacted]&ticker=WINZ26');
+    expect(redactUrl('/a?token=t1&access_token=t2&X-API-Key=k&client-secret=s&password=p&key=k&q=ok')).toBe(
+      '/a?token=[redacted]&access_token=[redacted]&X-API-Key=[redacted]&client-secret=[redacted]&password=[redacted]&key=[redacted]&q=ok',
+    );
+    expect(redactUrl('/a?api%5Fkey=x#frag')).toBe('/a?api%5Fkey=[redacted]#frag');
+    expect(redactUrl(`/keys/${key}?${key}`)).toBe('/keys/[redacted]?[redacted]');
+    expect(redactUrl('/api/v1/trades?ticker=WINZ26&limit=5')).toBe('/api/v1/trades?ticker=WINZ26&limit=5');
+    // Redacted before it is cut, so a long URL cannot push a secret past the cut.
+    expect(logUrl(`/x?token=${'s'.repeat(50)}`, 20)).toBe('/x?token=[redacted]');
+  });
+
+  it('keeps a client request id only as short safe text', () => {
+    expect(clientRequestId('abc-123')).toBe('abc-123');
+    expect(clientRequestId('a"}\n{"level":"fatal')).toBe('alevel:fatal');
+    expect(clientRequestId('x'.repeat(200))).toHaveLength(64);
+    expect(clientRequestId(undefined)).toBeUndefined();
+    expect(clientRequestId('"{}')).toBeUndefined();
   });
 });

@@ -243,6 +243,50 @@ export function truncateUrl(url: string, max: number): string {
   return url.length <= max ? url : `${url.slice(0, max)}…(${url.length} chars)`;
 }
 
+/** Query parameters whose values never reach a log line: a key or token put in a URL by a client. */
+const SECRET_PARAM =
+  /(?:key|token|secret|password|passwd|pwd|signature|credentials?)$|^(?:auth|authorization|sig|session|sessionid)$/;
+
+/** A URL with the value of every secret-looking query parameter replaced; nothing else changes. */
+export function redactUrl(raw: string): string {
+  // An API key is recognisable wherever it was put (a path segment, a bare query word).
+  const url = raw.replace(/tsk_[0-9a-f]{16}_[A-Za-z0-9_-]+/g, '[redacted]');
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const hash = url.indexOf('#', q);
+  const end = hash === -1 ? url.length : hash;
+  const query = url
+    .slice(q + 1, end)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq === -1) return pair;
+      let name = pair.slice(0, eq);
+      try {
+        name = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // A name that does not decode is judged as written.
+      }
+      // apiKey, api_key, X-API-Key, access_token, client-secret…: compared without case or separators.
+      return SECRET_PARAM.test(name.toLowerCase().replace(/[^a-z0-9]/g, ''))
+        ? `${pair.slice(0, eq)}=[redacted]`
+        : pair;
+    })
+    .join('&');
+  return `${url.slice(0, q + 1)}${query}${url.slice(end)}`;
+}
+
+/** The URL of a request log line: secrets redacted first, then cut to `max` characters. */
+export const logUrl = (url: string, max: number): string => truncateUrl(redactUrl(url), max);
+
+/** A request id a client sent: logged apart from ours (`clientReqId`), only as safe characters, short. */
+export function clientRequestId(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const safe = value.replace(/[^A-Za-z0-9._:-]/g, '').slice(0, 64);
+  return safe || undefined;
+}
+
 /**
  * Lets `max` lines per key through in each window; the rest are counted and told once, by
  * `report`, when the key's next window begins. Keys are few (route and status), so the map stays small.

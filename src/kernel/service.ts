@@ -6,7 +6,15 @@ import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { diskHealth, diskState, registerDiskMetrics } from './disk.js';
 import { AppError, badRequest, type ErrorEnvelope } from './errors.js';
-import { createLogger, LineSampler, type Logger, lazyChildLogger, truncateUrl } from './logger.js';
+import {
+  clientRequestId,
+  createLogger,
+  LineSampler,
+  type Logger,
+  lazyChildLogger,
+  logUrl,
+  truncateUrl,
+} from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
 import { compileRequestValidator, describe, MAX_JSON_DEPTH, tooDeep } from './validation.js';
 
@@ -47,6 +55,8 @@ export interface ServiceContext {
 
 export interface ServiceDefinition {
   name: string;
+  /** Fastify's `trustProxy`: which peers may name the client in X-Forwarded-For (default: none). */
+  trustProxy?(config: Config): (address: string) => boolean;
   setup(ctx: ServiceContext): void | Promise<void>;
 }
 
@@ -84,10 +94,19 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
 
   const app = Fastify({
     loggerInstance: logger,
-    childLoggerFactory: (parent, bindings, options) => lazyChildLogger(parent as Logger, bindings, options),
+    // The request id is always ours: a client's x-request-id is only logged apart, as clientReqId.
+    childLoggerFactory: (parent, bindings, options, raw) => {
+      const clientReqId = clientRequestId(raw.headers['x-request-id']);
+      return lazyChildLogger(
+        parent as Logger,
+        clientReqId ? { ...bindings, clientReqId } : bindings,
+        options,
+      );
+    },
     bodyLimit: config.http.bodyLimitBytes,
-    requestIdHeader: 'x-request-id',
+    requestIdHeader: false,
     genReqId: () => randomUUID(),
+    trustProxy: def.trustProxy?.(config) ?? false,
     // Our onResponse hook logs one line per request, with the level chosen by status.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     // Slow-loris defence, one place for every service: headers and the whole request must arrive
@@ -164,7 +183,7 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
       if (status >= 400 && status < 500 && !rejected.allow(`${status} ${route}`)) return done();
       const line = {
         method: request.method,
-        url: truncateUrl(request.url, config.log.maxUrlChars),
+        url: logUrl(request.url, config.log.maxUrlChars),
         status,
         ms: Math.round(reply.elapsedTime * 100) / 100,
       };

@@ -20,6 +20,8 @@ export interface UnusableOptions {
   refuse?: (req: FastifyRequest) => boolean;
   /** Logged with the error, e.g. `idea_bank.storage_unavailable`. */
   event: string;
+  /** What answers call the file instead of its path, for a file whose place is not to be told (the keys). */
+  shownAs?: string;
 }
 
 /**
@@ -39,13 +41,20 @@ export function reportUnusable(
     { event: opts.event, file, reason, runbook: opts.runbook },
     `${file} cannot be used; see the runbook`,
   );
-  ctx.addHealthCheck(check, () => ({ status: 'down', detail: reason, file, runbook: opts.runbook }));
+  // The log has the path; an answer only what the file is called (the path may be in the reason too).
+  const shown = opts.shownAs ?? file;
+  const told = opts.shownAs ? reason.split(file).join(opts.shownAs) : reason;
+  ctx.addHealthCheck(check, () => ({ status: 'down', detail: told, file: shown, runbook: opts.runbook }));
   const { refuse } = opts;
   if (!refuse) return;
   ctx.app.addHook('onRequest', (req, _reply, done) => {
     if (!refuse(req)) return done();
     done(
-      unavailable(opts.code, `${file} cannot be used: ${reason}`, { file, reason, runbook: opts.runbook }),
+      unavailable(opts.code, `${shown} cannot be used: ${told}`, {
+        file: shown,
+        reason: told,
+        runbook: opts.runbook,
+      }),
     );
   });
 }

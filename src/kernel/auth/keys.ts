@@ -78,6 +78,24 @@ const derive = (key: string, salt: string) =>
 const fastDigest = (key: string) => createHash('sha256').update(key).digest('base64');
 
 export const INITIAL_ADMIN_KEY_FILE = 'initial-admin-key';
+/** How answers name the keys file: never by its path. */
+export const KEYS_FILE_SHOWN_AS = 'the API keys file';
+
+/** Names compare without case or surrounding space: `Initial-Admin ` is `initial-admin`. */
+const sameName = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** A key is being created under the name of an active key. */
+export class DuplicateKeyNameError extends Error {
+  constructor(
+    readonly keyName: string,
+    readonly existingId: string,
+  ) {
+    super(
+      `an active key is already named '${keyName}' (id ${existingId}); choose another name or revoke it first`,
+    );
+    this.name = 'DuplicateKeyNameError';
+  }
+}
 
 /**
  * API keys in `{home}/gateway/keys.json`, scrypt-hashed with a salt per key. A key is
@@ -131,11 +149,16 @@ export class KeyStore {
     return data !== null;
   }
 
+  /** Never the file's path: a health answer may reach people who should not learn the layout. */
   health(): HealthCheckResult {
     const active = this.list().filter((k) => !k.revokedAt).length;
     return this.problem
-      ? { status: 'degraded', detail: this.problem, file: this.file, active }
-      : { status: 'ok', file: this.file, active };
+      ? {
+          status: 'degraded',
+          detail: 'the keys file could not be re-read; the keys loaded before stay in force',
+          active,
+        }
+      : { status: 'ok', active };
   }
 
   list(): KeyRecord[] {
@@ -146,6 +169,9 @@ export class KeyStore {
     const problem = accounts && accountsProblem(accounts);
     if (problem) throw new Error(`accounts: ${problem}`);
     await this.load();
+    // The audit trail names keys: a second active 'initial-admin' would be a disguise.
+    const taken = this.list().find((k) => !k.revokedAt && sameName(k.name, name));
+    if (taken) throw new DuplicateKeyNameError(name, taken.id);
     const id = randomBytes(8).toString('hex');
     const key = `tsk_${id}_${randomBytes(32).toString('base64url')}`;
     const salt = randomBytes(16).toString('base64');
@@ -238,6 +264,11 @@ export class KeyStore {
     const file = path.join(path.dirname(this.file), INITIAL_ADMIN_KEY_FILE);
     await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'w' });
     return file;
+  }
+
+  /** Re-reads the file now if it changed (one stat): for a caller that keeps checking on its own clock. */
+  reloadIfChanged(): Promise<void> {
+    return this.refresh(true);
   }
 
   private async refresh(force = false): Promise<void> {

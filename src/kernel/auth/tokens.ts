@@ -13,6 +13,11 @@ export interface TokenClaims {
   exp: number;
   /** Random per token, so two tokens issued in the same millisecond differ. */
   nonce: string;
+  /**
+   * What the token grants ends then at the latest (ms since the epoch): a stream token issued
+   * through a browser session carries the session's expiry, so the stream closes with the session.
+   */
+  until?: number;
 }
 
 export const TOKEN_SECRET_FILE = 'token-secret';
@@ -33,12 +38,18 @@ export class TokenSigner {
     return new TokenSigner(loadOrCreateSecret(path.join(home, 'gateway', TOKEN_SECRET_FILE)), now);
   }
 
-  issue(kid: string, purpose: TokenPurpose, ttlMs: number): { token: string; claims: TokenClaims } {
+  issue(
+    kid: string,
+    purpose: TokenPurpose,
+    ttlMs: number,
+    until?: number,
+  ): { token: string; claims: TokenClaims } {
     const claims: TokenClaims = {
       kid,
       purpose,
       exp: this.now() + ttlMs,
       nonce: randomBytes(9).toString('base64url'),
+      ...(until !== undefined && { until }),
     };
     const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
     return { token: `${body}.${this.mac(body).toString('base64url')}`, claims };
@@ -59,6 +70,7 @@ export class TokenSigner {
       return null;
     }
     if (claims.purpose !== purpose || typeof claims.exp !== 'number' || claims.exp <= this.now()) return null;
+    if (claims.until !== undefined && typeof claims.until !== 'number') return null;
     return typeof claims.kid === 'string' ? claims : null;
   }
 

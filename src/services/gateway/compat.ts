@@ -68,7 +68,7 @@ export function registerCompatRoutes(
 
   const om = upstreamOf(services, 'order-manager');
   const route = (r: RouteSpec, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
-    app.route({ method: r.method, url: r.path, ...routeOptions(r, GROUP, limits), handler });
+    app.route({ method: r.method, url: r.path, ...routeOptions(app, r, GROUP, limits), handler });
 
   route(COMPAT_ROUTES.latestSignals, (req, reply) =>
     forward(req, reply, om, `/api/signals${queryOf(req.url)}`, undefined, opts),

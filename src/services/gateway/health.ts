@@ -1,7 +1,9 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Config, SERVICE_NAMES, type ServiceName } from '../../kernel/config.js';
 import { type HealthProbeResult, probeHealth } from '../../kernel/health-probe.js';
-import type { HealthStatus } from '../../kernel/service.js';
+import type { App, HealthStatus } from '../../kernel/service.js';
 import { SERVICE_MODULES } from '../registry.js';
+import type { Authenticator } from './auth.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
 
@@ -53,4 +55,31 @@ export async function systemHealth(config: Config, timeoutMs: number): Promise<S
       : { state: 'unknown', status: 'down', detail: 'data-capture is not answering' },
     feeds,
   };
+}
+
+/**
+ * The gateway's own `/health` faces the internet: without a key it says whether the gateway is up
+ * (with its name and pid, which the supervisor checks to know the port is its own) and which checks
+ * fail, by name and status only; their details (paths, counts, reasons) need a key, a wrong one
+ * refused like on any route. With the keys file damaged no key works, so the names are what an
+ * operator's probe sees.
+ */
+export function guardHealthDetails(app: App, auth: Authenticator): void {
+  app.addHook('preSerialization', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (req.routeOptions.url !== '/health' || req.method !== 'GET') return payload;
+    if (req.headers['x-api-key'] || auth.sessions.tokenOf(req)) {
+      await auth.authenticate(req, reply);
+      return payload;
+    }
+    const { status, service, pid, checks } = payload as {
+      status: HealthStatus;
+      service: string;
+      pid: number;
+      checks: Record<string, { status: HealthStatus }>;
+    };
+    const failing = Object.entries(checks)
+      .filter(([, c]) => c.status !== 'ok')
+      .map(([name, c]) => [name, { status: c.status }]);
+    return { status, service, pid, ...(failing.length > 0 && { checks: Object.fromEntries(failing) }) };
+  });
 }

@@ -1,4 +1,11 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyRequest } from 'fastify';
+import { LOOPBACK } from '../../kernel/client-ip.js';
+import { AppError } from '../../kernel/errors.js';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
+import type { App } from '../../kernel/service.js';
 
 export interface GatewayMetrics {
   upstreamDuration: Histogram<'service' | 'status'>;
@@ -21,4 +28,35 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * The gateway is the one exposed service, and its metrics name keys and routes: `/metrics` answers
+ * a loopback peer (Prometheus on this host), or anyone with the scrape token (from
+ * `metricsTokenFile`, sent as `Authorization: Bearer`). `req.ip` is the client behind a trusted
+ * proxy, so a proxy on loopback does not make every client local.
+ */
+export function guardMetrics(app: App, token: string | null): void {
+  const expected = token === null ? null : digest(token);
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    if (req.routeOptions.url !== '/metrics' || LOOPBACK.has(req.ip)) return;
+    const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
+    if (expected && presented && timingSafeEqual(digest(presented), expected)) return;
+    throw new AppError(
+      403,
+      'METRICS_FORBIDDEN',
+      '/metrics answers loopback, or a scraper with the configured bearer token',
+    );
+  });
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** The scrape token of `metricsTokenFile` (relative to the data home), or null when none is configured. */
+export function readMetricsToken(file: string, home: string): string | null {
+  if (!file) return null;
+  const token = readFileSync(path.resolve(home, file), 'utf8').trim();
+  if (token.length < 16)
+    throw new Error(`services.gateway.metricsTokenFile: the token must be at least 16 characters`);
+  return token;
 }

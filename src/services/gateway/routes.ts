@@ -24,8 +24,12 @@ import {
   TradesQuery,
 } from './schemas.js';
 
-/** Which per-minute budget a route draws from (config: readsPerMinute, ordersPerMinute, ideaWritesPerMinute). */
-export type LimitClass = 'read' | 'order' | 'write';
+/**
+ * Which per-minute budget a route draws from (config: readsPerMinute, ordersPerMinute,
+ * ideaWritesPerMinute). `order` (placing or changing an order, on any route) and `cancel` are one
+ * budget per key each, shared by their routes; `read` and `write` count per route.
+ */
+export type LimitClass = 'read' | 'order' | 'cancel' | 'write';
 
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -164,8 +168,9 @@ export const ROUTE_GROUPS: RouteGroup[] = [
       read('/orders/:id', 'One order', ORDER_ID),
       change('POST', '/orders', 'Place an order (through the pre-trade risk checks)', 'trader', 'order'),
       change('PATCH', '/orders/:id', 'Change the price or quantity of an order', 'trader', 'order', ORDER_ID),
-      change('DELETE', '/orders/:id', 'Cancel an order', 'trader', 'order', ORDER_ID),
-      change('POST', '/orders/cancel-all', 'Cancel every open order (of one symbol)', 'trader', 'order'),
+      // Cancels have a budget of their own: a key that spent its order budget can still cancel.
+      change('DELETE', '/orders/:id', 'Cancel an order', 'trader', 'cancel', ORDER_ID),
+      change('POST', '/orders/cancel-all', 'Cancel every open order (of one symbol)', 'trader', 'cancel'),
       change(
         'POST',
         '/orders/:id/settle',
@@ -195,6 +200,8 @@ export const ROUTE_GROUPS: RouteGroup[] = [
 export interface Limits {
   read: number;
   order: number;
+  /** Falls back to the order budget (its own count, the same size). */
+  cancel?: number;
   /** Falls back to the read budget. */
   write?: number;
 }
@@ -205,6 +212,29 @@ export const rateLimit = (max: number) => ({
   timeWindow: 60_000,
   keyGenerator: (req: FastifyRequest) => identityOf(req)?.id ?? req.ip,
 });
+
+/** Budgets counted once for all their routes, not per route: three order routes are not three budgets. */
+const SHARED: ReadonlySet<LimitClass> = new Set(['order', 'cancel']);
+type BudgetHook = ReturnType<App['rateLimit']>;
+const sharedBudgets = new WeakMap<App, Map<LimitClass, BudgetHook>>();
+
+/** The one limiter of a shared budget on this app (the plugin's own 429 and Retry-After). */
+function sharedBudget(app: App, limit: LimitClass, max: number): BudgetHook {
+  let budgets = sharedBudgets.get(app);
+  if (!budgets) {
+    budgets = new Map();
+    sharedBudgets.set(app, budgets);
+  }
+  let hook = budgets.get(limit);
+  if (!hook) {
+    hook = app.rateLimit(rateLimit(max));
+    budgets.set(limit, hook);
+  }
+  return hook;
+}
+
+const maxOf = (limit: LimitClass, limits: Limits): number =>
+  limit === 'cancel' ? (limits.cancel ?? limits.order) : (limits[limit] ?? limits.read);
 
 export function registerProxyRoutes(
   app: App,
@@ -221,7 +251,7 @@ export function registerProxyRoutes(
       app.route({
         method: r.method,
         url: group.from + r.path,
-        ...routeOptions(r, group, limits),
+        ...routeOptions(app, r, group, limits),
         handler: (req, reply) => {
           // Whatever a client sent under this name is replaced: only the gateway says who calls.
           if (r.passRole) req.headers[ROLE_HEADER] = identityOf(req)?.role ?? 'viewer';
@@ -266,19 +296,29 @@ export const upstreamOf = (services: Config['services'], service: ServiceName): 
   return { service, host, port };
 };
 
-/** Schema (documentation, validation) and config (role, rate limit) of a gateway route. */
-export function routeOptions(r: RouteSpec, group: Pick<RouteGroup, 'tag' | 'service'>, limits: Limits) {
+/** Schema (documentation, validation), config (role) and rate limit of a gateway route. */
+export function routeOptions(
+  app: App,
+  r: RouteSpec,
+  group: Pick<RouteGroup, 'tag' | 'service'>,
+  limits: Limits,
+) {
+  const max = maxOf(r.limit, limits);
+  const shared = SHARED.has(r.limit);
   return {
     schema: {
       tags: [group.tag],
       summary: r.summary,
-      description: `Role: ${r.access}. Answered by ${group.service}.`,
+      description: `Role: ${r.access}. Answered by ${group.service}.${
+        shared ? ` Draws on the key's one ${r.limit} budget, shared by every ${r.limit} route.` : ''
+      }`,
       security: SECURITY,
       ...(r.querystring && { querystring: r.querystring }),
       ...(r.params && { params: r.params }),
       ...(r.body && { body: r.body }),
       ...(r.headers && { headers: r.headers }),
     },
-    config: { access: r.access, rateLimit: rateLimit(limits[r.limit] ?? limits.read) },
+    config: { access: r.access, ...(!shared && { rateLimit: rateLimit(max) }) },
+    ...(shared && { preHandler: sharedBudget(app, r.limit, max) }),
   };
 }

@@ -2,16 +2,17 @@ import helmet from '@fastify/helmet';
 import rateLimitPlugin from '@fastify/rate-limit';
 import Fastify from 'fastify';
 import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
-import { KeyStore } from '../../kernel/auth/keys.js';
+import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
+import { AddressList } from '../../kernel/client-ip.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { registerAccountCheck } from './accounts.js';
 import { Authenticator, registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
-import { systemHealth } from './health.js';
-import { gatewayMetrics } from './metrics.js';
+import { guardHealthDetails, systemHealth } from './health.js';
+import { gatewayMetrics, guardMetrics, readMetricsToken } from './metrics.js';
 import { registerOpenApi, SECURITY } from './openapi.js';
 import { ROUTE_GROUPS, rateLimit, registerProxyRoutes, upstreamOf } from './routes.js';
 import { Sessions } from './session.js';
@@ -26,6 +27,7 @@ import { registerStaticFiles, staticRoot } from './static.js';
  */
 export const gatewayService: ServiceDefinition = {
   name: 'gateway',
+  trustProxy: (config) => new AddressList(config.services.gateway.trustedProxies).has,
   async setup(ctx) {
     const { app, config, logger, metrics, clock, addHealthCheck } = ctx;
     const gw = config.services.gateway;
@@ -46,10 +48,11 @@ export const gatewayService: ServiceDefinition = {
       reportUnusable(
         ctx,
         'keys',
-        { file: err.file, reason: err.message },
+        { file: err.file, reason: err.reason },
         {
           code: 'KEYS_UNAVAILABLE',
           runbook: DATA_FILE_RUNBOOK,
+          shownAs: KEYS_FILE_SHOWN_AS,
           event: 'gateway.keys_unusable',
           refuse: (req) => req.url.startsWith('/api/'),
         },
@@ -87,6 +90,8 @@ export const gatewayService: ServiceDefinition = {
       config.auth.concurrentPerIp,
     );
     registerAuth(app, auth, gw.unauthenticatedPerMinute, now);
+    guardHealthDetails(app, auth);
+    guardMetrics(app, readMetricsToken(gw.metricsTokenFile, config.home));
     const proxy = {
       timeoutMs: gw.upstreamTimeoutMs,
       maxBufferedBytes: gw.maxBufferedAnswerBytes,

@@ -132,8 +132,10 @@ export function registerSessionRoutes(
       config: { access: 'viewer', rateLimit: limit },
     },
     async (req, reply) => {
-      const { identity } = credentialOf(req) as Credential;
-      const { token, claims } = signer.issue(identity.id, 'stream', opts.streamTokenTtlMs);
+      const c = credentialOf(req) as Credential;
+      // Through a session, the stream lasts no longer than the session.
+      const until = c.via === 'session' ? c.claims.exp : undefined;
+      const { token, claims } = signer.issue(c.identity.id, 'stream', opts.streamTokenTtlMs, until);
       const scheme = req.protocol === 'https' ? 'wss' : 'ws';
       reply.header('cache-control', 'no-store');
       return {

@@ -10,6 +10,7 @@ import { CHANNEL_RULES, type ChannelKind, type ChannelSpec, lookupChannel } from
 import {
   CLOSE_GOING_AWAY,
   CLOSE_SLOW_CONSUMER,
+  CLOSE_UNAUTHORIZED,
   type ClientOp,
   type ErrorReply,
   encodeData,
@@ -18,13 +19,30 @@ import {
   parseClientOp,
 } from './protocol.js';
 
+/** Who an upgrade let in, and until when at most (the browser session a stream token came from). */
+export interface Admission {
+  identity: KeyIdentity;
+  /** ms since the epoch; the connection is closed then. */
+  until?: number;
+}
+
 export interface HubOptions {
   channels: ChannelSpec[];
   symbols: readonly string[];
   logger: Logger;
-  /** The identity behind an upgrade request, or null to refuse it with 401. */
-  authenticate(req: IncomingMessage, url: URL): Promise<KeyIdentity | null>;
+  /** Who is behind an upgrade request, or null to refuse it with 401. */
+  authenticate(req: IncomingMessage, url: URL): Promise<Admission | null>;
+  /** Which of these key ids are revoked (or gone): asked about the connected keys every `revalidateMs`. */
+  revokedAmong(ids: ReadonlySet<string>): Promise<ReadonlySet<string>>;
+  /** How often open connections are checked against revocation and expiry (default 1 s). */
+  revalidateMs?: number;
+  /** The client address of an upgrade (behind a trusted proxy, the one it forwarded for). */
+  clientIp?(req: IncomingMessage): string;
   maxClients: number;
+  /** Connections of one key (429 beyond); one key cannot take every slot. */
+  maxClientsPerKey: number;
+  /** Connections from one client IP (429 beyond). */
+  maxClientsPerIp: number;
   /** Upgrades being authenticated at once; more are refused with 503 (scrypt is not free). */
   maxPendingUpgrades: number;
   /** Failed authentications per client IP in a minute; then that IP's upgrades get 429 until the minute ends. */
@@ -41,7 +59,7 @@ export interface HubOptions {
   closeTimeoutMs?: number;
 }
 
-export type DisconnectReason = 'slow' | 'heartbeat';
+export type DisconnectReason = 'slow' | 'heartbeat' | 'revoked' | 'expired';
 
 /** What identifies the credential of an upgrade: the same one sent twice at once shares one check. */
 const credentialOf = (req: IncomingMessage, url: URL): string => {
@@ -57,8 +75,11 @@ export interface HubCounters {
   conflated: Record<ChannelKind, number>;
   disconnects: Record<DisconnectReason, number>;
   authFailures: number;
-  /** Upgrades refused: blocked (429, IP past its failure limit) or busy (503 too many handshakes, 429 too many verifications). */
-  refused: { blocked: number; busy: number };
+  /**
+   * Upgrades refused: blocked (429, IP past its failure limit), busy (503 too many handshakes, 429
+   * too many verifications) or capped (429, the key or IP has its most connections).
+   */
+  refused: { blocked: number; busy: number; capped: number };
 }
 
 export interface ClientStats {
@@ -144,6 +165,9 @@ class Client {
     readonly id: number,
     readonly ws: WebSocket,
     readonly identity: KeyIdentity,
+    readonly ip: string,
+    /** When the connection must end (ms since the epoch), if ever. */
+    readonly until: number | undefined,
     /** Write callback of every frame: a frame leaving the buffer is the moment to drain the queue. */
     readonly onWritten: () => void,
   ) {}
@@ -177,10 +201,15 @@ export class Hub {
   readonly counters: HubCounters = {
     messagesOut: { trades: 0, quotes: 0, bars: 0, orders: 0, positions: 0, risk: 0, health: 0, reply: 0 },
     conflated: { trades: 0, quotes: 0, bars: 0, orders: 0, positions: 0, risk: 0, health: 0 },
-    disconnects: { slow: 0, heartbeat: 0 },
+    disconnects: { slow: 0, heartbeat: 0, revoked: 0, expired: 0 },
     authFailures: 0,
-    refused: { blocked: 0, busy: 0 },
+    refused: { blocked: 0, busy: 0, capped: 0 },
   };
+  /** Open connections per key id and per client IP, for the caps. */
+  private readonly perKey = new Map<string, number>();
+  private readonly perIp = new Map<string, number>();
+  private revalidating = false;
+  private revalidator: NodeJS.Timeout | undefined;
   private readonly guard: AuthGuard;
   private pendingUpgrades = 0;
   private readonly channels = new Map<string, Channel>();
@@ -233,6 +262,8 @@ export class Hub {
       this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatIntervalMs);
       this.heartbeat.unref();
     }
+    this.revalidator = setInterval(() => void this.revalidate(), this.opts.revalidateMs ?? 1_000);
+    this.revalidator.unref();
   }
 
   /** The hot path: the message gets the channel's next seq and leaves in this turn's frames. */
@@ -265,6 +296,7 @@ export class Hub {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.heartbeat);
+      clearInterval(this.revalidator);
       await Promise.all(
         [...this.clients].map(
           (c) =>
@@ -286,7 +318,7 @@ export class Hub {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     if (this.closing) return rejectUpgrade(socket, 503, 'SHUTTING_DOWN', 'the stream is shutting down');
     // An IP past its failed-authentication limit is refused before any key is checked.
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const ip = this.opts.clientIp?.(req) ?? req.socket.remoteAddress ?? 'unknown';
     const retryAfter = this.guard.blockedFor(ip);
     if (retryAfter > 0) {
       this.counters.refused.blocked++;
@@ -301,6 +333,7 @@ export class Hub {
     if (this.clients.size >= this.opts.maxClients) {
       return rejectUpgrade(socket, 503, 'TOO_MANY_CLIENTS', `at most ${this.opts.maxClients} clients`);
     }
+    if (this.capped(socket, ip)) return;
     if (this.pendingUpgrades >= this.opts.maxPendingUpgrades) {
       this.counters.refused.busy++;
       return rejectUpgrade(
@@ -310,7 +343,7 @@ export class Hub {
         `at most ${this.opts.maxPendingUpgrades} connections may be authenticating at once`,
       );
     }
-    let outcome: AttemptOutcome<KeyIdentity>;
+    let outcome: AttemptOutcome<Admission>;
     this.pendingUpgrades++;
     try {
       // Counted as a failure before it is checked, so parallel guesses cannot outrun the limit.
@@ -343,14 +376,38 @@ export class Hub {
     }
     if (socket.destroyed) return;
     const who = outcome.value;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who));
+    // Checked again with the key known; ws completes the upgrade in this same turn, so no other
+    // upgrade can slip in between the check and the count.
+    if (this.capped(socket, ip, who.identity.id)) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who, ip));
   }
 
-  private connected(ws: WebSocket, identity: KeyIdentity): void {
-    const c: Client = new Client(this.nextId++, ws, identity, () => {
+  /** Refuses an upgrade (429) when its IP, or its key once known, has the most connections it may. */
+  private capped(socket: Duplex, ip: string, keyId?: string): boolean {
+    const { maxClientsPerIp: perIp, maxClientsPerKey: perKey } = this.opts;
+    const [code, message] =
+      (this.perIp.get(ip) ?? 0) >= perIp
+        ? ['TOO_MANY_CONNECTIONS_PER_IP', `at most ${perIp} connections from one address`]
+        : keyId !== undefined && (this.perKey.get(keyId) ?? 0) >= perKey
+          ? ['TOO_MANY_CONNECTIONS_PER_KEY', `at most ${perKey} connections per API key`]
+          : [];
+    if (!code || !message) return false;
+    this.counters.refused.capped++;
+    rejectUpgrade(socket, 429, code, message, {
+      details: { retryAfterSeconds: 5 },
+      headers: { 'Retry-After': 5 },
+    });
+    return true;
+  }
+
+  private connected(ws: WebSocket, who: Admission, ip: string): void {
+    const { identity } = who;
+    const c: Client = new Client(this.nextId++, ws, identity, ip, who.until, () => {
       if (c.behind && !c.closing && ws.bufferedAmount <= this.lowWater) this.drain(c);
     });
     this.clients.add(c);
+    this.perKey.set(identity.id, (this.perKey.get(identity.id) ?? 0) + 1);
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     ws.on('pong', () => {
       c.alive = true;
     });
@@ -555,9 +612,50 @@ export class Hub {
   }
 
   private detach(c: Client): void {
-    this.clients.delete(c);
+    // Detached once, though a client may be both cut off and then closed.
+    if (this.clients.delete(c)) {
+      countDown(this.perKey, c.identity.id);
+      countDown(this.perIp, c.ip);
+    }
     for (const ch of c.subscriptions) ch.subscribers.delete(c);
     c.subscriptions.clear();
+  }
+
+  /**
+   * Closes the connections whose key was revoked or whose browser session ended: 4401, so a
+   * client knows not to reconnect with the same credential. One pass at a time.
+   */
+  private async revalidate(): Promise<void> {
+    if (this.revalidating || this.clients.size === 0) return;
+    this.revalidating = true;
+    try {
+      const now = (this.opts.now ?? Date.now)();
+      const revoked = await this.opts.revokedAmong(new Set([...this.clients].map((c) => c.identity.id)));
+      for (const c of this.clients) {
+        if (revoked.has(c.identity.id)) this.disconnectUnauthorized(c, 'revoked', 'key revoked');
+        else if (c.until !== undefined && c.until <= now)
+          this.disconnectUnauthorized(c, 'expired', 'session expired');
+      }
+    } catch (err) {
+      this.opts.logger.error({ err }, 'stream revalidation failed');
+    } finally {
+      this.revalidating = false;
+    }
+  }
+
+  private disconnectUnauthorized(c: Client, reason: 'revoked' | 'expired', text: string): void {
+    c.closing = true;
+    this.counters.disconnects[reason]++;
+    this.detach(c);
+    this.opts.logger.warn(
+      { event: `stream.client_${reason}`, client: c.id, key: c.identity.name, keyId: c.identity.id },
+      `stream client disconnected: ${text}`,
+    );
+    // Nothing more is sent to it; a client that does not answer the close is cut off.
+    const timer = setTimeout(() => c.ws.terminate(), 2_000);
+    timer.unref();
+    c.ws.once('close', () => clearTimeout(timer));
+    c.ws.close(CLOSE_UNAUTHORIZED, text);
   }
 
   private beat(): void {
@@ -576,6 +674,12 @@ export class Hub {
       c.ws.ping();
     }
   }
+}
+
+function countDown(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 0) - 1;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 function rawText(data: RawData): string {

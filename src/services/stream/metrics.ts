@@ -55,13 +55,13 @@ export function createStreamMetrics(registry: Registry, hub: Hub, inputs: readon
   );
   total(
     'tradingsystem_stream_disconnects_total',
-    'Clients disconnected by the server: slow (queue over maxQueuedBytes) or heartbeat (no pong)',
+    'Clients disconnected by the server: slow (queue over maxQueuedBytes), heartbeat (no pong), revoked (key revoked) or expired (browser session ended)',
     'reason',
     () => hub.counters.disconnects,
   );
   total(
     'tradingsystem_stream_upgrades_refused_total',
-    'WebSocket upgrades refused before authentication: blocked (429, IP past its failure limit) or busy (503, too many handshakes)',
+    'WebSocket upgrades refused: blocked (429, IP past its failure limit), busy (503, too many handshakes) or capped (429, per-key or per-IP connection cap)',
     'reason',
     () => hub.counters.refused,
   );

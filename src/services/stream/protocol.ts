@@ -37,6 +37,8 @@ export type ParsedOp = { ok: true; op: ClientOp } | { ok: false; error: ErrorRep
 export const CLOSE_GOING_AWAY = 1001;
 /** A client whose undroppable queue passed maxQueuedBytes. */
 export const CLOSE_SLOW_CONSUMER = 4001;
+/** The key behind the connection was revoked, or the browser session its token came from ended. */
+export const CLOSE_UNAUTHORIZED = 4401;
 
 const OPS = new Set(['subscribe', 'unsubscribe', 'ping']);
 

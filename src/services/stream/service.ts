@@ -1,8 +1,9 @@
 import type { JournalEvent } from '../../adapters/storage/order-journal.js';
 import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
-import { KeyStore } from '../../kernel/auth/keys.js';
+import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
+import { AddressList, clientIp } from '../../kernel/client-ip.js';
 import { SERVICE_NAMES } from '../../kernel/config.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
@@ -44,20 +45,27 @@ export const streamService: ServiceDefinition = {
       reportUnusable(
         ctx,
         'keys',
-        { file: err.file, reason: err.message },
+        { file: err.file, reason: err.reason },
         {
           code: 'KEYS_UNAVAILABLE',
           runbook: DATA_FILE_RUNBOOK,
+          shownAs: KEYS_FILE_SHOWN_AS,
           event: 'stream.keys_unusable',
         },
       );
     }
+    const proxies = new AddressList(settings.trustedProxies);
     const hub = new Hub({
       channels: allChannels(symbols),
       symbols,
       logger,
       authenticate: streamAuthenticator(keys, TokenSigner.at(config.home)),
+      revokedAmong: async (ids) => {
+        await keys.reloadIfChanged(); // one stat a pass: a revocation is seen within a pass
+        return new Set([...ids].filter((id) => !keys.recordOf(id)));
+      },
       ...settings,
+      clientIp: (req) => clientIp(req, proxies),
       authConcurrentPerIp: config.auth.concurrentPerIp,
       now: () => ctx.clock.now(),
     });
