@@ -5,6 +5,7 @@ import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import { KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AppError } from '../../kernel/errors.js';
+import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { registerAccountCheck } from './accounts.js';
@@ -26,6 +27,7 @@ import { registerStaticFiles, staticRoot } from './static.js';
  */
 export const gatewayService: ServiceDefinition = {
   name: 'gateway',
+  frontDoor: true,
   async setup(ctx) {
     const { app, config, logger, metrics, clock, addHealthCheck } = ctx;
     const gw = config.services.gateway;
@@ -92,6 +94,7 @@ export const gatewayService: ServiceDefinition = {
       maxBufferedBytes: gw.maxBufferedAnswerBytes,
       logger,
       metrics: gatewayMetrics(metrics.registry),
+      internalHeaders: internalHeadersOf(ctx.internalToken),
     };
     const orderManager = upstreamOf(config.services, 'order-manager');
     registerAccountCheck(app, keys, config.services['order-manager'].account, orderManager, proxy);
