@@ -34,6 +34,9 @@ async function gateway(env: Record<string, string> = {}, clock?: ManualClock) {
       TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
       TRADINGSYSTEM__SERVICES__ORDER_MANAGER__ENABLED: 'false',
       TRADINGSYSTEM__SERVICES__GATEWAY__AUTH_FAILURES_PER_MINUTE: '1000',
+      // The name browsers use for it in these tests, and a tool's page allowed to call it.
+      TRADINGSYSTEM__SERVICES__GATEWAY__ALLOWED_HOSTS: JSON.stringify([HOST]),
+      TRADINGSYSTEM__SERVICES__GATEWAY__ALLOWED_ORIGINS: '["https://tool.example"]',
       ...env,
     },
     cwd: home,

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Socket } from 'node:net';
 import path from 'node:path';
 import { ROLE_HEADER } from './auth/role-header.js';
 import type { Config } from './config.js';
@@ -67,8 +68,9 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 /** What a request looks like to the guard: a Fastify request and a raw upgrade request alike. */
 export interface GuardedRequest {
   method?: string;
-  url?: string;
   headers: IncomingHttpHeaders;
+  /** The connection it came on; a request injected in process (tests) has no real socket. */
+  socket?: unknown;
 }
 
 /**
@@ -95,8 +97,6 @@ export class RequestGuard {
       frontDoor: boolean;
       /** This service's configured host, if it has one. */
       host?: string;
-      /** The port it listens on, once it listens. */
-      port: () => number | undefined;
     },
   ) {
     this.expected = opts.token === undefined ? undefined : digest(opts.token);
@@ -118,7 +118,7 @@ export class RequestGuard {
    */
   check(req: GuardedRequest, pathname: string): AppError | undefined {
     const host = first(req.headers.host);
-    if (!this.hostAllowed(host)) {
+    if (!this.hostAllowed(host, req.socket instanceof Socket ? req.socket.localPort : undefined)) {
       return new AppError(421, 'HOST_NOT_ALLOWED', 'the Host header does not name this service', {
         header: 'host',
         host: (host ?? '').slice(0, 255),
@@ -151,13 +151,13 @@ export class RequestGuard {
     );
   }
 
-  private hostAllowed(host: string | undefined): boolean {
+  /** A loopback or configured name, with the port the connection came to (when it names one). */
+  private hostAllowed(host: string | undefined, localPort: number | undefined): boolean {
     if (host === undefined) return false;
     const { name, port } = splitHost(host);
     if (this.opts.frontDoor && this.config.services.gateway.allowedHosts.some((h) => sameHost(h, name, port)))
       return true;
-    const listening = this.opts.port();
-    return this.hosts.has(name) && (port === undefined || listening === undefined || port === listening);
+    return this.hosts.has(name) && (port === undefined || localPort === undefined || port === localPort);
   }
 
   private originAllowed(origin: string, host: string): boolean {

@@ -144,10 +144,6 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     token,
     frontDoor: def.frontDoor ?? false,
     ...(address && { host: address.host }),
-    port: () => {
-      const a = app.server.address();
-      return a && typeof a === 'object' ? a.port : undefined;
-    },
   });
   if (guard.authOff && !def.frontDoor) {
     logger.warn(
