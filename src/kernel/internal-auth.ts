@@ -53,14 +53,26 @@ export function issueInternalToken(home: string): string {
   return token;
 }
 
+/** Best effort: a read-only disk must not stop a supervisor from stopping. */
 export function removeInternalToken(home: string): void {
-  rmSync(internalTokenFile(home), { force: true });
+  try {
+    rmSync(internalTokenFile(home), { force: true });
+  } catch {
+    // the next start writes a new one anyway
+  }
 }
 
-/** The data home is its owner's alone (0700); an older home made 0755 is tightened at start. */
+/**
+ * The data home is its owner's alone (0700); an older home made 0755 is tightened at start. Best
+ * effort: on a read-only or foreign-owned home the services still start (and degrade on writes).
+ */
 export function secureHome(home: string): void {
-  mkdirSync(home, { recursive: true, mode: 0o700 });
-  chmodSync(home, 0o700);
+  try {
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    chmodSync(home, 0o700);
+  } catch {
+    // nothing to tighten that we may change
+  }
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -170,12 +182,14 @@ export class RequestGuard {
       return false; // `Origin: null` (sandboxed or opaque) is another origin
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
-    const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    const defaultPort = url.protocol === 'https:' ? 443 : 80;
+    const port = url.port ? Number(url.port) : defaultPort;
     const name = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
     if (this.opts.frontDoor) {
-      // The gateway's own pages: the origin names the host the request was sent to.
+      // The gateway's own pages: the origin names the host the request was sent to (a Host
+      // without a port: the scheme's default).
       const to = splitHost(host);
-      return name === to.name && port === (to.port ?? port);
+      return name === to.name && port === (to.port ?? defaultPort);
     }
     // A client endpoint: pages the gateway served.
     return (

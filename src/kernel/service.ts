@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Histogram } from 'prom-client';
@@ -291,6 +291,16 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
   return ctx;
 }
 
+/** A new token in the home's file; on a disk that takes no file, one the CLI cannot read (still protected). */
+function ownToken(home: string): string {
+  try {
+    return issueInternalToken(home);
+  } catch (err) {
+    process.stderr.write(`cannot write the internal token file: ${(err as Error).message}\n`);
+    return randomBytes(32).toString('base64url');
+  }
+}
+
 async function runCheck(check: HealthCheck): Promise<HealthCheckResult> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -372,7 +382,7 @@ export async function runService(
   // A service of its own is always protected: the supervisor's credential, else the home's token
   // file, else a new one there (the CLI reads it from the file).
   secureHome(config.home);
-  const token = internalToken(config.home) ?? issueInternalToken(config.home);
+  const token = internalToken(config.home) ?? ownToken(config.home);
   process.env[INTERNAL_TOKEN_ENV] = token;
   const ctx = await buildService(def, {
     config,
