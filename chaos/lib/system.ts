@@ -399,8 +399,9 @@ export class ChaosSystem {
       equity: { ...limits.equity, maxPosition: 1_000_000, maxNotional: 100_000_000, priceBandPct: 50 },
       enforceTradingHours: false,
       dailyLossLimit: 1_000_000_000,
-      maxOrdersPerWindow: 1_000_000,
-      maxOpenOrders: 1_000_000,
+      // The ceilings the order manager accepts (finding 7): far above what a scenario sends.
+      maxOrdersPerWindow: 100_000,
+      maxOpenOrders: 100_000,
       duplicateWindowMs: 0,
       ...extra,
     });
