@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig, SERVICE_NAMES, type ServiceName } from './kernel/config.js';
+import { internalHeaders } from './kernel/internal-auth.js';
 import { runService } from './kernel/service.js';
 import { backupCommand, drDrillCommand, restoreCommand } from './ops/backup/command.js';
 import { deployCommand, releaseCommand, releasesCommand, rollbackCommand } from './ops/deploy/commands.js';
@@ -342,7 +343,7 @@ async function dataCapture<T>(
   const { host, port } = config.services['data-capture'];
   const res = await fetch(`http://${host}:${port}${route}`, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
+    headers: { ...internalHeaders(config.home), ...(body && { 'content-type': 'application/json' }) },
     body: body ? JSON.stringify(body) : undefined,
     signal: AbortSignal.timeout(5_000),
   }).catch(() => {
@@ -378,6 +379,8 @@ async function startDetached(config: Config, only: string[]): Promise<number> {
   }
 }
 
+const WRITES_OUTSIDE_HOME = new Set(['release', 'releases', 'deploy', 'rollback', 'service']);
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -391,6 +394,9 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // What we write in the data home is its owner's alone: files 0600, folders 0700 (SQLite, DuckDB
+  // and the logger included). Commands that install code or units elsewhere keep the usual modes.
+  if (!WRITES_OUTSIDE_HOME.has(command)) process.umask(0o077);
   let config: Config;
   try {
     config = loadConfig();

@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configEnv, freePort, isAlive, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
+import {
+  configEnv,
+  freePort,
+  internalHeaders,
+  isAlive,
+  runCli,
+  Supervisors,
+  tempHome,
+  waitFor,
+} from './helpers/cli.js';
 import { SmallDisk } from './helpers/disk.js';
 import { getJson, type Truth, tradeNumbersInParquet } from './helpers/market.js';
 
@@ -69,9 +78,9 @@ async function market(opts: {
     base,
     openAt,
     closeAt,
-    truth: () => getJson<Truth>(`${base}/api/sim/truth`),
-    status: () => getJson<Status>(`${base}/api/status`),
-    gaps: () => getJson<Gaps>(`${base}/api/gaps`),
+    truth: () => getJson<Truth>(`${base}/api/sim/truth`, { headers: internalHeaders(home) }),
+    status: () => getJson<Status>(`${base}/api/status`, { headers: internalHeaders(home) }),
+    gaps: () => getJson<Gaps>(`${base}/api/gaps`, { headers: internalHeaders(home) }),
     health: async () => {
       const res = await fetch(`${base}/health`);
       return {
@@ -85,7 +94,7 @@ async function market(opts: {
     fault: (kind: string, durationMs?: number) =>
       fetch(`${base}/api/sim/faults`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...internalHeaders(home) },
         body: JSON.stringify({ kind, ...(durationMs && { durationMs }) }),
       }),
   };
@@ -285,7 +294,9 @@ describe('data-capture without tick loss', () => {
       await sleepUntil(Date.now() + 3_000);
       // Still the same process, still answering reads.
       expect(await anyDataCapturePid(m)).toBe(pid);
-      const trades = await fetch(`${m.base}/api/trades?ticker=WINZ26&order=desc&limit=5`);
+      const trades = await fetch(`${m.base}/api/trades?ticker=WINZ26&order=desc&limit=5`, {
+        headers: internalHeaders(m.home),
+      });
       expect(trades.status).toBe(200);
       const metrics = await (await fetch(`${m.base}/metrics`)).text();
       expect(metrics).toContain('tradingsystem_data_capture_journal_writable 0');

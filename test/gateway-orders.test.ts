@@ -203,7 +203,7 @@ describe('gateway: order manager routes', () => {
     expect(state.body.data).toMatchObject({ tradingState: 'ACTIVE', killSwitch: { active: false } });
   });
 
-  it("records the key's name as the actor, whatever x-actor header the client sends", async () => {
+  it("records the key's name and id as the actor, whatever x-actor header the client sends", async () => {
     const { app, key, keys, call } = await gateway();
     const desk = await key('trader', 'desk bot');
     const res = await app.inject({
@@ -216,7 +216,7 @@ describe('gateway: order manager routes', () => {
     const id = res.json().data.id as string;
     const audit = (await call('GET', '/api/v1/audit?action=order.submit&limit=1000', keys.viewer)).body.data;
     expect(audit.filter((e: Json) => e.target === id)).toEqual([
-      expect.objectContaining({ actor: 'key:desk bot', action: 'order.submit' }),
+      expect.objectContaining({ actor: `key:desk bot#${desk.slice(4, 20)}`, action: 'order.submit' }),
     ]);
     expect(JSON.stringify(audit)).not.toContain('someone-else');
 
@@ -356,7 +356,10 @@ describe('gateway: order manager routes', () => {
     const latest = await call('GET', '/api/v1/signals/latest?limit=1&symbol=PETR4', keys.viewer);
     expect(latest.status).toBe(200);
     expect(latest.body.data).toEqual([
-      expect.objectContaining({ id: sent.body.data.signal.id, actor: 'key:trader test' }),
+      expect.objectContaining({
+        id: sent.body.data.signal.id,
+        actor: expect.stringMatching(/^key:trader test#[0-9a-f]{16}$/),
+      }),
     ]);
     expect(latest.body).toEqual(
       (await call('GET', '/api/v1/signals?limit=1&symbol=PETR4', keys.viewer)).body,

@@ -34,6 +34,9 @@ async function gateway(env: Record<string, string> = {}, clock?: ManualClock) {
       TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideaPort),
       TRADINGSYSTEM__SERVICES__ORDER_MANAGER__ENABLED: 'false',
       TRADINGSYSTEM__SERVICES__GATEWAY__AUTH_FAILURES_PER_MINUTE: '1000',
+      // The name browsers use for it in these tests, and a tool's page allowed to call it.
+      TRADINGSYSTEM__SERVICES__GATEWAY__ALLOWED_HOSTS: JSON.stringify([HOST]),
+      TRADINGSYSTEM__SERVICES__GATEWAY__ALLOWED_ORIGINS: '["https://tool.example"]',
       ...env,
     },
     cwd: home,
@@ -217,15 +220,16 @@ describe('gateway: browser sessions', () => {
     const { key, call, login } = await gateway();
     const trader = await key('trader');
     const { cookie, csrf } = await login(trader.key);
-    const cases: [string, Method, Record<string, string>][] = [
-      ['other origin', 'POST', { origin: 'https://evil.example' }],
-      ['other port of the same host', 'POST', { origin: 'http://gateway.test:3000' }],
-      ['opaque origin', 'POST', { origin: 'null' }],
-      ['cross-site fetch', 'POST', { 'sec-fetch-site': 'cross-site' }],
-      ['same-site fetch', 'POST', { 'sec-fetch-site': 'same-site' }],
-      ['cross-site read', 'GET', { 'sec-fetch-site': 'cross-site' }],
+    // Another Origin is refused for every request (finding 6), before the session is looked at.
+    const cases: [string, Method, Record<string, string>, string][] = [
+      ['other origin', 'POST', { origin: 'https://evil.example' }, 'ORIGIN_NOT_ALLOWED'],
+      ['other port of the same host', 'POST', { origin: 'http://gateway.test:3000' }, 'ORIGIN_NOT_ALLOWED'],
+      ['opaque origin', 'POST', { origin: 'null' }, 'ORIGIN_NOT_ALLOWED'],
+      ['cross-site fetch', 'POST', { 'sec-fetch-site': 'cross-site' }, 'CROSS_SITE_REFUSED'],
+      ['same-site fetch', 'POST', { 'sec-fetch-site': 'same-site' }, 'CROSS_SITE_REFUSED'],
+      ['cross-site read', 'GET', { 'sec-fetch-site': 'cross-site' }, 'CROSS_SITE_REFUSED'],
     ];
-    for (const [what, method, headers] of cases) {
+    for (const [what, method, headers, code] of cases) {
       const res = await call(method, '/api/v1/ideas', {
         cookie,
         csrf,
@@ -233,7 +237,7 @@ describe('gateway: browser sessions', () => {
         payload: method === 'POST' ? IDEA : undefined,
       });
       expect(res.status, what).toBe(403);
-      expect(res.body.error.code, what).toBe('CROSS_SITE_REFUSED');
+      expect(res.body.error.code, what).toBe(code);
     }
     // Same origin, a typed URL, or no such headers (not a browser): allowed.
     const allowed: Record<string, string>[] = [
@@ -251,7 +255,7 @@ describe('gateway: browser sessions', () => {
     });
     expect(signIn.status).toBe(403);
     expect(signIn.setCookie).toBe('');
-    // Scripts with a key are not browsers' ambient credentials: no origin check for them.
+    // A page of an origin in services.gateway.allowedOrigins may call with a key.
     expect(
       (
         await call('GET', '/api/v1/ideas', {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore, type Role } from '../src/kernel/auth/keys.js';
 import { loadConfig } from '../src/kernel/config.js';
+import { issueInternalToken } from '../src/kernel/internal-auth.js';
 import { buildService, type ServiceContext, type ServiceDefinition } from '../src/kernel/service.js';
 import { dataCaptureService } from '../src/services/data-capture/service.js';
 import { docsService } from '../src/services/docs/service.js';
@@ -255,9 +256,13 @@ describe('gateway', () => {
     fake.on('connection', () => connections++);
     await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
     try {
-      const { app, key } = await gateway({
-        TRADINGSYSTEM__SERVICES__DOCS__PORT: String((fake.address() as AddressInfo).port),
-      });
+      // A home with the supervisor's internal credential: the gateway presents it upstream.
+      const home = tempHome('ts-gw-');
+      const token = issueInternalToken(home);
+      const { app, key } = await gateway(
+        { TRADINGSYSTEM__SERVICES__DOCS__PORT: String((fake.address() as AddressInfo).port) },
+        home,
+      );
       const k = await key('viewer');
       for (let i = 0; i < 3; i++) {
         const res = await app.inject({
@@ -278,9 +283,13 @@ describe('gateway', () => {
         'host',
         'x-actor',
         'x-request-id',
+        'x-tradingsystem-internal',
       ]);
-      // The upstream gets the gateway's own request id, never the one a client chose.
-      expect(seen.map((h) => h['x-actor'])).toEqual([0, 1, 2].map(() => 'key:viewer test'));
+      // The key's name and id (tsk_<id>_<secret>) name the actor; the upstream gets the gateway's
+      // own request id, never the one a client chose, and the internal credential.
+      expect(seen.map((h) => [h['x-actor'], h['x-tradingsystem-internal']])).toEqual(
+        [0, 1, 2].map(() => [`key:viewer test#${k.slice(4, 20)}`, token]),
+      );
       for (const h of seen) expect(h['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     } finally {
       fake.close();
@@ -392,9 +401,16 @@ describe('gateway', () => {
 
   it('serves the OpenAPI document and the docs page publicly, with security headers and no CORS', async () => {
     const { app, key } = await gateway();
-    const res = await app.inject({
+    // A page of another origin is refused (DNS rebinding, finding 6); the gateway's own is served.
+    const foreign = await app.inject({
       url: '/api/v1/openapi.json',
       headers: { origin: 'https://evil.example' },
+    });
+    expect(foreign.statusCode).toBe(403);
+    expect(foreign.json().error.code).toBe('ORIGIN_NOT_ALLOWED');
+    const res = await app.inject({
+      url: '/api/v1/openapi.json',
+      headers: { origin: 'http://localhost' },
     });
     expect(res.statusCode).toBe(200);
     const doc = res.json();

@@ -9,7 +9,7 @@ import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { gatewayService } from '../src/services/gateway/service.js';
 import { ideaBankService } from '../src/services/idea-bank/service.js';
-import { freePort, spawnCli, tempHome, waitFor } from './helpers/cli.js';
+import { freePort, internalFetch, spawnCli, tempHome, waitFor } from './helpers/cli.js';
 
 let open: ServiceContext[] = [];
 afterEach(async () => {
@@ -432,8 +432,9 @@ describe('idea bank: Idempotency-Key on create', () => {
       TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(port),
     };
     const base = `http://127.0.0.1:${port}`;
+    const call = internalFetch(home);
     const send = (body: object, key: string) =>
-      fetch(`${base}/api/items`, {
+      call(`${base}/api/items`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': key },
         body: JSON.stringify(body),
@@ -454,7 +455,7 @@ describe('idea bank: Idempotency-Key on create', () => {
       expect(((await retry.json()) as { data: { id: string } }).data).toEqual(created);
       const refused = await send(idea({ description: 'outra' }), 'network-error-1');
       expect(refused.status).toBe(422);
-      const list = (await (await fetch(`${base}/api/items`)).json()) as { total: number };
+      const list = (await (await call(`${base}/api/items`)).json()) as { total: number };
       expect(list.total).toBe(1);
     } finally {
       svc.child.kill('SIGTERM');
@@ -502,6 +503,7 @@ describe('idea bank storage faults', () => {
         TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(port),
       };
       const base = `http://127.0.0.1:${port}`;
+      const call = internalFetch(home);
       let svc = spawnCli(['run', 'idea-bank'], env);
       await waitFor('idea bank up', async () => (await fetch(`${base}/health`)).ok);
 
@@ -510,7 +512,7 @@ describe('idea bank storage faults', () => {
       const writer = async (w: number) => {
         for (let i = 0; i < 200 && !stop; i++) {
           try {
-            const res = await fetch(`${base}/api/items`, {
+            const res = await call(`${base}/api/items`, {
               method: 'POST',
               headers: { 'content-type': 'application/json' },
               body: JSON.stringify(idea({ title: `burst ${w}-${i}` })),
@@ -534,7 +536,7 @@ describe('idea bank storage faults', () => {
       svc = spawnCli(['run', 'idea-bank'], env);
       await waitFor('idea bank back', async () => (await fetch(`${base}/health`)).ok);
       const served = (
-        (await (await fetch(`${base}/api/items?limit=1000`)).json()) as { data: { id: string }[] }
+        (await (await call(`${base}/api/items?limit=1000`)).json()) as { data: { id: string }[] }
       ).data;
       const servedIds = new Set(served.map((i) => i.id));
       const missing = acknowledged.filter((id) => !servedIds.has(id));

@@ -5,7 +5,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
 import { loadConfig } from '../src/kernel/config.js';
 import { prometheusConfigFor, scrapeTargets, writeTargets } from '../src/ops/monitoring/targets.js';
-import { configEnv, freePort, type JsonBody, ROOT, runCli, tempHome, waitFor } from './helpers/cli.js';
+import {
+  configEnv,
+  freePort,
+  internalHeaders,
+  type JsonBody,
+  ROOT,
+  runCli,
+  tempHome,
+  waitFor,
+} from './helpers/cli.js';
 
 /**
  * The four Grafana dashboards against the real system: it runs on the simulator with the momentum
@@ -277,7 +286,11 @@ describe('every panel with the real system and a real Prometheus', () => {
     const post = (body: object) =>
       fetch(om, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-actor': 'dashboards-e2e' },
+        headers: {
+          'content-type': 'application/json',
+          'x-actor': 'dashboards-e2e',
+          ...internalHeaders(home),
+        },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(5_000),
       }).then((r) => r.status);

@@ -7,6 +7,7 @@ import { SIGNATURE_HEADER, signBody } from '../src/ops/notify/channels.js';
 import {
   configEnv,
   freePort,
+  internalHeaders,
   type JsonBody,
   runCli,
   TEST_SERVICE,
@@ -166,7 +167,7 @@ describe('notifications without Prometheus (the real supervisor, a local receive
     const post = (url: string, body: object) =>
       fetch(`${om}${url}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-actor': 'notify-e2e' },
+        headers: { 'content-type': 'application/json', 'x-actor': 'notify-e2e', ...internalHeaders(home) },
         body: JSON.stringify(body),
       });
     await waitFor('order manager risk check ok', async () => {

@@ -4,7 +4,16 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hashFile } from '../src/ops/backup/copy.js';
 import type { Manifest } from '../src/ops/backup/manifest.js';
-import { configEnv, freePort, runCli, Supervisors, spawnCli, tempHome, waitFor } from './helpers/cli.js';
+import {
+  configEnv,
+  freePort,
+  internalFetch,
+  runCli,
+  Supervisors,
+  spawnCli,
+  tempHome,
+  waitFor,
+} from './helpers/cli.js';
 import { SmallDisk } from './helpers/disk.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
@@ -35,6 +44,7 @@ async function system(home = tempHome('ts-backup-')) {
     supervisor: { healthIntervalMs: 300, backoffInitialMs: 200, stopTimeoutMs: 15_000 },
   });
   const url = (port: number, route: string) => `http://127.0.0.1:${port}${route}`;
+  const fetch = internalFetch(home);
   const post = async (port: number, route: string, body: object) => {
     const res = await fetch(url(port, route), {
       method: 'POST',
@@ -134,7 +144,7 @@ describe('backup and restore', () => {
         for (const f of fills) expect(got, `fill ${f} of ${id}`).toContain(f);
       }
       for (const id of before.ideas) {
-        const idea = await fetch(`http://127.0.0.1:${fresh.ports.ideas}/api/items/${id}`);
+        const idea = await internalFetch(fresh.home)(`http://127.0.0.1:${fresh.ports.ideas}/api/items/${id}`);
         expect(idea.status, `idea ${id}`).toBe(200);
       }
       for (const f of manifest.files.filter((x) => x.path.endsWith('.parquet'))) {

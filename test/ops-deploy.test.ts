@@ -17,6 +17,7 @@ import {
   type CliResult,
   configEnv,
   freePort,
+  internalHeaders,
   type JsonBody,
   ROOT,
   type Running,
@@ -83,7 +84,7 @@ async function expectServing(release: string | null): Promise<Map<string, number
 async function post(port: number, route: string, body: object): Promise<{ status: number; body: JsonBody }> {
   const res = await fetch(`http://127.0.0.1:${port}${route}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...internalHeaders(home) },
     body: JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as JsonBody };
@@ -92,10 +93,14 @@ async function post(port: number, route: string, body: object): Promise<{ status
 /** What the data home holds that a deploy must not change: the orders and the ideas. */
 async function dataSnapshot(): Promise<{ orders: string[]; ideas: string[] }> {
   const orders = (await (
-    await fetch(`http://127.0.0.1:${ports['order-manager']}/api/orders?limit=1000`)
+    await fetch(`http://127.0.0.1:${ports['order-manager']}/api/orders?limit=1000`, {
+      headers: internalHeaders(home),
+    })
   ).json()) as JsonBody;
   const ideas = (await (
-    await fetch(`http://127.0.0.1:${ports['idea-bank']}/api/items?limit=100`)
+    await fetch(`http://127.0.0.1:${ports['idea-bank']}/api/items?limit=100`, {
+      headers: internalHeaders(home),
+    })
   ).json()) as JsonBody;
   return {
     orders: (orders.data as JsonBody[]).map((o) => `${o.clientOrderId}:${o.status}`).sort(),

@@ -9,6 +9,7 @@ import { backupCheck } from '../src/ops/maintenance/health-check.js';
 import {
   configEnv,
   freePort,
+  internalFetch,
   isAlive,
   type JsonBody,
   runCli,
@@ -46,8 +47,13 @@ function writeLog(home: string, service: string, days: number, mtimeDaysAgo = da
 
 const json = (text: string): JsonBody => JSON.parse(text);
 
-async function get(url: string, init?: RequestInit): Promise<{ status: number; body: JsonBody }> {
-  const res = await fetch(url, init);
+/** A request to a service of the system in `home` (with its internal credential). */
+async function get(
+  url: string,
+  init?: RequestInit,
+  home?: string,
+): Promise<{ status: number; body: JsonBody }> {
+  const res = await (home ? internalFetch(home) : fetch)(url, init);
   return { status: res.status, body: await res.json() };
 }
 
@@ -247,24 +253,28 @@ describe('check-disk and a critically full disk', () => {
       expect(paused.body.checks.parquet.detail).toMatch(/Parquet conversion paused \(disk critical/);
       expect(paused.body.checks.journal.status).toBe('ok');
       const convertedAtPause = paused.body.checks.parquet.convertedThrough;
-      const seqAtPause = (await get(`${dc}/api/status`)).body.journal.durableSeq;
+      const seqAtPause = (await get(`${dc}/api/status`, {}, home)).body.journal.durableSeq;
       // The order manager goes on.
-      const order = await get(`${om}/api/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          symbol: 'WINZ26',
-          side: 'BUY',
-          type: 'MARKET',
-          quantity: 1,
-          clientOrderId: 'disk-critical-1',
-        }),
-      });
+      const order = await get(
+        `${om}/api/orders`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            symbol: 'WINZ26',
+            side: 'BUY',
+            type: 'MARKET',
+            quantity: 1,
+            clientOrderId: 'disk-critical-1',
+          }),
+        },
+        home,
+      );
       expect(order.status, JSON.stringify(order.body)).toBe(201);
       // Journaling goes on, conversion does not.
       await waitFor(
         'journal moving on',
-        async () => (await get(`${dc}/api/status`)).body.journal.durableSeq > seqAtPause + 20,
+        async () => (await get(`${dc}/api/status`, {}, home)).body.journal.durableSeq > seqAtPause + 20,
       );
       await new Promise((r) => setTimeout(r, 1_500));
       const still = (await get(`${dc}/health`)).body.checks.parquet;
@@ -383,7 +393,7 @@ describe('health-check and check-connection on a running system', () => {
     await waitFor(
       'disconnect and recovery in the transitions',
       async () => {
-        const ts = (await get(`${dc}/api/status`)).body.broker.transitions;
+        const ts = (await get(`${dc}/api/status`, {}, home)).body.broker.transitions;
         return ts.length > c.broker.transitions.length && ts.at(-1).to === 'Active';
       },
       20_000,

@@ -2,7 +2,16 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { configEnv, freePort, isAlive, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
+import {
+  configEnv,
+  freePort,
+  internalFetch,
+  isAlive,
+  runCli,
+  Supervisors,
+  tempHome,
+  waitFor,
+} from './helpers/cli.js';
 import { SmallDisk } from './helpers/disk.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
@@ -27,7 +36,7 @@ describe('order manager on a full disk', () => {
       });
       const base = `http://127.0.0.1:${port}`;
       const call = async (method: string, url: string, body?: object) => {
-        const res = await fetch(`${base}${url}`, {
+        const res = await internalFetch(home)(`${base}${url}`, {
           method,
           ...(body && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
         });
@@ -174,7 +183,7 @@ describe('order manager on a full disk', () => {
           30_000,
           200,
         );
-        const order = await fetch(`http://127.0.0.1:${port}/api/orders`, {
+        const order = await internalFetch(home)(`http://127.0.0.1:${port}/api/orders`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ symbol: 'WINZ26', side: 'BUY', type: 'MARKET', quantity: 1 }),

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { configEnv, freePort, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
+import { configEnv, freePort, internalFetch, runCli, Supervisors, tempHome, waitFor } from './helpers/cli.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: test reads of JSON bodies
 type Json = any;
@@ -34,7 +34,7 @@ async function system() {
   });
   const base = `http://127.0.0.1:${port}`;
   const call = async (method: string, url: string, body?: object) => {
-    const res = await fetch(`${base}${url}`, {
+    const res = await internalFetch(home)(`${base}${url}`, {
       method,
       ...(body && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
     });

@@ -75,7 +75,7 @@ describe('finding 2: timeouts and a connection cap on every service (the service
     const slow = await Promise.all(Array.from({ length: 100 }, () => connect(port)));
     for (const { socket } of slow) {
       socket.write(
-        'POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+        'POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
       );
     }
     // A byte every 100 ms: a body that would take 100 s.

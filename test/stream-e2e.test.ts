@@ -14,6 +14,7 @@ import { orderManagerService } from '../src/services/order-manager/service.js';
 import {
   configEnv,
   freePort,
+  internalFetch,
   type JsonBody,
   type Running,
   spawnCli,
@@ -48,8 +49,9 @@ function startStream() {
   });
 }
 
+// The stream runs as its own process: it made the home's internal token and requires it.
 const status = async (): Promise<JsonBody> =>
-  (await fetch(`http://127.0.0.1:${streamPort}/api/status`)).json();
+  (await internalFetch(home)(`http://127.0.0.1:${streamPort}/api/status`)).json();
 
 beforeAll(async () => {
   [dcPort, omPort, streamPort] = [await freePort(), await freePort(), await freePort()];

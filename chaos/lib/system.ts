@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TSchema } from 'typebox';
 import { ConfigSchema, SERVICE_NAMES, type ServiceName } from '../../src/kernel/config.js';
+import { internalHeaders } from '../../src/kernel/internal-auth.js';
 import { CLI, type CliResult, configEnv, freePorts, ROOT, tempHome } from '../../test/helpers/cli.js';
 import type { Truth } from '../../test/helpers/market.js';
 import { commandLineOf, pollUntil, processState, signal, sleep } from './util.js';
@@ -342,7 +343,12 @@ export class ChaosSystem {
     try {
       const res = await fetch(this.url(service, route), {
         method,
-        headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+        headers: {
+          // Internal services require the supervisor's credential; the gateway has its own auth.
+          ...(service !== 'gateway' && internalHeaders(this.home)),
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+          ...headers,
+        },
         ...(body !== undefined && { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -393,7 +399,8 @@ export class ChaosSystem {
       equity: { ...limits.equity, maxPosition: 1_000_000, maxNotional: 100_000_000, priceBandPct: 50 },
       enforceTradingHours: false,
       dailyLossLimit: 1_000_000_000,
-      maxOrdersPerWindow: 100_000, // the ceiling
+      // The ceilings the order manager accepts (finding 7): far above what a scenario sends.
+      maxOrdersPerWindow: 100_000,
       maxOpenOrders: 100_000,
       duplicateWindowMs: 0,
       ...extra,

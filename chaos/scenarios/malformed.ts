@@ -1,3 +1,4 @@
+import { internalHeaders } from '../../src/kernel/internal-auth.js';
 import { bringUp, finish } from '../lib/harness.js';
 import {
   GATEWAY_ROUTES,
@@ -121,7 +122,8 @@ export const malformed: Scenario = {
     const worker = async () => {
       for (let i = next++; i < jobs.length; i = next++) {
         const { e, n } = jobs[i] as { e: Endpoint; n: number };
-        const headers: Record<string, string> = e.via === 'gateway' ? { 'x-api-key': key } : {};
+        const headers: Record<string, string> =
+          e.via === 'gateway' ? { 'x-api-key': key } : internalHeaders(r.sys.home);
         const req = malformedRequest(e.route, e.path, n, headers);
         byKind[req.kind] = (byKind[req.kind] ?? 0) + 1;
         let status = 0;

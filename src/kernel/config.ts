@@ -372,6 +372,18 @@ export const ConfigSchema = Type.Object(
             sessionTtlMs: Type.Integer({ minimum: 1_000, default: 8 * 3_600_000 }),
             /** How long a stream token (POST /api/v1/stream/token) may be used to connect. */
             streamTokenTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
+            /**
+             * Host names (or `name:port`) the gateway answers to besides 127.0.0.1, localhost, ::1 and
+             * its bind host: the name browsers use to reach it. Any other Host is refused (DNS rebinding).
+             */
+            allowedHosts: Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]{1,261}$' }), {
+              default: [],
+            }),
+            /**
+             * Browser origins (`https://desk.example`) allowed besides the gateway's own; a request with
+             * any other `Origin` is refused, at the gateway and at the stream's WebSocket.
+             */
+            allowedOrigins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' }), { default: [] }),
             /** Marks the session cookie Secure: turn on when browsers reach the gateway over HTTPS. */
             secureCookies: Type.Boolean({ default: false }),
             /**

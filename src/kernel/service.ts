@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import type { Histogram } from 'prom-client';
@@ -6,6 +6,14 @@ import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { diskHealth, diskState, registerDiskMetrics } from './disk.js';
 import { AppError, badRequest, type ErrorEnvelope } from './errors.js';
+import { addUpgradeGuard } from './feed/upgrade.js';
+import {
+  INTERNAL_TOKEN_ENV,
+  internalToken,
+  issueInternalToken,
+  RequestGuard,
+  secureHome,
+} from './internal-auth.js';
 import {
   clientRequestId,
   createLogger,
@@ -51,12 +59,21 @@ export interface ServiceContext {
    * opened at start and now can.
    */
   restart(reason: string): void;
+  /** The internal credential this service requires and presents to the others (undefined: auth off). */
+  internalToken: string | undefined;
+  /**
+   * Marks a path outside clients reach with their own credential (the stream's WebSocket): no
+   * internal credential, and the gateway's pages may open it from a browser.
+   */
+  clientPath(path: string): void;
 }
 
 export interface ServiceDefinition {
   name: string;
   /** Fastify's `trustProxy`: which peers may name the client in X-Forwarded-For (default: none). */
   trustProxy?(config: Config): (address: string) => boolean;
+  /** The gateway: its routes have their own auth; it answers to its configured hosts and origins. */
+  frontDoor?: boolean;
   setup(ctx: ServiceContext): void | Promise<void>;
 }
 
@@ -65,6 +82,8 @@ export interface BuildOptions {
   logger?: Logger;
   clock?: Clock;
   console?: boolean;
+  /** The internal credential; default: the supervisor's (environment) or the home's token file, if any. */
+  internalToken?: string;
 }
 
 const HEALTH_CHECK_TIMEOUT_MS = 2_000;
@@ -135,6 +154,27 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
 
   // Beyond the cap Node closes a new connection at once, before it costs a parser or a request.
   app.server.maxConnections = config.http.maxConnections;
+
+  // Who may call, before anything else runs: Host, Origin and the internal credential, for HTTP
+  // requests here and for WebSocket upgrades in the upgrade dispatcher.
+  const token = opts.internalToken ?? internalToken(config.home);
+  const address = (config.services as Record<string, { host: string } | undefined>)[def.name];
+  const guard = new RequestGuard(config, {
+    token,
+    frontDoor: def.frontDoor ?? false,
+    ...(address && { host: address.host }),
+  });
+  if (guard.authOff && !def.frontDoor) {
+    logger.warn(
+      { event: 'service.internal_auth_off' },
+      'no internal credential configured: any local caller is trusted (start it with the supervisor or `tradingsystem run`)',
+    );
+  }
+  app.addHook('onRequest', (request, _reply, done) => {
+    const q = request.url.indexOf('?');
+    done(guard.check(request.raw, q < 0 ? request.url : request.url.slice(0, q)));
+  });
+  addUpgradeGuard(app.server, (req, pathname) => guard.check(req, pathname));
 
   app.setValidatorCompiler(({ schema, httpPart }) => compileRequestValidator(schema, httpPart !== 'body'));
 
@@ -263,9 +303,21 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     onShutdown: (fn) => shutdownHooks.push(fn),
     // In a process of its own (runService) this ends the process; built in-process, it only says so.
     restart: (reason) => logger.warn({ event: 'service.restart_requested', reason }, 'restart requested'),
+    internalToken: token,
+    clientPath: (p) => guard.addClientPath(p),
   };
   await def.setup(ctx);
   return ctx;
+}
+
+/** A new token in the home's file; on a disk that takes no file, one the CLI cannot read (still protected). */
+function ownToken(home: string): string {
+  try {
+    return issueInternalToken(home);
+  } catch (err) {
+    process.stderr.write(`cannot write the internal token file: ${(err as Error).message}\n`);
+    return randomBytes(32).toString('base64url');
+  }
 }
 
 async function runCheck(check: HealthCheck): Promise<HealthCheckResult> {
@@ -346,9 +398,15 @@ export async function runService(
   }
   const address = config.services[def.name as keyof Config['services']];
   if (!address) throw new Error(`no service named ${def.name} in config.services`);
+  // A service of its own is always protected: the supervisor's credential, else the home's token
+  // file, else a new one there (the CLI reads it from the file).
+  secureHome(config.home);
+  const token = internalToken(config.home) ?? ownToken(config.home);
+  process.env[INTERNAL_TOKEN_ENV] = token;
   const ctx = await buildService(def, {
     config,
     console: opts.console ?? !process.env.TRADINGSYSTEM_SUPERVISED,
+    internalToken: token,
   });
   const { app, logger } = ctx;
 

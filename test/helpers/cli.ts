@@ -5,6 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
+import { internalHeaders } from '../../src/kernel/internal-auth.js';
+
+export { internalHeaders } from '../../src/kernel/internal-auth.js';
 export { freePort, freePorts } from '../../src/kernel/ports.js';
 // A zombie (exited, not yet reaped by an init that takes its time) is dead here too.
 export { isAlive } from '../../src/ops/supervisor/control.js';
@@ -27,6 +30,18 @@ export function configEnv(home: string, config: object): NodeJS.ProcessEnv {
   const supervisor = { metricsPort: 0, ...(config as { supervisor?: object }).supervisor };
   writeFileSync(file, JSON.stringify({ ...config, supervisor }, null, 2));
   return { ...process.env, TRADINGSYSTEM_HOME: home, TRADINGSYSTEM_CONFIG: file };
+}
+
+/**
+ * `fetch` presenting the internal credential of the system running in `home`, for a test that calls
+ * a service directly. The token file is read at each call: every supervisor start issues a new one.
+ */
+export function internalFetch(home: string): typeof fetch {
+  return (input, init = {}) =>
+    fetch(input, {
+      ...init,
+      headers: { ...internalHeaders(home), ...(init.headers as Record<string, string> | undefined) },
+    });
 }
 
 export interface CliResult {

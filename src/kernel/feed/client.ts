@@ -19,6 +19,8 @@ export interface FeedClientOptions<T> {
   backoffMaxMs?: number;
   /** Reconnects when nothing (not even a server ping) arrived for this long (default 45 s, 0 = off). */
   idleTimeoutMs?: number;
+  /** Sent on every connect: the internal credential. */
+  headers?: Record<string, string>;
 }
 
 export interface FeedClientStats {
@@ -114,7 +116,11 @@ export class FeedClient<T> {
     if (this.last !== undefined) url.searchParams.set('from', String(this.last));
     if (this.stats.connects++ > 0) this.stats.reconnects++;
     this.setState('connecting');
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+      ...(this.opts.headers && { headers: this.opts.headers }),
+    });
     this.ws = ws;
     this.lastActivity = Date.now();
     ws.on('open', () => {

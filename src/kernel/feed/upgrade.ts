@@ -1,11 +1,21 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { AppError } from '../errors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
 // One 'upgrade' listener per HTTP server dispatching by path, so several feeds can share a
 // service's port and an upgrade to an unknown path is answered instead of left hanging.
 const tables = new WeakMap<Server, Map<string, UpgradeHandler>>();
+/** Checked before any route: the service base's guard (Host, Origin, internal credential). */
+const guards = new WeakMap<Server, (req: IncomingMessage, pathname: string) => AppError | undefined>();
+
+export function addUpgradeGuard(
+  server: Server,
+  guard: (req: IncomingMessage, pathname: string) => AppError | undefined,
+): void {
+  guards.set(server, guard);
+}
 
 export function addUpgradeRoute(server: Server, path: string, handler: UpgradeHandler): void {
   let table = tables.get(server);
@@ -15,6 +25,12 @@ export function addUpgradeRoute(server: Server, path: string, handler: UpgradeHa
       // A peer resetting mid-handshake must not become an uncaught 'error'.
       socket.on('error', () => socket.destroy());
       const url = new URL(req.url ?? '/', 'http://feed.invalid');
+      const refused = guards.get(server)?.(req, url.pathname);
+      if (refused) {
+        return rejectUpgrade(socket, refused.status, refused.code, refused.message, {
+          ...(refused.details && { details: refused.details }),
+        });
+      }
       const route = routes.get(url.pathname);
       if (route) route(req, socket, head, url);
       else rejectUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { localDayOf } from '../../kernel/calendar.js';
 import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
+import { internalHeaders } from '../../kernel/internal-auth.js';
 import { freePort } from '../../kernel/ports.js';
 import { stopSupervisor } from '../supervisor/background.js';
 import { listBackups } from './manifest.js';
@@ -121,7 +122,10 @@ async function countsOf(config: Config): Promise<Counts> {
   const at = (name: 'idea-bank' | 'order-manager', route: string) =>
     `http://${config.services[name].host}:${config.services[name].port}${route}`;
   const get = async (url: string) => {
-    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(url, {
+      headers: internalHeaders(config.home),
+      signal: AbortSignal.timeout(10_000),
+    });
     if (!res.ok) throw new Error(`${url} answered ${res.status}`);
     return (await res.json()) as Record<string, unknown>;
   };
@@ -146,7 +150,10 @@ async function tradeCounts(config: Config, from: number, to: number): Promise<Tr
   if (!svc.enabled) return {};
   const base = `http://${svc.host}:${svc.port}`;
   const get = async (route: string) => {
-    const res = await fetch(`${base}${route}`, { signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(`${base}${route}`, {
+      headers: internalHeaders(config.home),
+      signal: AbortSignal.timeout(30_000),
+    });
     if (!res.ok) throw new Error(`${base}${route} answered ${res.status}`);
     return (await res.json()) as Record<string, unknown>;
   };

@@ -39,7 +39,7 @@ export async function checkConnectionCommand(args: string[], config: Config): Pr
     const { host, port } = config.services['data-capture'];
     let status: ConnectionStatus;
     try {
-      status = await getJson<ConnectionStatus>(`http://${host}:${port}/api/status`);
+      status = await getJson<ConnectionStatus>(`http://${host}:${port}/api/status`, config.home);
     } catch (err) {
       const reason = (err as Error).name === 'TimeoutError' ? 'no answer in time' : (err as Error).message;
       if (values.json) console.log(JSON.stringify({ ok: false, error: `data-capture: ${reason}` }, null, 2));

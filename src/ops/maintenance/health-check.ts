@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { partsIn } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { diskState } from '../../kernel/disk.js';
+import { internalHeaders } from '../../kernel/internal-auth.js';
 import { lastGoodBackup, listBackups } from '../backup/manifest.js';
 import { UsageError, withUsage } from './args.js';
 import { type HealthCheckBody, probeServices, type ServiceHealth } from './service-health.js';
@@ -45,7 +46,7 @@ export async function healthReport(config: Config, now = Date.now()): Promise<He
     diskCheck(config),
     backupCheck(config, now),
     dc && dc.httpStatus !== null ? clockCheck(config, dcBase, now) : skipped('clock', dc),
-    dc && dc.httpStatus !== null ? gapsCheck(dcBase) : skipped('gaps', dc),
+    dc && dc.httpStatus !== null ? gapsCheck(dcBase, config.home) : skipped('gaps', dc),
   ]);
   const checks: CheckResult[] = [
     ...services.map(serviceCheck),
@@ -198,12 +199,13 @@ async function clockCheck(config: Config, base: string, now: number): Promise<Ch
   const max = config.healthCheck.clockMaxOffsetMs;
   let trades: TradeSample[] = [];
   try {
-    const status = await getJson<{ subscriptions?: string[] }>(`${base}/api/status`);
+    const status = await getJson<{ subscriptions?: string[] }>(`${base}/api/status`, config.home);
     const tickers = status.subscriptions ?? [];
     const pages = await Promise.all(
       tickers.map((t) =>
         getJson<{ data?: TradeSample[] }>(
           `${base}/api/trades?ticker=${encodeURIComponent(t)}&order=desc&limit=${CLOCK_TRADES_PER_TICKER}`,
+          config.home,
         ).catch(() => ({ data: [] })),
       ),
     );
@@ -234,12 +236,12 @@ async function clockCheck(config: Config, base: string, now: number): Promise<Ch
   };
 }
 
-async function gapsCheck(base: string): Promise<CheckResult> {
+async function gapsCheck(base: string, home: string): Promise<CheckResult> {
   try {
     const g = await getJson<{
       open?: number;
       data?: { ticker: string; fromTradeId: number; toTradeId: number }[];
-    }>(`${base}/api/gaps?state=open`);
+    }>(`${base}/api/gaps?state=open`, home);
     const open = g.data ?? [];
     if (!open.length) return { name: 'gaps', status: 'ok', detail: 'no open gap', open: 0 };
     const tickers = [...new Set(open.map((x) => x.ticker))];
@@ -260,8 +262,12 @@ function baseUrl(config: Config, service: 'data-capture' | 'order-manager'): str
   return `http://${host}:${port}`;
 }
 
-export async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+/** A GET to an internal service of `home`, presenting its internal credential. */
+export async function getJson<T>(url: string, home: string): Promise<T> {
+  const res = await fetch(url, {
+    headers: internalHeaders(home),
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+  });
   const body = (await res.json().catch(() => null)) as (T & { error?: { message?: string } }) | null;
   if (!res.ok || body === null)
     throw new Error(body?.error?.message ?? `${new URL(url).pathname} answered ${res.status}`);

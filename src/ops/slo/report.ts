@@ -16,6 +16,7 @@ import {
 import { localDayOf, zonedInstant } from '../../kernel/calendar.js';
 import { partsIn } from '../../kernel/clock.js';
 import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
+import { internalHeaders } from '../../kernel/internal-auth.js';
 import { firstRecordedMinute, readProbeRecords } from './probe-store.js';
 
 const HTTP_TIMEOUT_MS = 5_000;
@@ -225,7 +226,10 @@ async function getJson<T>(
   if (!enabled) throw new Error(`${service} is not enabled`);
   let res: Response;
   try {
-    res = await fetch(`http://${host}:${port}${route}`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    res = await fetch(`http://${host}:${port}${route}`, {
+      headers: internalHeaders(config.home),
+      signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+    });
   } catch {
     throw new Error(`${service} is not answering on ${host}:${port}`);
   }

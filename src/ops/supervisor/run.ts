@@ -1,6 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../kernel/config.js';
+import {
+  INTERNAL_TOKEN_ENV,
+  issueInternalToken,
+  removeInternalToken,
+  secureHome,
+} from '../../kernel/internal-auth.js';
 import { createLogger, type Logger } from '../../kernel/logger.js';
 import { backupJob } from '../backup/job.js';
 import { logRetentionJob } from '../maintenance/logs.js';
@@ -51,6 +58,7 @@ export async function runSupervisor({
     level: config.log.level,
   });
   const specs = processSpecs(config, only);
+  secureHome(config.home);
 
   const existing = readState(config.home);
   if (existing) {
@@ -67,7 +75,9 @@ export async function runSupervisor({
     removeState(config.home);
   }
 
-  const supervisor = new Supervisor(specs, config.supervisor, logger, { TRADINGSYSTEM_HOME: config.home });
+  // The internal credential joins the children's environment once this supervisor holds the state file.
+  const childEnv: Record<string, string> = { TRADINGSYSTEM_HOME: config.home };
+  const supervisor = new Supervisor(specs, config.supervisor, logger, childEnv);
   // Daily jobs, local time in config.timezone; started once the services are up.
   const jobs = new DailyJobs({
     timeZone: config.timezone,
@@ -141,6 +151,18 @@ export async function runSupervisor({
     out.write(`tradingsystem is already running (supervisor pid ${other?.pid ?? 'unknown'})\n`);
     return 1;
   }
+  // A new credential at every start (no service of an earlier supervisor is adopted): the services
+  // get it in their environment, the CLI and tests read the file.
+  try {
+    childEnv[INTERNAL_TOKEN_ENV] = issueInternalToken(config.home);
+  } catch (err) {
+    // A full disk: the services still need one; the CLI cannot reach them until the file is written.
+    logger.error(
+      { event: 'supervisor.internal_token_unwritten', err: (err as Error).message },
+      'cannot write the internal token file',
+    );
+    childEnv[INTERNAL_TOKEN_ENV] = randomBytes(32).toString('base64url');
+  }
   // Printing must not kill us either: a detached supervisor's output is a file on the data disk.
   out.on('error', () => {});
   logger.info(
@@ -187,6 +209,7 @@ export async function runSupervisor({
   server.close();
   metricsServer?.close();
   stateFile.stop();
+  removeInternalToken(config.home);
   removeState(config.home);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

@@ -19,6 +19,8 @@ export interface ProxyOptions {
   maxBufferedBytes?: number;
   logger: Logger;
   metrics: GatewayMetrics;
+  /** The internal credential's header, sent on every call (empty when internal auth is off). */
+  internalHeaders?: Record<string, string>;
 }
 
 /** One call to an upstream: method, path with its query string, and the JSON body to send, if any. */
@@ -56,10 +58,14 @@ export function upstreamUnavailable(service: string, reason: 'timeout' | 'unreac
   );
 }
 
-/** Who the audit trail names: the key's name when it is plain text, else its id. */
+/**
+ * Who the audit trail names: `key:<name>#<id>` (the name cut to fit the order manager's 64
+ * characters), or `key:<id>` when the name is not plain text.
+ */
 export function actorFor(identity: KeyIdentity): string {
   const name = identity.name.trim();
-  return `key:${PLAIN_NAME.test(name) ? name : identity.id}`;
+  if (!PLAIN_NAME.test(name)) return `key:${identity.id}`;
+  return `key:${name.slice(0, 64 - 'key:#'.length - identity.id.length).trimEnd()}#${identity.id}`;
 }
 
 /**
@@ -106,6 +112,7 @@ async function openUpstream(req: FastifyRequest, to: Upstream, call: UpstreamCal
   }
   const headers: Record<string, string> = {
     ...call.headers,
+    ...opts.internalHeaders,
     accept: 'application/json',
     'x-request-id': req.id,
   };

@@ -6,6 +6,7 @@ import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList } from '../../kernel/client-ip.js';
 import { AppError } from '../../kernel/errors.js';
+import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { registerAccountCheck } from './accounts.js';
@@ -28,6 +29,7 @@ import { registerStaticFiles, staticRoot } from './static.js';
 export const gatewayService: ServiceDefinition = {
   name: 'gateway',
   trustProxy: (config) => new AddressList(config.services.gateway.trustedProxies).has,
+  frontDoor: true,
   async setup(ctx) {
     const { app, config, logger, metrics, clock, addHealthCheck } = ctx;
     const gw = config.services.gateway;
@@ -97,6 +99,7 @@ export const gatewayService: ServiceDefinition = {
       maxBufferedBytes: gw.maxBufferedAnswerBytes,
       logger,
       metrics: gatewayMetrics(metrics.registry),
+      internalHeaders: internalHeadersOf(ctx.internalToken),
     };
     const orderManager = upstreamOf(config.services, 'order-manager');
     registerAccountCheck(app, keys, config.services['order-manager'].account, orderManager, proxy);

@@ -12,10 +12,11 @@ export class MarketPrices {
   /** Set by the strategy runner: each trade after its price is recorded, with the batch's delivery time. */
   onTrade?: (trade: CapturedTrade, deliveredAt: bigint) => void;
 
-  constructor(url: string, logger: Logger) {
+  constructor(url: string, logger: Logger, headers: Record<string, string> = {}) {
     this.client = new FeedClient<CapturedEvent>({
       url,
       logger,
+      headers,
       backoffMaxMs: 5_000,
       onRecords: (records) => {
         const deliveredAt = process.hrtime.bigint();

@@ -6,6 +6,7 @@ import { positionSnapshot, sessionKeyAt, startSession } from '../../domain/posit
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { FeedServer } from '../../kernel/feed/index.js';
+import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { OrderEngine } from './engine.js';
@@ -112,7 +113,11 @@ function wire(
   const instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
   // One threshold: it decides which signals become orders and seeds the risk floor of a fresh journal.
   const state = emptyState(settings.enforceTradingHours, settings.signalConfidenceThreshold);
-  const prices = new MarketPrices(`ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`, logger);
+  const prices = new MarketPrices(
+    `ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`,
+    logger,
+    internalHeadersOf(ctx.internalToken),
+  );
   // The simulated venue keeps its orders and fills on disk: it outlives our restarts, as a broker does.
   const broker = makeBroker(config, clock, path.join(config.home, 'sim', 'venue.sqlite'));
 

@@ -15,6 +15,8 @@ export interface InputOptions<T> {
   /** Each time the input (re)connects: state derived from the other side may have moved. */
   onOpen?(): void;
   logger: Logger;
+  /** The internal credential's header. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -73,6 +75,7 @@ export class Input<T> {
       url: this.opts.url,
       from,
       logger: this.opts.logger,
+      ...(this.opts.headers && { headers: this.opts.headers }),
       onRecords: (records) => this.opts.onRecords(records),
       onState: (state) => {
         if (state === 'open') this.opts.onOpen?.();

@@ -23,6 +23,7 @@ export class OrderChannels {
     private readonly positionsUrl: string,
     private readonly publish: Publish,
     private readonly logger: Logger,
+    private readonly headers: Record<string, string> = {},
   ) {}
 
   onRecords(records: FeedRecord<JournalEvent>[]): void {
@@ -62,7 +63,10 @@ export class OrderChannels {
 
   private async fetchPositions(): Promise<void> {
     try {
-      const res = await fetch(this.positionsUrl, { signal: AbortSignal.timeout(2_000) });
+      const res = await fetch(this.positionsUrl, {
+        headers: this.headers,
+        signal: AbortSignal.timeout(2_000),
+      });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const body = (await res.json()) as { data?: unknown[] };
       const text = JSON.stringify(body.data ?? []);

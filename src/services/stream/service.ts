@@ -5,6 +5,7 @@ import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList, clientIp } from '../../kernel/client-ip.js';
 import { SERVICE_NAMES } from '../../kernel/config.js';
+import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { SERVICE_MODULES } from '../registry.js';
@@ -77,13 +78,15 @@ export const streamService: ServiceDefinition = {
     const cursorFile = new CursorFile(config.home);
     const cursors = await cursorFile.load(logger);
     const market = new MarketChannels(config.instruments, publish, cursors.market === undefined);
-    const orders = new OrderChannels(`http://${om.host}:${om.port}/api/positions`, publish, logger);
+    const headers = internalHeadersOf(ctx.internalToken);
+    const orders = new OrderChannels(`http://${om.host}:${om.port}/api/positions`, publish, logger, headers);
     let metrics: ReturnType<typeof createStreamMetrics> | undefined;
     const marketInput = new Input<CapturedEvent>({
       name: 'market',
       url: `ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`,
       from: cursors.market,
       logger,
+      headers,
       onRecords: (records) => {
         market.onRecords(records);
         const newest = records[records.length - 1]?.data;
@@ -95,6 +98,7 @@ export const streamService: ServiceDefinition = {
       url: `ws://${om.host}:${om.port}${ORDERS_FEED_PATH}`,
       from: cursors.orders,
       logger,
+      headers,
       onRecords: (records) => orders.onRecords(records),
       onOpen: () => orders.refreshPositions(),
     });
@@ -117,6 +121,8 @@ export const streamService: ServiceDefinition = {
     const health = new HealthPoller(probes, settings.healthIntervalMs, publish);
 
     hub.attach(app, settings.path);
+    // Dashboards and scripts connect here with their own key or token.
+    ctx.clientPath(settings.path);
     for (const input of inputs) {
       ctx.addHealthCheck(`${input.name}Feed`, () =>
         input.connected
