@@ -9,7 +9,7 @@
 // session, four instruments, into parquet/trades/date=*/ticker=*; the logs of those days are
 // synthetic JSON lines (--log-mb per service per day). Today's data comes from the running system.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLI, freePort, machine, median, ROOT, tempHome } from './lib.mjs';
@@ -112,9 +112,11 @@ function timed(cmd, args, okStatus = [0]) {
 }
 
 async function post(port, route, body) {
+  // The supervisor's internal credential for this start, which every service asks for.
+  const token = readFileSync(path.join(home, 'run', 'internal-token'), 'utf8').trim();
   const res = await fetch(`http://127.0.0.1:${port}${route}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-tradingsystem-internal': token },
     body: JSON.stringify(body),
   });
   return res.status;

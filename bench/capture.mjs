@@ -62,6 +62,7 @@ async function latency(durationS) {
   let received = 0;
   const client = new FeedClient({
     url: `ws://127.0.0.1:${port}/feed/market`,
+    headers: svc.headers,
     onRecords: (records) => {
       const now = Date.now();
       for (const r of records) {

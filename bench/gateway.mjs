@@ -27,6 +27,8 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
     TRADINGSYSTEM__SERVICES__GATEWAY__PORT: String(gatewayPort),
     TRADINGSYSTEM__SERVICES__IDEA_BANK__PORT: String(ideas.port),
     TRADINGSYSTEM__SERVICES__GATEWAY__READS_PER_MINUTE: '100000000', // measure the path, not the limiter
+    // The idea bank's own credential: the gateway presents it upstream, as under one supervisor.
+    TRADINGSYSTEM_INTERNAL_TOKEN: ideas.headers['x-tradingsystem-internal'],
   });
   const headers = { 'x-api-key': key };
   const bodyOf = async (url) => {
@@ -46,7 +48,10 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
     const r = await compare(
       {
         [`gateway GET /api/v1/ideas (proxied, ${IDEAS} ideas)`]: `${gateway.base}/api/v1/ideas`,
-        'idea bank GET /api/items, directly': `${ideas.base}/api/items`,
+        'idea bank GET /api/items, directly': {
+          url: `${ideas.base}/api/items`,
+          headers: { ...headers, ...ideas.headers },
+        },
         'baseline: bare Fastify, same bytes (ideas)': `${baseList.base}/static`,
         'gateway GET /api/v1/session (answered by the gateway)': `${gateway.base}/api/v1/session`,
         'baseline: bare Fastify, same bytes (session)': `${baseSession.base}/static`,

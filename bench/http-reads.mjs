@@ -22,8 +22,10 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
     TRADINGSYSTEM__SERVICES__DOCS__PORT: String(docsPort),
     TRADINGSYSTEM__SERVICES__DOCS__DIR: path.join(ROOT, 'docs'),
   });
-  const listBody = await (await fetch(`${ideas.base}/api/items`)).text();
-  const searchBody = await (await fetch(`${docs.base}/api/docs/search?q=restart`)).text();
+  const listBody = await (await fetch(`${ideas.base}/api/items`, { headers: ideas.headers })).text();
+  const searchBody = await (
+    await fetch(`${docs.base}/api/docs/search?q=restart`, { headers: docs.headers })
+  ).text();
   const baseList = await startScript(path.join(ROOT, 'bench', 'baseline-fastify.mjs'), await freePort(), {
     BODY: listBody,
   });
@@ -33,10 +35,16 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
   try {
     const r = await compare(
       {
-        'GET /api/items (page of 100 of 1,000)': `${ideas.base}/api/items`,
+        'GET /api/items (page of 100 of 1,000)': { url: `${ideas.base}/api/items`, headers: ideas.headers },
         'baseline: bare Fastify, same bytes (list)': `${baseList.base}/static`,
-        'GET /api/items?q=liquidez&category=dashboard': `${ideas.base}/api/items?q=liquidez&category=dashboard`,
-        'GET /api/docs/search?q=restart': `${docs.base}/api/docs/search?q=restart`,
+        'GET /api/items?q=liquidez&category=dashboard': {
+          url: `${ideas.base}/api/items?q=liquidez&category=dashboard`,
+          headers: ideas.headers,
+        },
+        'GET /api/docs/search?q=restart': {
+          url: `${docs.base}/api/docs/search?q=restart`,
+          headers: docs.headers,
+        },
         'baseline: bare Fastify, same bytes (search)': `${baseSearch.base}/static`,
       },
       { rounds, durationS, connections: 10 },

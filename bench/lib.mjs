@@ -1,5 +1,6 @@
 // Shared helpers for benchmarks: real service processes on loopback, repeated runs, medians.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -24,15 +25,32 @@ export async function freePort() {
   });
 }
 
-/** Starts `tradingsystem run <service>` and resolves once its /health answers. */
+/** One internal credential per data home, as the supervisor gives its services. */
+const tokens = new Map();
+
+/**
+ * Starts `tradingsystem run <service>` and resolves once its /health answers. `headers` carry the
+ * internal credential every route but /health and /metrics asks for.
+ */
 export async function startService(service, env) {
+  const home = env.TRADINGSYSTEM_HOME ?? '';
+  if (!tokens.has(home)) tokens.set(home, randomBytes(32).toString('base64url'));
+  // Services of different homes that call each other are given one token in `env`.
+  const token = env.TRADINGSYSTEM_INTERNAL_TOKEN ?? tokens.get(home);
   const child = spawn(process.execPath, [CLI, 'run', service], {
-    env: { ...process.env, TRADINGSYSTEM__LOG__LEVEL: 'warn', TRADINGSYSTEM_SUPERVISED: '1', ...env },
+    env: {
+      ...process.env,
+      TRADINGSYSTEM__LOG__LEVEL: 'warn',
+      TRADINGSYSTEM_SUPERVISED: '1',
+      TRADINGSYSTEM_INTERNAL_TOKEN: token,
+      ...env,
+    },
     stdio: 'ignore',
   });
   const port = env[`TRADINGSYSTEM__SERVICES__${service.replace(/-/g, '_').toUpperCase()}__PORT`];
   await waitForHttp(`http://127.0.0.1:${port}/health`);
-  return { child, base: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  const headers = { 'x-tradingsystem-internal': token };
+  return { child, base: `http://127.0.0.1:${port}`, headers, stop: () => stopChild(child) };
 }
 
 /** An idea bank on a fresh home with `count` ideas (two categories of text, ten tags), posted 50 at a time. */
@@ -48,7 +66,7 @@ export async function startIdeaBank(count) {
       Array.from({ length: Math.min(50, count - i) }, (_, j) =>
         fetch(`${ideas.base}/api/items`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { ...ideas.headers, 'content-type': 'application/json' },
           body: JSON.stringify({
             title: `Idea ${i + j} about ${j % 2 ? 'liquidez' : 'volatilidade'} on WINZ26`,
             description: `Measure and act on market microstructure signal number ${i + j}; compare with last session.`,
@@ -114,13 +132,16 @@ export function medians(runs) {
 }
 
 /**
- * Runs each target `rounds` times, interleaved so drift on a noisy machine hits all of them alike,
+ * Runs each target (a URL, or `{url, headers}`) `rounds` times, interleaved so drift on a noisy machine hits all of them alike,
  * and reports the median of each figure.
  */
 export async function compare(targets, { rounds = 3, ...opts } = {}) {
   const runs = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
   for (let i = 0; i < rounds; i++) {
-    for (const [name, url] of Object.entries(targets)) runs[name].push(await load(url, opts));
+    for (const [name, target] of Object.entries(targets)) {
+      const { url, headers } = typeof target === 'string' ? { url: target } : target;
+      runs[name].push(await load(url, { ...opts, ...(headers && { headers }) }));
+    }
   }
   return Object.fromEntries(Object.entries(runs).map(([name, rs]) => [name, medians(rs)]));
 }

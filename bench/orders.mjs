@@ -57,8 +57,8 @@ const OPEN_LIMITS = {
 };
 
 /** Risk limits wide open, so the benchmark measures the path, not the refusals. */
-async function openLimits(base) {
-  const limits = await (await fetch(`${base}/api/risk/limits`)).json();
+async function openLimits({ base, headers }) {
+  const limits = await (await fetch(`${base}/api/risk/limits`, { headers })).json();
   const body = {
     ...limits.data,
     future: { ...limits.data.future, ...OPEN_LIMITS },
@@ -70,7 +70,7 @@ async function openLimits(base) {
   };
   const put = await fetch(`${base}/api/risk/limits`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...headers, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
   if (!put.ok) throw new Error(`cannot open the limits: ${await put.text()}`);
@@ -84,7 +84,7 @@ async function throughput(durationS) {
     // No data-capture here: last prices are absent, MARKET notional uses reference prices.
     TRADINGSYSTEM__SERVICES__DATA_CAPTURE__PORT: String(await freePort()),
   });
-  await openLimits(om.base);
+  await openLimits(om);
   const base = await startScript(path.join(ROOT, 'bench', 'baseline-fastify.mjs'), await freePort());
   // Resting buy limits far below the market: each is a new order, journaled and sent to the venue.
   let n = 0;
@@ -103,7 +103,7 @@ async function throughput(durationS) {
       connections,
       duration: durationS,
       method,
-      headers: { 'content-type': 'application/json' },
+      headers: { ...om.headers, 'content-type': 'application/json' },
       requests: [{ method, setupRequest: (req) => ({ ...req, body: order() }) }],
     });
   // CPU the service spent per order (all its threads), read from /proc around each run.
@@ -158,12 +158,13 @@ async function tickToOrder(durationS) {
   };
   const dc = await startService('data-capture', env);
   const om = await startService('order-manager', env);
-  await openLimits(om.base);
+  await openLimits(om);
   // Baseline: the same trades reaching a bare consumer of the same feed, on the same clock (ms).
   const { FeedClient } = await dist('kernel/feed/index.js');
   const hop = [];
   const bare = new FeedClient({
     url: `ws://127.0.0.1:${dcPort}/feed/market`,
+    headers: dc.headers,
     onRecords: (records) => {
       const now = Date.now();
       for (const { data } of records)
