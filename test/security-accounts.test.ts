@@ -206,6 +206,7 @@ describe('accounts per key: changing and cancelling orders (real order manager)'
     const named = await call(desk, 'POST', '/api/v1/orders/cancel-all', { accounts: ['SIM-001'] });
     expect(named.status).toBe(403);
     expect(named.body.error.details.account).toBe('SIM-001');
+    expect((await call(desk, 'POST', '/api/v1/orders/cancel-all')).status).toBe(400); // no body
     const mine = await call(desk, 'POST', '/api/v1/orders/cancel-all', {});
     expect(mine.status).toBe(200);
     expect(mine.body.count).toBe(0);

@@ -35,14 +35,16 @@ export function registerAccountCheck(
     return (JSON.parse(answer.text) as { data?: { account?: unknown } }).data?.account;
   };
 
-  const CHECKS: Record<string, (req: FastifyRequest, allowed: readonly string[]) => unknown> = {
+  const CHECKS: Record<string, (req: FastifyRequest, mine: readonly string[]) => unknown> = {
     'POST /api/v1/orders': (req, mine) => forbidden((req.body as Body)?.account ?? configured, mine),
     'POST /api/v1/execute': (_req, mine) => forbidden(configured, mine),
     'POST /api/v1/signals': (_req, mine) => forbidden(configured, mine),
     'PATCH /api/v1/orders/:id': async (req, mine) => forbidden(await accountOfOrder(req), mine),
     'DELETE /api/v1/orders/:id': async (req, mine) => forbidden(await accountOfOrder(req), mine),
     'POST /api/v1/orders/cancel-all': (req, mine) => {
-      const body = req.body as Record<string, unknown>;
+      const body = req.body as Body;
+      // No body is the order manager's to refuse (400), and then nothing is cancelled.
+      if (!body || typeof body !== 'object') return undefined;
       const named = body.accounts;
       if (named === undefined) {
         body.accounts = [...mine];
