@@ -1,6 +1,8 @@
 // Sustained ingestion into the durable market-data journal (encode, checksum, one write per batch,
 // fdatasync every 50 ms) beside a baseline that appends the same bytes, already encoded, in the
 // same batches with the same fsync cadence. Both run in this process against the same disk.
+// Then opening a journal of 4 million records (what a restart does first: every segment checked)
+// beside decoding every record of it, which is what opening once did.
 import { closeSync, fdatasync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,6 +88,39 @@ async function baseline(pool, seconds) {
   return n / elapsed;
 }
 
+const OPEN_RECORDS = 4_000_000;
+
+/** Opens (verifies) a written journal, and decodes all of it, in ms; medians of `rounds`. */
+async function openVsDecode(pool, rounds) {
+  const { SegmentJournal } = await dist('adapters/storage/segment-journal.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-journal-open-'));
+  const opts = { dir, fsyncIntervalMs: FSYNC_MS, segmentMaxBytes: SEGMENT_BYTES, segmentMaxAgeMs: 60_000 };
+  const w = new SegmentJournal(opts);
+  for (let n = 0; n < OPEN_RECORDS; ) {
+    for (let i = 0; i < BATCH; i++) w.append(pool[n++ % POOL]);
+    w.flush();
+  }
+  w.close();
+  const open = [];
+  const decode = [];
+  let segments = 0;
+  for (let r = 0; r < rounds; r++) {
+    let t = performance.now();
+    const j = new SegmentJournal(opts);
+    open.push(performance.now() - t);
+    const sealed = j.sealedSegments();
+    segments = sealed.length;
+    t = performance.now();
+    let records = 0;
+    for (const seg of sealed) records += j.readSegment(seg).length;
+    decode.push(performance.now() - t);
+    j.close();
+    if (records !== OPEN_RECORDS) throw new Error(`decoded ${records} of ${OPEN_RECORDS} records`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { openMs: median(open), decodeMs: median(decode), segments };
+}
+
 export async function run({ rounds = 3, durationS = 5 } = {}) {
   const pool = syntheticTrades(POOL);
   const a = [];
@@ -96,6 +131,7 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
   }
   const journal = Math.round(median(a));
   const raw = Math.round(median(b));
+  const opened = await openVsDecode(pool, rounds);
   return {
     machine: machine(),
     rounds,
@@ -104,6 +140,11 @@ export async function run({ rounds = 3, durationS = 5 } = {}) {
       'journal: encode + frame CRC + write per 1,000 + fdatasync/50 ms (trades/s)': { rps: journal },
       'baseline: raw append of the same bytes, same batches and fsync (trades/s)': { rps: raw },
       'ratio journal / baseline': { rps: Math.round((journal / raw) * 100) / 100 },
+      [`open: every record of ${OPEN_RECORDS / 1e6} M (${opened.segments} segments) checked (ms)`]: {
+        p50: Math.round(opened.openMs),
+      },
+      'baseline: decoding every record of the same journal (ms)': { p50: Math.round(opened.decodeMs) },
+      'ratio open / decode': { rps: Math.round((opened.openMs / opened.decodeMs) * 100) / 100 },
     },
   };
 }

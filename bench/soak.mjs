@@ -232,7 +232,7 @@ async function openRiskLimits(sys, key) {
     ...limits,
     future: { ...limits.future, ...open },
     equity: { ...limits.equity, ...open },
-    dailyLossLimit: 1e12,
+    dailyLossLimit: 1_000_000_000, // the ceiling
     maxOrdersPerWindow: 1_000,
     maxOpenOrders: 1_000,
     duplicateWindowMs: 0,

@@ -15,6 +15,7 @@ import {
 import { hungService, killEach, supervisorFrozen, supervisorKilled } from './scenarios/kills.js';
 import { malformed } from './scenarios/malformed.js';
 import { midnight } from './scenarios/midnight.js';
+import { overloadRestart } from './scenarios/overload.js';
 
 /**
  * Every scenario, in run order. `short` (inside `npm test`): one representative per finding and the
@@ -33,6 +34,7 @@ export const SCENARIOS: Scenario[] = [
   readOnlyHome,
   crashLoopOrderManager,
   crashLoopDataCapture,
+  overloadRestart,
   ordersDbEmpty,
   ordersDbMissing,
   corruptCheckpoint,

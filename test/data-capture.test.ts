@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -38,6 +38,9 @@ async function market(opts: {
   recovery?: object;
   journal?: object;
   supervisor?: object;
+  /** More data-capture settings, and the `disk` section. */
+  capture?: object;
+  disk?: object;
 }) {
   const home = tempHome('ts-dc-');
   const port = await freePort();
@@ -56,8 +59,10 @@ async function market(opts: {
           escalateAfterMs: 1_500,
           ...opts.recovery,
         },
+        ...opts.capture,
       },
     },
+    ...(opts.disk && { disk: opts.disk }),
     sim: {
       tradesPerSecond: opts.tradesPerSecond,
       openAt: new Date(openAt).toISOString(),
@@ -192,6 +197,75 @@ describe('data-capture without tick loss', () => {
       await expectExactlyOnce(m.home, expected);
     }
   }, 240_000);
+
+  it('restarts over a Parquet backlog with a bounded query tail, says which trades are not queryable yet, and loses none', async () => {
+    // Conversion paused (every disk reads as critically full) builds the backlog; a restart once
+    // put all of it in memory (GBs after an hour at this rate, and collections that stalled the
+    // service until the supervisor killed it again).
+    const TAIL_MAX = 5_000;
+    const m = await market({
+      tradesPerSecond: 2_000,
+      openForMs: 8_000,
+      capture: { queryTailMaxTrades: TAIL_MAX },
+      disk: { criticalFreePercent: 100 },
+    });
+    supervise(m);
+    const firstPid = await waitFor('data-capture up', () => anyDataCapturePid(m), 30_000);
+    await waitFor('capturing', async () => Object.values((await m.status()).cursors).every(Boolean), 30_000);
+    await sleepUntil(m.openAt + 4_000);
+    const tailTrades = async () =>
+      Number(
+        (await (await fetch(`${m.base}/metrics`)).text()).match(
+          /^tradingsystem_data_capture_query_tail_trades (\d+)/m,
+        )?.[1],
+      );
+    expect(await tailTrades()).toBeLessThanOrEqual(TAIL_MAX);
+    const parquet = (await m.health()).body.checks.parquet as { status: string; detail?: string };
+    expect(parquet.status).toBe('degraded');
+    expect(parquet.detail).toMatch(/paused.*not all queryable until Parquet catches up/);
+
+    process.kill(firstPid, 'SIGKILL');
+    const secondPid = await waitFor('restarted', async () => {
+      const pid = await anyDataCapturePid(m);
+      return pid && pid !== firstPid ? pid : 0;
+    });
+    await waitFor('answering', async () => (await m.health()).body.checks.parquet !== undefined, 30_000);
+    const setUp = readFileSync(path.join(m.home, 'logs', 'data-capture', `${localDay()}.jsonl`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"capture.set_up"') && l.includes(`"pid":${secondPid}`))
+      .map((l) => JSON.parse(l) as { replayed: { records: number; toTail: number; skippedThrough: number } });
+    expect(setUp).toHaveLength(1);
+    const replayed = setUp[0]?.replayed;
+    expect(replayed?.toTail).toBeLessThanOrEqual(TAIL_MAX);
+    expect(replayed?.skippedThrough).toBeGreaterThan(0);
+    expect(await tailTrades()).toBeLessThanOrEqual(TAIL_MAX);
+
+    // The disk "freed": conversion runs again after a restart with the normal threshold.
+    const expected = await caughtUp(m);
+    const configFile = m.env.TRADINGSYSTEM_CONFIG as string;
+    const config = JSON.parse(readFileSync(configFile, 'utf8'));
+    writeFileSync(configFile, JSON.stringify({ ...config, disk: { criticalFreePercent: 0 } }));
+    expect((await runCli(['restart', 'data-capture'], m.env)).code).toBe(0);
+    const settled = await waitFor(
+      'every segment in Parquet',
+      async () => {
+        const h = await m.health();
+        const p = h.body.checks.parquet as { status: string; pendingSegments?: number };
+        return p.status === 'ok' && p.pendingSegments === 0 ? p : null;
+      },
+      60_000,
+      200,
+    );
+    expect(settled.status).toBe('ok');
+    // Queryable again through the last trade.
+    const last = await getJson<{ data: { tradeId: number }[] }>(
+      `${m.base}/api/trades?ticker=WINZ26&order=desc&limit=1`,
+      { headers: internalHeaders(m.home) },
+    );
+    expect(last.data[0]?.tradeId).toBe(expected.WINZ26);
+    expect((await supervisors.stop()).code).toBe(0);
+    await expectExactlyOnce(m.home, expected);
+  }, 180_000);
 
   it('recovers from a broker disconnect within the policy, resubscribes and fills the gap', async () => {
     const m = await market({ tradesPerSecond: 500, openForMs: 7_000 });

@@ -16,7 +16,7 @@ import { SmallDisk } from './helpers/disk.js';
 
 interface Event {
   name: string;
-  event: 'start' | 'healthy' | 'stop';
+  event: 'start' | 'healthy' | 'unblocked' | 'stop';
   pid: number;
   t: number;
   grandchild?: number | null;
@@ -152,6 +152,41 @@ describe('supervisor', () => {
     expect(isAlive(after.pid as number)).toBe(true);
     expect(t.events().filter((e) => e.event === 'start')).toHaveLength(2);
   });
+
+  it('kills a service that stops answering, and gives each next start twice the patience until one catches up', async () => {
+    // Silent for 7 s after every start, as data-capture catching up on a backlog. A miss is a 2 s
+    // probe timeout (then the next probe): killed after 1 miss (~2.5 s) the first time, 2 (~5 s)
+    // the second; the third run may miss 4 (~10 s) and outlasts it.
+    // Without the patience it is killed at every start until it counts as a crash loop.
+    const t = await setup([{ name: 'catcher', env: { BLOCK_MS: '7000' } }], {
+      healthIntervalMs: 500,
+      livenessFailures: 1,
+    });
+    envForCleanup = t.env;
+    running = spawnCli(['start'], t.env);
+    const unblocked = await waitFor(
+      'a run that outlasts its silence',
+      () => t.events().find((e) => e.event === 'unblocked') ?? null,
+      60_000,
+    );
+    const starts = t.events().filter((e) => e.event === 'start');
+    expect(starts).toHaveLength(3);
+    expect(unblocked.pid).toBe(starts[2]?.pid);
+    const kills = supervisorLog(t.home)
+      .split('\n')
+      .filter((l) => l.includes('"supervisor.liveness_failed"'))
+      .map((l) => JSON.parse(l) as { misses: number; nextPatience: number });
+    expect(kills.map((k) => [k.misses, k.nextPatience])).toEqual([
+      [1, 2],
+      [2, 4],
+    ]);
+    const p = await waitFor('healthy after catching up', async () => {
+      const s = (await t.status()).processes[0];
+      return s?.state === 'healthy' ? s : null;
+    });
+    expect(p.pid).toBe(starts[2]?.pid);
+    expect(p.restarts).toBe(2);
+  }, 90_000);
 
   it('stops restarting after 5 crashes and marks the service failed, leaving the others running', async () => {
     const metricsPort = await freePort();

@@ -91,6 +91,16 @@ export class Filler {
     return this.topUp();
   }
 
+  /** Takes space until `freePercent` of the file system is left (a disk nearly full, not full). */
+  fillTo(freePercent: number): number {
+    const s = statfsSync(path.dirname(this.file));
+    const keep = (Number(s.blocks) * Number(s.bsize) * freePercent) / 100;
+    const take = Math.floor(Number(s.bavail) * Number(s.bsize) - keep);
+    if (take > 0) run('fallocate', ['-l', String(take), this.file]);
+    this.bytes = Math.max(0, take);
+    return this.bytes;
+  }
+
   /** Appends until the disk says ENOSPC, in ever smaller pieces; returns the bytes now held. */
   topUp(): number {
     const fd = openSync(this.file, 'a');

@@ -92,6 +92,12 @@ const DataCaptureSchema = Type.Object(
       section,
     ),
     parquetRetentionDays: Type.Integer({ minimum: 1, default: 90 }),
+    /**
+     * Trades journaled but not yet in Parquet that queries see, held in memory (~200 bytes each).
+     * While Parquet lags further behind (a backlog after a restart, conversion paused on a full
+     * disk), the newest trades become queryable as they convert; the journal has them all.
+     */
+    queryTailMaxTrades: Type.Integer({ minimum: 1_000, default: 1_000_000 }),
     /** On a first start mid-session, how much of the session's earlier trades to fetch from history. */
     initialBackfillMinutes: Type.Integer({ minimum: 0, default: 10 }),
   },

@@ -90,14 +90,30 @@ export function encodeRecord(e: CapturedEvent, v: Views, off: number): number {
 }
 
 /** Reads the record at `off`; throws when it is not a well-formed record inside `limit`. */
+/**
+ * The offset after the well-formed record at `off`, or -1 when it is not one: the checks of
+ * `decodeRecord` without building the event (a journal's records are verified at open this way).
+ */
+export function recordEnd(v: Views, off: number, limit: number): number {
+  const len = v.u16[off >> 1] ?? 0;
+  if (len < FIXED || off + len > limit || (len & 7) !== 0) return -1;
+  if (FIXED + (v.u8[off + 64] ?? 0) + (v.u8[off + 65] ?? 0) > len) return -1;
+  const kind = v.u8[off + 2];
+  return kind === KIND_TRADE || kind === KIND_QUOTE ? off + len : -1;
+}
+
+/** The seq of the record at `off` (checked by `recordEnd`). */
+export function recordSeq(v: Views, off: number): number {
+  return v.f64[(off >> 3) + 1] as number;
+}
+
 export function decodeRecord(v: Views, off: number, limit: number): { event: CapturedEvent; next: number } {
   const { u8, u32, f64 } = v;
   const len = v.u16[off >> 1] ?? 0;
-  if (len < FIXED || off + len > limit || (len & 7) !== 0) throw new Error('malformed journal record');
+  if (recordEnd(v, off, limit) < 0) throw new Error('malformed journal record');
   const w = off >> 3;
   const tickerLen = u8[off + 64] ?? 0;
   const exchangeLen = u8[off + 65] ?? 0;
-  if (FIXED + tickerLen + exchangeLen > len) throw new Error('journal record strings run past its end');
   const text = Buffer.from(v.buffer, off + FIXED, tickerLen + exchangeLen).toString('latin1');
   const ticker = text.slice(0, tickerLen);
   const exchange = text.slice(tickerLen);

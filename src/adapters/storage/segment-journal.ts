@@ -18,7 +18,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { type Clock, systemClock } from '../../kernel/clock.js';
-import { decodeRecord, encodeRecord, MAX_RECORD_BYTES, Views } from './market-codec.js';
+import { decodeRecord, encodeRecord, MAX_RECORD_BYTES, recordEnd, recordSeq, Views } from './market-codec.js';
 import { keepAside } from './unusable-file.js';
 
 /**
@@ -436,11 +436,9 @@ export class SegmentJournal {
       const file = path.join(this.opts.dir, name);
       const firstSeq = Number(name.slice(0, 16));
       const next = files[i + 1];
-      let lastSeq = firstSeq - 1;
-      const goodBytes = scanFile(file, 0, (e) => {
-        lastSeq = e.seq;
-        return true;
-      });
+      const verified = verifyFile(file);
+      const goodBytes = verified.goodBytes;
+      const lastSeq = verified.lastSeq ?? firstSeq - 1;
       const size = statSync(file).size;
       if (!next) {
         if (goodBytes < size) {
@@ -591,11 +589,22 @@ function scanFile(file: string, offset: number, visit: (e: CapturedEvent) => boo
   }
 }
 
+/** A frame that passed its checks, in the read buffer `v`: its records are at [start, end). */
+interface RawFrame {
+  v: Views;
+  start: number;
+  end: number;
+  count: number;
+  /** File offsets of the frame and just past it. */
+  fileStart: number;
+  fileEnd: number;
+}
+
 /**
- * The valid frames of a file from `offset`, each with its records and the offset after it; the
- * generator's return value is the offset just past the last whole, valid frame.
+ * The frames of a file from `offset` whose header and checksum are right, records not looked at;
+ * the generator's return value is the offset just past the last such frame.
  */
-function* frames(file: string, offset: number): Generator<{ events: CapturedEvent[]; end: number }, number> {
+function* rawFrames(file: string, offset: number): Generator<RawFrame, number> {
   const fd = openSync(file, 'r');
   try {
     let v = new Views(new ArrayBuffer(READ_CHUNK));
@@ -622,26 +631,72 @@ function* frames(file: string, offset: number): Generator<{ events: CapturedEven
       const end = start + body;
       if (crc32(v.u8.subarray(start, end)) !== v.u32[(pos >> 2) + 1]) return bufStart + pos;
       // The count and the reserved word are outside the checksum: the records must fill the body
-      // exactly, or the frame is damaged (a smaller count would drop records without a word).
-      const count = v.u32[(pos >> 2) + 2] as number;
+      // exactly (checked by the callers), or the frame is damaged (a smaller count would drop
+      // records without a word).
       if (v.u32[(pos >> 2) + 3] !== 0) return bufStart + pos;
-      const events: CapturedEvent[] = [];
-      let r = start;
-      try {
-        for (let n = 0; n < count; n++) {
-          const { event, next } = decodeRecord(v, r, end);
-          events.push(event);
-          r = next;
-        }
-      } catch {
-        return bufStart + pos;
-      }
-      if (r !== end) return bufStart + pos;
+      const count = v.u32[(pos >> 2) + 2] as number;
+      const fileStart = bufStart + pos;
       pos = end;
-      yield { events, end: bufStart + pos };
+      yield { v, start, end, count, fileStart, fileEnd: bufStart + pos };
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The valid frames of a file from `offset`, each with its records and the offset after it; the
+ * generator's return value is the offset just past the last whole, valid frame.
+ */
+function* frames(file: string, offset: number): Generator<{ events: CapturedEvent[]; end: number }, number> {
+  const it = rawFrames(file, offset);
+  for (let step = it.next(); ; step = it.next()) {
+    if (step.done) return step.value;
+    const { v, start, end, count, fileStart, fileEnd } = step.value;
+    const events: CapturedEvent[] = [];
+    let r = start;
+    try {
+      for (let n = 0; n < count; n++) {
+        const { event, next } = decodeRecord(v, r, end);
+        events.push(event);
+        r = next;
+      }
+    } catch {
+      it.return(0);
+      return fileStart;
+    }
+    if (r !== end) {
+      it.return(0);
+      return fileStart;
+    }
+    yield { events, end: fileEnd };
+  }
+}
+
+/**
+ * How much of a file is whole, valid frames of well-formed records, and the last seq in them
+ * (null when none): what `frames` would read, without building a single event. Opening a journal
+ * of hours at 2,000 trades/s per instrument (tens of millions of records) this way takes seconds
+ * where decoding them took most of a minute.
+ */
+function verifyFile(file: string): { goodBytes: number; lastSeq: number | null } {
+  let lastSeq: number | null = null;
+  const it = rawFrames(file, 0);
+  for (let step = it.next(); ; step = it.next()) {
+    if (step.done) return { goodBytes: step.value, lastSeq };
+    const { v, start, end, count, fileStart } = step.value;
+    let r = start;
+    let seq: number | null = lastSeq;
+    for (let n = 0; n < count && r >= 0; n++) {
+      const next = recordEnd(v, r, end);
+      if (next >= 0) seq = recordSeq(v, r);
+      r = next;
+    }
+    if (r !== end) {
+      it.return(0);
+      return { goodBytes: fileStart, lastSeq };
+    }
+    lastSeq = seq;
   }
 }
 

@@ -56,6 +56,13 @@ interface ProbeBody {
   checks?: Record<string, { status?: string }>;
 }
 const GATE_POLL_MS = 100;
+/**
+ * Each liveness kill doubles the next run's patience (its start allowance and the misses that kill
+ * it), up to this factor; healthy for `backoffResetMs` brings it back to 1. A service that went
+ * silent catching up after a restart (a long backlog, feed clients resuming) is otherwise killed
+ * again before it has caught up, every restart adding to the backlog: a death spiral the soak saw.
+ */
+const MAX_LIVENESS_PATIENCE = 8;
 const OUTPUT_TAIL_LINES = 20;
 
 class Managed {
@@ -67,6 +74,11 @@ class Managed {
   crashTimes: number[] = [];
   nextBackoffMs: number;
   livenessMisses = 0;
+  /** Multiplies the start allowance and the misses allowed; doubled by each liveness kill. */
+  livenessPatience = 1;
+  probing = false;
+  /** Why we killed the current process, shown with its exit. */
+  killedFor: string | null = null;
   lastExit: string | null = null;
   detail: string | null = null;
   outputTail: string[] = [];
@@ -86,6 +98,11 @@ class Managed {
   get pid(): number | null {
     return this.child?.pid ?? null;
   }
+}
+
+/** Still within its start allowance: not answering yet is not a miss. */
+function booting(p: Managed, policy: SupervisorPolicy): boolean {
+  return p.state === 'starting' && Date.now() - p.startedAt < policy.healthTimeoutMs * p.livenessPatience;
 }
 
 /**
@@ -163,13 +180,14 @@ export class Supervisor extends EventEmitter {
    * verdict; after a restart (`onlyThisRun`) the next restart brings its own gate.
    */
   private async gate(p: Managed, onlyThisRun = false): Promise<void> {
-    const deadline = Date.now() + this.policy.healthTimeoutMs;
+    const allowanceMs = this.policy.healthTimeoutMs * p.livenessPatience;
+    const deadline = Date.now() + allowanceMs;
     while (!this.shuttingDown) {
       if (onlyThisRun && p.state === 'backoff') return;
       if (p.state === 'healthy' || p.state === 'degraded' || p.state === 'failed' || p.state === 'stopped')
         return;
       if (Date.now() > deadline) {
-        const detail = `not healthy within ${this.policy.healthTimeoutMs} ms${p.foreign ? `: ${p.foreign}` : ''}`;
+        const detail = `not healthy within ${allowanceMs} ms${p.foreign ? `: ${p.foreign}` : ''}`;
         this.logger.error({ event: 'supervisor.health_gate_timeout', service: p.spec.name }, detail);
         // A running process stays under the monitor, which may still see it healthy or kill it.
         if (p.state === 'starting') {
@@ -190,6 +208,7 @@ export class Supervisor extends EventEmitter {
     p.restartTimer = null;
     p.stopping = false;
     p.livenessMisses = 0;
+    p.killedFor = null;
     p.healthySince = 0;
     p.outputTail = [];
     const child = spawn(cmd, args, {
@@ -227,7 +246,7 @@ export class Supervisor extends EventEmitter {
   private onExit(p: Managed, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (p.child !== child) return;
     p.child = null;
-    p.lastExit = signal ? `signal ${signal}` : `code ${code}`;
+    p.lastExit = signal ? `signal ${signal}${p.killedFor ? ` (${p.killedFor})` : ''}` : `code ${code}`;
     if (p.stopping || this.shuttingDown) {
       p.state = 'stopped';
       this.changed();
@@ -326,7 +345,21 @@ export class Supervisor extends EventEmitter {
     await Promise.all(this.procs.filter((p) => p.child && !p.stopping).map((p) => this.probe(p)));
   }
 
+  /**
+   * One probe at a time per process: probes that overlapped while it was frozen would all time
+   * out together and count one silence as several misses.
+   */
   private async probe(p: Managed): Promise<void> {
+    if (p.probing) return;
+    p.probing = true;
+    try {
+      await this.probeOnce(p);
+    } finally {
+      p.probing = false;
+    }
+  }
+
+  private async probeOnce(p: Managed): Promise<void> {
     const child = p.child;
     if (!child) return;
     const url = `http://${p.spec.host}:${p.spec.port}${p.spec.healthPath}`;
@@ -366,26 +399,21 @@ export class Supervisor extends EventEmitter {
     } catch (err) {
       if (p.child !== child) return; // gone meanwhile
       // Not listening yet is normal while booting, until the health timeout.
-      if (p.state === 'starting' && Date.now() - p.startedAt < this.policy.healthTimeoutMs) return;
+      if (booting(p, this.policy)) return;
       this.emit('probe', result(null));
-      p.livenessMisses += 1;
-      if (p.livenessMisses >= this.policy.livenessFailures) {
-        this.logger.error(
-          {
-            event: 'supervisor.liveness_failed',
-            service: p.spec.name,
-            misses: p.livenessMisses,
-            err: (err as Error).message,
-          },
-          'health endpoint not answering; killing for restart',
-        );
-        if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      }
+      this.missed(
+        p,
+        child,
+        { err: (err as Error).message },
+        'health endpoint not answering; killing for restart',
+      );
       return;
     }
     if (p.child !== child || p.stopping) return;
     this.emit('probe', { ...probed, state: next });
     if ((next === 'healthy' || next === 'degraded') && !p.healthySince) p.healthySince = Date.now();
+    if (p.livenessPatience > 1 && p.healthySince && Date.now() - p.healthySince >= this.policy.backoffResetMs)
+      p.livenessPatience = 1;
     if (next === 'unhealthy') p.healthySince = 0;
     if (next !== p.state || detail !== p.detail) {
       if (next !== p.state)
@@ -425,15 +453,29 @@ export class Supervisor extends EventEmitter {
       p.detail = foreign;
       this.changed();
     }
-    if (p.state === 'starting' && Date.now() - p.startedAt < this.policy.healthTimeoutMs) return;
+    if (booting(p, this.policy)) return;
+    this.missed(p, child, { foreign }, 'our process does not answer on its port; killing for restart');
+  }
+
+  /** One probe without an answer from our process: enough of them in a row and it is killed. */
+  private missed(p: Managed, child: ChildProcess, why: Record<string, string>, message: string): void {
+    if (p.killedFor) return; // already killed, its exit is on the way
     p.livenessMisses += 1;
-    if (p.livenessMisses >= this.policy.livenessFailures) {
-      this.logger.error(
-        { event: 'supervisor.liveness_failed', service: p.spec.name, misses: p.livenessMisses, foreign },
-        'our process does not answer on its port; killing for restart',
-      );
-      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-    }
+    const allowed = this.policy.livenessFailures * p.livenessPatience;
+    if (p.livenessMisses < allowed) return;
+    p.livenessPatience = Math.min(p.livenessPatience * 2, MAX_LIVENESS_PATIENCE);
+    p.killedFor = `no answer to ${p.livenessMisses} health probes; next start gets ${p.livenessPatience}× the patience`;
+    this.logger.error(
+      {
+        event: 'supervisor.liveness_failed',
+        service: p.spec.name,
+        misses: p.livenessMisses,
+        nextPatience: p.livenessPatience,
+        ...why,
+      },
+      message,
+    );
+    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
   }
 
   private changed(): void {

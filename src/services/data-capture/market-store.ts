@@ -288,6 +288,11 @@ export class MarketStore {
     }
   }
 
+  /** Trades in the query tail, in the heap or loaded into DuckDB: what the tail costs in memory. */
+  get tailTrades(): number {
+    return this.pendingTail.length + Math.max(0, this.tailRows);
+  }
+
   /** Forget tail trades through `seq`: their segment is in Parquet now. */
   dropTailThrough(seq: number): void {
     if (seq <= this.tailDropRequested) return;

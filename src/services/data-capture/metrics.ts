@@ -142,3 +142,15 @@ export function registerDuckdbMemory(
     },
   });
 }
+
+/** The query tail's size: trades held in memory until their segment is in Parquet. */
+export function registerQueryTail(registry: Registry, store: { readonly tailTrades: number }): void {
+  new Gauge({
+    name: 'tradingsystem_data_capture_query_tail_trades',
+    help: 'Trades journaled but not yet in Parquet, held in memory for queries',
+    registers: [registry],
+    collect() {
+      this.set(store.tailTrades);
+    },
+  });
+}

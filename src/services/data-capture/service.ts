@@ -17,15 +17,13 @@ import { type Checkpoint, CheckpointFile } from './checkpoint.js';
 import { ParquetConverter } from './converter.js';
 import { cursorsFromParquet, lostCount, reopenLostTrades, repairFromParquet } from './journal-repair.js';
 import { MarketStore } from './market-store.js';
-import { createCaptureMetrics, registerDuckdbMemory } from './metrics.js';
+import { createCaptureMetrics, registerDuckdbMemory, registerQueryTail } from './metrics.js';
 import { registerRoutes } from './routes.js';
 import { SubscriptionList } from './subscriptions.js';
 
 const REPLAY_CHUNK = 10_000;
 const JOURNAL_RETRY_MS = 1_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
-/** Unconverted segments beyond which the query tail stops growing (a minute each by default). */
-const MAX_SEGMENTS_IN_TAIL = 30;
 export const MARKET_FEED_PATH = '/feed/market';
 
 /**
@@ -41,6 +39,14 @@ export const dataCaptureService: ServiceDefinition = {
     const instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
     const metrics = createCaptureMetrics(ctx.metrics.registry);
     const home = path.join(config.home, 'journal', 'marketdata');
+    // How long each start-up step took: a slow start is seen in the log, not guessed at.
+    const setupMs: Record<string, number> = {};
+    let stepStarted = performance.now();
+    const step = (name: string) => {
+      const now = performance.now();
+      setupMs[name] = Math.round(now - stepStarted);
+      stepStarted = now;
+    };
 
     const checkpoints = new CheckpointFile(path.join(home, 'checkpoint.json'), (err) =>
       logger.error(
@@ -49,6 +55,7 @@ export const dataCaptureService: ServiceDefinition = {
       ),
     );
     const { checkpoint, unreadable: checkpointLost } = await loadCheckpoint(checkpoints, ctx);
+    step('checkpoint');
 
     let converter: ParquetConverter | null = null;
     let capture: Capture | null = null;
@@ -92,6 +99,7 @@ export const dataCaptureService: ServiceDefinition = {
       journalRetry.unref();
     }
     metrics.journalWritable.set(journal.failure ? 0 : 1);
+    step('journal');
 
     const store = await MarketStore.open({
       home: config.home,
@@ -101,6 +109,8 @@ export const dataCaptureService: ServiceDefinition = {
     });
     ctx.onShutdown(() => store.close());
     registerDuckdbMemory(ctx.metrics.registry, store);
+    registerQueryTail(ctx.metrics.registry, store);
+    step('store');
 
     const sessionOf = (ts: number) => {
       const day = localDayOf(config.timezone, ts);
@@ -114,8 +124,10 @@ export const dataCaptureService: ServiceDefinition = {
     // segments were pruned does not make trades Parquet already holds look missing (and fetched twice).
     if (checkpointLost)
       checkpoint.tracker.cursors = await cursorsFromParquet(store, sessionOf(clock.now()).key);
+    step('repair');
     const tracker = new GapTracker(sessionOf, checkpoint.tracker);
-    replayJournal(journal, checkpoint, tracker, store);
+    const replayed = replayJournal(journal, checkpoint, tracker, store, settings.queryTailMaxTrades);
+    step('replay');
     await reopenLostTrades({ damage, journal, store, tracker, sessionOf, logger, now: clock.now() });
 
     const saveCheckpoint = () =>
@@ -174,7 +186,9 @@ export const dataCaptureService: ServiceDefinition = {
       }
     };
 
-    let tailCapped = false;
+    // The newest seq that is neither in the query tail nor in Parquet yet (the tail was full):
+    // queries miss trades until conversion passes it.
+    let unqueryableThrough = replayed.skippedThrough;
     capture = new Capture(
       journal,
       tracker,
@@ -185,17 +199,19 @@ export const dataCaptureService: ServiceDefinition = {
         tail: (events) => {
           // While Parquet lags far behind, stop growing the in-memory tail: the journal keeps
           // everything, /health shows the backlog, and conversion catches the queries up later.
-          const backlog = converter?.pending().length ?? 0;
-          if (backlog <= MAX_SEGMENTS_IN_TAIL) {
-            tailCapped = false;
-            return store.appendTail(events);
-          }
-          if (!tailCapped)
+          const room = settings.queryTailMaxTrades - store.tailTrades;
+          if (room >= events.length) return store.appendTail(events);
+          if (unqueryableThrough <= (converter?.convertedThrough ?? 0))
             logger.warn(
-              { event: 'capture.tail_capped', backlog },
-              'Parquet backlog too long; newest trades not queryable until it converts',
+              {
+                event: 'capture.tail_full',
+                tailTrades: store.tailTrades,
+                backlog: converter?.pending().length,
+              },
+              'Parquet lags too far behind: new trades are queryable once converted (the journal has them)',
             );
-          tailCapped = true;
+          store.appendTail(events.slice(0, Math.max(0, room)));
+          unqueryableThrough = events.at(-1)?.seq ?? unqueryableThrough;
         },
       },
       clock,
@@ -291,7 +307,16 @@ export const dataCaptureService: ServiceDefinition = {
     });
 
     ctx.addHealthCheck('broker', () => session.health());
-    ctx.addHealthCheck('parquet', () => converter.health());
+    ctx.addHealthCheck('parquet', () => {
+      const health = converter.health();
+      if (unqueryableThrough <= converter.convertedThrough) return health;
+      return {
+        ...health,
+        status: health.status === 'ok' ? 'degraded' : health.status,
+        detail: `${health.detail ? `${health.detail}; ` : ''}trades through seq ${unqueryableThrough} are not all queryable until Parquet catches up (the journal has them)`,
+        unqueryableThrough,
+      };
+    });
     const lostToDamage = damage.filter((d) => d.lost.length > 0);
     ctx.addHealthCheck('journal', () => ({
       status: journal.failure ? 'down' : lostToDamage.length ? 'degraded' : 'ok',
@@ -409,6 +434,11 @@ export const dataCaptureService: ServiceDefinition = {
       journal.close();
     });
 
+    step('rest');
+    logger.info(
+      { event: 'capture.set_up', ms: setupMs, replayed, sealedSegments: journal.sealedSegments().length },
+      'data capture set up',
+    );
     ctx.app.addHook('onReady', async () => {
       await session.start();
     });
@@ -440,24 +470,32 @@ async function loadCheckpoint(
 
 /**
  * Brings the gap tracker from the checkpoint to the journal's end, and the query tail to what
- * Parquet lacks (its newest MAX_SEGMENTS_IN_TAIL segments at most).
+ * Parquet lacks (its newest `tailMax` records at most: a restart over a long Parquet backlog once
+ * loaded all of it, GBs of objects whose collections stalled the service); records are decoded
+ * only from the older of the checkpoint's seq and where that tail starts.
  */
 function replayJournal(
   journal: SegmentJournal,
   cp: Checkpoint,
   tracker: GapTracker,
   store: MarketStore,
-): void {
-  const unconverted = journal.sealedSegments().filter((s) => s.lastSeq > cp.convertedThrough);
-  const tailFrom = unconverted.at(-MAX_SEGMENTS_IN_TAIL)?.firstSeq ?? 0;
-  const from = Math.min(cp.seq, cp.convertedThrough);
+  tailMax: number,
+): { records: number; toTail: number; skippedThrough: number } {
+  const counts = { records: 0, toTail: 0, skippedThrough: 0 };
+  const tailFrom = Math.max(cp.convertedThrough + 1, journal.writtenSeq - tailMax + 1);
+  const from = Math.min(cp.seq, tailFrom - 1);
+  if (tailFrom > cp.convertedThrough + 1) counts.skippedThrough = tailFrom - 1;
   for (let after = from; ; ) {
     const chunk = journal.read(after, REPLAY_CHUNK);
     if (chunk.length === 0) break;
     for (const e of chunk) {
       if (e.kind === 'trade' && e.seq > cp.seq) tracker.observe(e, e.recvTs);
     }
-    store.appendTail(chunk.filter((e) => e.seq > cp.convertedThrough && e.seq >= tailFrom));
+    const toTail = chunk.filter((e) => e.seq >= tailFrom);
+    store.appendTail(toTail);
+    counts.records += chunk.length;
+    counts.toTail += toTail.length;
     after = chunk[chunk.length - 1]?.seq ?? after;
   }
+  return counts;
 }
