@@ -15,6 +15,10 @@
 // --no-copy uses dist/ itself, --dist another build). It stops the system when done, on Ctrl-C and
 // on error, and kills whatever process still runs with its data home in the environment.
 //
+// --kill-at M,N kill -9s data-capture at those minutes under the full load (its journal hours
+// long by then) and records how long it took to be serving again and whether the supervisor had
+// to kill it again; growth figures then come from the samples before the first kill.
+//
 // --heap-snapshot-at M,N writes V8 heap snapshots of the chosen services (SIGUSR2) for
 // bench/heap-diff.mjs. Writing one leaves the process tens of MB bigger for good (the allocator
 // keeps what the snapshot used): take growth figures from runs without snapshots.
@@ -57,6 +61,7 @@ const { values: opts } = parseArgs({
     'log-level': { type: 'string', default: 'info' },
     env: { type: 'string', multiple: true, default: [] },
     'heap-snapshot-at': { type: 'string', default: '' },
+    'kill-at': { type: 'string', default: '' },
     'heap-snapshot-services': { type: 'string', default: 'data-capture,order-manager,stream' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
     name: { type: 'string' },
@@ -77,6 +82,11 @@ const sampleMs = Number(opts['sample-seconds']) * 1000;
 const rate = Number(opts.rate);
 const streamClients = Number(opts.clients);
 const restEveryMs = Number(opts['rest-every-seconds']) * 1000;
+const killAt = opts['kill-at']
+  .split(',')
+  .filter(Boolean)
+  .map(Number)
+  .sort((a, b) => a - b);
 const snapshotAt = opts['heap-snapshot-at']
   .split(',')
   .filter(Boolean)
@@ -447,6 +457,44 @@ async function statusJson(sys) {
   }
 }
 
+/**
+ * kill -9 of data-capture, then its status every 500 ms until it is up again as another process
+ * and has stayed so for 60 s (or 5 minutes pass): what the operator would see.
+ */
+async function killDataCapture(sys, min) {
+  const dc = (st) => st?.processes?.find((p) => p.name === 'data-capture');
+  const before = dc(await statusJson(sys));
+  if (!before?.pid) return { min, error: 'no data-capture pid' };
+  process.kill(before.pid, 'SIGKILL');
+  const at = Date.now();
+  const kill = { min, pid: before.pid, restartsBefore: before.restarts, backMs: null, stableMs: null };
+  let upSince = null;
+  let upPid = null;
+  while (Date.now() - at < 300_000) {
+    await sleep(500);
+    const p = dc(await statusJson(sys));
+    const up = p?.pid && p.pid !== before.pid && (p.state === 'healthy' || p.state === 'degraded');
+    if (up && p.pid === upPid) {
+      if (Date.now() - upSince >= 60_000) {
+        kill.stableMs = Date.now() - at;
+        break;
+      }
+    } else if (up) {
+      upPid = p.pid;
+      upSince = Date.now();
+      kill.backMs ??= upSince - at;
+    } else upPid = null;
+    kill.restartsAfter = p?.restarts;
+    kill.state = p?.state;
+  }
+  kill.extraRestarts = (kill.restartsAfter ?? 0) - (kill.restartsBefore ?? 0) - 1;
+  log(
+    `kill -9 data-capture at min ${min}: serving again after ${kill.backMs ?? '-'} ms, ` +
+      `stable for 60 s after ${kill.stableMs ?? '-'} ms, ${kill.extraRestarts} more restart(s)`,
+  );
+  return kill;
+}
+
 async function takeSample(sys, t0, prev, clients, rest) {
   const now = Date.now();
   const status = await statusJson(sys);
@@ -599,6 +647,8 @@ async function main() {
     const end = t0 + minutes * 60_000;
     let prev = null;
     const pendingSnapshots = [...snapshotAt];
+    const pendingKills = [...killAt];
+    run.kills = [];
     for (let i = 0; !abort.signal.aborted; i++) {
       const sample = await takeSample(sys, t0, prev, clients, rest);
       run.samples.push(sample);
@@ -613,12 +663,16 @@ async function main() {
             ', ',
           )} MB; orders ${s['order-manager']?.metrics?.ordersSubmitted ?? '?'}; journal ${Math.round(sample.files.journalMarketdata / 2 ** 20)} MB`,
       );
+      if (pendingKills.length && sample.min >= pendingKills[0] - 0.01) {
+        run.kills.push(await killDataCapture(sys, pendingKills.shift()));
+      }
       if (pendingSnapshots.length && sample.min >= pendingSnapshots[0] - 0.01) {
         pendingSnapshots.shift();
         run.events.push({ min: sample.min, heapSnapshots: await heapSnapshots(sample, sample.min) });
       }
       if (Date.now() >= end) break;
-      const next = t0 + (i + 1) * sampleMs;
+      // The next whole sample interval (a kill's watch may have taken several).
+      const next = t0 + Math.max(i + 1, Math.ceil((Date.now() - t0) / sampleMs)) * sampleMs;
       await sleep(Math.max(0, Math.min(next, end) - Date.now()), abort.signal);
     }
   } catch (err) {
@@ -639,7 +693,9 @@ async function main() {
   run.aborted = abort.signal.aborted;
   if (failed) run.error = String(failed.message ?? failed);
   if (run.samples.length >= 2) {
-    run.summary = summarize(run);
+    // Growth from the samples before the first kill: a restart starts a process's memory afresh.
+    const firstKill = run.kills?.[0]?.min ?? Number.POSITIVE_INFINITY;
+    run.summary = summarize({ ...run, samples: run.samples.filter((x) => x.min < firstKill) });
     writeResult(run);
     try {
       await renderPng(chartHtml(run, run.summary), `${outBase}.png`);
