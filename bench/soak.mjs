@@ -487,10 +487,12 @@ async function killDataCapture(sys, min) {
     kill.restartsAfter = p?.restarts;
     kill.state = p?.state;
   }
-  kill.extraRestarts = (kill.restartsAfter ?? 0) - (kill.restartsBefore ?? 0) - 1;
+  // Restarts beyond the one our kill caused (null: the supervisor never answered).
+  kill.extraRestarts =
+    kill.restartsAfter === undefined ? null : kill.restartsAfter - (kill.restartsBefore ?? 0) - 1;
   log(
     `kill -9 data-capture at min ${min}: serving again after ${kill.backMs ?? '-'} ms, ` +
-      `stable for 60 s after ${kill.stableMs ?? '-'} ms, ${kill.extraRestarts} more restart(s)`,
+      `stable for 60 s after ${kill.stableMs ?? '-'} ms, ${kill.extraRestarts ?? '?'} more restart(s)`,
   );
   return kill;
 }

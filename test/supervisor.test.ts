@@ -153,14 +153,16 @@ describe('supervisor', () => {
     expect(t.events().filter((e) => e.event === 'start')).toHaveLength(2);
   });
 
-  it('kills a service that stops answering, and gives each next start twice the patience until one catches up', async () => {
+  it('kills a service that stops answering, gives each next start twice the patience until one catches up, and forgets it once it answers', async () => {
     // Silent for 7 s after every start, as data-capture catching up on a backlog. A miss is a 2 s
     // probe timeout (then the next probe): killed after 1 miss (~2.5 s) the first time, 2 (~5 s)
-    // the second; the third run may miss 4 (~10 s) and outlasts it.
+    // the second; the third run may miss 4 (~10 s) and outlasts it. Probes one at a time: ones that
+    // overlapped would count a silence as several misses and kill the third run too.
     // Without the patience it is killed at every start until it counts as a crash loop.
     const t = await setup([{ name: 'catcher', env: { BLOCK_MS: '7000' } }], {
       healthIntervalMs: 500,
       livenessFailures: 1,
+      backoffResetMs: 3_000,
     });
     envForCleanup = t.env;
     running = spawnCli(['start'], t.env);
@@ -172,11 +174,12 @@ describe('supervisor', () => {
     const starts = t.events().filter((e) => e.event === 'start');
     expect(starts).toHaveLength(3);
     expect(unblocked.pid).toBe(starts[2]?.pid);
-    const kills = supervisorLog(t.home)
-      .split('\n')
-      .filter((l) => l.includes('"supervisor.liveness_failed"'))
-      .map((l) => JSON.parse(l) as { misses: number; nextPatience: number });
-    expect(kills.map((k) => [k.misses, k.nextPatience])).toEqual([
+    const kills = () =>
+      supervisorLog(t.home)
+        .split('\n')
+        .filter((l) => l.includes('"supervisor.liveness_failed"'))
+        .map((l) => JSON.parse(l) as { misses: number; nextPatience: number });
+    expect(kills().map((k) => [k.misses, k.nextPatience])).toEqual([
       [1, 2],
       [2, 4],
     ]);
@@ -186,6 +189,13 @@ describe('supervisor', () => {
     });
     expect(p.pid).toBe(starts[2]?.pid);
     expect(p.restarts).toBe(2);
+
+    // Answering for `backoffResetMs`: back to the normal patience, so a hang is killed at the
+    // first miss again (at 4× it would take four).
+    await new Promise((r) => setTimeout(r, 4_000));
+    process.kill(p.pid as number, 'SIGSTOP');
+    const third = await waitFor('the hung process killed', () => kills()[2] ?? null, 20_000);
+    expect([third.misses, third.nextPatience]).toEqual([1, 2]);
   }, 90_000);
 
   it('stops restarting after 5 crashes and marks the service failed, leaving the others running', async () => {

@@ -89,7 +89,6 @@ export function encodeRecord(e: CapturedEvent, v: Views, off: number): number {
   return end;
 }
 
-/** Reads the record at `off`; throws when it is not a well-formed record inside `limit`. */
 /**
  * The offset after the well-formed record at `off`, or -1 when it is not one: the checks of
  * `decodeRecord` without building the event (a journal's records are verified at open this way).
@@ -107,10 +106,11 @@ export function recordSeq(v: Views, off: number): number {
   return v.f64[(off >> 3) + 1] as number;
 }
 
+/** Reads the record at `off`; throws when it is not a well-formed record inside `limit`. */
 export function decodeRecord(v: Views, off: number, limit: number): { event: CapturedEvent; next: number } {
   const { u8, u32, f64 } = v;
-  const len = v.u16[off >> 1] ?? 0;
-  if (recordEnd(v, off, limit) < 0) throw new Error('malformed journal record');
+  const next = recordEnd(v, off, limit);
+  if (next < 0) throw new Error('malformed journal record');
   const w = off >> 3;
   const tickerLen = u8[off + 64] ?? 0;
   const exchangeLen = u8[off + 65] ?? 0;
@@ -124,7 +124,7 @@ export function decodeRecord(v: Views, off: number, limit: number): { event: Cap
   if (kind === KIND_TRADE) {
     const flags = u8[off + 3] ?? 0;
     return {
-      next: off + len,
+      next,
       event: {
         kind: 'trade',
         seq,
@@ -142,22 +142,20 @@ export function decodeRecord(v: Views, off: number, limit: number): { event: Cap
       },
     };
   }
-  if (kind === KIND_QUOTE) {
-    return {
-      next: off + len,
-      event: {
-        kind: 'quote',
-        seq,
-        recvTs,
-        ticker,
-        exchange,
-        ts,
-        bidPrice: f64[w + 4] as number,
-        bidQty: f64[w + 5] as number,
-        askPrice: f64[w + 6] as number,
-        askQty: f64[w + 7] as number,
-      },
-    };
-  }
-  throw new Error(`unknown journal record kind ${kind}`);
+  // recordEnd let only trades and quotes through.
+  return {
+    next,
+    event: {
+      kind: 'quote',
+      seq,
+      recvTs,
+      ticker,
+      exchange,
+      ts,
+      bidPrice: f64[w + 4] as number,
+      bidQty: f64[w + 5] as number,
+      askPrice: f64[w + 6] as number,
+      askQty: f64[w + 7] as number,
+    },
+  };
 }

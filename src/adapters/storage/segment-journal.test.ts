@@ -1,4 +1,12 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,6 +136,28 @@ describe('SegmentJournal', () => {
     expect(sizes.length).toBeGreaterThan(10);
     expect(seqs).toEqual(j.readSegment(seg).map((e) => e.seq));
     expect(seqs).toHaveLength(12_345);
+  });
+
+  it('closes its files when a reader stops early: a read that has enough, a converter that gives up', async () => {
+    const { j, sealed } = journal({ segmentMaxBytes: 64 << 20 });
+    for (let i = 1; i <= 5_000; i++) {
+      j.append(trade(i));
+      if (i % 100 === 0) j.flush();
+    }
+    j.seal();
+    const seg = sealed[0] as SegmentInfo;
+    const openFiles = () => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    for (let k = 0; k < 100; k++) expect(j.read(k * 10, 3)).toHaveLength(3);
+    for (let k = 0; k < 20; k++) {
+      for await (const slice of j.segmentSlices(seg, 500)) {
+        expect(slice.length).toBeGreaterThan(0);
+        break; // as `writeSegment` stops reading when DuckDB fails
+      }
+    }
+    // One feed client catching up reads once per 1,000 records: a file left open per read ran
+    // out of descriptors after some millions, and then the journal could not open its next segment.
+    expect(openFiles()).toBe(before);
   });
 
   it('finds any seq in a large segment through its index', () => {

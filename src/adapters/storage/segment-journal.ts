@@ -650,26 +650,28 @@ function* rawFrames(file: string, offset: number): Generator<RawFrame, number> {
  */
 function* frames(file: string, offset: number): Generator<{ events: CapturedEvent[]; end: number }, number> {
   const it = rawFrames(file, offset);
-  for (let step = it.next(); ; step = it.next()) {
-    if (step.done) return step.value;
-    const { v, start, end, count, fileStart, fileEnd } = step.value;
-    const events: CapturedEvent[] = [];
-    let r = start;
-    try {
-      for (let n = 0; n < count; n++) {
-        const { event, next } = decodeRecord(v, r, end);
-        events.push(event);
-        r = next;
+  // Whoever stops early (a read that has enough, a converter that failed) ends `rawFrames` too,
+  // which closes the file.
+  try {
+    for (let step = it.next(); ; step = it.next()) {
+      if (step.done) return step.value;
+      const { v, start, end, count, fileStart, fileEnd } = step.value;
+      const events: CapturedEvent[] = [];
+      let r = start;
+      try {
+        for (let n = 0; n < count; n++) {
+          const { event, next } = decodeRecord(v, r, end);
+          events.push(event);
+          r = next;
+        }
+      } catch {
+        return fileStart;
       }
-    } catch {
-      it.return(0);
-      return fileStart;
+      if (r !== end) return fileStart;
+      yield { events, end: fileEnd };
     }
-    if (r !== end) {
-      it.return(0);
-      return fileStart;
-    }
-    yield { events, end: fileEnd };
+  } finally {
+    it.return(0);
   }
 }
 
@@ -682,21 +684,22 @@ function* frames(file: string, offset: number): Generator<{ events: CapturedEven
 function verifyFile(file: string): { goodBytes: number; lastSeq: number | null } {
   let lastSeq: number | null = null;
   const it = rawFrames(file, 0);
-  for (let step = it.next(); ; step = it.next()) {
-    if (step.done) return { goodBytes: step.value, lastSeq };
-    const { v, start, end, count, fileStart } = step.value;
-    let r = start;
-    let seq: number | null = lastSeq;
-    for (let n = 0; n < count && r >= 0; n++) {
-      const next = recordEnd(v, r, end);
-      if (next >= 0) seq = recordSeq(v, r);
-      r = next;
+  try {
+    for (let step = it.next(); ; step = it.next()) {
+      if (step.done) return { goodBytes: step.value, lastSeq };
+      const { v, start, end, count, fileStart } = step.value;
+      let r = start;
+      let seq: number | null = lastSeq;
+      for (let n = 0; n < count && r >= 0; n++) {
+        const next = recordEnd(v, r, end);
+        if (next >= 0) seq = recordSeq(v, r);
+        r = next;
+      }
+      if (r !== end) return { goodBytes: fileStart, lastSeq };
+      lastSeq = seq;
     }
-    if (r !== end) {
-      it.return(0);
-      return { goodBytes: fileStart, lastSeq };
-    }
-    lastSeq = seq;
+  } finally {
+    it.return(0);
   }
 }
 

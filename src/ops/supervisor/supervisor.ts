@@ -58,7 +58,8 @@ interface ProbeBody {
 const GATE_POLL_MS = 100;
 /**
  * Each liveness kill doubles the next run's patience (its start allowance and the misses that kill
- * it), up to this factor; healthy for `backoffResetMs` brings it back to 1. A service that went
+ * it), up to this factor; answering for `backoffResetMs` without a miss brings it back to 1 (so does
+ * `restart`). A service that went
  * silent catching up after a restart (a long backlog, feed clients resuming) is otherwise killed
  * again before it has caught up, every restart adding to the backlog: a death spiral the soak saw.
  */
@@ -76,6 +77,8 @@ class Managed {
   livenessMisses = 0;
   /** Multiplies the start allowance and the misses allowed; doubled by each liveness kill. */
   livenessPatience = 1;
+  /** Since when every probe had an answer (0: the last one had none). */
+  answeringSince = 0;
   probing = false;
   /** Why we killed the current process, shown with its exit. */
   killedFor: string | null = null;
@@ -157,6 +160,7 @@ export class Supervisor extends EventEmitter {
     for (const p of targets) {
       p.crashTimes = [];
       p.nextBackoffMs = this.policy.backoffInitialMs;
+      p.livenessPatience = 1;
       await this.startAndGate(p);
     }
   }
@@ -208,6 +212,7 @@ export class Supervisor extends EventEmitter {
     p.restartTimer = null;
     p.stopping = false;
     p.livenessMisses = 0;
+    p.answeringSince = 0;
     p.killedFor = null;
     p.healthySince = 0;
     p.outputTail = [];
@@ -256,7 +261,10 @@ export class Supervisor extends EventEmitter {
     if (p.healthySince && now - p.healthySince >= this.policy.backoffResetMs) {
       p.nextBackoffMs = this.policy.backoffInitialMs;
     }
-    p.crashTimes = [...p.crashTimes.filter((t) => now - t < this.policy.crashLoopWindowMs), now];
+    // Each liveness kill doubles the time to the next one: the window grows with it, so a service
+    // killed again and again for silence still counts as a crash loop (and raises its alert).
+    const windowMs = this.policy.crashLoopWindowMs * p.livenessPatience;
+    p.crashTimes = [...p.crashTimes.filter((t) => now - t < windowMs), now];
     const output = p.outputTail.slice(-5);
     const foreign = p.foreign ? `; ${p.foreign}` : '';
     if (p.crashTimes.length >= this.policy.crashLoopMax) {
@@ -264,7 +272,7 @@ export class Supervisor extends EventEmitter {
       // or orders, and its cause (a full disk, a broker outage) often goes away by itself.
       const retryMs = this.policy.failedRetryMs;
       p.state = 'failed';
-      p.detail = `crash loop: ${p.crashTimes.length} crashes in ${Math.round(this.policy.crashLoopWindowMs / 1000)} s; ${
+      p.detail = `crash loop: ${p.crashTimes.length} crashes in ${Math.round(windowMs / 1000)} s; ${
         retryMs > 0 ? `trying again in ${Math.round(retryMs / 1000)} s` : 'not restarting'
       }${foreign}`;
       this.logger.error(
@@ -412,7 +420,8 @@ export class Supervisor extends EventEmitter {
     if (p.child !== child || p.stopping) return;
     this.emit('probe', { ...probed, state: next });
     if ((next === 'healthy' || next === 'degraded') && !p.healthySince) p.healthySince = Date.now();
-    if (p.livenessPatience > 1 && p.healthySince && Date.now() - p.healthySince >= this.policy.backoffResetMs)
+    p.answeringSince ||= Date.now();
+    if (p.livenessPatience > 1 && Date.now() - p.answeringSince >= this.policy.backoffResetMs)
       p.livenessPatience = 1;
     if (next === 'unhealthy') p.healthySince = 0;
     if (next !== p.state || detail !== p.detail) {
@@ -459,12 +468,13 @@ export class Supervisor extends EventEmitter {
 
   /** One probe without an answer from our process: enough of them in a row and it is killed. */
   private missed(p: Managed, child: ChildProcess, why: Record<string, string>, message: string): void {
-    if (p.killedFor) return; // already killed, its exit is on the way
+    if (p.killedFor || p.stopping) return; // already killed or being stopped: its exit is on the way
     p.livenessMisses += 1;
+    p.answeringSince = 0;
     const allowed = this.policy.livenessFailures * p.livenessPatience;
     if (p.livenessMisses < allowed) return;
     p.livenessPatience = Math.min(p.livenessPatience * 2, MAX_LIVENESS_PATIENCE);
-    p.killedFor = `no answer to ${p.livenessMisses} health probes; next start gets ${p.livenessPatience}× the patience`;
+    p.killedFor = `${why.foreign ? 'its port answered by another program' : 'no answer'} to ${p.livenessMisses} health probes; next start gets ${p.livenessPatience}× the patience`;
     this.logger.error(
       {
         event: 'supervisor.liveness_failed',

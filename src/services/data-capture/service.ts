@@ -24,6 +24,12 @@ import { SubscriptionList } from './subscriptions.js';
 const REPLAY_CHUNK = 10_000;
 const JOURNAL_RETRY_MS = 1_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
+/**
+ * The checkpoint is saved at least this often while trades flow (besides at each gap change and
+ * conversion): a restart decodes the journal from the checkpoint on, and with conversion paused
+ * (a full disk) and no gap nothing else would save it.
+ */
+const CHECKPOINT_EVERY_MS = 10_000;
 export const MARKET_FEED_PATH = '/feed/market';
 
 /**
@@ -130,12 +136,17 @@ export const dataCaptureService: ServiceDefinition = {
     step('replay');
     await reopenLostTrades({ damage, journal, store, tracker, sessionOf, logger, now: clock.now() });
 
-    const saveCheckpoint = () =>
+    let checkpointSavedAt = clock.now();
+    // Right after a flush (as here and from the capture's callback) the tracker has seen exactly
+    // what the journal holds.
+    const saveCheckpoint = () => {
+      checkpointSavedAt = clock.now();
       checkpoints.save({
         seq: journal.writtenSeq,
         convertedThrough: converter?.convertedThrough ?? 0,
         tracker: tracker.snapshot(),
       });
+    };
     converter = new ParquetConverter(
       journal,
       store,
@@ -199,8 +210,17 @@ export const dataCaptureService: ServiceDefinition = {
         tail: (events) => {
           // While Parquet lags far behind, stop growing the in-memory tail: the journal keeps
           // everything, /health shows the backlog, and conversion catches the queries up later.
-          const room = settings.queryTailMaxTrades - store.tailTrades;
-          if (room >= events.length) return store.appendTail(events);
+          let room = settings.queryTailMaxTrades - store.tailTrades;
+          if (room >= events.length) return store.appendTail(events); // the usual case: no count
+          let fits = events.length;
+          let lastLeftOut = 0;
+          for (const [i, e] of events.entries()) {
+            if (e.kind !== 'trade') continue;
+            if (room-- > 0) continue;
+            fits = Math.min(fits, i);
+            lastLeftOut = e.seq;
+          }
+          if (lastLeftOut === 0) return store.appendTail(events);
           if (unqueryableThrough <= (converter?.convertedThrough ?? 0))
             logger.warn(
               {
@@ -210,8 +230,8 @@ export const dataCaptureService: ServiceDefinition = {
               },
               'Parquet lags too far behind: new trades are queryable once converted (the journal has them)',
             );
-          store.appendTail(events.slice(0, Math.max(0, room)));
-          unqueryableThrough = events.at(-1)?.seq ?? unqueryableThrough;
+          store.appendTail(events.slice(0, fits));
+          unqueryableThrough = lastLeftOut;
         },
       },
       clock,
@@ -223,7 +243,7 @@ export const dataCaptureService: ServiceDefinition = {
           metrics.setGaps(tracker.all());
           saveCheckpoint();
           backfiller?.kick();
-        }
+        } else if (clock.now() - checkpointSavedAt >= CHECKPOINT_EVERY_MS) saveCheckpoint();
       },
     );
 
@@ -470,7 +490,8 @@ async function loadCheckpoint(
 
 /**
  * Brings the gap tracker from the checkpoint to the journal's end, and the query tail to what
- * Parquet lacks (its newest `tailMax` records at most: a restart over a long Parquet backlog once
+ * Parquet lacks: its newest `tailMax` records at most, trades and quotes alike, so a restart never
+ * holds more trades than the live bound (a restart over a long Parquet backlog once
  * loaded all of it, GBs of objects whose collections stalled the service); records are decoded
  * only from the older of the checkpoint's seq and where that tail starts.
  */
