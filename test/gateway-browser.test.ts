@@ -9,11 +9,16 @@ import { configEnv, freePort, type JsonBody, ROOT, Supervisors, tempHome, waitFo
  * system started by `tradingsystem start`: the sign-in page, the session cookie, CSRF, and /docs
  * rendering under the Content-Security-Policy.
  */
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const supervisors = new Supervisors();
 let browser: Browser;
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `Chromium is not at ${CHROMIUM}: these tests drive a real browser. Install it (Debian: ` +
+        '`sudo apt-get install -y chromium`, as .ci/run does) or set CHROMIUM_PATH to its executable.',
+    );
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }, 30_000);
 afterAll(async () => {
