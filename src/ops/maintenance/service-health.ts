@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../../kernel/config.js';
+import { foreignAnswer, probeHealth } from '../../kernel/health-probe.js';
 import { isUp } from '../supervisor/background.js';
 import { control } from '../supervisor/control.js';
 import { processSpecs } from '../supervisor/specs.js';
-import { foreignAnswer, type ProcessStatus } from '../supervisor/supervisor.js';
+import type { ProcessStatus } from '../supervisor/supervisor.js';
 import { UsageError, withUsage } from './args.js';
 
 export interface HealthCheckBody {
@@ -46,50 +47,33 @@ export async function probeServices(config: Config): Promise<ServiceHealth[]> {
         proc && !isUp(proc) && proc.state !== 'unhealthy'
           ? [`supervisor: ${proc.state}${proc.detail ? ` (${proc.detail})` : ''}`]
           : [];
-      try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-        const body = (await res.json().catch(() => ({}))) as {
-          status?: string;
-          service?: string;
-          pid?: unknown;
-          checks?: Record<string, HealthCheckBody>;
-        };
-        const checks = body.checks && typeof body.checks === 'object' ? body.checks : {};
-        const pid = typeof body.pid === 'number' ? body.pid : null;
-        const failing = Object.entries(checks)
-          .filter(([, c]) => c.status !== 'ok')
-          .map(([n, c]) => `${n}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`);
-        const stranger = foreignAnswer(s, proc?.pid, body);
-        if (stranger) failing.push(stranger);
-        failing.push(...notRunning);
-        const reported = body.status === 'ok' || body.status === 'degraded' || body.status === 'down';
-        return {
-          service: s.name,
-          url,
-          httpStatus: res.status,
-          status:
-            stranger || notRunning.length
-              ? 'down'
-              : reported
-                ? (body.status as ServiceHealth['status'])
-                : res.ok
-                  ? 'ok'
-                  : 'down',
-          failing,
-          checks,
-          pid,
-        };
-      } catch (err) {
+      const r = await probeHealth(url, PROBE_TIMEOUT_MS);
+      if (r.httpStatus === null)
         return {
           service: s.name,
           url,
           httpStatus: null,
           status: 'down',
-          failing: [`unreachable: ${(err as Error).message}`, ...notRunning],
+          failing: [`unreachable: ${r.detail}`, ...notRunning],
           checks: {},
           pid: null,
         };
-      }
+      const checks = (r.checks ?? {}) as Record<string, HealthCheckBody>;
+      const failing = Object.entries(checks)
+        .filter(([, c]) => c.status !== 'ok')
+        .map(([n, c]) => `${n}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`);
+      const stranger = foreignAnswer(s, proc?.pid, r.answeredBy);
+      if (stranger) failing.push(stranger);
+      failing.push(...notRunning);
+      return {
+        service: s.name,
+        url,
+        httpStatus: r.httpStatus,
+        status: stranger || notRunning.length ? 'down' : r.status,
+        failing,
+        checks,
+        pid: r.answeredBy.pid,
+      };
     }),
   );
 }

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
+import type { Config } from '../../kernel/config.js';
+import { foreignAnswer, probeHealth } from '../../kernel/health-probe.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { ProcessSpec } from './specs.js';
 
@@ -49,12 +50,6 @@ export interface ProbeResult {
 
 const PROBE_TIMEOUT_MS = 2_000;
 
-interface ProbeBody {
-  status?: string;
-  service?: unknown;
-  pid?: unknown;
-  checks?: Record<string, { status?: string }>;
-}
 const GATE_POLL_MS = 100;
 /**
  * Each liveness kill doubles the next run's patience (its start allowance and the misses that kill
@@ -370,53 +365,47 @@ export class Supervisor extends EventEmitter {
   private async probeOnce(p: Managed): Promise<void> {
     const child = p.child;
     if (!child) return;
-    const url = `http://${p.spec.host}:${p.spec.port}${p.spec.healthPath}`;
-    let next: ProcessState;
-    let detail: string | null = null;
     const at = Date.now();
-    const started = performance.now();
-    const result = (httpStatus: number | null, body?: ProbeBody): ProbeResult => ({
+    const r = await probeHealth(`http://${p.spec.host}:${p.spec.port}${p.spec.healthPath}`, PROBE_TIMEOUT_MS);
+    if (p.child !== child) return; // gone meanwhile
+    const probed: ProbeResult = {
       service: p.spec.name,
       at,
-      ok: httpStatus === 200,
-      httpStatus,
-      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      ok: r.httpStatus === 200,
+      httpStatus: r.httpStatus,
+      latencyMs: r.latencyMs,
       state: p.state,
-      ...(body?.checks && { checks: body.checks }),
-    });
-    let probed: ProbeResult;
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-      const body = (await res.json().catch(() => ({}))) as ProbeBody;
-      probed = result(res.status, body);
-      const foreign = foreignAnswer(p.spec, child.pid, body);
-      if (foreign) {
-        this.heldByAnother(p, child, foreign);
-        return;
-      }
-      if (p.foreign && p.child === child) p.foreign = null;
-      p.livenessMisses = 0;
-      if (res.status === 200) next = body.status === 'degraded' ? 'degraded' : 'healthy';
-      else next = 'unhealthy';
-      if (next !== 'healthy' && body.checks) {
-        detail = Object.entries(body.checks)
-          .filter(([, c]) => c.status !== 'ok')
-          .map(([name, c]) => `${name}: ${c.status}`)
-          .join(', ');
-      }
-    } catch (err) {
-      if (p.child !== child) return; // gone meanwhile
+      ...(r.checks && { checks: r.checks }),
+    };
+    if (r.httpStatus === null) {
       // Not listening yet is normal while booting, until the health timeout.
       if (booting(p, this.policy)) return;
-      this.emit('probe', result(null));
+      this.emit('probe', probed);
       this.missed(
         p,
         child,
-        { err: (err as Error).message },
+        { err: r.detail ?? 'no answer' },
         'health endpoint not answering; killing for restart',
       );
       return;
     }
+    const foreign = foreignAnswer(p.spec, child.pid, r.answeredBy);
+    if (foreign) {
+      this.heldByAnother(p, child, foreign);
+      return;
+    }
+    if (p.foreign) p.foreign = null;
+    p.livenessMisses = 0;
+    // Only a 200 counts as up (a 503 is the service saying it is down).
+    const next: ProcessState =
+      r.httpStatus === 200 ? (r.status === 'degraded' ? 'degraded' : 'healthy') : 'unhealthy';
+    const detail =
+      next !== 'healthy' && r.checks
+        ? Object.entries(r.checks)
+            .filter(([, c]) => c.status !== 'ok')
+            .map(([name, c]) => `${name}: ${c.status}`)
+            .join(', ')
+        : null;
     if (p.child !== child || p.stopping) return;
     this.emit('probe', { ...probed, state: next });
     if ((next === 'healthy' || next === 'degraded') && !p.healthySince) p.healthySince = Date.now();
@@ -491,30 +480,6 @@ export class Supervisor extends EventEmitter {
   private changed(): void {
     this.emit('change', this.status());
   }
-}
-
-/**
- * Why a `/health` answer is not from the process we started, or null when it is: the one test,
- * for the supervisor and for `tradingsystem health`. Our services answer with their name and pid;
- * an extra process is checked on the pid only if it gives one. `ourPid` null: not known (no
- * supervisor to ask), so only the name is checked.
- */
-export function foreignAnswer(
-  spec: { name: string; port: number },
-  ourPid: number | null | undefined,
-  body: { service?: unknown; pid?: unknown },
-): string | null {
-  const ours = (SERVICE_NAMES as readonly string[]).includes(spec.name);
-  const pid = typeof body.pid === 'number' ? body.pid : null;
-  const name = typeof body.service === 'string' ? body.service : null;
-  const wrongPid = pid !== null && ourPid != null && pid !== ourPid;
-  const wrongName = ours && (name !== spec.name || pid === null);
-  if (!wrongPid && !wrongName) return null;
-  const who = [
-    pid !== null ? `pid ${pid}` : 'not ours',
-    ...(name !== null && name !== spec.name ? [`answering as '${name}'`] : []),
-  ].join(', ');
-  return `port ${spec.port} held by another program (${who})`;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -7,7 +7,7 @@ import type { Authenticator } from './auth.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
 
-export interface ServiceHealth extends HealthProbeResult {
+export interface ServiceHealth extends Omit<HealthProbeResult, 'answeredBy'> {
   url: string;
 }
 
@@ -31,7 +31,9 @@ export async function systemHealth(config: Config, timeoutMs: number): Promise<S
   const probes = await Promise.all(
     names.map(async (n): Promise<ServiceHealth> => {
       const url = `http://${config.services[n].host}:${config.services[n].port}/health`;
-      return { url, ...(await probeHealth(url, Math.min(timeoutMs, PROBE_TIMEOUT_MS))) };
+      // Who answered (a pid) is for the supervisor's checks, not for API clients.
+      const { answeredBy: _, ...probe } = await probeHealth(url, Math.min(timeoutMs, PROBE_TIMEOUT_MS));
+      return { url, ...probe };
     }),
   );
   const services = Object.fromEntries(names.map((n, i) => [n, probes[i] as ServiceHealth]));
