@@ -54,9 +54,9 @@ const GATE_POLL_MS = 100;
 /**
  * Each liveness kill doubles the next run's patience (its start allowance and the misses that kill
  * it), up to this factor; answering for `backoffResetMs` without a miss brings it back to 1 (so does
- * `restart`). A service that went
- * silent catching up after a restart (a long backlog, feed clients resuming) is otherwise killed
- * again before it has caught up, every restart adding to the backlog: a death spiral the soak saw.
+ * `restart`). A service that went silent catching up after a restart (a long backlog, feed clients
+ * resuming) is otherwise killed again before it has caught up, every restart adding to the backlog:
+ * a death spiral the soak saw.
  */
 const MAX_LIVENESS_PATIENCE = 8;
 const OUTPUT_TAIL_LINES = 20;

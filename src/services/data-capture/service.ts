@@ -137,8 +137,6 @@ export const dataCaptureService: ServiceDefinition = {
     await reopenLostTrades({ damage, journal, store, tracker, sessionOf, logger, now: clock.now() });
 
     let checkpointSavedAt = clock.now();
-    // Right after a flush (as here and from the capture's callback) the tracker has seen exactly
-    // what the journal holds.
     const saveCheckpoint = () => {
       checkpointSavedAt = clock.now();
       checkpoints.save({
@@ -243,7 +241,9 @@ export const dataCaptureService: ServiceDefinition = {
           metrics.setGaps(tracker.all());
           saveCheckpoint();
           backfiller?.kick();
-        } else if (clock.now() - checkpointSavedAt >= CHECKPOINT_EVERY_MS) saveCheckpoint();
+        } else if (clock.now() - checkpointSavedAt >= CHECKPOINT_EVERY_MS) {
+          saveCheckpoint(); // right after a flush: the tracker has seen exactly what the journal holds
+        }
       },
     );
 
