@@ -22,7 +22,7 @@ function expectStatusShowedOutage(
   );
 }
 
-/** 3 missed probes (1 s apart, 2 s timeout each) then a kill, 1 s backoff and a start. */
+/** 3 missed probes (one at a time, 2 s timeout each, 1 s apart) then a kill, 1 s backoff and a start. */
 const HUNG_OBJECTIVE_MS = 25_000;
 
 /** Freezes a service with SIGSTOP: the supervisor must see /health stop answering, kill it and start it again. */
