@@ -193,7 +193,13 @@ export const supervisorFrozen: Scenario = {
   budgetMs: () => 150_000,
   async run(ctx) {
     const freezeMs = ctx.pick(10_000, 30_000);
-    const r = await bringUp(ctx, { name: 'sup-frozen', marketMs: freezeMs + 6_000 }, { ordersPerSecond: 10 });
+    // 10 s more market than the freeze needs: a start slowed by the host (once 17 s between ready
+    // and the order load in a full `npm test`) must not leave the freeze after the close.
+    const r = await bringUp(
+      ctx,
+      { name: 'sup-frozen', marketMs: freezeMs + 16_000 },
+      { ordersPerSecond: 10 },
+    );
     await sleep(3_000);
     const spid = r.sys.supervisorPid();
     if (!spid) throw new Error('no supervisor pid');
