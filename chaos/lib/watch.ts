@@ -144,16 +144,19 @@ export class Watch {
     since: number,
     objectiveMs: number | Partial<Record<ServiceName, number>>,
     label: string,
+    /** 'serving': /health 200, ok or degraded (a fault that leaves it degraded on purpose). */
+    back: 'healthy' | 'serving' = 'healthy',
   ): Promise<Record<string, number | null>> {
+    const test = back === 'serving' ? Watch.serving : Watch.ok;
     const objective = (s: ServiceName) =>
       typeof objectiveMs === 'number' ? objectiveMs : (objectiveMs[s] ?? RECOVERY_OBJECTIVES_MS[s]);
     const deadline = since + Math.max(...services.map(objective)) + 2 * this.everyMs + 500;
-    while (Date.now() < deadline && !services.every((s) => this.recoveredAt(s, since) !== null)) {
+    while (Date.now() < deadline && !services.every((s) => this.recoveredAt(s, since, 2, test) !== null)) {
       await sleep(this.everyMs);
     }
     const out: Record<string, number | null> = {};
     for (const s of services) {
-      const at = this.recoveredAt(s, since);
+      const at = this.recoveredAt(s, since, 2, test);
       const ms = at === null ? null : at - since;
       const servingAt = this.recoveredAt(s, since, 2, Watch.serving);
       const servingMs = servingAt === null ? null : servingAt - since;
@@ -162,11 +165,11 @@ export class Watch {
       ctx.recovered(s, ok ? ms : null);
       const last = this.samples.get(s)?.at(-1);
       ctx.check(
-        `${s} healthy again within ${secs(objective(s))} (${label})`,
+        `${s} ${back} again within ${secs(objective(s))} (${label})`,
         ok,
         ms === null
-          ? `not healthy within ${secs(objective(s))}${servingMs !== null ? ` (serving again after ${secs(servingMs)})` : ''}; last said: ${last ? Watch.said(last) : 'nothing'}`
-          : `healthy after ${secs(ms)}`,
+          ? `not ${back} within ${secs(objective(s))}${servingMs !== null ? ` (serving again after ${secs(servingMs)})` : ''}; last said: ${last ? Watch.said(last) : 'nothing'}`
+          : `${back} after ${secs(ms)}`,
         { recoveryMs: ms, servingMs, objectiveMs: objective(s) },
       );
     }
