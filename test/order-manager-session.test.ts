@@ -4,7 +4,7 @@ import { SimBrokerAdapter, simOptionsFromConfig } from '../src/adapters/broker/s
 import type { BrokerAdapter, BrokerHandlers, BrokerOrderRequest } from '../src/adapters/broker/types.js';
 import { OrderJournal } from '../src/adapters/storage/order-journal.js';
 import { DEFAULT_INSTRUMENTS } from '../src/domain/instruments.js';
-import type { Clock } from '../src/kernel/clock.js';
+import { type Clock, SystemClock } from '../src/kernel/clock.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { emptyState, project } from '../src/services/order-manager/projection.js';
@@ -22,12 +22,13 @@ const MIDNIGHT = Date.parse('2026-06-17T03:00:00Z');
 const MINUTE = 60_000;
 
 /** Real time, moved to a chosen instant and shifted by hand: the simulator keeps running on it. */
-class ShiftedClock implements Clock {
+class ShiftedClock extends SystemClock {
   private offset: number;
   constructor(at: number) {
+    super();
     this.offset = at - Date.now();
   }
-  now(): number {
+  override now(): number {
     return Date.now() + this.offset;
   }
   set(at: number): void {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { type Clock, systemClock, type Timer } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { foreignAnswer, probeHealth } from '../../kernel/health-probe.js';
 import type { Logger } from '../../kernel/logger.js';
@@ -80,7 +81,7 @@ class Managed {
   lastExit: string | null = null;
   detail: string | null = null;
   outputTail: string[] = [];
-  restartTimer: NodeJS.Timeout | null = null;
+  restartTimer: Timer | null = null;
   /** Set while we are the ones stopping it, so its exit is not a crash. */
   stopping = false;
   /** What answered its health endpoint last, when that was not our process (another program on its port). */
@@ -99,8 +100,8 @@ class Managed {
 }
 
 /** Still within its start allowance: not answering yet is not a miss. */
-function booting(p: Managed, policy: SupervisorPolicy): boolean {
-  return p.state === 'starting' && Date.now() - p.startedAt < policy.healthTimeoutMs * p.livenessPatience;
+function booting(p: Managed, policy: SupervisorPolicy, now: number): boolean {
+  return p.state === 'starting' && now - p.startedAt < policy.healthTimeoutMs * p.livenessPatience;
 }
 
 /**
@@ -111,7 +112,7 @@ function booting(p: Managed, policy: SupervisorPolicy): boolean {
  */
 export class Supervisor extends EventEmitter {
   private readonly procs: Managed[];
-  private monitor: NodeJS.Timeout | null = null;
+  private monitor: Timer | null = null;
   private shuttingDown = false;
 
   constructor(
@@ -119,13 +120,14 @@ export class Supervisor extends EventEmitter {
     private readonly policy: SupervisorPolicy,
     private readonly logger: Logger,
     private readonly childEnv: Record<string, string> = {},
+    private readonly clock: Clock = systemClock,
   ) {
     super();
     this.procs = specs.map((s) => new Managed(s, policy.backoffInitialMs));
   }
 
   status(): ProcessStatus[] {
-    const now = Date.now();
+    const now = this.clock.now();
     return this.procs.map((p) => ({
       name: p.spec.name,
       pid: p.pid,
@@ -141,7 +143,7 @@ export class Supervisor extends EventEmitter {
 
   /** Starts every process in order; resolves once each is healthy, failed, or past its gate timeout. */
   async start(): Promise<void> {
-    this.monitor ??= setInterval(() => void this.probeAll(), this.policy.healthIntervalMs);
+    this.monitor ??= this.clock.every(this.policy.healthIntervalMs, () => void this.probeAll());
     for (const p of this.procs) {
       if (this.shuttingDown) return;
       await this.startAndGate(p);
@@ -163,7 +165,7 @@ export class Supervisor extends EventEmitter {
   /** Stops every process, dependents first, each with SIGTERM then SIGKILL after the timeout. */
   async stop(): Promise<void> {
     this.shuttingDown = true;
-    if (this.monitor) clearInterval(this.monitor);
+    this.clock.cancel(this.monitor);
     this.monitor = null;
     for (const p of [...this.procs].reverse()) await this.stopOne(p);
   }
@@ -180,12 +182,12 @@ export class Supervisor extends EventEmitter {
    */
   private async gate(p: Managed, onlyThisRun = false): Promise<void> {
     const allowanceMs = this.policy.healthTimeoutMs * p.livenessPatience;
-    const deadline = Date.now() + allowanceMs;
+    const deadline = this.clock.now() + allowanceMs;
     while (!this.shuttingDown) {
       if (onlyThisRun && p.state === 'backoff') return;
       if (p.state === 'healthy' || p.state === 'degraded' || p.state === 'failed' || p.state === 'stopped')
         return;
-      if (Date.now() > deadline) {
+      if (this.clock.now() > deadline) {
         const detail = `not healthy within ${allowanceMs} ms${p.foreign ? `: ${p.foreign}` : ''}`;
         this.logger.error({ event: 'supervisor.health_gate_timeout', service: p.spec.name }, detail);
         // A running process stays under the monitor, which may still see it healthy or kill it.
@@ -197,7 +199,7 @@ export class Supervisor extends EventEmitter {
         return;
       }
       if (p.child && p.state === 'starting') await this.probe(p);
-      await sleep(GATE_POLL_MS);
+      await this.clock.sleep(GATE_POLL_MS);
     }
   }
 
@@ -219,7 +221,7 @@ export class Supervisor extends EventEmitter {
       detached: true,
     });
     p.child = child;
-    p.startedAt = Date.now();
+    p.startedAt = this.clock.now();
     p.state = 'starting';
     p.detail = null;
     const keep = (chunk: Buffer) => {
@@ -252,7 +254,7 @@ export class Supervisor extends EventEmitter {
       this.changed();
       return;
     }
-    const now = Date.now();
+    const now = this.clock.now();
     if (p.healthySince && now - p.healthySince >= this.policy.backoffResetMs) {
       p.nextBackoffMs = this.policy.backoffInitialMs;
     }
@@ -283,7 +285,7 @@ export class Supervisor extends EventEmitter {
       );
       this.changed();
       if (retryMs > 0) {
-        p.restartTimer = setTimeout(() => {
+        p.restartTimer = this.clock.after(retryMs, () => {
           if (this.shuttingDown || p.state !== 'failed') return;
           p.restarts += 1;
           this.logger.warn(
@@ -292,7 +294,7 @@ export class Supervisor extends EventEmitter {
           );
           this.spawn(p);
           void this.gate(p, true);
-        }, retryMs);
+        });
       }
       return;
     }
@@ -305,16 +307,16 @@ export class Supervisor extends EventEmitter {
       'process exited unexpectedly',
     );
     this.changed();
-    p.restartTimer = setTimeout(() => {
+    p.restartTimer = this.clock.after(delay, () => {
       if (this.shuttingDown || p.state !== 'backoff') return;
       p.restarts += 1;
       this.spawn(p);
       void this.gate(p, true);
-    }, delay);
+    });
   }
 
   private async stopOne(p: Managed): Promise<void> {
-    if (p.restartTimer) clearTimeout(p.restartTimer);
+    this.clock.cancel(p.restartTimer);
     p.restartTimer = null;
     const child = p.child;
     p.stopping = true;
@@ -329,7 +331,7 @@ export class Supervisor extends EventEmitter {
     signalGroup(child.pid, 'SIGTERM');
     const inTime = await Promise.race([
       exited.then(() => true),
-      sleep(this.policy.stopTimeoutMs).then(() => false),
+      this.clock.sleep(this.policy.stopTimeoutMs).then(() => false),
     ]);
     if (!inTime) {
       this.logger.warn(
@@ -365,7 +367,7 @@ export class Supervisor extends EventEmitter {
   private async probeOnce(p: Managed): Promise<void> {
     const child = p.child;
     if (!child) return;
-    const at = Date.now();
+    const at = this.clock.now();
     const r = await probeHealth(`http://${p.spec.host}:${p.spec.port}${p.spec.healthPath}`, PROBE_TIMEOUT_MS);
     if (p.child !== child) return; // gone meanwhile
     const probed: ProbeResult = {
@@ -379,7 +381,7 @@ export class Supervisor extends EventEmitter {
     };
     if (r.httpStatus === null) {
       // Not listening yet is normal while booting, until the health timeout.
-      if (booting(p, this.policy)) return;
+      if (booting(p, this.policy, this.clock.now())) return;
       this.emit('probe', probed);
       this.missed(
         p,
@@ -408,9 +410,9 @@ export class Supervisor extends EventEmitter {
         : null;
     if (p.child !== child || p.stopping) return;
     this.emit('probe', { ...probed, state: next });
-    if ((next === 'healthy' || next === 'degraded') && !p.healthySince) p.healthySince = Date.now();
-    p.answeringSince ||= Date.now();
-    if (p.livenessPatience > 1 && Date.now() - p.answeringSince >= this.policy.backoffResetMs)
+    if ((next === 'healthy' || next === 'degraded') && !p.healthySince) p.healthySince = this.clock.now();
+    p.answeringSince ||= this.clock.now();
+    if (p.livenessPatience > 1 && this.clock.now() - p.answeringSince >= this.policy.backoffResetMs)
       p.livenessPatience = 1;
     if (next === 'unhealthy') p.healthySince = 0;
     if (next !== p.state || detail !== p.detail) {
@@ -451,7 +453,7 @@ export class Supervisor extends EventEmitter {
       p.detail = foreign;
       this.changed();
     }
-    if (booting(p, this.policy)) return;
+    if (booting(p, this.policy, this.clock.now())) return;
     this.missed(p, child, { foreign }, 'our process does not answer on its port; killing for restart');
   }
 
@@ -490,4 +492,3 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

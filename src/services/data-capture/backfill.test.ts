@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { BrokerAdapter } from '../../adapters/broker/types.js';
 import { GapTracker, type SessionInfo } from '../../domain/gaps.js';
 import type { Trade } from '../../domain/market-data.js';
+import { ManualClock } from '../../kernel/clock.js';
 import { Backfiller } from './backfill.js';
 import type { Capture } from './capture.js';
 
@@ -42,7 +43,7 @@ describe('Backfiller tail check', () => {
       subscriptions: () => [{ ticker: 'WINZ26', exchange: 'F' }],
       sessionOf,
       initialBackfillMs: 60_000,
-      now: () => T0 + 10,
+      clock: new ManualClock(T0 + 10),
     });
     expect(backfiller.checkingTails).toBe(false);
     backfiller.checkTails();

@@ -1,6 +1,7 @@
 import type { BrokerAdapter } from '../../adapters/broker/types.js';
 import type { Gap, GapTracker, SessionInfo, TailCursor } from '../../domain/gaps.js';
 import type { Trade } from '../../domain/market-data.js';
+import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { Capture } from './capture.js';
 
@@ -22,7 +23,7 @@ export interface BackfillOptions {
   sessionOf: (ts: number) => SessionInfo;
   /** How far back a gap at capture start is filled; older trades of the session are skipped. */
   initialBackfillMs: number;
-  now: () => number;
+  clock: Clock;
 }
 
 /**
@@ -38,7 +39,7 @@ export interface BackfillOptions {
 export class Backfiller {
   private running: Promise<void> | null = null;
   private readonly attempts = new Map<string, number>();
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: Timer | null = null;
   private stopped = false;
   /** A tail check was asked for and has not started yet. */
   private tailCheckDue = false;
@@ -67,7 +68,7 @@ export class Backfiller {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.opts.clock.cancel(this.retryTimer);
     await this.running;
   }
 
@@ -129,7 +130,7 @@ export class Backfiller {
             'broker history lacks trades of a gap; closing it as skipped',
           );
         }
-        tracker.giveUp(gap.id, this.opts.now());
+        tracker.giveUp(gap.id, this.opts.clock.now());
         this.opts.capture.gapsTouched();
         continue;
       }
@@ -140,13 +141,13 @@ export class Backfiller {
 
   private async checkAllTails(): Promise<void> {
     const { tracker, logger } = this.opts;
-    for (const tail of tracker.tails(this.opts.subscriptions(), this.opts.now())) {
+    for (const tail of tracker.tails(this.opts.subscriptions(), this.opts.clock.now())) {
       if (this.stopped || !this.opts.ready()) {
         this.tailCheckDue = true;
         return;
       }
       const last = await this.lastTradeOf(tail);
-      const gap = tracker.closeTail(tail, last, this.opts.now());
+      const gap = tracker.closeTail(tail, last, this.opts.clock.now());
       if (gap) {
         logger.warn(
           {
@@ -170,7 +171,7 @@ export class Backfiller {
    * market answers with the first request and a quiet one with a few.
    */
   private async lastTradeOf(tail: TailCursor): Promise<Trade | null> {
-    const end = Math.min(this.opts.now(), this.opts.sessionOf(tail.lastTs).endTs - 1);
+    const end = Math.min(this.opts.clock.now(), this.opts.sessionOf(tail.lastTs).endTs - 1);
     let span = WINDOW_MS;
     for (let to = end; to >= tail.lastTs; span *= 2) {
       const from = Math.max(tail.lastTs, to - span + 1);
@@ -204,11 +205,12 @@ export class Backfiller {
 
   private retryLater(): void {
     if (this.stopped || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.kick();
-    }, RETRY_MS);
-    this.retryTimer.unref();
+    this.retryTimer = this.opts.clock
+      .after(RETRY_MS, () => {
+        this.retryTimer = null;
+        this.kick();
+      })
+      .unref();
   }
 }
 
@@ -220,7 +222,7 @@ export interface SessionEndWatchOptions {
   tickers: () => readonly string[];
   marketOpen: (ticker: string, now: number) => boolean;
   sessionOf: (ts: number) => SessionInfo;
-  now: () => number;
+  clock: Clock;
   /** A market closed or a new session began. */
   onSessionEnd: () => void;
 }
@@ -233,22 +235,21 @@ export interface SessionEndWatchOptions {
 export class SessionEndWatch {
   private readonly wasOpen = new Map<string, boolean>();
   private session: string;
-  private readonly timer: NodeJS.Timeout;
-  private graceTimer: NodeJS.Timeout | null = null;
+  private readonly timer: Timer;
+  private graceTimer: Timer | null = null;
 
   constructor(private readonly opts: SessionEndWatchOptions) {
-    this.session = opts.sessionOf(opts.now()).key;
-    this.timer = setInterval(() => this.check(), WATCH_EVERY_MS);
-    this.timer.unref();
+    this.session = opts.sessionOf(opts.clock.now()).key;
+    this.timer = opts.clock.every(WATCH_EVERY_MS, () => this.check()).unref();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.opts.clock.cancel(this.timer);
+    this.opts.clock.cancel(this.graceTimer);
   }
 
   private check(): void {
-    const now = this.opts.now();
+    const now = this.opts.clock.now();
     const session = this.opts.sessionOf(now).key;
     let ended = session !== this.session;
     this.session = session;
@@ -258,10 +259,11 @@ export class SessionEndWatch {
       this.wasOpen.set(ticker, open);
     }
     if (!ended || this.graceTimer) return;
-    this.graceTimer = setTimeout(() => {
-      this.graceTimer = null;
-      this.opts.onSessionEnd();
-    }, CLOSE_GRACE_MS);
-    this.graceTimer.unref();
+    this.graceTimer = this.opts.clock
+      .after(CLOSE_GRACE_MS, () => {
+        this.graceTimer = null;
+        this.opts.onSessionEnd();
+      })
+      .unref();
   }
 }

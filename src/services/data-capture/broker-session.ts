@@ -1,6 +1,6 @@
 import type { BrokerAdapter, BrokerEvent } from '../../adapters/broker/types.js';
 import { type ConnectionInput, type ConnectionState, nextState } from '../../domain/connection.js';
-import type { Clock } from '../../kernel/clock.js';
+import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
@@ -53,9 +53,9 @@ export class BrokerSession {
   private lastDataAt = 0;
   private impairedSince: number | null = null;
   escalated = false;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private attemptTimer: NodeJS.Timeout | null = null;
-  private watchdog: NodeJS.Timeout | null = null;
+  private reconnectTimer: Timer | null = null;
+  private attemptTimer: Timer | null = null;
+  private watchdog: Timer | null = null;
   private stopped = false;
   /** Set while we disconnect on purpose, so the adapter's "disconnected" news is not a new loss. */
   private disconnectingOnPurpose = false;
@@ -70,15 +70,14 @@ export class BrokerSession {
     this.stopped = false;
     this.impairedSince = this.opts.clock.now();
     const every = Math.max(50, Math.min(1_000, Math.floor(this.opts.policy.stallAfterMs / 4)));
-    this.watchdog = setInterval(() => this.check(), every);
-    this.watchdog.unref();
+    this.watchdog = this.opts.clock.every(every, () => this.check()).unref();
     await this.connect();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.clearTimers();
-    if (this.watchdog) clearInterval(this.watchdog);
+    this.opts.clock.cancel(this.watchdog);
     this.apply({ type: 'disconnect' });
     await this.opts.adapter.disconnect().catch(() => {});
   }
@@ -208,10 +207,10 @@ export class BrokerSession {
       this.attempts = 0;
       delay = reconnectIntervalMs * 6;
     }
-    this.reconnectTimer = setTimeout(() => {
+    this.reconnectTimer = this.opts.clock.after(delay, () => {
       this.reconnectTimer = null;
       void this.reconnect();
-    }, delay);
+    });
   }
 
   private async reconnect(): Promise<void> {
@@ -226,10 +225,10 @@ export class BrokerSession {
     this.disconnectingOnPurpose = true;
     await this.opts.adapter.disconnect().catch(() => {});
     // An attempt that has not reached Active by the next interval counts as failed.
-    this.attemptTimer = setTimeout(() => {
+    this.attemptTimer = this.opts.clock.after(this.opts.policy.reconnectIntervalMs, () => {
       this.attemptTimer = null;
       if (this.state !== 'Active') this.scheduleReconnect();
-    }, this.opts.policy.reconnectIntervalMs);
+    });
     await this.connect();
   }
 
@@ -289,8 +288,8 @@ export class BrokerSession {
   }
 
   private clearTimers(): void {
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.attemptTimer) clearTimeout(this.attemptTimer);
+    this.opts.clock.cancel(this.reconnectTimer);
+    this.opts.clock.cancel(this.attemptTimer);
     this.reconnectTimer = null;
     this.attemptTimer = null;
   }

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import type { SegmentInfo, SegmentJournal } from '../../adapters/storage/segment-journal.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
+import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
 import type { DamagedParquet } from './market-store.js';
@@ -26,7 +27,7 @@ export class ParquetConverter {
   private readonly redo: { damage: DamagedParquet; segment: SegmentInfo }[] = [];
   /** Damaged Parquet whose segment the journal no longer holds: only a backup brings it back. */
   private readonly unrecoverable: DamagedParquet[] = [];
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: Timer | null = null;
   private retryMs = RETRY_FIRST_MS;
   lastError: string | null = null;
   failures = 0;
@@ -40,6 +41,7 @@ export class ParquetConverter {
     private readonly logger: Logger,
     private readonly metrics: CaptureMetrics,
     private readonly onConverted: (seq: number) => void,
+    private readonly clock: Clock,
   ) {}
 
   /** A damaged Parquet file was set aside: its segment is converted again if the journal has it. */
@@ -104,7 +106,7 @@ export class ParquetConverter {
 
   /** Converts everything sealed so far (graceful stop); false if some segment still failed. */
   async drain(): Promise<boolean> {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.clock.cancel(this.retryTimer);
     this.retryTimer = null;
     await this.running;
     await this.kick();
@@ -112,7 +114,7 @@ export class ParquetConverter {
   }
 
   stop(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.clock.cancel(this.retryTimer);
     this.retryTimer = null;
   }
 
@@ -212,8 +214,7 @@ export class ParquetConverter {
       { event: 'capture.parquet_failed', segment: seg.file, err: this.lastError, retryInMs: this.retryMs },
       'Parquet conversion failed; the journal segment is kept and retried',
     );
-    this.retryTimer = setTimeout(() => void this.kick(), this.retryMs);
-    this.retryTimer.unref();
+    this.retryTimer = this.clock.after(this.retryMs, () => void this.kick()).unref();
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 }

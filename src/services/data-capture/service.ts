@@ -152,6 +152,7 @@ export const dataCaptureService: ServiceDefinition = {
       logger,
       metrics,
       saveCheckpoint,
+      clock,
     );
 
     const feed = new FeedServer<CapturedEvent>({
@@ -283,13 +284,13 @@ export const dataCaptureService: ServiceDefinition = {
         }),
       sessionOf,
       initialBackfillMs: settings.initialBackfillMinutes * 60_000,
-      now: () => clock.now(),
+      clock,
     });
     const sessionEnds = new SessionEndWatch({
       tickers: () => subscriptions.list(),
       marketOpen: (ticker, now) => broker.marketOpen(ticker, now),
       sessionOf,
-      now: () => clock.now(),
+      clock,
       onSessionEnd: () => backfiller?.checkTails(),
     });
 

@@ -20,7 +20,7 @@ import {
   type TradingStateCause,
   tradingStateAtSession,
 } from '../../domain/risk.js';
-import { type Clock, msUntilNextLocalDay } from '../../kernel/clock.js';
+import { type Clock, msUntilNextLocalDay, type Timer } from '../../kernel/clock.js';
 import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
 import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
@@ -84,9 +84,9 @@ export class OrderEngine {
   routingUp = false;
   /** A full reconciliation runs: the broker's truth is being applied, so no new order may pass. */
   reconciling = false;
-  private readonly ackTimers = new Map<string, NodeJS.Timeout>();
+  private readonly ackTimers = new Map<string, Timer>();
   private readonly apiOrders: ApiOrderClock;
-  private sessionTimer: NodeJS.Timeout | undefined;
+  private sessionTimer: Timer | undefined;
 
   constructor(private readonly d: EngineDeps) {
     this.apiOrders = new ApiOrderClock(d.metrics);
@@ -215,12 +215,13 @@ export class OrderEngine {
 
   /** Checks for a new session now (`delayMs` 0), then at every local midnight (at least hourly). */
   private watchSessions(delayMs: number): void {
-    this.sessionTimer = setTimeout(() => {
-      this.rollSession();
-      // Never sooner than a second: a timer that fires just before midnight tries again just after.
-      this.watchSessions(Math.max(1_000, msUntilNextLocalDay(this.d.timeZone, this.d.clock.now())));
-    }, delayMs);
-    this.sessionTimer.unref();
+    this.sessionTimer = this.d.clock
+      .after(delayMs, () => {
+        this.rollSession();
+        // Never sooner than a second: a timer that fires just before midnight tries again just after.
+        this.watchSessions(Math.max(1_000, msUntilNextLocalDay(this.d.timeZone, this.d.clock.now())));
+      })
+      .unref();
   }
 
   /** A new order: idempotent by clientOrderId; 422 with the risk code when risk refuses it. */
@@ -416,8 +417,8 @@ export class OrderEngine {
   }
 
   stop(): void {
-    clearTimeout(this.sessionTimer);
-    for (const t of this.ackTimers.values()) clearTimeout(t);
+    this.d.clock.cancel(this.sessionTimer);
+    for (const t of this.ackTimers.values()) this.d.clock.cancel(t);
     this.ackTimers.clear();
   }
 
@@ -532,7 +533,7 @@ export class OrderEngine {
    */
   private awaitAnswer(orderId: string, waiting: Order['status']): void {
     this.stopWaiting(orderId);
-    const timer = setTimeout(() => {
+    const timer = this.d.clock.after(this.d.ackTimeoutMs, () => {
       this.ackTimers.delete(orderId);
       if (waiting === 'PENDING_NEW') this.apiOrders.forget(orderId);
       const order = this.d.state.orders.get(orderId);
@@ -541,13 +542,13 @@ export class OrderEngine {
         order?.status === waiting ||
         (waiting === 'PENDING_NEW' && order?.status === 'PENDING_CANCEL' && !order.brokerOrderId);
       if (stillWaiting) this.apply(orderId, { type: 'timed_out', ts: this.d.clock.now() });
-    }, this.d.ackTimeoutMs);
+    });
     timer.unref();
     this.ackTimers.set(orderId, timer);
   }
 
   private stopWaiting(orderId: string): void {
-    clearTimeout(this.ackTimers.get(orderId));
+    this.d.clock.cancel(this.ackTimers.get(orderId));
     this.ackTimers.delete(orderId);
   }
 

@@ -1,7 +1,7 @@
 import type { BrokerAdapter, BrokerOrderReport } from '../../adapters/broker/types.js';
 import type { Order } from '../../domain/orders.js';
 import { localDayOf } from '../../kernel/calendar.js';
-import type { Clock } from '../../kernel/clock.js';
+import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
 import type { OrderEngine } from './engine.js';
@@ -57,8 +57,6 @@ export interface ReconcilerDeps {
   committedSeq: () => number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Brings the journal to the broker's truth through the engine's journaled event path. A missing
  * report never means gone or flat (NautilusTrader's rule): such an order becomes UNKNOWN and every
@@ -75,7 +73,7 @@ export class Reconciler {
   /** Failed commits in a row (no commit succeeded between them), and the run waiting for the next. */
   private commitFailures = 0;
   private committedSeqAtFailure = -1;
-  private commitRetry: NodeJS.Timeout | null = null;
+  private commitRetry: Timer | null = null;
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -110,15 +108,16 @@ export class Reconciler {
       this.requestFull('commit-failed');
       return;
     }
-    this.commitRetry = setTimeout(() => {
-      this.commitRetry = null;
-      this.requestFull('commit-failed');
-    }, delay);
-    this.commitRetry.unref();
+    this.commitRetry = this.d.clock
+      .after(delay, () => {
+        this.commitRetry = null;
+        this.requestFull('commit-failed');
+      })
+      .unref();
   }
 
   stop(): void {
-    if (this.commitRetry) clearTimeout(this.commitRetry);
+    this.d.clock.cancel(this.commitRetry);
     this.commitRetry = null;
   }
 
@@ -275,7 +274,7 @@ export class Reconciler {
   private async comparePositions(run: ReconcileRun): Promise<void> {
     let diffs: Mismatch[] = [];
     for (let read = 0; read < POSITION_READS; read++) {
-      if (read > 0) await sleep(POSITION_REREAD_MS);
+      if (read > 0) await this.d.clock.sleep(POSITION_REREAD_MS);
       const theirs = await this.d.broker.positions(this.d.account);
       const ours = this.fillSums();
       const symbols = new Set([...ours.keys(), ...theirs.map((p) => p.symbol)]);

@@ -87,18 +87,19 @@ export const RISK_LIMITS_RUNBOOK = 'runbooks/risk-limits-invalid';
 
 /** Tries the journal again every few seconds; once it opens, the service restarts to take it up. */
 function retryJournal(ctx: ServiceContext): void {
-  const timer = setInterval(() => {
+  const { clock } = ctx;
+  const timer = clock.every(JOURNAL_RETRY_MS, () => {
     let journal: OrderJournal;
     try {
       journal = OrderJournal.open(ctx.config.home);
     } catch {
       return;
     }
-    clearInterval(timer);
+    clock.cancel(timer);
     void journal.close().then(() => ctx.restart('the order journal can be opened again'));
-  }, JOURNAL_RETRY_MS);
+  });
   timer.unref();
-  ctx.onShutdown(() => clearInterval(timer));
+  ctx.onShutdown(() => clock.cancel(timer));
 }
 
 function wire(
@@ -234,12 +235,13 @@ function wire(
   addHealthChecks(ctx, engine, prices, journal, () => routingDownReason);
   ctx.addHealthCheck('reconciliation', () => reconciler.health());
 
-  const poll = setInterval(() => {
-    // connect() is a no-op unless the connection is down; the routing event then reconciles.
-    if (!engine.routingUp) void broker.adapter.connect();
-    void reconciler.pollUnknown();
-  }, POLL_EVERY_MS);
-  poll.unref();
+  const poll = clock
+    .every(POLL_EVERY_MS, () => {
+      // connect() is a no-op unless the connection is down; the routing event then reconciles.
+      if (!engine.routingUp) void broker.adapter.connect();
+      void reconciler.pollUnknown();
+    })
+    .unref();
 
   app.addHook('onReady', async () => {
     prices.start();
@@ -247,7 +249,7 @@ function wire(
   });
   ctx.onShutdown(async () => {
     stopped = true;
-    clearInterval(poll);
+    clock.cancel(poll);
     reconciler.stop();
     engine.stop();
     await broker.adapter.disconnect();
