@@ -20,6 +20,8 @@ export default defineConfig({
           exclude: [...ALWAYS_EXCLUDED, ...INTEGRATION_IN_SRC],
           fileParallelism: true,
           isolate: false,
+          // A unit test takes milliseconds: one waiting on a timer nobody advances fails fast.
+          testTimeout: 10_000,
           sequence: { groupOrder: 0 },
         },
       },

@@ -37,7 +37,12 @@ async function start(home: string) {
         venueFile,
         closedOrdersInMemory: VENUE_KEEP,
       });
-      return { adapter: sim, sim: null, marketOpen: (s, now) => sim?.tape.isOpen(s, now) ?? false };
+      return {
+        marketData: sim,
+        execution: sim,
+        sim: null,
+        marketOpen: (s, now) => sim?.tape.isOpen(s, now) ?? false,
+      };
     },
   });
   const ctx = await buildService(service, { config });

@@ -4,16 +4,12 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../src/adapters/broker/factory.js';
 import { SimBrokerAdapter, simOptionsFromConfig } from '../src/adapters/broker/sim/index.js';
-import type {
-  BrokerAdapter,
-  BrokerHandlers,
-  BrokerOrderReport,
-  BrokerOrderRequest,
-} from '../src/adapters/broker/types.js';
 import { OrderJournal } from '../src/adapters/storage/order-journal.js';
+import type { BrokerOrderReport, BrokerOrderRequest } from '../src/domain/execution.js';
 import { createOrder } from '../src/domain/orders.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
+import type { ExecutionClient, ExecutionHandlers } from '../src/ports/broker.js';
 import { createOrderManagerService } from '../src/services/order-manager/service.js';
 import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
 import { type App, call, place, until, win } from './helpers/orders.js';
@@ -23,7 +19,7 @@ import { type App, call, place, until, win } from './helpers/orders.js';
  * while `dropping`, order news is lost (a dropped socket delivers nothing); `reportDelayMs` makes
  * reconciliation's report slow enough to be seen; `crash()` stops it without a clean goodbye.
  */
-class TestConnection implements BrokerAdapter {
+class TestConnection implements ExecutionClient {
   readonly name = 'sim';
   dropping = false;
   reportDelayMs = 0;
@@ -34,9 +30,8 @@ class TestConnection implements BrokerAdapter {
 
   constructor(readonly sim: SimBrokerAdapter) {}
 
-  setHandlers(h: BrokerHandlers): void {
-    this.sim.setHandlers({
-      ...h,
+  listenExecution(h: ExecutionHandlers): void {
+    this.sim.listenExecution({
       onEvent: (e) => !this.crashed && h.onEvent(e),
       onOrderUpdate: (u) => {
         if (this.crashed) return;
@@ -56,12 +51,6 @@ class TestConnection implements BrokerAdapter {
   }
   connect = () => this.sim.connect();
   disconnect = async () => (this.crashed ? undefined : this.sim.disconnect());
-  subscribeTrades = (s: string, e: string) => this.sim.subscribeTrades(s, e);
-  unsubscribeTrades = (s: string, e: string) => this.sim.unsubscribeTrades(s, e);
-  subscribeQuotes = (s: string, e: string) => this.sim.subscribeQuotes(s, e);
-  unsubscribeQuotes = (s: string, e: string) => this.sim.unsubscribeQuotes(s, e);
-  requestTradeHistory = (s: string, e: string, f: number, t: number) =>
-    this.sim.requestTradeHistory(s, e, f, t);
   /** While set, new orders wait on the way to the broker until it resolves (`ordersHeld` counts them). */
   holdingOrders: Promise<void> | null = null;
   ordersHeld = 0;
@@ -112,7 +101,7 @@ async function start(opts: { home?: string; latencyMs?: number; ackTimeoutMs?: n
         latencyMs: opts.latencyMs ?? 0,
       });
       conn = new TestConnection(sim);
-      return { adapter: conn, sim: null, marketOpen: (s, now) => sim.tape.isOpen(s, now) };
+      return { marketData: sim, execution: conn, sim: null, marketOpen: (s, now) => sim.tape.isOpen(s, now) };
     },
   });
   const ctx = await buildService(service, { config });

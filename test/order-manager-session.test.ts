@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../src/adapters/broker/factory.js';
 import { SimBrokerAdapter, simOptionsFromConfig } from '../src/adapters/broker/sim/index.js';
-import type { BrokerAdapter, BrokerHandlers, BrokerOrderRequest } from '../src/adapters/broker/types.js';
 import { OrderJournal } from '../src/adapters/storage/order-journal.js';
+import type { BrokerOrderRequest } from '../src/domain/execution.js';
 import { DEFAULT_INSTRUMENTS } from '../src/domain/instruments.js';
 import { type Clock, SystemClock } from '../src/kernel/clock.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
+import type { ExecutionClient, ExecutionHandlers } from '../src/ports/broker.js';
 import { emptyState, project } from '../src/services/order-manager/projection.js';
 import { createOrderManagerService } from '../src/services/order-manager/service.js';
 import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';
@@ -40,16 +41,14 @@ class ShiftedClock extends SystemClock {
  * The simulator with its fill prices replaced: buys fill at 130,000 and sells at 90,000, so a WIN
  * round trip loses 40,000 points × R$0.20 = R$8,000, beyond the R$7,500 that HALTs by default.
  */
-function losingSim(sim: SimBrokerAdapter): BrokerAdapter {
+function losingSim(sim: SimBrokerAdapter): ExecutionClient {
   const sideOf = new Map<string, string>();
   return new Proxy(sim, {
     get(target, prop) {
-      if (prop === 'setHandlers') {
-        return (h: BrokerHandlers) =>
-          target.setHandlers({
+      if (prop === 'listenExecution') {
+        return (h: ExecutionHandlers) =>
+          target.listenExecution({
             onEvent: (e) => h.onEvent(e),
-            onTrade: (t) => h.onTrade(t),
-            onQuote: (q) => h.onQuote(q),
             onOrderUpdate: (u) => {
               const price = sideOf.get(u.clientOrderId) === 'BUY' ? 130_000 : 90_000;
               h.onOrderUpdate(u.fill ? { ...u, fill: { ...u.fill, price } } : u);
@@ -86,7 +85,12 @@ async function start(home: string, clock: Clock) {
   const service = createOrderManagerService({
     broker: (cfg, brokerClock, venueFile): Broker => {
       const sim = new SimBrokerAdapter({ ...simOptionsFromConfig(cfg), clock: brokerClock, venueFile });
-      return { adapter: losingSim(sim), sim: null, marketOpen: (s, now) => sim.tape.isOpen(s, now) };
+      return {
+        marketData: sim,
+        execution: losingSim(sim),
+        sim: null,
+        marketOpen: (s, now) => sim.tape.isOpen(s, now),
+      };
     },
   });
   const ctx = await buildService(service, { config, clock });

@@ -1,7 +1,7 @@
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
+import type { ExecutionClient, MarketDataClient } from '../../ports/broker.js';
 import { createSimBroker, type FaultKind } from './sim/index.js';
-import type { BrokerAdapter } from './types.js';
 
 /** What only the simulator offers: ground truth and fault injection, for tests and drills. */
 export interface SimControls {
@@ -15,7 +15,9 @@ export interface SimControls {
 }
 
 export interface Broker {
-  adapter: BrokerAdapter;
+  /** The two sides of one broker session; each process uses the one it needs. */
+  marketData: MarketDataClient;
+  execution: ExecutionClient;
   sim: SimControls | null;
   /** Whether the exchange is trading a symbol now (a silent feed is a stall only then). */
   marketOpen(symbol: string, now: number): boolean;
@@ -37,7 +39,8 @@ export function createBroker(config: Config, clock: Clock, opts: BrokerOptions =
     ...(opts.venueFile !== undefined ? { venueFile: opts.venueFile } : {}),
   });
   return {
-    adapter: sim,
+    marketData: sim,
+    execution: sim,
     marketOpen: (symbol, now) => sim.tape.isOpen(symbol, now),
     sim: {
       truth: (symbols, now) => ({

@@ -2,36 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { AuditEntry, JournalEvent, NewAuditEntry, OrderOutcomeRow } from '../../domain/order-events.js';
 import { type Deferred, deferred } from '../../kernel/deferred.js';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import { writeFileDurably } from '../../kernel/fs.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import type { OrderQueries, OrderStore } from '../../ports/order-store.js';
 import { SQLITE_CACHE_SIZE } from './sqlite-cache.js';
 import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
 import { DiskRefusedError, isDiskRefusal, UnusableFileError } from './unusable-file.js';
-
-/** One journaled command or event; `seq` is also its seq on the order-manager feed. */
-export interface JournalEvent<T = unknown> {
-  seq: number;
-  /** Epoch ms. */
-  ts: number;
-  type: string;
-  orderId: string | null;
-  data: T;
-}
-
-export interface AuditEntry {
-  id: number;
-  ts: number;
-  actor: string;
-  action: string;
-  target: string | null;
-  reason: string | null;
-  result: string;
-  details: Record<string, unknown> | null;
-}
-
-export type NewAuditEntry = Omit<AuditEntry, 'id'>;
 
 interface EventRow {
   seq: number;
@@ -78,19 +57,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 const REPLAY_CHUNK = 1_000;
-
-/** One submitted order (or risk rejection) and the broker's answers its events hold. */
-export interface OrderOutcomeRow {
-  seq: number;
-  ts: number;
-  type: 'order.submitted' | 'risk.rejected';
-  /** 1 when the broker took it: its id came back, an acknowledgement, a fill, a later state. */
-  accepted: number;
-  /** 1 when the broker refused it (or an operator settled it as REJECTED). */
-  rejected: number;
-  /** 1 when no answer came within the ack timeout. */
-  timedOut: number;
-}
 
 // Uses the events_order index per order: a window of orders reads only their own events.
 const OUTCOMES_SQL = `
@@ -145,7 +111,7 @@ interface Batch extends Deferred {
  * trail) only ever see committed rows. The in-memory state is its replay.
  * It doubles as the FeedHistory of the order feed (seq = feed seq).
  */
-export class OrderJournal implements FeedHistory<JournalEvent> {
+export class OrderJournal implements OrderStore, OrderQueries, FeedHistory<JournalEvent> {
   /** The last commit's failure, until a commit succeeds again. */
   private commitFailure: Error | null = null;
   /**

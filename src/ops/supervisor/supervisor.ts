@@ -491,4 +491,3 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     // The group is already gone.
   }
 }
-

@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { BrokerAdapter } from '../../adapters/broker/types.js';
 import { GapTracker, type SessionInfo } from '../../domain/gaps.js';
 import type { Trade } from '../../domain/market-data.js';
 import { ManualClock } from '../../kernel/clock.js';
+import type { MarketDataClient } from '../../ports/broker.js';
 import { Backfiller } from './backfill.js';
 import type { Capture } from './capture.js';
 
@@ -29,7 +29,7 @@ describe('Backfiller tail check', () => {
         asked.length === 0
           ? new Promise<Trade[]>((resolve) => asked.push(resolve))
           : Promise.resolve(history),
-    } as unknown as BrokerAdapter;
+    } as unknown as MarketDataClient;
     const capture = {
       trade: (t: Trade) => tracker.observe(t, 1) === 'backfill',
       gapsTouched: () => {},

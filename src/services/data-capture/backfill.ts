@@ -1,8 +1,8 @@
-import type { BrokerAdapter } from '../../adapters/broker/types.js';
 import type { Gap, GapTracker, SessionInfo, TailCursor } from '../../domain/gaps.js';
 import type { Trade } from '../../domain/market-data.js';
 import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
+import type { MarketDataClient } from '../../ports/broker.js';
 import type { Capture } from './capture.js';
 
 /** History is asked for in windows this long, so a long outage never loads one huge answer. */
@@ -12,7 +12,7 @@ const RETRY_MS = 2_000;
 
 export interface BackfillOptions {
   tracker: GapTracker;
-  adapter: BrokerAdapter;
+  adapter: MarketDataClient;
   capture: Capture;
   logger: Logger;
   /** Whether the broker can answer and the journal can keep what it sends (Active, writable). */

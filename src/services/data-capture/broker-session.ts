@@ -1,9 +1,10 @@
-import type { BrokerAdapter, BrokerEvent } from '../../adapters/broker/types.js';
 import { type ConnectionInput, type ConnectionState, nextState } from '../../domain/connection.js';
+import type { BrokerEvent } from '../../domain/execution.js';
 import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import type { MarketDataClient } from '../../ports/broker.js';
 
 type RecoveryPolicy = Config['services']['data-capture']['recovery'];
 
@@ -26,7 +27,7 @@ export interface StateTransition {
 export const TRANSITIONS_KEPT = 50;
 
 export interface BrokerSessionOptions {
-  adapter: BrokerAdapter;
+  adapter: MarketDataClient;
   policy: RecoveryPolicy;
   clock: Clock;
   logger: Logger;

@@ -1,9 +1,9 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { BrokerAdapter } from '../../adapters/broker/types.js';
 import { systemClock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import { Registry } from '../../kernel/metrics.js';
+import type { MarketDataClient } from '../../ports/broker.js';
 import { BrokerSession } from './broker-session.js';
 import { createCaptureMetrics } from './metrics.js';
 
@@ -14,7 +14,7 @@ describe('data-capture metrics', () => {
     const registry = new Registry();
     const metrics = createCaptureMetrics(registry);
     // A broker that takes the connect call and never reports a connection.
-    const adapter = { connect: async () => {}, disconnect: async () => {} } as unknown as BrokerAdapter;
+    const adapter = { connect: async () => {}, disconnect: async () => {} } as unknown as MarketDataClient;
     const session = new BrokerSession({
       adapter,
       policy: {

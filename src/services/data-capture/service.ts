@@ -249,7 +249,7 @@ export const dataCaptureService: ServiceDefinition = {
     );
 
     const session = new BrokerSession({
-      adapter: broker.adapter,
+      adapter: broker.marketData,
       policy: settings.recovery,
       clock,
       logger,
@@ -272,7 +272,7 @@ export const dataCaptureService: ServiceDefinition = {
 
     backfiller = new Backfiller({
       tracker,
-      adapter: broker.adapter,
+      adapter: broker.marketData,
       capture,
       logger,
       // What history sends must be journaled, so a failed journal waits too.
@@ -310,7 +310,7 @@ export const dataCaptureService: ServiceDefinition = {
         throw err;
       }
     };
-    broker.adapter.setHandlers({
+    broker.marketData.listenMarketData({
       onEvent: (e) => session.handleEvent(e),
       onTrade: (t) =>
         counted('trade', () => {
@@ -324,7 +324,6 @@ export const dataCaptureService: ServiceDefinition = {
           capture.quote(q);
           session.noteData();
         }),
-      onOrderUpdate: () => {}, // routing belongs to the order manager
     });
 
     ctx.addHealthCheck('broker', () => session.health());

@@ -1,4 +1,4 @@
-import type { BrokerOrderUpdate } from '../../adapters/broker/types.js';
+import type { BrokerOrderUpdate } from '../../domain/execution.js';
 import type { OrderEvent } from '../../domain/orders.js';
 
 /**

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { BrokerAdapter, BrokerOrderReport, BrokerOrderUpdate } from '../../adapters/broker/types.js';
-import type { JournalEvent, NewAuditEntry, OrderJournal } from '../../adapters/storage/order-journal.js';
+
+import type { BrokerOrderReport, BrokerOrderUpdate } from '../../domain/execution.js';
 import type { Instrument } from '../../domain/instruments.js';
+import type { EventData, EventType, JournalEvent, NewAuditEntry } from '../../domain/order-events.js';
 import {
   applyOrderEvent,
   createOrder,
@@ -24,24 +25,18 @@ import { type Clock, msUntilNextLocalDay, type Timer } from '../../kernel/clock.
 import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
 import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
+import type { ExecutionClient } from '../../ports/broker.js';
+import type { OrderStore } from '../../ports/order-store.js';
 import { toOrderEvent } from './broker-events.js';
 import { ApiOrderClock, type OrderTrigger, observeTrigger } from './latency.js';
 import type { OrderManagerMetrics } from './metrics.js';
-import {
-  type EventData,
-  type EventType,
-  forgetClosed,
-  type OrderState,
-  type Projected,
-  project,
-  recallClosed,
-} from './projection.js';
+import { forgetClosed, type OrderState, type Projected, project, recallClosed } from './projection.js';
 import { type RiskInputs, riskContext } from './risk-context.js';
 import type { NewOrderBody } from './schemas.js';
 
 export interface EngineDeps {
-  journal: OrderJournal;
-  broker: BrokerAdapter;
+  journal: OrderStore;
+  broker: ExecutionClient;
   instruments: ReadonlyMap<string, Instrument>;
   state: OrderState;
   account: string;

@@ -1,7 +1,7 @@
 import type { PositionSnapshot } from '../../domain/positions.js';
+import { MISMATCH_KINDS } from '../../domain/reconciliation.js';
 import { RISK_CODES, TRADING_STATES, type TradingState } from '../../domain/risk.js';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
-import { MISMATCH_KINDS } from './reconcile-order.js';
 
 /** The order path's target is a p99 under 5 ms: buckets fine enough to tell 4 from 4.5 from 5 ms. */
 const ORDER_PATH_BUCKETS = [

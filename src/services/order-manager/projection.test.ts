@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { JournalEvent } from '../../adapters/storage/order-journal.js';
 import { DEFAULT_INSTRUMENTS } from '../../domain/instruments.js';
+import type { JournalEvent } from '../../domain/order-events.js';
 import { createOrder, type OrderEvent } from '../../domain/orders.js';
 import { emptyState, forgetClosed, leavesKey, type OrderState, project } from './projection.js';
 

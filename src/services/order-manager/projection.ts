@@ -1,5 +1,5 @@
-import type { JournalEvent } from '../../adapters/storage/order-journal.js';
 import type { Instrument } from '../../domain/instruments.js';
+import type { EventData, EventType, JournalEvent } from '../../domain/order-events.js';
 import {
   applyOrderEvent,
   type Fill,
@@ -26,23 +26,7 @@ import {
   type TradingStateCause,
   withTradingState,
 } from '../../domain/risk.js';
-import { addSignal, decideSignal, type Signal, type SignalBook, type SignalOutcome } from './signal-book.js';
-
-/** What the order manager journals; `data` of each journal event type. */
-export interface EventData {
-  'order.submitted': { order: Order };
-  'order.sent': { brokerOrderId: string };
-  'order.event': { event: OrderEvent };
-  'risk.rejected': { clientOrderId: string; symbol: string; code: string; message: string };
-  'risk.limits': { limits: RiskLimits };
-  /** `cause` is absent in older journals (see `causeOf`). */
-  'risk.state': { state: TradingState; reason: string; cause?: TradingStateCause };
-  /** `cancelAll` (absent in older journals) also keeps cancelling orders found working later. */
-  'risk.kill_switch': { active: boolean; reason: string; cancelAll?: boolean };
-  'signal.received': { signal: Signal };
-  'signal.decided': SignalOutcome;
-}
-export type EventType = keyof EventData;
+import { addSignal, decideSignal, type SignalBook } from '../../domain/signals.js';
 
 /** The in-memory state: nothing but a fold of the journal. */
 export interface OrderState {

@@ -1,12 +1,13 @@
-import type { BrokerAdapter, BrokerOrderReport } from '../../adapters/broker/types.js';
+import type { BrokerOrderReport } from '../../domain/execution.js';
 import type { Order } from '../../domain/orders.js';
+import { type Mismatch, planOrder } from '../../domain/reconciliation.js';
 import { localDayOf } from '../../kernel/calendar.js';
 import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import type { ExecutionClient } from '../../ports/broker.js';
 import type { OrderEngine } from './engine.js';
 import type { OrderManagerMetrics } from './metrics.js';
-import { type Mismatch, planOrder } from './reconcile-order.js';
 
 /** Broker clocks may lag ours: reports are asked for from a little before our oldest order. */
 const SINCE_MARGIN_MS = 60_000;
@@ -47,7 +48,7 @@ export interface ReconcileRun {
 
 export interface ReconcilerDeps {
   engine: OrderEngine;
-  broker: BrokerAdapter;
+  broker: ExecutionClient;
   account: string;
   timeZone: string;
   clock: Clock;

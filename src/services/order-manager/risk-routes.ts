@@ -1,4 +1,3 @@
-import type { OrderJournal } from '../../adapters/storage/order-journal.js';
 import {
   type Position,
   positionSnapshot,
@@ -8,6 +7,7 @@ import {
 } from '../../domain/positions.js';
 import { RiskLimitsSchema, type TradingState } from '../../domain/risk.js';
 import type { App } from '../../kernel/service.js';
+import type { OrderQueries } from '../../ports/order-store.js';
 import type { OrderEngine } from './engine.js';
 import type { RiskControls } from './risk-controls.js';
 import { actorOf } from './routes.js';
@@ -16,7 +16,7 @@ import { AuditQuery, KillSwitchBody, ReasonBody, TradingStateBody } from './sche
 export interface RiskRouteDeps {
   engine: OrderEngine;
   controls: RiskControls;
-  journal: OrderJournal;
+  journal: OrderQueries;
   timeZone: string;
   now(): number;
   lastPrice(symbol: string): number | undefined;

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { type Broker, createBroker } from '../../adapters/broker/factory.js';
-import { type JournalEvent, OrderJournal } from '../../adapters/storage/order-journal.js';
+import { OrderJournal } from '../../adapters/storage/order-journal.js';
 import { DiskRefusedError, UnusableFileError } from '../../adapters/storage/unusable-file.js';
+import type { JournalEvent } from '../../domain/order-events.js';
 import { positionSnapshot, sessionKeyAt, startSession } from '../../domain/positions.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
@@ -145,7 +146,7 @@ function wire(
   });
   const engine = new OrderEngine({
     journal,
-    broker: broker.adapter,
+    broker: broker.execution,
     instruments,
     state,
     account: settings.account,
@@ -166,7 +167,7 @@ function wire(
   );
   const reconciler = new Reconciler({
     engine,
-    broker: broker.adapter,
+    broker: broker.execution,
     account: settings.account,
     timeZone: config.timezone,
     clock,
@@ -181,7 +182,7 @@ function wire(
 
   let stopped = false;
   let routingDownReason: string | undefined;
-  broker.adapter.setHandlers({
+  broker.execution.listenExecution({
     onEvent: (e) => {
       if (e.type !== 'routing') return;
       routingDownReason = e.connected ? undefined : e.reason;
@@ -194,8 +195,6 @@ function wire(
       if (e.connected) void reconciler.full(reconciler.lastFull ? 'reconnect' : 'start');
       engine.routingUp = e.connected;
     },
-    onTrade: () => {},
-    onQuote: () => {},
     // News after shutdown has no journal to go to; the next start reconciles it from the reports.
     onOrderUpdate: (u) => !stopped && engine.onBrokerUpdate(u),
   });
@@ -238,21 +237,21 @@ function wire(
   const poll = clock
     .every(POLL_EVERY_MS, () => {
       // connect() is a no-op unless the connection is down; the routing event then reconciles.
-      if (!engine.routingUp) void broker.adapter.connect();
+      if (!engine.routingUp) void broker.execution.connect();
       void reconciler.pollUnknown();
     })
     .unref();
 
   app.addHook('onReady', async () => {
     prices.start();
-    await broker.adapter.connect();
+    await broker.execution.connect();
   });
   ctx.onShutdown(async () => {
     stopped = true;
     clock.cancel(poll);
     reconciler.stop();
     engine.stop();
-    await broker.adapter.disconnect();
+    await broker.execution.disconnect();
     await prices.stop();
     await feed.close();
   });

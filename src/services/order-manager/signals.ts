@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Order, OrderSide } from '../../domain/orders.js';
+import { listSignals, type Signal, type SignalDecision, type SignalOutcome } from '../../domain/signals.js';
 import { AppError } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import type { Audit, OrderEngine } from './engine.js';
 import type { OrderManagerMetrics } from './metrics.js';
 import { actorOf } from './routes.js';
 import { ListSignalsQuery, type NewOrderBody, SignalBody } from './schemas.js';
-import { listSignals, type Signal, type SignalDecision, type SignalOutcome } from './signal-book.js';
 
 export interface SignalSettings {
   autoExecute: boolean;

@@ -1,10 +1,10 @@
 import Type from 'typebox';
-import type { OrderJournal } from '../../adapters/storage/order-journal.js';
 import type { HistogramData, OrderOutcomes } from '../../domain/slo.js';
 import { badRequest } from '../../kernel/errors.js';
 import type { Histogram } from '../../kernel/metrics.js';
 import type { App } from '../../kernel/service.js';
 import { parseInstant } from '../../kernel/validation.js';
+import type { OrderQueries } from '../../ports/order-store.js';
 import type { OrderManagerMetrics } from './metrics.js';
 
 /** Orders read per turn of the event loop: the order path never waits behind a long window. */
@@ -21,7 +21,7 @@ const timeOf = parseInstant;
  */
 export function registerSloRoutes(
   app: App,
-  journal: OrderJournal,
+  journal: OrderQueries,
   metrics: OrderManagerMetrics,
   startedAt: number,
 ): void {
@@ -42,7 +42,7 @@ export function registerSloRoutes(
   });
 }
 
-export async function outcomes(journal: OrderJournal, from: number, to: number): Promise<OrderOutcomes> {
+export async function outcomes(journal: OrderQueries, from: number, to: number): Promise<OrderOutcomes> {
   const o: OrderOutcomes = {
     sent: 0,
     succeeded: 0,

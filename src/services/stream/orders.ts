@@ -1,11 +1,12 @@
-import type { JournalEvent } from '../../adapters/storage/order-journal.js';
+import type { OrderManagerEvent } from '../../domain/order-events.js';
+import type { OrderEventType } from '../../domain/orders.js';
 import type { FeedRecord } from '../../kernel/feed/index.js';
 import type { Logger } from '../../kernel/logger.js';
 
 type Publish = (channel: string, data: unknown) => void;
 
 /** Order-event types whose event can carry fills, and so move positions. */
-const FILL_EVENTS = new Set(['partially_filled', 'filled', 'resolved']);
+const FILL_EVENTS: ReadonlySet<OrderEventType> = new Set(['partially_filled', 'filled', 'resolved']);
 
 /**
  * order-manager's feed → `orders` (its order events as journaled, and risk rejections), `risk`
@@ -26,20 +27,28 @@ export class OrderChannels {
     private readonly headers: Record<string, string> = {},
   ) {}
 
-  onRecords(records: FeedRecord<JournalEvent>[]): void {
+  onRecords(records: FeedRecord<OrderManagerEvent>[]): void {
     let fills = false;
     for (const { data: e } of records) {
-      if (e.type.startsWith('order.')) {
-        this.publish('orders', e);
-        if (
-          e.type === 'order.event' &&
-          FILL_EVENTS.has((e.data as { event?: { type?: string } }).event?.type ?? '')
-        ) {
-          fills = true;
-        }
-      } else if (e.type.startsWith('risk.')) {
-        if (e.type === 'risk.rejected') this.publish('orders', e);
-        this.publish('risk', e);
+      switch (e.type) {
+        case 'order.event':
+          if (FILL_EVENTS.has(e.data.event.type)) fills = true;
+          this.publish('orders', e);
+          break;
+        case 'order.submitted':
+        case 'order.sent':
+          this.publish('orders', e);
+          break;
+        case 'risk.rejected':
+          this.publish('orders', e);
+          this.publish('risk', e);
+          break;
+        case 'risk.limits':
+        case 'risk.state':
+        case 'risk.kill_switch':
+          this.publish('risk', e);
+          break;
+        // Signals stay in the order manager (GET /api/signals).
       }
     }
     if (fills) this.refreshPositions();

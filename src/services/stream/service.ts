@@ -1,6 +1,6 @@
-import type { JournalEvent } from '../../adapters/storage/order-journal.js';
 import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
+import type { OrderManagerEvent } from '../../domain/order-events.js';
 import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList, clientIp } from '../../kernel/client-ip.js';
@@ -93,7 +93,7 @@ export const streamService: ServiceDefinition = {
         if (newest) metrics?.marketDelay.observe(Math.max(0, Date.now() - newest.recvTs) / 1000);
       },
     });
-    const ordersInput = new Input<JournalEvent>({
+    const ordersInput = new Input<OrderManagerEvent>({
       name: 'orders',
       url: `ws://${om.host}:${om.port}${ORDERS_FEED_PATH}`,
       from: cursors.orders,

@@ -1,5 +1,5 @@
 import type { Quote, Trade } from '../../../domain/market-data.js';
-import type { BrokerHandlers } from '../types.js';
+import type { MarketDataHandlers } from '../../../ports/broker.js';
 import type { FaultSwitchboard } from './faults.js';
 import type { Tape } from './tape.js';
 
@@ -30,7 +30,7 @@ export class LiveFeed {
   constructor(
     private readonly tape: Tape,
     private readonly faults: FaultSwitchboard,
-    private readonly handlers: () => BrokerHandlers,
+    private readonly handlers: () => MarketDataHandlers,
   ) {}
 
   /** Live from now on: what printed before is only available as history. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { BrokerOrderRequest, BrokerOrderUpdate } from '../../../domain/execution.js';
 import { roundToTick } from '../../../domain/instruments.js';
-import type { BrokerOrderRequest, BrokerOrderUpdate } from '../types.js';
 import { connectFully, manualSim, simOrder, T0, turns } from './test-support.js';
 
 const WIN_TICK = 5;

@@ -1,4 +1,3 @@
-import type { Quote, Trade } from '../../../domain/market-data.js';
 import type {
   BrokerFill,
   BrokerOpenOrder,
@@ -6,7 +5,8 @@ import type {
   BrokerOrderStatus,
   BrokerOrderUpdate,
   BrokerPosition,
-} from '../types.js';
+} from '../../../domain/execution.js';
+import type { Quote, Trade } from '../../../domain/market-data.js';
 import { changeProblem, hasStopPrice, type OrderChange } from './order-rules.js';
 import { PositionBook } from './positions.js';
 import type { Tape } from './tape.js';

@@ -1,5 +1,6 @@
+import type { BrokerOrderRequest } from '../../../domain/execution.js';
 import { type Instrument, isOnTick } from '../../../domain/instruments.js';
-import type { BrokerOrderRequest, OrderType } from '../types.js';
+import type { OrderType } from '../../../domain/orders.js';
 
 /** What a modify may change. */
 export interface OrderChange {

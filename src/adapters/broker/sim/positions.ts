@@ -1,4 +1,5 @@
-import type { BrokerPosition, OrderSide } from '../types.js';
+import type { BrokerPosition } from '../../../domain/execution.js';
+import type { OrderSide } from '../../../domain/orders.js';
 
 /** The broker's own view of positions: the net of its fills, with the average price of the open side. */
 export class PositionBook {

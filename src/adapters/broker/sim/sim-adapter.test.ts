@@ -126,7 +126,7 @@ describe('SimBrokerAdapter live data and history', () => {
       realHours: false,
       instruments: DEFAULT_INSTRUMENTS,
     });
-    adapter.setHandlers(recorder);
+    recorder.listenTo(adapter);
     await connectFully(adapter, recorder);
     const since = Date.now();
     for (const { symbol, exchange } of DEFAULT_INSTRUMENTS) await adapter.subscribeTrades(symbol, exchange);

@@ -1,15 +1,19 @@
-import type { Instrument } from '../../../domain/instruments.js';
-import type { Trade } from '../../../domain/market-data.js';
-import { type Clock, systemClock } from '../../../kernel/clock.js';
 import type {
-  BrokerAdapter,
   BrokerEvent,
-  BrokerHandlers,
   BrokerOpenOrder,
   BrokerOrderReport,
   BrokerOrderRequest,
   BrokerPosition,
-} from '../types.js';
+} from '../../../domain/execution.js';
+import type { Instrument } from '../../../domain/instruments.js';
+import type { Trade } from '../../../domain/market-data.js';
+import { type Clock, systemClock } from '../../../kernel/clock.js';
+import type {
+  ExecutionClient,
+  ExecutionHandlers,
+  MarketDataClient,
+  MarketDataHandlers,
+} from '../../../ports/broker.js';
 import { type ActiveFault, type FaultKind, FaultSwitchboard } from './faults.js';
 import { LiveFeed } from './live-feed.js';
 import type { MatchingEngine } from './matching.js';
@@ -40,12 +44,8 @@ export interface SimBrokerOptions extends TapeOptions {
 
 type ConnectionState = 'down' | 'connecting' | 'up';
 
-const NO_HANDLERS: BrokerHandlers = {
-  onEvent() {},
-  onTrade() {},
-  onQuote() {},
-  onOrderUpdate() {},
-};
+const NO_MARKET_DATA: MarketDataHandlers = { onEvent() {}, onTrade() {}, onQuote() {} };
+const NO_EXECUTION: ExecutionHandlers = { onEvent() {}, onOrderUpdate() {} };
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -54,7 +54,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * and faults on demand. Live data starts when a subscription starts; anything earlier is only
  * available through requestTradeHistory, exactly like a real broker after a reconnect.
  */
-export class SimBrokerAdapter implements BrokerAdapter {
+export class SimBrokerAdapter implements MarketDataClient, ExecutionClient {
   readonly name = 'sim';
   /** The market itself; also the ground truth of what has printed. */
   readonly tape: Tape;
@@ -69,7 +69,8 @@ export class SimBrokerAdapter implements BrokerAdapter {
   /** The venue could not store its work (a full disk): routing is down until it reopens. */
   private venueFailure: Error | null = null;
   private readonly feed: LiveFeed;
-  private handlers: BrokerHandlers = NO_HANDLERS;
+  private marketData = NO_MARKET_DATA;
+  private execution = NO_EXECUTION;
   private state: ConnectionState = 'down';
   private routingUp = false;
   /** Bumped on every connect and drop, so a superseded connect sequence stops. */
@@ -88,7 +89,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
     this.emitIntervalMs = options.emitIntervalMs ?? 10;
     this.latencyMs = options.latencyMs ?? 0;
     this.faults = new FaultSwitchboard(this.clock);
-    this.feed = new LiveFeed(this.tape, this.faults, () => this.handlers);
+    this.feed = new LiveFeed(this.tape, this.faults, () => this.marketData);
     this.orderIdPrefix = `${this.clock.now().toString(36).toUpperCase()}-`;
     this.venueFile = options.venueFile;
     this.closedOrdersInMemory = options.closedOrdersInMemory;
@@ -103,7 +104,7 @@ export class SimBrokerAdapter implements BrokerAdapter {
       this.venue = new Venue(
         this.tape,
         store,
-        (update) => this.handlers.onOrderUpdate(update),
+        (update) => this.execution.onOrderUpdate(update),
         (err) => this.venueLost(err),
         this.closedOrdersInMemory,
       );
@@ -164,8 +165,12 @@ export class SimBrokerAdapter implements BrokerAdapter {
     return this.venue.engine;
   }
 
-  setHandlers(handlers: BrokerHandlers): void {
-    this.handlers = handlers;
+  listenMarketData(handlers: MarketDataHandlers): void {
+    this.marketData = handlers;
+  }
+
+  listenExecution(handlers: ExecutionHandlers): void {
+    this.execution = handlers;
   }
 
   async connect(): Promise<void> {
@@ -376,7 +381,8 @@ export class SimBrokerAdapter implements BrokerAdapter {
   }
 
   private emitEvent(event: BrokerEvent): void {
-    this.handlers.onEvent(event);
+    this.marketData.onEvent(event);
+    this.execution.onEvent(event);
   }
 
   /**

@@ -1,14 +1,15 @@
+import type { BrokerEvent, BrokerOrderRequest, BrokerOrderUpdate } from '../../../domain/execution.js';
 import { DEFAULT_INSTRUMENTS } from '../../../domain/instruments.js';
 import type { Quote, Trade } from '../../../domain/market-data.js';
 import { ManualClock } from '../../../kernel/clock.js';
-import type { BrokerEvent, BrokerHandlers, BrokerOrderRequest, BrokerOrderUpdate } from '../types.js';
+import type { MarketDataHandlers } from '../../../ports/broker.js';
 import { SimBrokerAdapter, type SimBrokerOptions } from './sim-adapter.js';
 
 /** 09:00 in São Paulo on a Monday. */
 export const T0 = Date.parse('2026-03-16T12:00:00Z');
 
 /** Everything an adapter delivered, in order. */
-export class Recorder implements BrokerHandlers {
+export class Recorder implements MarketDataHandlers {
   readonly events: BrokerEvent[] = [];
   readonly trades: Trade[] = [];
   readonly quotes: Quote[] = [];
@@ -24,6 +25,11 @@ export class Recorder implements BrokerHandlers {
   }
   onOrderUpdate(update: BrokerOrderUpdate): void {
     this.updates.push(update);
+  }
+  /** Listens to both sides of the adapter, recording each event once. */
+  listenTo(adapter: SimBrokerAdapter): void {
+    adapter.listenMarketData(this);
+    adapter.listenExecution({ onEvent() {}, onOrderUpdate: (u) => this.onOrderUpdate(u) });
   }
 }
 
@@ -46,7 +52,7 @@ export function manualSim(options: Partial<SimBrokerOptions> = {}, startAt = T0)
     emitIntervalMs: 3_600_000,
     ...options,
   });
-  adapter.setHandlers(recorder);
+  recorder.listenTo(adapter);
   /** Moves the market clock and lets the adapter deliver what became due. */
   const advance = (ms: number) => {
     clock.advance(ms);

@@ -1,4 +1,4 @@
-import type { BrokerFill, BrokerOrderReport, BrokerOrderRequest } from '../types.js';
+import type { BrokerFill, BrokerOrderReport, BrokerOrderRequest } from '../../../domain/execution.js';
 
 /** A point on the tape: the trades at or before it (same ms: lower trade numbers) are behind it. */
 export interface TapePoint {

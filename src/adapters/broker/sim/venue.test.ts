@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import type { BrokerOrderRequest, BrokerOrderUpdate } from '../types.js';
+import type { BrokerOrderRequest, BrokerOrderUpdate } from '../../../domain/execution.js';
 import { connectFully, manualSim, simOrder, T0, turns } from './test-support.js';
 
 const venueFile = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'ts-venue-')), 'sim', 'venue.sqlite');
@@ -145,10 +145,8 @@ describe('durable simulated venue', () => {
       const s = await sim(file, T0, { latencyMs });
       const reader = new Database(file, { readonly: true });
       const seen: string[] = [];
-      s.adapter.setHandlers({
+      s.adapter.listenExecution({
         onEvent: () => {},
-        onTrade: () => {},
-        onQuote: () => {},
         onOrderUpdate: (u) => {
           const row = reader
             .prepare('SELECT data FROM orders WHERE broker_order_id = ?')
@@ -173,10 +171,8 @@ describe('durable simulated venue', () => {
     const stored: boolean[] = [];
     const orderRow = reader.prepare('SELECT 1 FROM orders WHERE broker_order_id = ?');
     const fillRow = reader.prepare('SELECT 1 FROM fills WHERE trade_id = ?');
-    s.adapter.setHandlers({
+    s.adapter.listenExecution({
       onEvent: () => {},
-      onTrade: () => {},
-      onQuote: () => {},
       onOrderUpdate: (u) => {
         stored.push(!!orderRow.get(u.brokerOrderId) && (!u.fill || !!fillRow.get(u.fill.tradeId)));
       },

@@ -1,5 +1,5 @@
+import type { BrokerOrderReport, BrokerOrderUpdate, BrokerPosition } from '../../../domain/execution.js';
 import { type Deferred, deferred } from '../../../kernel/deferred.js';
-import type { BrokerOrderReport, BrokerOrderUpdate, BrokerPosition } from '../types.js';
 import { MatchingEngine } from './matching.js';
 import type { Tape } from './tape.js';
 import { toReport } from './venue-order.js';

@@ -1,4 +1,6 @@
-import type { Quote, Trade } from '../../domain/market-data.js';
+// What brokers and the order manager say to each other (requests, updates, reports, positions),
+// and what a broker connection says about itself. The ports in `src/ports/broker.ts` carry these.
+import type { OrderSide, OrderType, TimeInForce } from './orders.js';
 
 /**
  * What a broker connection reports about itself, normalised from ProfitDLL's state callback
@@ -10,10 +12,6 @@ export type BrokerEvent =
   /** `reason`: why routing went down, when the adapter knows (a venue that cannot store). */
   | { type: 'routing'; connected: boolean; reason?: string }
   | { type: 'market'; state: 'connecting' | 'connected' | 'not-logged' | 'disconnected' };
-
-export type OrderSide = 'BUY' | 'SELL';
-export type OrderType = 'MARKET' | 'LIMIT' | 'STOP' | 'STOP_LIMIT';
-export type TimeInForce = 'DAY' | 'IOC' | 'FOK' | 'GTC';
 
 export interface BrokerOrderRequest {
   /** Our id, echoed on every update so the order manager can match it. */
@@ -94,47 +92,4 @@ export interface BrokerPosition {
   /** Signed: long positive, short negative. */
   quantity: number;
   averagePrice: number;
-}
-
-/** Where an adapter delivers what happens, called synchronously on the adapter's own turn. */
-export interface BrokerHandlers {
-  onEvent(event: BrokerEvent): void;
-  onTrade(trade: Trade): void;
-  onQuote(quote: Quote): void;
-  onOrderUpdate(update: BrokerOrderUpdate): void;
-}
-
-/**
- * One interface for every broker: the simulator, Parquet replay and ProfitDLL.
- * Market data: connect, subscribe, history for backfill. Routing: send, modify, cancel, and the
- * broker's own view of orders and positions for reconciliation.
- */
-export interface BrokerAdapter {
-  readonly name: string;
-  setHandlers(handlers: BrokerHandlers): void;
-  /** Starts connecting; progress arrives as events. Resolves once the attempt has begun. */
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-
-  subscribeTrades(symbol: string, exchange: string): Promise<void>;
-  unsubscribeTrades(symbol: string, exchange: string): Promise<void>;
-  subscribeQuotes(symbol: string, exchange: string): Promise<void>;
-  unsubscribeQuotes(symbol: string, exchange: string): Promise<void>;
-  /** Every trade of an instrument with `fromTs <= ts <= toTs` (epoch ms), in trade-number order. */
-  requestTradeHistory(symbol: string, exchange: string, fromTs: number, toTs: number): Promise<Trade[]>;
-
-  sendOrder(order: BrokerOrderRequest): Promise<{ brokerOrderId: string }>;
-  modifyOrder(
-    brokerOrderId: string,
-    change: { price?: number; quantity?: number; stopPrice?: number },
-  ): Promise<void>;
-  cancelOrder(brokerOrderId: string): Promise<void>;
-  /**
-   * The broker's view for reconciliation. Its silence is not proof: an order missing from these
-   * answers may still exist (a partial or lagging report), so callers must never assume flat or gone.
-   */
-  openOrders(account: string): Promise<BrokerOpenOrder[]>;
-  positions(account: string): Promise<BrokerPosition[]>;
-  /** Every order of the account created or updated at or after `sinceTs` (epoch ms), open and closed. */
-  orderReports(account: string, sinceTs: number): Promise<BrokerOrderReport[]>;
 }

@@ -1,11 +1,11 @@
-import type { BrokerOrderReport } from '../../adapters/broker/types.js';
+import type { BrokerOrderReport } from './execution.js';
 import {
   applyOrderEvent,
   type Order,
   type OrderChange,
   type OrderEvent,
   type ResolvedStatus,
-} from '../../domain/orders.js';
+} from './orders.js';
 
 export const MISMATCH_KINDS = ['missing_at_broker', 'unknown_order', 'fills', 'status', 'position'] as const;
 export type MismatchKind = (typeof MISMATCH_KINDS)[number];
