@@ -7,6 +7,7 @@ import { type Deferred, deferred } from '../../kernel/deferred.js';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import { writeFileDurably } from '../../kernel/fs.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import { TurnBatcher } from '../../kernel/turn.js';
 import type { OrderQueries, OrderStore } from '../../ports/order-store.js';
 import { SQLITE_CACHE_SIZE } from './sqlite-cache.js';
 import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
@@ -135,6 +136,10 @@ export class OrderJournal implements OrderStore, OrderQueries, FeedHistory<Journ
   private lastAssignedAudit: number;
   /** Collecting the appends of this turn; sealed when the turn ends. */
   private batch: Batch | null = null;
+  /** The open batch is sealed at the end of the turn that opened it (or before, by a commit call). */
+  private readonly sealer = new TurnBatcher(() => {
+    if (this.batch) this.seal(this.batch);
+  });
   /** Sealed, in order, waiting for their holds (or for one ahead of them) before the writer. */
   private sealed: Batch[] = [];
   /** Handed to the writer, in order, not yet committed. */
@@ -409,7 +414,7 @@ export class OrderJournal implements OrderStore, OrderQueries, FeedHistory<Journ
     // A batch nobody waits on must not crash the process when it fails (onRollback reports it).
     const batch: Batch = { events: [], eventRows: [], auditRows: [], holds: 0, ...deferred() };
     this.batch = batch;
-    setImmediate(() => this.seal(batch));
+    this.sealer.schedule();
     return batch;
   }
 

@@ -4,6 +4,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Registry } from '../metrics.js';
 import type { App } from '../service.js';
+import { TurnBatcher } from '../turn.js';
 import { type FeedMetrics, feedMetrics } from './metrics.js';
 import {
   CLOSE_GOING_AWAY,
@@ -122,7 +123,8 @@ export class FeedServer<T> {
   private readonly conns = new Set<Connection>();
   private last: number;
   private nextId = 1;
-  private flushScheduled = false;
+  /** This turn's records go out once, at its end. */
+  private readonly frames = new TurnBatcher(() => this.flush());
   private outOfOrder = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -192,10 +194,7 @@ export class FeedServer<T> {
     }
     this.ring.push(seq, encodeRecord(record, dataJson));
     this.last = seq;
-    if (!this.flushScheduled && this.conns.size > 0) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.conns.size > 0) this.frames.schedule();
   }
 
   stats(): FeedServerStats {
@@ -278,8 +277,7 @@ export class FeedServer<T> {
   }
 
   /** Once per turn: the records published since, to every caught-up connection. */
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
+  private flush(): void {
     this.ring.seal(); // this turn's records become one segment
     // Caught-up connections share a start seq, so each distinct frame is built once per turn.
     const byStart = new Map<number, Frame[]>();
@@ -304,7 +302,7 @@ export class FeedServer<T> {
         this.write(c, f);
       }
     }
-  };
+  }
 
   private toCatchup(c: Connection, slow: boolean): void {
     c.mode = 'catchup';

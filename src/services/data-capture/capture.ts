@@ -2,6 +2,7 @@ import type { SegmentJournal } from '../../adapters/storage/segment-journal.js';
 import type { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent, CapturedQuote, CapturedTrade, Quote, Trade } from '../../domain/market-data.js';
 import type { Clock } from '../../kernel/clock.js';
+import { TurnBatcher } from '../../kernel/turn.js';
 import type { CaptureMetrics } from './metrics.js';
 
 export interface CaptureSinks {
@@ -21,7 +22,7 @@ export interface CaptureSinks {
  */
 export class Capture {
   private batch: CapturedEvent[] = [];
-  private scheduled = false;
+  private readonly turn = new TurnBatcher(() => this.write());
   private gapsChanged = false;
 
   constructor(
@@ -61,12 +62,15 @@ export class Capture {
   /** The gap list changed outside the tick path (a gap given up): save it with the next flush. */
   gapsTouched(): void {
     this.gapsChanged = true;
-    this.schedule();
+    this.turn.schedule();
   }
 
   /** Writes the batch to the journal file, then publishes what it holds. Safe to call at any time. */
   flush(): void {
-    this.scheduled = false;
+    this.turn.flushNow();
+  }
+
+  private write(): void {
     if (this.batch.length === 0) {
       if (this.gapsChanged) {
         this.gapsChanged = false;
@@ -117,12 +121,6 @@ export class Capture {
   private append(event: CapturedEvent): void {
     this.journal.append(event);
     this.batch.push(event);
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    this.turn.schedule();
   }
 }

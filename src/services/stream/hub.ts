@@ -6,6 +6,7 @@ import type { KeyIdentity } from '../../kernel/auth/keys.js';
 import { addUpgradeRoute, rejectUpgrade } from '../../kernel/feed/upgrade.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { App } from '../../kernel/service.js';
+import { TurnBatcher } from '../../kernel/turn.js';
 import { CHANNEL_RULES, type ChannelKind, type ChannelSpec, lookupChannel } from './channels.js';
 import {
   CLOSE_GOING_AWAY,
@@ -220,7 +221,8 @@ export class Hub {
   private readonly lowWater: number;
   private readonly closeTimeoutMs: number;
   private dirty: Channel[] = [];
-  private flushScheduled = false;
+  /** This turn's messages go out once, at its end. */
+  private readonly frames = new TurnBatcher(() => this.flush());
   private nextId = 1;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -272,10 +274,7 @@ export class Hub {
     if (!ch) throw new Error(`no channel ${channel}`);
     if (ch.publish(data) && ch.turn.length === 1) {
       this.dirty.push(ch);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(this.flush);
-      }
+      this.frames.schedule();
     }
   }
 
@@ -513,8 +512,7 @@ export class Hub {
   }
 
   /** Once per turn: this turn's messages to every subscriber. */
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
+  private flush(): void {
     const dirty = this.dirty;
     this.dirty = [];
     const affected = new Set<Client>();
@@ -555,7 +553,7 @@ export class Hub {
       ch.joined = '';
       ch.lastOfTurn = '';
     }
-  };
+  }
 
   private enqueue(c: Client, item: Queued): void {
     c.queue.push(item);

@@ -1,5 +1,6 @@
 import type { BrokerOrderReport, BrokerOrderUpdate, BrokerPosition } from '../../../domain/execution.js';
 import { type Deferred, deferred } from '../../../kernel/deferred.js';
+import { TurnBatcher } from '../../../kernel/turn.js';
 import { MatchingEngine } from './matching.js';
 import type { Tape } from './tape.js';
 import { toReport } from './venue-order.js';
@@ -28,7 +29,7 @@ export class Venue {
   private holding: boolean;
   /** Updates written in the open transaction, delivered once it commits. */
   private staged: Array<{ seq: number; update: BrokerOrderUpdate }> = [];
-  private commitScheduled = false;
+  private readonly committer = new TurnBatcher(() => this.commitStaged());
   /** Settled by the next commit: every `committed()` until then shares it. */
   private nextCommit: Deferred | null = null;
   private failure: Error | null = null;
@@ -93,7 +94,7 @@ export class Venue {
   /** Records what was delivered, so a clean restart does not report it again. */
   checkpoint(): void {
     if (!this.store?.isOpen || this.failure) return;
-    this.commitStaged();
+    this.committer.flushNow();
     if (this.failure) return;
     this.store.stage({ ...nothing(), deliveredThrough: this.deliveredThrough });
     try {
@@ -141,14 +142,11 @@ export class Venue {
   }
 
   private schedule(): void {
-    if (this.commitScheduled) return;
-    this.commitScheduled = true;
-    setImmediate(() => this.commitStaged());
+    this.committer.schedule();
   }
 
   /** Commits the staged work, then delivers its updates; on failure none of it is delivered. */
   private commitStaged(): void {
-    this.commitScheduled = false;
     const done = this.nextCommit;
     this.nextCommit = null;
     const staged = this.staged;
