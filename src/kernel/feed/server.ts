@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Registry } from '../metrics.js';
 import type { App } from '../service.js';
-import { TurnBatcher } from '../turn.js';
+import { Broadcaster, Peer } from '../ws/broadcaster.js';
 import { type FeedMetrics, feedMetrics } from './metrics.js';
 import {
   CLOSE_GOING_AWAY,
@@ -17,7 +17,7 @@ import {
   parseFrom,
 } from './protocol.js';
 import { type Frame, Ring } from './ring.js';
-import { addUpgradeRoute, rejectUpgrade } from './upgrade.js';
+import { rejectUpgrade } from './upgrade.js';
 
 export interface FeedServerOptions<T> {
   /** The `feed` label of the metrics and the `feed` field of the log lines. */
@@ -68,31 +68,23 @@ export interface FeedServerStats {
 
 /** Catch-up frames written per connection per event-loop turn, so one resuming client cannot hog it. */
 const CATCHUP_FRAMES_PER_TURN = 8;
-/** Frames are UTF-8 JSON held in Buffers; they go out as text frames. */
-const TEXT_FRAME = { binary: false };
 
-class Connection {
+class Connection extends Peer {
   mode: ConnectionMode = 'live';
   pumping = false;
-  alive = true;
-  closed = false;
-  recordsSent = 0;
-  framesSent = 0;
   historyReads = 0;
   slowEvents = 0;
-  maxBufferedAmount = 0;
-  maxFrameBytes = 0;
   readonly connectedAt = Date.now();
 
   constructor(
-    readonly id: number,
-    readonly ws: WebSocket,
+    id: number,
+    ws: WebSocket,
     readonly remoteAddress: string,
     /** Last seq written to the socket. */
     public sent: number,
-    /** The write callback of every frame: a written frame is the "drain" that resumes catch-up. */
-    readonly onWritten: () => void,
-  ) {}
+  ) {
+    super(id, ws);
+  }
 }
 
 class HistoryGapError extends Error {}
@@ -108,37 +100,42 @@ export class FeedServer<T> {
   private readonly history: FeedHistory<T>;
   private readonly logger: Logger;
   private readonly ring: Ring;
-  private readonly maxBufferedBytes: number;
-  private readonly lowWater: number;
   private readonly maxBatch: number;
-  private readonly pingIntervalMs: number;
   private readonly closeTimeoutMs: number;
   private readonly metrics: FeedMetrics;
-  private readonly wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    maxPayload: 4096,
-  });
-  private readonly conns = new Set<Connection>();
+  /** Connections; this turn's records go out once, at its end, in frames shared by start seq. */
+  private readonly broadcaster: Broadcaster<Connection, number, Frame[]>;
   private last: number;
-  private nextId = 1;
-  /** This turn's records go out once, at its end. */
-  private readonly frames = new TurnBatcher(() => this.flush());
   private outOfOrder = 0;
-  private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(opts: FeedServerOptions<T>) {
     this.name = opts.name;
     this.history = opts.history;
     this.logger = opts.logger.child({ feed: opts.name });
-    this.maxBufferedBytes = opts.maxBufferedBytes ?? 4 * 1024 * 1024;
-    this.lowWater = Math.floor(this.maxBufferedBytes / 2);
     this.maxBatch = opts.maxBatchRecords ?? 1_000;
     this.ring = new Ring(opts.ringSize ?? 65_536, this.maxBatch);
-    this.pingIntervalMs = opts.pingIntervalMs ?? 15_000;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2_000;
+    this.broadcaster = new Broadcaster({
+      maxPayload: 4096,
+      maxBufferedBytes: opts.maxBufferedBytes ?? 4 * 1024 * 1024,
+      pingIntervalMs: opts.pingIntervalMs ?? 15_000,
+      flush: () => this.flush(),
+      // A written frame is the "drain" that resumes catch-up.
+      onWritten: (c) => {
+        if (c.mode === 'catchup') this.pump(c);
+      },
+      onClose: (c, code) =>
+        this.logger.info(
+          { event: 'feed.client_closed', conn: c.id, code, sentSeq: c.sent, records: c.messagesSent },
+          'feed client disconnected',
+        ),
+      onHeartbeatTimeout: (c) =>
+        this.logger.warn(
+          { event: 'feed.heartbeat_timeout', conn: c.id },
+          'feed client missed a pong; terminating',
+        ),
+    });
     this.last = this.history.lastSeq();
     if (!Number.isSafeInteger(this.last) || this.last < 0)
       throw new RangeError('history.lastSeq() must be ≥ 0');
@@ -150,12 +147,12 @@ export class FeedServer<T> {
   }
 
   get clientCount(): number {
-    return this.conns.size;
+    return this.broadcaster.peerCount;
   }
 
   get maxLag(): number {
     let lag = 0;
-    for (const c of this.conns) lag = Math.max(lag, this.last - c.sent);
+    for (const c of this.broadcaster.peers) lag = Math.max(lag, this.last - c.sent);
     return lag;
   }
 
@@ -164,12 +161,12 @@ export class FeedServer<T> {
    * preClose hook, so open feed sockets do not hold the HTTP server's close).
    */
   attach(app: App, path: string): void {
-    addUpgradeRoute(app.server, path, (req, socket, head, url) => this.upgrade(req, socket, head, url));
-    app.addHook('preClose', async () => this.close());
-    if (this.pingIntervalMs > 0 && !this.heartbeat) {
-      this.heartbeat = setInterval(() => this.beat(), this.pingIntervalMs);
-      this.heartbeat.unref();
-    }
+    this.broadcaster.attach(
+      app,
+      path,
+      (req, socket, head, url) => this.upgrade(req, socket, head, url),
+      () => this.close(),
+    );
   }
 
   /**
@@ -194,7 +191,7 @@ export class FeedServer<T> {
     }
     this.ring.push(seq, encodeRecord(record, dataJson));
     this.last = seq;
-    if (this.conns.size > 0) this.frames.schedule();
+    if (this.broadcaster.peerCount > 0) this.broadcaster.schedule();
   }
 
   stats(): FeedServerStats {
@@ -208,14 +205,14 @@ export class FeedServer<T> {
         capacity: this.ring.capacity,
       },
       outOfOrderPublishes: this.outOfOrder,
-      connections: [...this.conns].map((c) => ({
+      connections: [...this.broadcaster.peers].map((c) => ({
         id: c.id,
         remoteAddress: c.remoteAddress,
         connectedAt: c.connectedAt,
         mode: c.mode,
         sentSeq: c.sent,
         lag: Math.max(0, this.last - c.sent),
-        recordsSent: c.recordsSent,
+        recordsSent: c.messagesSent,
         framesSent: c.framesSent,
         historyReads: c.historyReads,
         slowEvents: c.slowEvents,
@@ -229,8 +226,7 @@ export class FeedServer<T> {
   /** Closes every connection with 1001 and stops taking new ones. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearInterval(this.heartbeat);
-      await Promise.all([...this.conns].map((c) => this.closeConnection(c)));
+      await this.broadcaster.closeAll(CLOSE_GOING_AWAY, 'server shutting down', this.closeTimeoutMs);
       this.metrics.release();
     })();
     return this.closing;
@@ -246,28 +242,15 @@ export class FeedServer<T> {
       rejectUpgrade(socket, 400, 'INVALID_FROM', from.message);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) =>
-      this.connected(ws, req.socket.remoteAddress ?? '', from.from ?? this.last),
+    this.broadcaster.accept(req, socket, head, (ws, id) =>
+      this.connected(new Connection(id, ws, req.socket.remoteAddress ?? '', from.from ?? this.last)),
     );
   }
 
-  private connected(ws: WebSocket, remoteAddress: string, from: number): void {
-    const c: Connection = new Connection(this.nextId++, ws, remoteAddress, from, () => {
-      if (c.mode === 'catchup') this.pump(c);
-    });
-    this.conns.add(c);
-    ws.on('pong', () => {
-      c.alive = true;
-    });
+  private connected(c: Connection): void {
+    const { ws, remoteAddress, sent: from } = c;
+    this.broadcaster.add(c);
     ws.on('error', (err) => this.logger.debug({ err, conn: c.id }, 'feed connection error'));
-    ws.on('close', (code) => {
-      c.closed = true;
-      this.conns.delete(c);
-      this.logger.info(
-        { event: 'feed.client_closed', conn: c.id, code, sentSeq: c.sent, records: c.recordsSent },
-        'feed client disconnected',
-      );
-    });
     ws.send(encodeHello(this.last), c.onWritten);
     this.logger.info(
       { event: 'feed.client_connected', conn: c.id, remoteAddress, from, lastSeq: this.last },
@@ -280,8 +263,8 @@ export class FeedServer<T> {
   private flush(): void {
     this.ring.seal(); // this turn's records become one segment
     // Caught-up connections share a start seq, so each distinct frame is built once per turn.
-    const byStart = new Map<number, Frame[]>();
-    for (const c of this.conns) {
+    const byStart = this.broadcaster.sharedFrames;
+    for (const c of this.broadcaster.peers) {
       if (c.mode !== 'live' || c.sent >= this.last) continue;
       const next = c.sent + 1;
       if (!this.ring.has(next)) {
@@ -295,7 +278,7 @@ export class FeedServer<T> {
         byStart.set(next, frames);
       }
       for (const f of frames) {
-        if (c.ws.bufferedAmount > this.maxBufferedBytes) {
+        if (this.broadcaster.isBehind(c)) {
           this.toCatchup(c, true);
           break;
         }
@@ -324,7 +307,7 @@ export class FeedServer<T> {
         c.pumping = false;
         if (next === 'yield') setImmediate(() => this.pump(c));
         // A frame written while we awaited the history may have drained already: look again.
-        else if (next === 'wait' && c.ws.bufferedAmount <= this.lowWater) this.pump(c);
+        else if (next === 'wait' && this.broadcaster.hasDrained(c)) this.pump(c);
       },
       (err: unknown) => {
         c.pumping = false;
@@ -341,7 +324,7 @@ export class FeedServer<T> {
         return 'done';
       }
       // Resumed by the write callback of a frame already in the buffer.
-      if (c.ws.bufferedAmount > this.lowWater) return 'wait';
+      if (!this.broadcaster.hasDrained(c)) return 'wait';
       const next = c.sent + 1;
       const frame = this.ring.frame(next) ?? (await this.historyFrame(c, next));
       if (c.closed) return 'done';
@@ -369,14 +352,9 @@ export class FeedServer<T> {
   }
 
   private write(c: Connection, f: Frame): void {
-    c.ws.send(f.data, TEXT_FRAME, c.onWritten); // the same Buffer for every caught-up connection
+    this.broadcaster.write(c, f.data, f.count); // the same Buffer for every caught-up connection
     c.sent = f.last;
-    c.recordsSent += f.count;
-    c.framesSent++;
     this.metrics.recordsSent.inc(f.count);
-    const buffered = c.ws.bufferedAmount;
-    if (buffered > c.maxBufferedAmount) c.maxBufferedAmount = buffered;
-    if (f.data.length > c.maxFrameBytes) c.maxFrameBytes = f.data.length;
   }
 
   private failConnection(c: Connection, err: unknown): void {
@@ -387,33 +365,5 @@ export class FeedServer<T> {
       gap ? 'feed history cannot serve the client position' : 'feed catch-up failed',
     );
     c.ws.close(CLOSE_INTERNAL_ERROR, gap ? 'history gap' : 'catch-up failed');
-  }
-
-  private beat(): void {
-    for (const c of this.conns) {
-      if (!c.alive) {
-        this.logger.warn(
-          { event: 'feed.heartbeat_timeout', conn: c.id },
-          'feed client missed a pong; terminating',
-        );
-        c.ws.terminate();
-        continue;
-      }
-      c.alive = false;
-      c.ws.ping();
-    }
-  }
-
-  private closeConnection(c: Connection): Promise<void> {
-    return new Promise((resolve) => {
-      if (c.closed) return resolve();
-      // A peer that does not answer the close frame (or does not read at all) is cut off.
-      const timer = setTimeout(() => c.ws.terminate(), this.closeTimeoutMs);
-      c.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      c.ws.close(CLOSE_GOING_AWAY, 'server shutting down');
-    });
   }
 }

@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { type AttemptOutcome, AuthGuard } from '../../kernel/auth/failures.js';
 import type { KeyIdentity } from '../../kernel/auth/keys.js';
-import { addUpgradeRoute, rejectUpgrade } from '../../kernel/feed/upgrade.js';
+import { rejectUpgrade } from '../../kernel/feed/upgrade.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { App } from '../../kernel/service.js';
-import { TurnBatcher } from '../../kernel/turn.js';
+import { Broadcaster, Peer } from '../../kernel/ws/broadcaster.js';
 import { CHANNEL_RULES, type ChannelKind, type ChannelSpec, lookupChannel } from './channels.js';
 import {
   CLOSE_GOING_AWAY,
@@ -61,6 +61,9 @@ export interface HubOptions {
 }
 
 export type DisconnectReason = 'slow' | 'heartbeat' | 'revoked' | 'expired';
+
+/** How long a client has to answer the close frame at shutdown or when its credential ends. */
+const CLOSE_TIMEOUT_MS = 2_000;
 
 /** What identifies the credential of an upgrade: the same one sent twice at once shares one check. */
 const credentialOf = (req: IncomingMessage, url: URL): string => {
@@ -147,7 +150,7 @@ interface Queued {
   kind: ChannelKind | 'reply';
 }
 
-class Client {
+class Client extends Peer {
   readonly subscriptions = new Set<Channel>();
   /** Undroppable messages waiting for the socket to drain, in order. */
   queue: Queued[] = [];
@@ -156,29 +159,25 @@ class Client {
   /** Behind: the latest message per conflating channel, replacing older ones. */
   conflatedLatest = new Map<Channel, string>();
   conflatedCount = 0;
-  maxBufferedAmount = 0;
-  alive = true;
-  closed = false;
   /** Once set the client gets nothing more: it is being disconnected. */
   closing = false;
 
   constructor(
-    readonly id: number,
-    readonly ws: WebSocket,
+    id: number,
+    ws: WebSocket,
     readonly identity: KeyIdentity,
     readonly ip: string,
     /** When the connection must end (ms since the epoch), if ever. */
     readonly until: number | undefined,
-    /** Write callback of every frame: a frame leaving the buffer is the moment to drain the queue. */
-    readonly onWritten: () => void,
-  ) {}
+  ) {
+    super(id, ws);
+  }
 
-  get behind(): boolean {
+  /** Has queued or conflated messages waiting for its socket to drain. */
+  get backlogged(): boolean {
     return this.queue.length > 0 || this.conflatedLatest.size > 0;
   }
 }
-
-const TEXT = { binary: false };
 
 type Reply =
   | ErrorReply
@@ -216,54 +215,70 @@ export class Hub {
   private readonly channels = new Map<string, Channel>();
   private readonly specs: Map<string, ChannelSpec>;
   private readonly symbols: Set<string>;
-  private readonly clients = new Set<Client>();
-  private readonly wss: WebSocketServer;
-  private readonly lowWater: number;
+  /**
+   * The clients still served (one being disconnected is out already); this turn's messages go out
+   * once, at its end, in frames shared by the set of dirty channels a client is subscribed to.
+   */
+  private readonly broadcaster: Broadcaster<Client, string, Buffer>;
   private readonly closeTimeoutMs: number;
   private dirty: Channel[] = [];
-  /** This turn's messages go out once, at its end. */
-  private readonly frames = new TurnBatcher(() => this.flush());
-  private nextId = 1;
-  private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: HubOptions) {
     for (const spec of opts.channels) this.channels.set(spec.name, new Channel(spec));
     this.specs = new Map(opts.channels.map((c) => [c.name, c]));
     this.symbols = new Set(opts.symbols);
-    this.lowWater = Math.floor(opts.maxBufferedBytes / 2);
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
     this.guard = new AuthGuard({
       failuresPerMinute: opts.authFailuresPerMinute,
       concurrentPerIp: opts.authConcurrentPerIp ?? 4,
       now: opts.now ?? Date.now,
     });
-    this.wss = new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      perMessageDeflate: false,
+    this.broadcaster = new Broadcaster({
       maxPayload: opts.maxFrameBytes,
+      maxBufferedBytes: opts.maxBufferedBytes,
+      pingIntervalMs: opts.heartbeatIntervalMs,
+      flush: () => this.flush(),
+      // A frame leaving the buffer is the moment to drain the queue.
+      onWritten: (c) => {
+        if (c.backlogged && !c.closing && this.broadcaster.hasDrained(c)) this.drain(c);
+      },
+      onClose: (c, code) => {
+        this.detach(c);
+        this.opts.logger.info(
+          { event: 'stream.client_closed', client: c.id, key: c.identity.name, code },
+          'stream client disconnected',
+        );
+      },
+      onHeartbeatTimeout: (c) => {
+        this.counters.disconnects.heartbeat++;
+        this.opts.logger.warn(
+          { event: 'stream.heartbeat_timeout', client: c.id, key: c.identity.name },
+          'stream client missed a pong; terminating',
+        );
+        this.detach(c);
+      },
     });
   }
 
   get clientCount(): number {
-    return this.clients.size;
+    return this.broadcaster.peerCount;
   }
 
   get subscriptionCount(): number {
     let n = 0;
-    for (const c of this.clients) n += c.subscriptions.size;
+    for (const c of this.broadcaster.peers) n += c.subscriptions.size;
     return n;
   }
 
   /** Serves the hub at `path` on the app's HTTP server. */
   attach(app: App, path: string): void {
-    addUpgradeRoute(app.server, path, (req, socket, head, url) => void this.upgrade(req, socket, head, url));
-    app.addHook('preClose', async () => this.close());
-    if (this.opts.heartbeatIntervalMs > 0) {
-      this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatIntervalMs);
-      this.heartbeat.unref();
-    }
+    this.broadcaster.attach(
+      app,
+      path,
+      (req, socket, head, url) => void this.upgrade(req, socket, head, url),
+      () => this.close(),
+    );
     this.revalidator = setInterval(() => void this.revalidate(), this.opts.revalidateMs ?? 1_000);
     this.revalidator.unref();
   }
@@ -274,12 +289,12 @@ export class Hub {
     if (!ch) throw new Error(`no channel ${channel}`);
     if (ch.publish(data) && ch.turn.length === 1) {
       this.dirty.push(ch);
-      this.frames.schedule();
+      this.broadcaster.schedule();
     }
   }
 
   stats(): ClientStats[] {
-    return [...this.clients].map((c) => ({
+    return [...this.broadcaster.peers].map((c) => ({
       id: c.id,
       key: c.identity.name,
       subscriptions: c.subscriptions.size,
@@ -294,22 +309,8 @@ export class Hub {
   /** Closes every client with 1001 and takes no new ones. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearInterval(this.heartbeat);
       clearInterval(this.revalidator);
-      await Promise.all(
-        [...this.clients].map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.closed) return resolve();
-              const timer = setTimeout(() => c.ws.terminate(), 2_000);
-              c.ws.once('close', () => {
-                clearTimeout(timer);
-                resolve();
-              });
-              c.ws.close(CLOSE_GOING_AWAY, 'server shutting down');
-            }),
-        ),
-      );
+      await this.broadcaster.closeAll(CLOSE_GOING_AWAY, 'server shutting down', CLOSE_TIMEOUT_MS);
     })();
     return this.closing;
   }
@@ -329,7 +330,7 @@ export class Hub {
         { details: { retryAfterSeconds: retryAfter }, headers: { 'Retry-After': retryAfter } },
       );
     }
-    if (this.clients.size >= this.opts.maxClients) {
+    if (this.broadcaster.peerCount >= this.opts.maxClients) {
       return rejectUpgrade(socket, 503, 'TOO_MANY_CLIENTS', `at most ${this.opts.maxClients} clients`);
     }
     if (this.capped(socket, ip)) return;
@@ -378,7 +379,9 @@ export class Hub {
     // Checked again with the key known; ws completes the upgrade in this same turn, so no other
     // upgrade can slip in between the check and the count.
     if (this.capped(socket, ip, who.identity.id)) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who, ip));
+    this.broadcaster.accept(req, socket, head, (ws, id) =>
+      this.connected(new Client(id, ws, who.identity, ip, who.until)),
+    );
   }
 
   /** Refuses an upgrade (429) when its IP, or its key once known, has the most connections it may. */
@@ -399,29 +402,15 @@ export class Hub {
     return true;
   }
 
-  private connected(ws: WebSocket, who: Admission, ip: string): void {
-    const { identity } = who;
-    const c: Client = new Client(this.nextId++, ws, identity, ip, who.until, () => {
-      if (c.behind && !c.closing && ws.bufferedAmount <= this.lowWater) this.drain(c);
-    });
-    this.clients.add(c);
+  private connected(c: Client): void {
+    const { ws, identity, ip } = c;
+    this.broadcaster.add(c);
     this.perKey.set(identity.id, (this.perKey.get(identity.id) ?? 0) + 1);
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    ws.on('pong', () => {
-      c.alive = true;
-    });
     ws.on('message', (data, isBinary) => this.onMessage(c, data, isBinary));
     ws.on('error', (err) =>
       this.opts.logger.debug({ err: err.message, client: c.id }, 'stream client error'),
     );
-    ws.on('close', (code) => {
-      c.closed = true;
-      this.detach(c);
-      this.opts.logger.info(
-        { event: 'stream.client_closed', client: c.id, key: identity.name, code },
-        'stream client disconnected',
-      );
-    });
     this.opts.logger.info(
       { event: 'stream.client_connected', client: c.id, key: identity.name, role: identity.role },
       'stream client connected',
@@ -502,9 +491,9 @@ export class Hub {
   /** One undroppable message or segment to one client: now when it keeps up, else queued. */
   private send(c: Client, text: string, count: number, kind: ChannelKind | 'reply'): void {
     if (c.closing || c.closed) return;
-    if (c.behind && c.ws.bufferedAmount <= this.lowWater) this.drain(c);
-    if (!c.behind && c.ws.bufferedAmount <= this.opts.maxBufferedBytes) {
-      this.write(c, Buffer.from(`[${text}]`));
+    if (c.backlogged && this.broadcaster.hasDrained(c)) this.drain(c);
+    if (!c.backlogged && !this.broadcaster.isBehind(c)) {
+      this.broadcaster.write(c, Buffer.from(`[${text}]`), count);
       this.counters.messagesOut[kind] += count;
     } else {
       this.enqueue(c, { text, count, kind });
@@ -521,20 +510,24 @@ export class Hub {
       for (const c of ch.subscribers) affected.add(c);
     }
     // Clients subscribed to the same dirty channels get the same frame: built once per turn.
-    const frames = new Map<string, Buffer>();
+    const frames = this.broadcaster.sharedFrames;
     for (const c of affected) {
       if (c.closing) continue;
       const mine = dirty.length === 1 ? dirty : dirty.filter((ch) => c.subscriptions.has(ch));
-      if (c.behind && c.ws.bufferedAmount <= this.lowWater) this.drain(c);
-      if (!c.behind && c.ws.bufferedAmount <= this.opts.maxBufferedBytes) {
+      if (c.backlogged && this.broadcaster.hasDrained(c)) this.drain(c);
+      if (!c.backlogged && !this.broadcaster.isBehind(c)) {
         const key = mine.length === 1 ? (mine[0] as Channel).name : mine.map((ch) => ch.name).join('\n');
         let frame = frames.get(key);
         if (!frame) {
           frame = Buffer.from(`[${mine.map((ch) => ch.joined).join(',')}]`);
           frames.set(key, frame);
         }
-        this.write(c, frame);
-        for (const ch of mine) this.counters.messagesOut[ch.spec.kind] += ch.count;
+        let count = 0;
+        for (const ch of mine) {
+          this.counters.messagesOut[ch.spec.kind] += ch.count;
+          count += ch.count;
+        }
+        this.broadcaster.write(c, frame, count);
         continue;
       }
       for (const ch of mine) {
@@ -565,24 +558,21 @@ export class Hub {
   /** Everything a client that was behind has waiting, in one frame: the queue in order, then the latest market data. */
   private drain(c: Client): void {
     const parts: string[] = [];
+    let count = 0;
     for (const q of c.queue) {
       parts.push(q.text);
       this.counters.messagesOut[q.kind] += q.count;
+      count += q.count;
     }
     for (const [ch, text] of c.conflatedLatest) {
       parts.push(text);
       this.counters.messagesOut[ch.spec.kind]++;
+      count++;
     }
     c.queue = [];
     c.queuedBytes = 0;
     c.conflatedLatest.clear();
-    if (parts.length > 0) this.write(c, Buffer.from(`[${parts.join(',')}]`));
-  }
-
-  private write(c: Client, frame: Buffer): void {
-    c.ws.send(frame, TEXT, c.onWritten);
-    const buffered = c.ws.bufferedAmount;
-    if (buffered > c.maxBufferedAmount) c.maxBufferedAmount = buffered;
+    if (parts.length > 0) this.broadcaster.write(c, Buffer.from(`[${parts.join(',')}]`), count);
   }
 
   private disconnectSlow(c: Client): void {
@@ -603,15 +593,13 @@ export class Hub {
     c.queuedBytes = 0;
     c.conflatedLatest.clear();
     // The close frame waits behind what the client has not read; a client that never reads is cut off.
-    const timer = setTimeout(() => c.ws.terminate(), this.closeTimeoutMs);
-    timer.unref();
-    c.ws.once('close', () => clearTimeout(timer));
-    c.ws.close(CLOSE_SLOW_CONSUMER, `slow consumer: more than ${this.opts.maxQueuedBytes} bytes queued`);
+    const reason = `slow consumer: more than ${this.opts.maxQueuedBytes} bytes queued`;
+    void this.broadcaster.closePeer(c, CLOSE_SLOW_CONSUMER, reason, this.closeTimeoutMs);
   }
 
   private detach(c: Client): void {
     // Detached once, though a client may be both cut off and then closed.
-    if (this.clients.delete(c)) {
+    if (this.broadcaster.remove(c)) {
       countDown(this.perKey, c.identity.id);
       countDown(this.perIp, c.ip);
     }
@@ -624,12 +612,13 @@ export class Hub {
    * client knows not to reconnect with the same credential. One pass at a time.
    */
   private async revalidate(): Promise<void> {
-    if (this.revalidating || this.clients.size === 0) return;
+    if (this.revalidating || this.broadcaster.peerCount === 0) return;
     this.revalidating = true;
     try {
       const now = (this.opts.now ?? Date.now)();
-      const revoked = await this.opts.revokedAmong(new Set([...this.clients].map((c) => c.identity.id)));
-      for (const c of this.clients) {
+      const ids = new Set([...this.broadcaster.peers].map((c) => c.identity.id));
+      const revoked = await this.opts.revokedAmong(ids);
+      for (const c of this.broadcaster.peers) {
         if (revoked.has(c.identity.id)) this.disconnectUnauthorized(c, 'revoked', 'key revoked');
         else if (c.until !== undefined && c.until <= now)
           this.disconnectUnauthorized(c, 'expired', 'session expired');
@@ -650,27 +639,7 @@ export class Hub {
       `stream client disconnected: ${text}`,
     );
     // Nothing more is sent to it; a client that does not answer the close is cut off.
-    const timer = setTimeout(() => c.ws.terminate(), 2_000);
-    timer.unref();
-    c.ws.once('close', () => clearTimeout(timer));
-    c.ws.close(CLOSE_UNAUTHORIZED, text);
-  }
-
-  private beat(): void {
-    for (const c of this.clients) {
-      if (!c.alive) {
-        this.counters.disconnects.heartbeat++;
-        this.opts.logger.warn(
-          { event: 'stream.heartbeat_timeout', client: c.id, key: c.identity.name },
-          'stream client missed a pong; terminating',
-        );
-        this.detach(c);
-        c.ws.terminate();
-        continue;
-      }
-      c.alive = false;
-      c.ws.ping();
-    }
+    void this.broadcaster.closePeer(c, CLOSE_UNAUTHORIZED, text, CLOSE_TIMEOUT_MS);
   }
 }
 
