@@ -28,7 +28,11 @@ const CASES: { file: string; from: string; allowed: boolean }[] = [
   { file: 'src/services/docs/d.ts', from: '../../ops/slo/report.js', allowed: false },
   { file: 'src/services/stream/e.ts', from: '../../kernel/feed/index.js', allowed: true },
   { file: 'src/services/order-manager/f.ts', from: './engine.js', allowed: true },
-  { file: 'src/services/order-manager/g.ts', from: '../../adapters/storage/order-journal.js', allowed: false },
+  {
+    file: 'src/services/order-manager/g.ts',
+    from: '../../adapters/storage/order-journal.js',
+    allowed: false,
+  },
   { file: 'src/services/order-manager/service.ts', from: '../../adapters/broker/factory.js', allowed: true },
   { file: 'src/ports/a.ts', from: '../adapters/broker/sim/index.js', allowed: false },
   { file: 'src/ports/b.ts', from: 'node:fs', allowed: false },
