@@ -199,10 +199,39 @@ describe('OrderEngine', () => {
     expect(engine.orderIdOf(order.clientOrderId)).toBe(order.id);
   });
 
+  it('journals the trading state a fill causes in the same commit as the fill', async () => {
+    const { engine, store, broker, types } = await setUp();
+    const buy = engine.submit(win({ type: 'MARKET', price: undefined }), 'trader').order;
+    await store.commit();
+    broker.fill(buy.clientOrderId, 1, 130_000);
+    await store.commit();
+    const sell = engine.submit(win({ type: 'MARKET', price: undefined, side: 'SELL' }), 'trader').order;
+    await store.commit();
+    const before = store.events.length;
+    // 30,000 points × R$0.20 = R$6,000 lost: past the R$5,000 daily limit, so only reducing orders.
+    broker.fill(sell.clientOrderId, 1, 100_000);
+    await store.commit();
+    expect(types().slice(before)).toEqual(['filled', 'risk.state']);
+    expect(engine.state.tradingState).toBe('REDUCING');
+  });
+
+  it('keeps going when a subscriber to its news fails', async () => {
+    const { engine, store, broker, bus, handlerErrors } = await setUp();
+    bus.on('order.changed', () => {
+      throw new Error('a broken strategy');
+    });
+    const { order } = engine.submit(win(), 'trader');
+    await store.commit();
+    broker.fill(order.clientOrderId, 1, 129_990);
+    await store.commit();
+    expect(engine.get(order.id).status).toBe('FILLED');
+    expect(handlerErrors.length).toBeGreaterThan(0);
+  });
+
   it('reports broker news for an order it does not know, for a reconciliation to adopt', async () => {
-    const { engine, broker } = await setUp();
-    let unmatched = 0;
-    engine.onUnmatched = () => unmatched++;
+    const { engine, broker, bus } = await setUp();
+    const unmatched: string[] = [];
+    bus.on('broker.unmatched', (u) => unmatched.push(u.clientOrderId));
     broker.emit({
       clientOrderId: 'elsewhere',
       brokerOrderId: 'B-99',
@@ -211,7 +240,7 @@ describe('OrderEngine', () => {
       filledQty: 0,
       leavesQty: 1,
     });
-    expect(unmatched).toBe(1);
+    expect(unmatched).toEqual(['elsewhere']);
     expect(engine.state.orders.size).toBe(0);
   });
 });

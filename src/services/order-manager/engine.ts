@@ -21,6 +21,7 @@ import {
   type TradingStateCause,
   tradingStateAtSession,
 } from '../../domain/risk.js';
+import type { Bus } from '../../kernel/bus.js';
 import { type Clock, msUntilNextLocalDay, type Timer } from '../../kernel/clock.js';
 import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
 import { timeOrderedUuid } from '../../kernel/ids.js';
@@ -33,6 +34,7 @@ import type { OrderManagerMetrics } from './metrics.js';
 import { forgetClosed, type OrderState, type Projected, project, recallClosed } from './projection.js';
 import { type RiskInputs, riskContext } from './risk-context.js';
 import type { NewOrderBody } from './schemas.js';
+import type { OrderManagerTopics } from './topics.js';
 
 export interface EngineDeps {
   journal: OrderStore;
@@ -52,6 +54,8 @@ export interface EngineDeps {
   publish(e: JournalEvent, json: string): void;
   /** A fresh state, for a rebuild after a failed commit. */
   emptyState(): OrderState;
+  /** Where the engine says what happened: order changes and fills, rebuilds, unmatched broker news. */
+  bus: Bus<OrderManagerTopics>;
 }
 
 export type Audit = Pick<NewAuditEntry, 'actor' | 'action'> & Partial<NewAuditEntry>;
@@ -146,7 +150,7 @@ export class OrderEngine {
     });
     // Projected now, published by onCommit; a failed commit rebuilds the state without it.
     const projected = project(this.d.state, event, this.d.instruments, this.d.timeZone);
-    if (projected.order && !projected.error) this.onOrderChange?.(projected.order);
+    if (projected.order && !projected.error) this.d.bus.publish('order.changed', projected.order);
     return projected;
   }
 
@@ -359,7 +363,7 @@ export class OrderEngine {
       this.d.logger.warn({ event: 'order.unmatched_update', update: u }, 'broker update for no known order');
       // An order the journal lacks (sent just before a failed commit, or placed elsewhere): the
       // reconciliation adopts it, so its fills count.
-      this.onUnmatched?.();
+      this.d.bus.publish('broker.unmatched', u);
       return;
     }
     if (u.status === 'REJECTED') {
@@ -450,7 +454,7 @@ export class OrderEngine {
     if (order.status !== 'PENDING_CANCEL' && order.status !== 'PENDING_REPLACE') this.stopWaiting(order.id);
     if (order.status === 'FILLED' && p.previous?.status !== 'FILLED') this.d.metrics.filled.inc();
     if (p.previous?.status === 'UNKNOWN') this.cancelIfKilled(order, 'found working after UNKNOWN');
-    if (p.newFills.length > 0) this.onFills?.(order);
+    if (p.newFills.length > 0) this.d.bus.publish('order.filled', order);
     if (event.type === 'timed_out') {
       this.d.logger.warn(
         { event: 'order.ack_timeout', orderId: order.id },
@@ -468,11 +472,6 @@ export class OrderEngine {
     if (!killSwitch.active || !killSwitch.cancelAll || !WORKING.has(order.status)) return;
     this.cancel(order.id, 'risk-engine', `kill switch: ${killSwitch.reason ?? ''}; ${why}`);
   }
-
-  /** Set by the risk controls: runs after every applied fill. */
-  onFills?: (order: Order) => void;
-  /** Set by the strategy runner: runs after every journaled change of an order. */
-  onOrderChange?: (order: Order) => void;
 
   /**
    * The order leaves before its commit, and the commit waits (ackTimeoutMs at most) until the
@@ -570,7 +569,7 @@ export class OrderEngine {
   /**
    * A failed commit was rolled back: the projection still holds its events, so it is rebuilt from
    * the committed journal (rare, and the one way that is certainly right). Orders of the lost
-   * batch may already be at the broker: the owner reconciles (`onRebuilt`), which adopts them.
+   * batch may already be at the broker: the reconciler (on `state.rebuilt`) adopts them.
    */
   private rolledBack(err: Error): void {
     this.d.logger.error(
@@ -578,13 +577,8 @@ export class OrderEngine {
       'journal commit failed; its events are dropped and the state rebuilt',
     );
     this.rebuild();
-    this.onRebuilt?.();
+    this.d.bus.publish('state.rebuilt', null);
   }
-
-  /** Set by the service: runs after a rebuild that followed a failed commit. */
-  onRebuilt?: () => void;
-  /** Set by the service: broker news for an order the journal does not hold. */
-  onUnmatched?: () => void;
 
   /**
    * A broker order on our account that our journal does not hold: sent by us just before a crash

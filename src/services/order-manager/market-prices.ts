@@ -1,6 +1,8 @@
-import type { CapturedEvent, CapturedTrade } from '../../domain/market-data.js';
+import type { CapturedEvent } from '../../domain/market-data.js';
+import type { Bus } from '../../kernel/bus.js';
 import { FeedClient } from '../../kernel/feed/index.js';
 import type { Logger } from '../../kernel/logger.js';
+import type { OrderManagerTopics } from './topics.js';
 
 /**
  * Last trade price per symbol from data-capture's live feed (live only: a restart starts with no
@@ -9,10 +11,13 @@ import type { Logger } from '../../kernel/logger.js';
 export class MarketPrices {
   private readonly last = new Map<string, number>();
   private readonly client: FeedClient<CapturedEvent>;
-  /** Set by the strategy runner: each trade after its price is recorded, with the batch's delivery time. */
-  onTrade?: (trade: CapturedTrade, deliveredAt: bigint) => void;
-
-  constructor(url: string, logger: Logger, headers: Record<string, string> = {}) {
+  /** Each trade is published as `market.trade` after its price is recorded (when anyone listens). */
+  constructor(
+    url: string,
+    logger: Logger,
+    private readonly bus: Bus<OrderManagerTopics>,
+    headers: Record<string, string> = {},
+  ) {
     this.client = new FeedClient<CapturedEvent>({
       url,
       logger,
@@ -20,10 +25,11 @@ export class MarketPrices {
       backoffMaxMs: 5_000,
       onRecords: (records) => {
         const deliveredAt = process.hrtime.bigint();
+        const heard = this.bus.has('market.trade');
         for (const { data } of records) {
           if (data.kind !== 'trade') continue;
           this.last.set(data.ticker, data.price);
-          this.onTrade?.(data, deliveredAt);
+          if (heard) this.bus.publish('market.trade', { trade: data, deliveredAt });
         }
       },
     });

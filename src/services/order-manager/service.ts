@@ -4,6 +4,7 @@ import { OrderJournal } from '../../adapters/storage/order-journal.js';
 import { DiskRefusedError, UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { JournalEvent } from '../../domain/order-events.js';
 import { positionSnapshot, sessionKeyAt, startSession } from '../../domain/positions.js';
+import { Bus } from '../../kernel/bus.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { FeedServer } from '../../kernel/feed/index.js';
@@ -22,6 +23,7 @@ import { registerSignalRoutes, SignalRouter } from './signals.js';
 import { registerSloRoutes } from './slo-routes.js';
 import { attachStrategies, createStrategies } from './strategies/index.js';
 import type { Strategy } from './strategies/strategy.js';
+import type { OrderManagerTopics } from './topics.js';
 
 export const ORDERS_FEED_PATH = '/feed/orders';
 /** UNKNOWN orders are re-checked, and a dropped routing reconnected, this often. */
@@ -115,9 +117,16 @@ function wire(
   const instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
   // One threshold: it decides which signals become orders and seeds the risk floor of a fresh journal.
   const state = emptyState(settings.enforceTradingHours, settings.signalConfidenceThreshold);
+  const bus = new Bus<OrderManagerTopics>((topic, err) =>
+    logger.error(
+      { event: 'order_manager.handler_failed', topic, err: (err as Error).message },
+      'a handler of the order manager bus failed; the others ran',
+    ),
+  );
   const prices = new MarketPrices(
     `ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`,
     logger,
+    bus,
     internalHeadersOf(ctx.internalToken),
   );
   // The simulated venue keeps its orders and fills on disk: it outlives our restarts, as a broker does.
@@ -159,6 +168,7 @@ function wire(
     lastPrice: prices.lastPrice,
     publish: (e, json) => feed.publish({ seq: e.seq, data: e }, json),
     emptyState: () => emptyState(settings.enforceTradingHours, settings.signalConfidenceThreshold),
+    bus,
   });
   const replayed = engine.rebuild();
   logger.info(
@@ -176,9 +186,9 @@ function wire(
     committedSeq: () => journal.lastSeq(),
   });
   const controls = new RiskControls(engine, logger);
-  engine.onFills = (order) => controls.afterFill(order);
-  engine.onRebuilt = () => reconciler.afterFailedCommit();
-  engine.onUnmatched = () => reconciler.requestFull('unmatched-update');
+  bus.on('order.filled', (order) => controls.afterFill(order));
+  bus.on('state.rebuilt', () => reconciler.afterFailedCommit());
+  bus.on('broker.unmatched', () => reconciler.requestFull('unmatched-update'));
 
   let stopped = false;
   let routingDownReason: string | undefined;
@@ -222,7 +232,15 @@ function wire(
     (symbol) => instruments.get(symbol)?.lotSize ?? 1,
   );
   registerSignalRoutes(app, signals, engine, () => clock.now());
-  attachStrategies(strategies, { engine, prices, account: settings.account, instruments, clock, logger });
+  attachStrategies(strategies, {
+    engine,
+    prices,
+    bus,
+    account: settings.account,
+    instruments,
+    clock,
+    logger,
+  });
   registerRiskRoutes(app, {
     engine,
     controls,

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { DEFAULT_INSTRUMENTS } from '../../domain/instruments.js';
 import type { JournalEvent } from '../../domain/order-events.js';
+import { Bus } from '../../kernel/bus.js';
 import { ManualClock } from '../../kernel/clock.js';
 import { Registry } from '../../kernel/metrics.js';
 import { MemoryOrderStore } from '../../ports/testing/memory-order-store.js';
@@ -11,6 +12,7 @@ import { emptyState } from './projection.js';
 import { Reconciler } from './reconcile.js';
 import { RiskControls } from './risk-controls.js';
 import type { NewOrderBody } from './schemas.js';
+import type { OrderManagerTopics } from './topics.js';
 
 export const ZONE = 'America/Sao_Paulo';
 /** 10:00 in São Paulo on a Monday. */
@@ -27,6 +29,8 @@ export async function setUp(opts: { closedOrdersInMemory?: number } = {}) {
   const store = new MemoryOrderStore(clock);
   const broker = new ScriptedExecutionClient(clock);
   const published: JournalEvent[] = [];
+  const handlerErrors: unknown[] = [];
+  const bus = new Bus<OrderManagerTopics>((_topic, err) => handlerErrors.push(err));
   const state = emptyState(false);
   const metrics = createOrderManagerMetrics(new Registry(), {
     openOrders: () => state.open.size,
@@ -50,11 +54,12 @@ export async function setUp(opts: { closedOrdersInMemory?: number } = {}) {
     lastPrice: (symbol) => (symbol === 'WINZ26' ? 130_000 : undefined),
     publish: (e) => published.push(e),
     emptyState: () => emptyState(false),
+    bus,
   });
   let rebuilt = 0;
-  engine.onRebuilt = () => rebuilt++;
+  bus.on('state.rebuilt', () => rebuilt++);
   const controls = new RiskControls(engine, logger);
-  engine.onFills = (order) => controls.afterFill(order);
+  bus.on('order.filled', (order) => controls.afterFill(order));
   broker.listenExecution({
     onEvent: (e) => {
       if (e.type === 'routing') engine.routingUp = e.connected;
@@ -84,6 +89,8 @@ export async function setUp(opts: { closedOrdersInMemory?: number } = {}) {
     published,
     metrics,
     types,
+    bus,
+    handlerErrors,
     rebuilt: () => rebuilt,
   };
 }

@@ -1,5 +1,7 @@
+import type { Bus } from '../../../kernel/bus.js';
 import { type Config, ConfigError } from '../../../kernel/config.js';
 import type { MarketPrices } from '../market-prices.js';
+import type { OrderManagerTopics } from '../topics.js';
 import { MomentumStrategy } from './momentum.js';
 import { type RunnerDeps, StrategyRunner } from './runner.js';
 import type { Strategy } from './strategy.js';
@@ -27,12 +29,12 @@ export function createStrategies(settings: Settings): Strategy[] {
 /** Feeds the live trades and order changes to the strategies; nothing to do when none is enabled. */
 export function attachStrategies(
   strategies: readonly Strategy[],
-  d: Omit<RunnerDeps, 'strategies' | 'lastPrice'> & { prices: MarketPrices },
+  d: Omit<RunnerDeps, 'strategies' | 'lastPrice'> & { prices: MarketPrices; bus: Bus<OrderManagerTopics> },
 ): void {
   if (strategies.length === 0) return;
-  const { prices, ...deps } = d;
+  const { prices, bus, ...deps } = d;
   const runner = new StrategyRunner({ ...deps, strategies, lastPrice: prices.lastPrice });
-  prices.onTrade = (trade, deliveredAt) => runner.onTrade(trade, deliveredAt);
-  d.engine.onOrderChange = (order) => runner.onOrderChange(order);
+  bus.on('market.trade', ({ trade, deliveredAt }) => runner.onTrade(trade, deliveredAt));
+  bus.on('order.changed', (order) => runner.onOrderChange(order));
   d.logger.info({ event: 'order_manager.strategies', ids: strategies.map((s) => s.id) }, 'strategies on');
 }
