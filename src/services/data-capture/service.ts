@@ -5,6 +5,7 @@ import { keepAside, UnusableFileError } from '../../adapters/storage/unusable-fi
 import { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { localDayOf } from '../../kernel/calendar.js';
+import type { Timer } from '../../kernel/clock.js';
 import { diskState } from '../../kernel/disk.js';
 import { unavailable } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
@@ -66,7 +67,7 @@ export const dataCaptureService: ServiceDefinition = {
     let converter: ParquetConverter | null = null;
     let capture: Capture | null = null;
     let backfiller: Backfiller | null = null;
-    let journalRetry: NodeJS.Timeout | null = null;
+    let journalRetry: Timer | null = null;
     const journal = new SegmentJournal({
       dir: home,
       ...settings.journal,
@@ -94,15 +95,16 @@ export const dataCaptureService: ServiceDefinition = {
         { event: 'capture.journal_unwritable', err: err.message },
         'cannot write the market-data journal; retrying every second, missed trades will be backfilled',
       );
-      journalRetry ??= setInterval(() => {
-        if (!(capture?.retryJournal() ?? journal.retry())) return;
-        if (journalRetry) clearInterval(journalRetry);
-        journalRetry = null;
-        metrics.journalWritable.set(1);
-        logger.info({ event: 'capture.journal_writable' }, 'the journal writes again; backfilling');
-        backfiller?.kick();
-      }, JOURNAL_RETRY_MS);
-      journalRetry.unref();
+      journalRetry ??= clock
+        .every(JOURNAL_RETRY_MS, () => {
+          if (!(capture?.retryJournal() ?? journal.retry())) return;
+          clock.cancel(journalRetry);
+          journalRetry = null;
+          metrics.journalWritable.set(1);
+          logger.info({ event: 'capture.journal_writable' }, 'the journal writes again; backfilling');
+          backfiller?.kick();
+        })
+        .unref();
     }
     metrics.journalWritable.set(journal.failure ? 0 : 1);
     step('journal');
@@ -413,30 +415,29 @@ export const dataCaptureService: ServiceDefinition = {
       else if (disk.level !== 'unknown') converter.resume();
     };
     await watchDisk();
-    const diskWatch = setInterval(() => void watchDisk(), Math.max(1_000, config.disk.cacheMs));
-    diskWatch.unref();
-    ctx.onShutdown(() => clearInterval(diskWatch));
+    const diskWatch = clock.every(Math.max(1_000, config.disk.cacheMs), () => void watchDisk()).unref();
+    ctx.onShutdown(() => clock.cancel(diskWatch));
 
     void converter.kick();
-    const pruner = setInterval(() => {
+    const pruner = clock.every(PRUNE_EVERY_MS, () => {
       const removed = converter.prune(clock.now(), settings.journal.keepConvertedHours * 3_600_000);
       if (removed)
         logger.info(
           { event: 'capture.journal_pruned', segments: removed },
           'removed journal segments already in Parquet',
         );
-    }, PRUNE_EVERY_MS);
+    });
     pruner.unref();
 
     // Stop in the order that loses nothing: no new data, the last batch written, everything sealed
     // and in Parquet, the checkpoint saved; only then the feed and the HTTP server go.
     ctx.onShutdown(async () => {
-      clearInterval(pruner);
+      clock.cancel(pruner);
       await feed.close();
     });
     ctx.onShutdown(async () => {
       sessionEnds.stop();
-      if (journalRetry) clearInterval(journalRetry);
+      clock.cancel(journalRetry);
       await backfiller?.stop();
       await session.stop();
       capture.flush();
