@@ -17,10 +17,10 @@ async function testService(checks: Record<string, () => HealthCheckResult> = {})
   const ctx = await buildService(
     {
       name: 'test-svc',
-      setup({ app, addHealthCheck, onShutdown }) {
+      setup({ app, addHealthCheck, lifecycle }) {
         for (const [name, check] of Object.entries(checks)) addHealthCheck(name, check);
-        onShutdown(() => shutdown.push('first registered'));
-        onShutdown(() => shutdown.push('last registered'));
+        lifecycle.add({ name: 'first', stop: () => shutdown.push('first registered') });
+        lifecycle.add({ name: 'last', stop: () => shutdown.push('last registered') });
         app.post(
           '/things',
           {
@@ -211,7 +211,7 @@ describe('service base', () => {
     expect((await app.inject('/health')).headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('runs shutdown hooks in reverse order when closed', async () => {
+  it('stops the lifecycle components in reverse order when closed', async () => {
     const { app, shutdown } = await testService();
     await app.close();
     expect(shutdown).toEqual(['last registered', 'first registered']);

@@ -14,6 +14,7 @@ import {
   RequestGuard,
   secureHome,
 } from './internal-auth.js';
+import { Lifecycle } from './lifecycle.js';
 import {
   clientRequestId,
   createLogger,
@@ -51,8 +52,11 @@ export interface ServiceContext {
   clock: Clock;
   app: App;
   addHealthCheck(name: string, check: HealthCheck): void;
-  /** Runs at shutdown after the HTTP server stops taking requests, in reverse order of registration. */
-  onShutdown(fn: () => unknown): void;
+  /**
+   * The service's components: started in order once the server is ready, stopped in reverse
+   * after the HTTP server stops taking requests.
+   */
+  lifecycle: Lifecycle;
   /**
    * Stops this process in order so that it starts afresh: the supervisor restarts it (a foreground
    * run just stops). For a state only a new start can leave, e.g. a journal that could not be
@@ -94,7 +98,7 @@ const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, down: 2 };
 /**
  * The service base every service is built on: Fastify with the error envelope, schema validation
  * (strict bodies, coerced query strings), request ids, body limits, `GET /health`, `GET /metrics`
- * and ordered shutdown hooks.
+ * and the lifecycle of its components.
  */
 export async function buildService(def: ServiceDefinition, opts: BuildOptions): Promise<ServiceContext> {
   const { config } = opts;
@@ -249,7 +253,7 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
   });
 
   const checks = new Map<string, HealthCheck>();
-  const shutdownHooks: (() => unknown)[] = [];
+  const lifecycle = new Lifecycle(logger);
   const startedAt = clock.now();
   // Every service watches the free space of the data home (one statfs per `disk.cacheMs`).
   checks.set('disk', async () => diskHealth(await diskState(config.home, config)));
@@ -282,15 +286,8 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     return metrics.registry.metrics();
   });
 
-  app.addHook('onClose', async () => {
-    for (const fn of [...shutdownHooks].reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        logger.error({ err }, 'shutdown hook failed');
-      }
-    }
-  });
+  app.addHook('onReady', () => lifecycle.start());
+  app.addHook('onClose', () => lifecycle.stop());
 
   const ctx: ServiceContext = {
     name: def.name,
@@ -300,7 +297,7 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     clock,
     app,
     addHealthCheck: (name, check) => checks.set(name, check),
-    onShutdown: (fn) => shutdownHooks.push(fn),
+    lifecycle,
     // In a process of its own (runService) this ends the process; built in-process, it only says so.
     restart: (reason) => logger.warn({ event: 'service.restart_requested', reason }, 'restart requested'),
     internalToken: token,

@@ -4,8 +4,8 @@ import { SegmentJournal } from '../../adapters/storage/segment-journal.js';
 import { keepAside, UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
+import { Bus } from '../../kernel/bus.js';
 import { localDayOf } from '../../kernel/calendar.js';
-import type { Timer } from '../../kernel/clock.js';
 import { diskState } from '../../kernel/disk.js';
 import { unavailable } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
@@ -17,13 +17,14 @@ import { Capture } from './capture.js';
 import { type Checkpoint, CheckpointFile } from './checkpoint.js';
 import { ParquetConverter } from './converter.js';
 import { cursorsFromParquet, lostCount, reopenLostTrades, repairFromParquet } from './journal-repair.js';
+import { JournalRetry } from './journal-retry.js';
 import { MarketStore } from './market-store.js';
 import { createCaptureMetrics, registerDuckdbMemory, registerQueryTail } from './metrics.js';
 import { registerRoutes } from './routes.js';
 import { SubscriptionList } from './subscriptions.js';
+import type { DataCaptureTopics } from './topics.js';
 
 const REPLAY_CHUNK = 10_000;
-const JOURNAL_RETRY_MS = 1_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 /**
  * The checkpoint is saved at least this often while trades flow (besides at each gap change and
@@ -64,20 +65,21 @@ export const dataCaptureService: ServiceDefinition = {
     const { checkpoint, unreadable: checkpointLost } = await loadCheckpoint(checkpoints, ctx);
     step('checkpoint');
 
-    let converter: ParquetConverter | null = null;
-    let capture: Capture | null = null;
-    let backfiller: Backfiller | null = null;
-    let journalRetry: Timer | null = null;
+    const bus = new Bus<DataCaptureTopics>((topic, err) =>
+      logger.error(
+        { event: 'capture.handler_failed', topic, err: (err as Error).message },
+        'a handler of the data-capture bus failed; the others ran',
+      ),
+    );
     const journal = new SegmentJournal({
       dir: home,
       ...settings.journal,
       clock,
       // Never a seq twice: not even one a damaged journal lost after the checkpoint saw it.
       minNextSeq: Math.max(checkpoint.seq, checkpoint.convertedThrough) + 1,
-      // Converting reads the whole segment: do it after the tick path has finished its turn.
-      onSeal: () => setImmediate(() => void converter?.kick()),
+      onSeal: (segment) => bus.publish('segment.sealed', segment),
       onFsync: (s) => metrics.fsyncSeconds.observe(s),
-      onError: (err) => journalFailed(err),
+      onError: (err) => bus.publish('journal.failed', err),
     });
     if (journal.recovery.truncatedBytes > 0) {
       logger.error(
@@ -86,36 +88,14 @@ export const dataCaptureService: ServiceDefinition = {
       );
     }
 
-    // A journal that cannot be written (a full or read-only disk, a failed fdatasync) stops
-    // nothing but itself: trades that arrive meanwhile go back among the missing and are
-    // backfilled once a retry finds the disk writable; /health says down with the reason.
-    function journalFailed(err: Error): void {
-      metrics.journalWritable.set(0);
-      logger.error(
-        { event: 'capture.journal_unwritable', err: err.message },
-        'cannot write the market-data journal; retrying every second, missed trades will be backfilled',
-      );
-      journalRetry ??= clock
-        .every(JOURNAL_RETRY_MS, () => {
-          if (!(capture?.retryJournal() ?? journal.retry())) return;
-          clock.cancel(journalRetry);
-          journalRetry = null;
-          metrics.journalWritable.set(1);
-          logger.info({ event: 'capture.journal_writable' }, 'the journal writes again; backfilling');
-          backfiller?.kick();
-        })
-        .unref();
-    }
-    metrics.journalWritable.set(journal.failure ? 0 : 1);
     step('journal');
 
     const store = await MarketStore.open({
       home: config.home,
       timeZone: config.timezone,
-      onDamaged: (damage) => converter?.damaged(damage),
+      onDamaged: (damage) => bus.publish('parquet.damaged', damage),
       pointValues: Object.fromEntries(config.instruments.map((i) => [i.symbol, i.pointValue])),
     });
-    ctx.onShutdown(() => store.close());
     registerDuckdbMemory(ctx.metrics.registry, store);
     registerQueryTail(ctx.metrics.registry, store);
     step('store');
@@ -143,11 +123,11 @@ export const dataCaptureService: ServiceDefinition = {
       checkpointSavedAt = clock.now();
       checkpoints.save({
         seq: journal.writtenSeq,
-        convertedThrough: converter?.convertedThrough ?? 0,
+        convertedThrough: converter.convertedThrough,
         tracker: tracker.snapshot(),
       });
     };
-    converter = new ParquetConverter(
+    const converter = new ParquetConverter(
       journal,
       store,
       checkpoint.convertedThrough,
@@ -156,6 +136,9 @@ export const dataCaptureService: ServiceDefinition = {
       saveCheckpoint,
       clock,
     );
+    // Converting reads the whole segment: done after the tick path has finished its turn.
+    bus.on('segment.sealed', () => setImmediate(() => void converter.kick()));
+    bus.on('parquet.damaged', (damage) => converter.damaged(damage));
 
     const feed = new FeedServer<CapturedEvent>({
       name: 'market',
@@ -201,7 +184,7 @@ export const dataCaptureService: ServiceDefinition = {
     // The newest seq that is neither in the query tail nor in Parquet yet (the tail was full):
     // queries miss trades until conversion passes it.
     let unqueryableThrough = replayed.skippedThrough;
-    capture = new Capture(
+    const capture = new Capture(
       journal,
       tracker,
       {
@@ -222,12 +205,12 @@ export const dataCaptureService: ServiceDefinition = {
             lastLeftOut = e.seq;
           }
           if (lastLeftOut === 0) return store.appendTail(events);
-          if (unqueryableThrough <= (converter?.convertedThrough ?? 0))
+          if (unqueryableThrough <= converter.convertedThrough)
             logger.warn(
               {
                 event: 'capture.tail_full',
                 tailTrades: store.tailTrades,
-                backlog: converter?.pending().length,
+                backlog: converter.pending().length,
               },
               'Parquet lags too far behind: new trades are queryable once converted (the journal has them)',
             );
@@ -243,7 +226,7 @@ export const dataCaptureService: ServiceDefinition = {
         if (gapsChanged) {
           metrics.setGaps(tracker.all());
           saveCheckpoint();
-          backfiller?.kick();
+          bus.publish('gaps.changed', null);
         } else if (clock.now() - checkpointSavedAt >= CHECKPOINT_EVERY_MS) {
           saveCheckpoint(); // right after a flush: the tracker has seen exactly what the journal holds
         }
@@ -263,8 +246,7 @@ export const dataCaptureService: ServiceDefinition = {
       marketOpen: (now) => subscriptions.list().some((t) => broker.marketOpen(t, now)),
       onStateChange: (state) => {
         metrics.setConnectionState(state);
-        // Whatever printed while we were away ends the sessions we hold: check them against history.
-        if (state === 'Active') backfiller?.checkTails();
+        if (state === 'Active') bus.publish('broker.active', null);
       },
       onReconnect: () => metrics.reconnects.inc(),
       onEscalation: (on) => metrics.escalated.set(on ? 1 : 0),
@@ -272,7 +254,7 @@ export const dataCaptureService: ServiceDefinition = {
     metrics.setConnectionState(session.state);
     metrics.setGaps(tracker.all());
 
-    backfiller = new Backfiller({
+    const backfiller = new Backfiller({
       tracker,
       adapter: broker.marketData,
       capture,
@@ -288,12 +270,17 @@ export const dataCaptureService: ServiceDefinition = {
       initialBackfillMs: settings.initialBackfillMinutes * 60_000,
       clock,
     });
+    // Whatever printed while we were away ends the sessions we hold: check them against history.
+    bus.on('broker.active', () => backfiller.checkTails());
+    bus.on('gaps.changed', () => backfiller.kick());
+    bus.on('journal.writable', () => backfiller.kick());
+    const journalRetry = new JournalRetry({ journal, capture, bus, clock, logger, metrics });
     const sessionEnds = new SessionEndWatch({
       tickers: () => subscriptions.list(),
       marketOpen: (ticker, now) => broker.marketOpen(ticker, now),
       sessionOf,
       clock,
-      onSessionEnd: () => backfiller?.checkTails(),
+      onSessionEnd: () => backfiller.checkTails(),
     });
 
     // Counts each callback by result; a throw still reaches the adapter as before. Children bound
@@ -362,7 +349,7 @@ export const dataCaptureService: ServiceDefinition = {
           detail: `${open.length} open gap(s) being backfilled`,
           open: open.length,
         };
-      if (backfiller?.checkingTails)
+      if (backfiller.checkingTails)
         return { status: 'degraded', detail: 'checking the sessions’ last trades against history', open: 0 };
       return { status: 'ok', open: 0 };
     });
@@ -416,7 +403,6 @@ export const dataCaptureService: ServiceDefinition = {
     };
     await watchDisk();
     const diskWatch = clock.every(Math.max(1_000, config.disk.cacheMs), () => void watchDisk()).unref();
-    ctx.onShutdown(() => clock.cancel(diskWatch));
 
     void converter.kick();
     const pruner = clock.every(PRUNE_EVERY_MS, () => {
@@ -429,40 +415,57 @@ export const dataCaptureService: ServiceDefinition = {
     });
     pruner.unref();
 
-    // Stop in the order that loses nothing: no new data, the last batch written, everything sealed
-    // and in Parquet, the checkpoint saved; only then the feed and the HTTP server go.
-    ctx.onShutdown(async () => {
-      clock.cancel(pruner);
-      await feed.close();
+    // Started top down once the server is ready, stopped bottom up: no new data, the last batch
+    // written and sealed, everything in Parquet, the checkpoint saved; only then the journal, the
+    // feed and the store close. This order is what makes a graceful stop lose nothing.
+    const { lifecycle } = ctx;
+    lifecycle.add({ name: 'parquet-store', stop: () => store.close() });
+    lifecycle.add({ name: 'disk-watch', stop: () => clock.cancel(diskWatch) });
+    lifecycle.add({
+      name: 'feed',
+      stop: async () => {
+        clock.cancel(pruner);
+        await feed.close();
+      },
     });
-    ctx.onShutdown(async () => {
-      sessionEnds.stop();
-      clock.cancel(journalRetry);
-      await backfiller?.stop();
-      await session.stop();
-      capture.flush();
-      journal.seal();
-      const complete = await converter.drain();
-      converter.stop();
-      if (!complete)
-        logger.error(
-          { event: 'capture.parquet_incomplete_at_stop' },
-          'some segments are not in Parquet yet; converted at next start',
-        );
-      saveCheckpoint();
-      await checkpoints.settled();
-      checkpoints.stop();
-      journal.close();
+    lifecycle.add({ name: 'journal', stop: () => journal.close() });
+    lifecycle.add({
+      name: 'checkpoint',
+      stop: async () => {
+        saveCheckpoint();
+        await checkpoints.settled();
+        checkpoints.stop();
+      },
     });
+    lifecycle.add({
+      name: 'parquet',
+      stop: async () => {
+        const complete = await converter.drain();
+        converter.stop();
+        if (!complete)
+          logger.error(
+            { event: 'capture.parquet_incomplete_at_stop' },
+            'some segments are not in Parquet yet; converted at next start',
+          );
+      },
+    });
+    lifecycle.add({
+      name: 'capture',
+      stop: () => {
+        capture.flush();
+        journal.seal();
+      },
+    });
+    lifecycle.add({ name: 'broker-session', start: () => session.start(), stop: () => session.stop() });
+    lifecycle.add({ name: 'backfill', stop: () => backfiller.stop() });
+    lifecycle.add({ name: 'journal-retry', stop: () => journalRetry.stop() });
+    lifecycle.add({ name: 'session-ends', stop: () => sessionEnds.stop() });
 
     step('rest');
     logger.info(
       { event: 'capture.set_up', ms: setupMs, replayed, sealedSegments: journal.sealedSegments().length },
       'data capture set up',
     );
-    ctx.app.addHook('onReady', async () => {
-      await session.start();
-    });
   },
 };
 

@@ -14,7 +14,7 @@ export const docsService: ServiceDefinition = {
     const metrics = createDocsMetrics(ctx.metrics.registry);
     const handbook = new Handbook(dir, { logger: ctx.logger, onLoad: (state) => metrics.loaded(state) });
     await handbook.start();
-    ctx.onShutdown(() => handbook.close());
+    ctx.lifecycle.add({ name: 'handbook', stop: () => handbook.close() });
     ctx.addHealthCheck('handbook', () => handbookHealth(handbook.current()));
     registerRoutes(ctx.app, {
       current: () => handbook.current(),

@@ -60,7 +60,7 @@ export const createOrderManagerService = (opts: OrderManagerOptions = {}): Servi
       if (err instanceof DiskRefusedError) retryJournal(ctx);
       return;
     }
-    ctx.onShutdown(() => journal.close());
+    ctx.lifecycle.add({ name: 'journal', stop: () => journal.close() });
     wire(ctx, journal, strategies, opts.broker ?? defaultBroker);
   },
 });
@@ -102,7 +102,7 @@ function retryJournal(ctx: ServiceContext): void {
     void journal.close().then(() => ctx.restart('the order journal can be opened again'));
   });
   timer.unref();
-  ctx.onShutdown(() => clock.cancel(timer));
+  ctx.lifecycle.add({ name: 'journal-retry', stop: () => clock.cancel(timer) });
 }
 
 function wire(
@@ -260,18 +260,25 @@ function wire(
     })
     .unref();
 
-  app.addHook('onReady', async () => {
-    prices.start();
-    await broker.execution.connect();
+  // Started top down once the server is ready, stopped bottom up (the journal, added first, closes
+  // last): no broker news, poll or timer acts once stopping begins, then the broker goes, then the
+  // prices and the feed.
+  const { lifecycle } = ctx;
+  lifecycle.add({ name: 'feed', stop: () => feed.close() });
+  lifecycle.add({ name: 'market-prices', start: () => prices.start(), stop: () => prices.stop() });
+  lifecycle.add({
+    name: 'broker',
+    start: () => broker.execution.connect(),
+    stop: () => broker.execution.disconnect(),
   });
-  ctx.onShutdown(async () => {
-    stopped = true;
-    clock.cancel(poll);
-    reconciler.stop();
-    engine.stop();
-    await broker.execution.disconnect();
-    await prices.stop();
-    await feed.close();
+  lifecycle.add({
+    name: 'engine',
+    stop: () => {
+      stopped = true;
+      clock.cancel(poll);
+      reconciler.stop();
+      engine.stop();
+    },
   });
 }
 

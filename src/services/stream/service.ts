@@ -139,15 +139,17 @@ export const streamService: ServiceDefinition = {
       lateTrades: market.lateTrades,
     }));
 
-    app.addHook('onReady', async () => {
-      for (const input of inputs) input.start();
-      health.start();
+    ctx.lifecycle.add({
+      name: 'inputs',
+      start: () => {
+        for (const input of inputs) input.start();
+      },
+      stop: async () => {
+        clearInterval(saver);
+        await Promise.all(inputs.map((i) => i.stop()));
+        await cursorFile.save(currentCursors());
+      },
     });
-    ctx.onShutdown(async () => {
-      clearInterval(saver);
-      health.stop();
-      await Promise.all(inputs.map((i) => i.stop()));
-      await cursorFile.save(currentCursors());
-    });
+    ctx.lifecycle.add({ name: 'service-health', start: () => health.start(), stop: () => health.stop() });
   },
 };
