@@ -14,8 +14,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CapturedEvent } from '../src/domain/market-data.js';
 import { loadConfig } from '../src/kernel/config.js';
 import { FeedClient, type FeedRecord } from '../src/kernel/feed/index.js';
+import { FEED_PATHS } from '../src/kernel/feed/paths.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
-import { dataCaptureService, MARKET_FEED_PATH } from '../src/services/data-capture/service.js';
+import { dataCaptureService } from '../src/services/data-capture/service.js';
 import { type JsonBody, tempHome, waitFor } from './helpers/cli.js';
 import { duck, tradeNumbersInParquet } from './helpers/market.js';
 
@@ -127,7 +128,7 @@ describe('data-capture API', () => {
     const { port } = await start();
     const got: FeedRecord<CapturedEvent>[] = [];
     const client = new FeedClient<CapturedEvent>({
-      url: `ws://127.0.0.1:${port}${MARKET_FEED_PATH}`,
+      url: `ws://127.0.0.1:${port}${FEED_PATHS.market}`,
       from: 0,
       onRecords: (records) => got.push(...records),
     });
@@ -140,7 +141,7 @@ describe('data-capture API', () => {
     const again: FeedRecord<CapturedEvent>[] = [];
     const from = got[999]?.seq ?? 0;
     const resumed = new FeedClient<CapturedEvent>({
-      url: `ws://127.0.0.1:${port}${MARKET_FEED_PATH}`,
+      url: `ws://127.0.0.1:${port}${FEED_PATHS.market}`,
       from,
       onRecords: (records) => again.push(...records),
     });
@@ -251,7 +252,7 @@ describe('data-capture API', () => {
     // The feed's history is whole again: from=0 replays 1, 2, 3… with nothing missing.
     const got: FeedRecord<CapturedEvent>[] = [];
     const client = new FeedClient<CapturedEvent>({
-      url: `ws://127.0.0.1:${second.port}${MARKET_FEED_PATH}`,
+      url: `ws://127.0.0.1:${second.port}${FEED_PATHS.market}`,
       from: 0,
       onRecords: (records) => got.push(...records),
     });

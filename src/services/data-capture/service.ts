@@ -9,6 +9,7 @@ import { localDayOf } from '../../kernel/calendar.js';
 import { diskState } from '../../kernel/disk.js';
 import { unavailable } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
+import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { Backfiller, SessionEndWatch } from './backfill.js';
@@ -32,7 +33,6 @@ const PRUNE_EVERY_MS = 10 * 60_000;
  * (a full disk) and no gap nothing else would save it.
  */
 const CHECKPOINT_EVERY_MS = 10_000;
-export const MARKET_FEED_PATH = '/feed/market';
 
 /**
  * Data capture (port 5050): one broker session, every trade journaled before it is published,
@@ -149,7 +149,7 @@ export const dataCaptureService: ServiceDefinition = {
         lastSeq: () => journal.writtenSeq,
       },
     });
-    feed.attach(ctx.app, MARKET_FEED_PATH);
+    feed.attach(ctx.app, FEED_PATHS.market);
 
     const broker = createBroker(config, clock);
     const subscriptions = new SubscriptionList(config.home);

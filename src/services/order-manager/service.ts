@@ -8,6 +8,7 @@ import { Bus } from '../../kernel/bus.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { FeedServer } from '../../kernel/feed/index.js';
+import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
@@ -25,11 +26,8 @@ import { attachStrategies, createStrategies } from './strategies/index.js';
 import type { Strategy } from './strategies/strategy.js';
 import type { OrderManagerTopics } from './topics.js';
 
-export const ORDERS_FEED_PATH = '/feed/orders';
 /** UNKNOWN orders are re-checked, and a dropped routing reconnected, this often. */
 const POLL_EVERY_MS = 1_000;
-/** data-capture's MARKET_FEED_PATH; not imported, so this process does not load DuckDB. */
-const MARKET_FEED_PATH = '/feed/market';
 /** Order events kept in memory for the order feed (the SQLite journal serves older ones). */
 export const ORDER_FEED_RING = 4_096;
 
@@ -124,7 +122,7 @@ function wire(
     ),
   );
   const prices = new MarketPrices(
-    `ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`,
+    `ws://${dc.host}:${dc.port}${FEED_PATHS.market}`,
     logger,
     bus,
     internalHeadersOf(ctx.internalToken),
@@ -221,7 +219,7 @@ function wire(
       return JSON.stringify({ error: { code: 'JOURNAL_COMMIT_FAILED', message } });
     }
   });
-  feed.attach(app, ORDERS_FEED_PATH);
+  feed.attach(app, FEED_PATHS.orders);
   registerOrderRoutes(app, engine);
   registerReconcileRoutes(app, reconciler);
   registerSloRoutes(app, journal, metrics, clock.now());

@@ -5,6 +5,7 @@ import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList, clientIp } from '../../kernel/client-ip.js';
 import { SERVICE_NAMES } from '../../kernel/config.js';
+import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
@@ -19,8 +20,6 @@ import { createStreamMetrics } from './metrics.js';
 import { OrderChannels } from './orders.js';
 
 /** data-capture's and order-manager's feed paths; not imported, so this process loads neither service. */
-const MARKET_FEED_PATH = '/feed/market';
-const ORDERS_FEED_PATH = '/feed/orders';
 const SAVE_CURSORS_EVERY_MS = 1_000;
 
 /**
@@ -83,7 +82,7 @@ export const streamService: ServiceDefinition = {
     let metrics: ReturnType<typeof createStreamMetrics> | undefined;
     const marketInput = new Input<CapturedEvent>({
       name: 'market',
-      url: `ws://${dc.host}:${dc.port}${MARKET_FEED_PATH}`,
+      url: `ws://${dc.host}:${dc.port}${FEED_PATHS.market}`,
       from: cursors.market,
       logger,
       headers,
@@ -95,7 +94,7 @@ export const streamService: ServiceDefinition = {
     });
     const ordersInput = new Input<OrderManagerEvent>({
       name: 'orders',
-      url: `ws://${om.host}:${om.port}${ORDERS_FEED_PATH}`,
+      url: `ws://${om.host}:${om.port}${FEED_PATHS.orders}`,
       from: cursors.orders,
       logger,
       headers,
