@@ -1,23 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../kernel/errors.js';
-import { ACK_TIMEOUT_MS, setUp, T0, win } from './test-support.js';
+import type { SubmitResult } from './results.js';
+import { ACK_TIMEOUT_MS, orderAfter, placed, setUp, T0, win } from './test-support.js';
 
-function denial(fn: () => unknown): AppError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
+/** The risk code of a denied submit. */
+function denied(r: SubmitResult): string | undefined {
+  return r.kind === 'denied' ? r.rejection.code : undefined;
 }
 
 describe('OrderEngine', () => {
   it('sends a new order before its commit, and commits it together with the broker answer', async () => {
     const { engine, store, broker, published, types } = await setUp();
     broker.sendAnswer = 'id-only';
-    const { created, order } = engine.submit(win(), 'trader');
-    expect(created).toBe(true);
+    const order = placed(engine.submit(win(), 'trader'));
     expect(order.status).toBe('PENDING_NEW');
     expect(broker.sent.map((r) => r.clientOrderId)).toEqual([order.clientOrderId]);
     expect(store.events).toHaveLength(0); // nothing durable yet, nothing published
@@ -30,20 +24,19 @@ describe('OrderEngine', () => {
 
   it('answers a repeated clientOrderId with the order it made, and sends it once', async () => {
     const { engine, store, broker } = await setUp();
-    const first = engine.submit(win({ clientOrderId: 'c-1' }), 'trader');
+    const first = placed(engine.submit(win({ clientOrderId: 'c-1' }), 'trader'));
     await store.commit();
     const again = engine.submit(win({ clientOrderId: 'c-1', quantity: 3 }), 'trader');
-    expect(again.created).toBe(false);
-    expect(again.order.id).toBe(first.order.id);
-    expect(again.order.quantity).toBe(1);
+    expect(again).toMatchObject({ kind: 'duplicate', order: { id: first.id, quantity: 1 } });
     expect(broker.sent).toHaveLength(1);
   });
 
-  it('refuses an order the risk engine denies: 422 with the code, journaled as risk.rejected with its audit', async () => {
+  it('refuses an order the risk engine denies, with the code, journaled as risk.rejected with its audit', async () => {
     const { engine, store, broker, types } = await setUp();
-    const err = denial(() => engine.submit(win({ quantity: 6 }), 'trader'));
-    expect(err.status).toBe(422);
-    expect(err.code).toBe('RISK_MAX_ORDER_QTY');
+    expect(engine.submit(win({ quantity: 6 }), 'trader')).toMatchObject({
+      kind: 'denied',
+      rejection: { code: 'RISK_MAX_ORDER_QTY' },
+    });
     await store.commit();
     expect(types()).toEqual(['risk.rejected']);
     expect(store.audits[0]).toMatchObject({ action: 'order.submit', result: 'RISK_MAX_ORDER_QTY' });
@@ -53,18 +46,18 @@ describe('OrderEngine', () => {
   it('refuses every order while routing is down or a reconciliation runs', async () => {
     const { engine, broker } = await setUp();
     await broker.disconnect();
-    expect(denial(() => engine.submit(win(), 'trader')).code).toBe('RISK_BROKER_NOT_READY');
+    expect(denied(engine.submit(win(), 'trader'))).toBe('RISK_BROKER_NOT_READY');
     await broker.connect();
     engine.reconciling = true;
-    expect(denial(() => engine.submit(win(), 'trader')).code).toBe('RISK_BROKER_NOT_READY');
+    expect(denied(engine.submit(win(), 'trader'))).toBe('RISK_BROKER_NOT_READY');
     engine.reconciling = false;
-    expect(engine.submit(win(), 'trader').created).toBe(true);
+    expect(engine.submit(win(), 'trader').kind).toBe('accepted');
   });
 
   it('makes an order UNKNOWN when the broker does not answer within the ack timeout', async () => {
     const { engine, store, broker, clock, types } = await setUp();
     broker.sendAnswer = 'lose';
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     const committing = store.commit(); // held until the broker answers, ACK_TIMEOUT_MS at most
     await clock.advanceAsync(ACK_TIMEOUT_MS - 1);
     expect(engine.get(order.id).status).toBe('PENDING_NEW');
@@ -78,8 +71,8 @@ describe('OrderEngine', () => {
   it('holds a cancel asked for before the broker acknowledged, and sends it once the id arrives', async () => {
     const { engine, store, broker } = await setUp();
     broker.sendAnswer = 'take-silently';
-    const { order } = engine.submit(win(), 'trader');
-    expect(engine.cancel(order.id, 'trader').status).toBe('PENDING_CANCEL');
+    const order = placed(engine.submit(win(), 'trader'));
+    expect(orderAfter(engine.cancel(order.id, 'trader')).status).toBe('PENDING_CANCEL');
     const committing = store.commit(); // held until the broker answers
     await Promise.resolve();
     expect(broker.cancels).toEqual([]); // no broker id yet: nothing to cancel
@@ -92,7 +85,7 @@ describe('OrderEngine', () => {
 
   it('sends a cancel only after the commit holding its request', async () => {
     const { engine, store, broker } = await setUp();
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     await store.commit();
     engine.cancel(order.id, 'trader');
     expect(broker.cancels).toEqual([]);
@@ -100,25 +93,25 @@ describe('OrderEngine', () => {
     expect(broker.cancels).toEqual(['B-1']);
     expect(engine.get(order.id).status).toBe('CANCELED');
     // Cancelling again is answered as it is; a filled order cannot be cancelled.
-    expect(engine.cancel(order.id, 'trader').status).toBe('CANCELED');
+    expect(orderAfter(engine.cancel(order.id, 'trader')).status).toBe('CANCELED');
   });
 
-  it('refuses to cancel a closed order with 409 ORDER_CLOSED', async () => {
+  it('refuses to cancel a closed order, and says when there is no such order', async () => {
     const { engine, store, broker } = await setUp();
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     await store.commit();
     broker.fill(order.clientOrderId, 1, 129_990);
     await store.commit();
-    const err = denial(() => engine.cancel(order.id, 'trader'));
-    expect([err.status, err.code]).toEqual([409, 'ORDER_CLOSED']);
+    expect(engine.cancel(order.id, 'trader')).toMatchObject({ kind: 'closed', order: { status: 'FILLED' } });
+    expect(engine.cancel('no-such-order', 'trader')).toEqual({ kind: 'not_found', id: 'no-such-order' });
   });
 
   it('keeps the order as it was when the broker refuses a replace', async () => {
     const { engine, store, broker } = await setUp();
-    const { order } = engine.submit(win({ price: 129_000 }), 'trader');
+    const order = placed(engine.submit(win({ price: 129_000 }), 'trader'));
     await store.commit();
     broker.modifyAnswer = 'reject';
-    expect(engine.modify(order.id, { price: 129_100 }, 'trader').status).toBe('PENDING_REPLACE');
+    expect(orderAfter(engine.modify(order.id, { price: 129_100 }, 'trader')).status).toBe('PENDING_REPLACE');
     await store.commit();
     await store.commit();
     const after = engine.get(order.id);
@@ -132,10 +125,12 @@ describe('OrderEngine', () => {
 
   it('checks a replace as the order it becomes', async () => {
     const { engine, store, broker } = await setUp();
-    const { order } = engine.submit(win({ quantity: 1 }), 'trader');
+    const order = placed(engine.submit(win({ quantity: 1 }), 'trader'));
     await store.commit();
-    const err = denial(() => engine.modify(order.id, { quantity: 6 }, 'trader'));
-    expect([err.status, err.code]).toEqual([422, 'RISK_MAX_ORDER_QTY']);
+    expect(engine.modify(order.id, { quantity: 6 }, 'trader')).toMatchObject({
+      kind: 'denied',
+      rejection: { code: 'RISK_MAX_ORDER_QTY' },
+    });
     expect(broker.modifies).toEqual([]);
     expect(engine.get(order.id).quantity).toBe(1);
   });
@@ -143,7 +138,7 @@ describe('OrderEngine', () => {
   it('with the kill switch on, cancels an UNKNOWN order the broker turns out to be working', async () => {
     const { engine, store, broker, clock, controls } = await setUp();
     broker.sendAnswer = 'take-silently';
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     const committing = store.commit();
     await clock.advanceAsync(ACK_TIMEOUT_MS);
     await committing;
@@ -161,10 +156,10 @@ describe('OrderEngine', () => {
 
   it('rebuilds the state from what is committed when a commit fails, and says so', async () => {
     const { engine, store, broker, rebuilt } = await setUp();
-    const kept = engine.submit(win(), 'trader').order;
+    const kept = placed(engine.submit(win(), 'trader'));
     await store.commit();
     store.failNextCommit();
-    const lost = engine.submit(win(), 'trader').order;
+    const lost = placed(engine.submit(win(), 'trader'));
     expect(engine.state.orders.has(lost.id)).toBe(true);
     await store.commit();
     expect(rebuilt()).toBe(1);
@@ -178,7 +173,7 @@ describe('OrderEngine', () => {
     const { engine, store, clock } = await setUp();
     engine.setTradingState('HALTED', 'daily loss', 'risk-engine', 'daily-loss');
     await store.commit();
-    expect(denial(() => engine.submit(win(), 'trader')).code).toBe('RISK_TRADING_HALTED');
+    expect(denied(engine.submit(win(), 'trader'))).toBe('RISK_TRADING_HALTED');
     // 10:00 to 23:59 the same day: still halted.
     await clock.advanceAsync(14 * 3_600_000 - 60_000);
     expect(engine.state.tradingState).toBe('HALTED');
@@ -190,7 +185,7 @@ describe('OrderEngine', () => {
 
   it('reads a closed order back from the journal once it left memory', async () => {
     const { engine, store, broker } = await setUp({ closedOrdersInMemory: 0 });
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     await store.commit();
     broker.fill(order.clientOrderId, 1, 129_990);
     await store.commit();
@@ -201,11 +196,11 @@ describe('OrderEngine', () => {
 
   it('journals the trading state a fill causes in the same commit as the fill', async () => {
     const { engine, store, broker, types } = await setUp();
-    const buy = engine.submit(win({ type: 'MARKET', price: undefined }), 'trader').order;
+    const buy = placed(engine.submit(win({ type: 'MARKET', price: undefined }), 'trader'));
     await store.commit();
     broker.fill(buy.clientOrderId, 1, 130_000);
     await store.commit();
-    const sell = engine.submit(win({ type: 'MARKET', price: undefined, side: 'SELL' }), 'trader').order;
+    const sell = placed(engine.submit(win({ type: 'MARKET', price: undefined, side: 'SELL' }), 'trader'));
     await store.commit();
     const before = store.events.length;
     // 30,000 points × R$0.20 = R$6,000 lost: past the R$5,000 daily limit, so only reducing orders.
@@ -220,7 +215,7 @@ describe('OrderEngine', () => {
     bus.on('order.changed', () => {
       throw new Error('a broken strategy');
     });
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     await store.commit();
     broker.fill(order.clientOrderId, 1, 129_990);
     await store.commit();

@@ -23,7 +23,6 @@ import {
 } from '../../domain/risk.js';
 import type { Bus } from '../../kernel/bus.js';
 import { type Clock, msUntilNextLocalDay, type Timer } from '../../kernel/clock.js';
-import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
 import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { ExecutionClient } from '../../ports/broker.js';
@@ -32,6 +31,7 @@ import { toOrderEvent } from './broker-events.js';
 import { ApiOrderClock, type OrderTrigger, observeTrigger } from './latency.js';
 import type { OrderManagerMetrics } from './metrics.js';
 import { forgetClosed, type OrderState, type Projected, project, recallClosed } from './projection.js';
+import type { CancelResult, ModifyResult, SettleResult, SubmitResult } from './results.js';
 import { type RiskInputs, riskContext } from './risk-context.js';
 import type { NewOrderBody } from './schemas.js';
 import type { OrderManagerTopics } from './topics.js';
@@ -223,12 +223,12 @@ export class OrderEngine {
       .unref();
   }
 
-  /** A new order: idempotent by clientOrderId; 422 with the risk code when risk refuses it. */
-  submit(body: NewOrderBody, actor: string, opts: SubmitOptions = {}): { created: boolean; order: Order } {
+  /** A new order: idempotent by clientOrderId; a risk refusal is journaled and answered `denied`. */
+  submit(body: NewOrderBody, actor: string, opts: SubmitOptions = {}): SubmitResult {
     const shape = orderShapeError(body);
-    if (shape) throw badRequest(shape.code, shape.message, shape.details);
+    if (shape) return { kind: 'invalid', error: shape };
     const known = body.clientOrderId && this.orderIdOf(body.clientOrderId);
-    if (known) return { created: false, order: this.get(known) };
+    if (known) return { kind: 'duplicate', order: this.get(known) };
     this.rollSession();
     const clientOrderId = body.clientOrderId ?? randomUUID();
     const order = createOrder(
@@ -268,7 +268,7 @@ export class OrderEngine {
         },
       );
       this.d.metrics.rejected.inc({ code });
-      throw new AppError(422, code, message, rejection.details);
+      return { kind: 'denied', rejection };
     }
     this.record(
       'order.submitted',
@@ -279,26 +279,27 @@ export class OrderEngine {
     this.d.metrics.submitted.inc();
     if (opts.receivedAt !== undefined) this.apiOrders.start(order.id, opts.receivedAt);
     this.send(order, opts.trigger);
-    return { created: true, order };
+    return { kind: 'accepted', order };
   }
 
+  /** An order known to exist (the engine's own ids); `find` is for ids from outside. */
   get(id: string): Order {
     const order = this.find(id);
-    if (!order) throw notFound('order', id);
+    if (!order) throw new Error(`order ${id} is neither in memory nor in the journal`);
     return order;
   }
 
   /** Idempotent: an order already cancelled, or being cancelled, is answered as it is. */
-  cancel(id: string, actor: string, reason?: string): Order {
-    const order = this.get(id);
-    if (order.status === 'CANCELED' || order.status === 'PENDING_CANCEL') return order;
-    if (isTerminal(order.status)) {
-      throw conflict('ORDER_CLOSED', `order ${id} is ${order.status}`, { status: order.status });
-    }
+  cancel(id: string, actor: string, reason?: string): CancelResult {
+    const order = this.find(id);
+    if (!order) return { kind: 'not_found', id };
+    if (order.status === 'CANCELED' || order.status === 'PENDING_CANCEL')
+      return { kind: 'cancelling', order };
+    if (isTerminal(order.status)) return { kind: 'closed', order };
     const audit = { actor, action: 'order.cancel', target: id, reason: reason ?? null, result: 'requested' };
     const next = this.apply(order.id, { type: 'cancel_requested', ts: this.d.clock.now() }, audit);
     this.cancelAtBroker(next);
-    return next;
+    return { kind: 'cancelling', order: next };
   }
 
   /** Cancels every open order, or those of one symbol and/or some accounts. */
@@ -314,18 +315,20 @@ export class OrderEngine {
         (!symbol || o.symbol === symbol) &&
         (!accounts || accounts.includes(o.account)),
     );
-    return targets.map((o) => this.cancel(o.id, actor, reason));
+    // Open orders, so each is cancelling now.
+    return targets.flatMap((o) => {
+      const r = this.cancel(o.id, actor, reason);
+      return r.kind === 'cancelling' ? [r.order] : [];
+    });
   }
 
   /** A price/quantity change of a working order, checked by the risk engine as the order it becomes. */
-  modify(id: string, change: OrderChange, actor: string): Order {
-    const order = this.get(id);
+  modify(id: string, change: OrderChange, actor: string): ModifyResult {
+    const order = this.find(id);
+    if (!order) return { kind: 'not_found', id };
     const event: OrderEvent = { type: 'replace_requested', ts: this.d.clock.now(), change };
     const dryRun = applyOrderEvent(order, event);
-    if (!dryRun.ok) {
-      const status = dryRun.code === 'ILLEGAL_TRANSITION' ? 409 : 400;
-      throw new AppError(status, dryRun.code, dryRun.message, { status: order.status });
-    }
+    if (!dryRun.ok) return { kind: 'illegal', order, error: dryRun };
     const changed: RiskOrder = { ...order, quantity: change.quantity ?? order.quantity };
     if (change.price !== undefined) changed.price = change.price;
     this.rollSession();
@@ -339,7 +342,7 @@ export class OrderEngine {
         details: { ...change },
       });
       this.d.metrics.rejected.inc({ code: rejection.code });
-      throw new AppError(422, rejection.code, rejection.message, rejection.details);
+      return { kind: 'denied', rejection };
     }
     const audit = { actor, action: 'order.modify', target: id, result: 'requested', details: { ...change } };
     const next = this.apply(id, event, audit);
@@ -353,7 +356,7 @@ export class OrderEngine {
           .catch((err: Error) => this.settle(id, 'PENDING_REPLACE', 'replace_rejected', err.message));
       });
     }
-    return next;
+    return { kind: 'replacing', order: next };
   }
 
   onBrokerUpdate(u: BrokerOrderUpdate): void {
@@ -395,19 +398,15 @@ export class OrderEngine {
     status: 'CANCELED' | 'REJECTED' | 'EXPIRED',
     reason: string,
     actor: string,
-  ): Order {
-    const order = this.get(id);
-    if (order.status !== 'UNKNOWN') {
-      throw conflict(
-        'ORDER_NOT_UNKNOWN',
-        `order ${id} is ${order.status}; only an UNKNOWN order can be settled`,
-        {
-          status: order.status,
-        },
-      );
-    }
+  ): SettleResult {
+    const order = this.find(id);
+    if (!order) return { kind: 'not_found', id };
+    if (order.status !== 'UNKNOWN') return { kind: 'not_unknown', order };
     const audit = { actor, action: 'order.settle', target: id, reason, result: status };
-    return this.apply(id, { type: 'resolved', ts: this.d.clock.now(), status }, audit);
+    return {
+      kind: 'settled',
+      order: this.apply(id, { type: 'resolved', ts: this.d.clock.now(), status }, audit),
+    };
   }
 
   /** Runs `fn` once everything journaled so far is committed; never if that commit fails. */

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ACK_TIMEOUT_MS, setUp, win } from './test-support.js';
+import { ACK_TIMEOUT_MS, placed, setUp, win } from './test-support.js';
 
 describe('Reconciler', () => {
   it('makes an order the broker does not report UNKNOWN, never flat or gone, and says so', async () => {
     const { engine, store, broker, reconciler } = await setUp();
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     await store.commit();
     broker.hideFromReports(order.clientOrderId);
     const run = await reconciler.full('operator');
@@ -19,7 +19,7 @@ describe('Reconciler', () => {
 
   it("brings an order to the broker's report: fills the broker has and we missed are journaled once", async () => {
     const { engine, store, broker, reconciler } = await setUp();
-    const { order } = engine.submit(win({ quantity: 3 }), 'trader');
+    const order = placed(engine.submit(win({ quantity: 3 }), 'trader'));
     await store.commit();
     broker.fill(order.clientOrderId, 1, 129_990, false); // news lost on the way
     broker.fill(order.clientOrderId, 2, 129_995, false);
@@ -68,7 +68,7 @@ describe('Reconciler', () => {
 
   it('reports a position the broker holds and our fills do not explain, after reading it again', async () => {
     const { engine, store, broker, reconciler, clock } = await setUp();
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     await store.commit();
     broker.fill(order.clientOrderId, 1, 129_990, false);
     broker.hideFromReports(order.clientOrderId); // the report is missing too: nothing explains the position
@@ -85,7 +85,7 @@ describe('Reconciler', () => {
   it('settles an UNKNOWN order from the reports on the periodic poll, without blocking new orders', async () => {
     const { engine, store, broker, reconciler, clock } = await setUp();
     broker.sendAnswer = 'take-silently';
-    const { order } = engine.submit(win(), 'trader');
+    const order = placed(engine.submit(win(), 'trader'));
     const committing = store.commit();
     await clock.advanceAsync(ACK_TIMEOUT_MS);
     await committing;
@@ -140,7 +140,7 @@ describe('Reconciler', () => {
     reconciler.afterFailedCommit();
     await clock.advanceAsync(1_000);
     expect(broker.reportReads).toBe(2);
-    engine.submit(win(), 'trader');
+    placed(engine.submit(win(), 'trader'));
     await store.commit(); // a commit went through: the next failure is a new one, reconciled at once
     reconciler.afterFailedCommit();
     await clock.advanceAsync(0);
@@ -150,7 +150,7 @@ describe('Reconciler', () => {
 
   it('asks for reports from before the oldest open order, not only from today', async () => {
     const { engine, store, reconciler, clock } = await setUp();
-    const { order } = engine.submit(win({ timeInForce: 'GTC' }), 'trader');
+    const order = placed(engine.submit(win({ timeInForce: 'GTC' }), 'trader'));
     await store.commit();
     // Three days later the GTC order still works; the broker last changed it on the first day.
     clock.advance(3 * 86_400_000);

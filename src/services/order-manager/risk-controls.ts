@@ -6,9 +6,9 @@ import {
   type TradingState,
   tradingStateAfterPnl,
 } from '../../domain/risk.js';
-import { badRequest } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { OrderEngine } from './engine.js';
+import type { LimitsResult } from './results.js';
 import { accountPositions } from './risk-context.js';
 
 /**
@@ -21,13 +21,11 @@ export class RiskControls {
     private readonly logger: Logger,
   ) {}
 
-  setLimits(limits: RiskLimits, actor: string): RiskLimits {
+  setLimits(limits: RiskLimits, actor: string): LimitsResult {
     const problems = riskLimitsProblems(limits);
-    if (problems.length > 0) {
-      throw badRequest('VALIDATION_ERROR', problems.join('; '), { field: 'limits', problems });
-    }
+    if (problems.length > 0) return { kind: 'invalid', problems };
     this.engine.record('risk.limits', null, { limits }, { actor, action: 'risk.limits', result: 'ok' });
-    return this.engine.state.limits;
+    return { kind: 'applied' };
   }
 
   /** A person's choice: it stays until a person changes it (a new session does not lift it). */

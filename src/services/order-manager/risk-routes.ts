@@ -9,6 +9,7 @@ import { RiskLimitsSchema, type TradingState } from '../../domain/risk.js';
 import type { App } from '../../kernel/service.js';
 import type { OrderQueries } from '../../ports/order-store.js';
 import type { OrderEngine } from './engine.js';
+import { limitsApplied } from './http.js';
 import type { RiskControls } from './risk-controls.js';
 import { actorOf } from './routes.js';
 import { AuditQuery, KillSwitchBody, ReasonBody, TradingStateBody } from './schemas.js';
@@ -33,9 +34,10 @@ export function registerRiskRoutes(app: App, d: RiskRouteDeps): void {
   });
 
   app.get('/api/risk/limits', async () => ({ data: engine.state.limits }));
-  app.put('/api/risk/limits', { schema: { body: RiskLimitsSchema } }, async (req) => ({
-    data: controls.setLimits(req.body, actorOf(req)),
-  }));
+  app.put('/api/risk/limits', { schema: { body: RiskLimitsSchema } }, async (req) => {
+    limitsApplied(controls.setLimits(req.body, actorOf(req)));
+    return { data: engine.state.limits };
+  });
 
   app.get('/api/risk/state', async () => ({ data: riskState() }));
   app.put('/api/risk/state', { schema: { body: TradingStateBody } }, async (req) => {

@@ -3,6 +3,7 @@ import type { Order, OrderStatus } from '../../domain/orders.js';
 import type { App } from '../../kernel/service.js';
 import { parseInstant } from '../../kernel/validation.js';
 import type { OrderEngine } from './engine.js';
+import { changed, found, submitted } from './http.js';
 import type { Reconciler } from './reconcile.js';
 import {
   CancelAllBody,
@@ -24,8 +25,8 @@ export function registerOrderRoutes(app: App, engine: OrderEngine): void {
   app.post('/api/orders', { schema: { body: NewOrderBody } }, async (req, reply) => {
     // reply.elapsedTime runs from the request's arrival, before parsing and validation.
     const receivedAt = performance.now() - reply.elapsedTime;
-    const { created, order } = engine.submit(req.body, actorOf(req), { receivedAt });
-    reply.status(created ? 201 : 200);
+    const { status, order } = submitted(engine.submit(req.body, actorOf(req), { receivedAt }));
+    reply.status(status);
     return { data: order };
   });
 
@@ -37,15 +38,15 @@ export function registerOrderRoutes(app: App, engine: OrderEngine): void {
   });
 
   app.get('/api/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
-    data: engine.get(req.params.id),
+    data: found(engine.find(req.params.id), req.params.id),
   }));
 
   app.patch('/api/orders/:id', { schema: { params: OrderParams, body: ModifyOrderBody } }, async (req) => ({
-    data: engine.modify(req.params.id, req.body, actorOf(req)),
+    data: changed(engine.modify(req.params.id, req.body, actorOf(req))),
   }));
 
   app.delete('/api/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
-    data: engine.cancel(req.params.id, actorOf(req)),
+    data: changed(engine.cancel(req.params.id, actorOf(req))),
   }));
 
   // An operator settles an UNKNOWN order the broker does not have (see the reconciliation runbook).
@@ -53,7 +54,7 @@ export function registerOrderRoutes(app: App, engine: OrderEngine): void {
     '/api/orders/:id/settle',
     { schema: { params: OrderParams, body: SettleOrderBody } },
     async (req) => ({
-      data: engine.settleUnknown(req.params.id, req.body.status, req.body.reason, actorOf(req)),
+      data: changed(engine.settleUnknown(req.params.id, req.body.status, req.body.reason, actorOf(req))),
     }),
   );
 

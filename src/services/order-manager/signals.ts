@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Order, OrderSide } from '../../domain/orders.js';
 import { listSignals, type Signal, type SignalDecision, type SignalOutcome } from '../../domain/signals.js';
-import { AppError } from '../../kernel/errors.js';
+import { badRequest } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import type { Audit, OrderEngine } from './engine.js';
 import type { OrderManagerMetrics } from './metrics.js';
@@ -69,12 +69,19 @@ export class SignalRouter {
       clientOrderId: `sig-${s.id}`,
       strategyId: s.source,
     };
-    try {
-      const { order } = this.engine.submit(body, s.actor, { signalConfidence: s.confidence });
-      return { outcome: { decision: 'executed', reason: 'order submitted', orderId: order.id }, order };
-    } catch (err) {
-      if (!(err instanceof AppError) || err.status !== 422) throw err;
-      return { outcome: { decision: 'rejected', reason: err.message, code: err.code } };
+    const r = this.engine.submit(body, s.actor, { signalConfidence: s.confidence });
+    switch (r.kind) {
+      case 'accepted':
+      case 'duplicate':
+        return {
+          outcome: { decision: 'executed', reason: 'order submitted', orderId: r.order.id },
+          order: r.order,
+        };
+      case 'denied':
+        return { outcome: { decision: 'rejected', reason: r.rejection.message, code: r.rejection.code } };
+      case 'invalid':
+        // The signal's own fields made a bad order (a quantity off the lot): the caller's 400.
+        throw badRequest(r.error.code, r.error.message, r.error.details);
     }
   }
 

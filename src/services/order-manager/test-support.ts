@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { DEFAULT_INSTRUMENTS } from '../../domain/instruments.js';
 import type { JournalEvent } from '../../domain/order-events.js';
+import type { Order } from '../../domain/orders.js';
 import { Bus } from '../../kernel/bus.js';
 import { ManualClock } from '../../kernel/clock.js';
 import { Registry } from '../../kernel/metrics.js';
@@ -10,6 +11,7 @@ import { OrderEngine } from './engine.js';
 import { createOrderManagerMetrics } from './metrics.js';
 import { emptyState } from './projection.js';
 import { Reconciler } from './reconcile.js';
+import type { CancelResult, ModifyResult, SettleResult, SubmitResult } from './results.js';
 import { RiskControls } from './risk-controls.js';
 import type { NewOrderBody } from './schemas.js';
 import type { OrderManagerTopics } from './topics.js';
@@ -106,3 +108,17 @@ export const win = (over: Partial<NewOrderBody> = {}): NewOrderBody => ({
   quantity: 1,
   ...over,
 });
+
+/** The order a submit made; anything but `accepted` fails the test with what came back. */
+export function placed(r: SubmitResult): Order {
+  if (r.kind !== 'accepted') throw new Error(`expected the order accepted, got ${JSON.stringify(r)}`);
+  return r.order;
+}
+
+/** The order a cancel, replace or settle left; a refusal fails the test with what came back. */
+export function orderAfter(r: CancelResult | ModifyResult | SettleResult): Order {
+  if (r.kind !== 'cancelling' && r.kind !== 'replacing' && r.kind !== 'settled') {
+    throw new Error(`expected the change accepted, got ${JSON.stringify(r)}`);
+  }
+  return r.order;
+}

@@ -3,10 +3,10 @@ import type { CapturedTrade } from '../../../domain/market-data.js';
 import type { Order } from '../../../domain/orders.js';
 import { positionKey } from '../../../domain/positions.js';
 import type { Clock } from '../../../kernel/clock.js';
-import { AppError } from '../../../kernel/errors.js';
 import type { Logger } from '../../../kernel/logger.js';
 import type { OrderEngine } from '../engine.js';
 import type { OrderTrigger } from '../latency.js';
+import type { SubmitResult } from '../results.js';
 import type { Strategy, StrategyContext, StrategyOrder } from './strategy.js';
 
 /** Older trades (a feed resume replaying what was missed) are old news: strategies never see them. */
@@ -80,18 +80,26 @@ export class StrategyRunner {
     }
     const d = this.delivering;
     const trigger: OrderTrigger = d?.recvTs === triggerRecvTs ? d : { recvTs: triggerRecvTs };
+    let r: SubmitResult;
     try {
-      this.d.engine.submit({ ...order, strategyId: s.id }, `strategy:${s.id}`, { trigger });
+      r = this.d.engine.submit({ ...order, strategyId: s.id }, `strategy:${s.id}`, { trigger });
     } catch (err) {
-      const e = err as Error;
-      if (e instanceof AppError && e.status === 422) {
-        this.d.logger.info({ event: 'strategy.order_rejected', code: e.code, ...log }, e.message);
-      } else {
-        this.d.logger.warn(
-          { event: 'strategy.submit_failed', err: e.message, ...log },
-          'strategy order failed',
-        );
-      }
+      this.d.logger.warn(
+        { event: 'strategy.submit_failed', err: (err as Error).message, ...log },
+        'strategy order failed',
+      );
+      return;
+    }
+    if (r.kind === 'denied') {
+      this.d.logger.info(
+        { event: 'strategy.order_rejected', code: r.rejection.code, ...log },
+        r.rejection.message,
+      );
+    } else if (r.kind === 'invalid') {
+      this.d.logger.warn(
+        { event: 'strategy.submit_failed', err: r.error.message, ...log },
+        'strategy order failed',
+      );
     }
   }
 
