@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
 import { internalHeaders } from '../../src/kernel/internal-auth.js';
+import { control } from '../../src/ops/supervisor/control.js';
+import type { ProcessStatus } from '../../src/ops/supervisor/supervisor.js';
 
 export { internalHeaders } from '../../src/kernel/internal-auth.js';
 export { freePort, freePorts } from '../../src/kernel/ports.js';
@@ -98,6 +100,70 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** The running supervisor's `GET /status`, asked in process: no CLI to spawn on every poll. */
+export const supervisorStatus = (home: string) =>
+  control<{ processes: ProcessStatus[] }>(home, 'GET', '/status');
+
+/** How `promise` settled, or undefined when it has not within `ms`. */
+export async function settledWithin<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<PromiseSettledResult<T> | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([Promise.allSettled([promise]).then(([outcome]) => outcome), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `promise`'s value, or a failure naming `what` when it takes longer than `ms`. */
+export async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  const outcome = await settledWithin(promise, ms);
+  if (!outcome) throw new Error(`${what}: not done within ${seconds(ms)}`);
+  if (outcome.status === 'rejected') throw outcome.reason;
+  return outcome.value;
+}
+
+/**
+ * Waits until `until(measure())` holds for as long as the measured value keeps changing: a busy
+ * machine is slow but moves, a stuck system does not. Fails naming `what` and the last value once
+ * nothing changed for `stallMs` (a measure that does not answer in that time has not changed either).
+ * A measure that throws counts as its message: "not running" to "running" is progress too.
+ */
+export async function waitForProgress<T>(
+  what: string,
+  measure: () => Promise<T>,
+  until: (value: T) => boolean,
+  { stallMs, everyMs = 100 }: { stallMs: number; everyMs?: number },
+): Promise<T> {
+  const stalled = (seen: string) =>
+    new Error(`${what}: stalled, nothing changed for ${seconds(stallMs)}; last seen ${seen}`);
+  let last: string | undefined;
+  let changedAt = Date.now();
+  for (;;) {
+    const outcome = await settledWithin(measure(), changedAt + stallMs - Date.now());
+    if (!outcome) throw stalled(`${last}, then no answer`);
+    if (outcome.status === 'fulfilled' && until(outcome.value)) return outcome.value;
+    const seen =
+      outcome.status === 'fulfilled'
+        ? JSON.stringify(outcome.value)
+        : `error: ${(outcome.reason as Error).message}`;
+    if (seen !== last) {
+      last = seen;
+      changedAt = Date.now();
+    } else if (Date.now() - changedAt >= stallMs) {
+      throw stalled(seen);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
  * A parsed JSON answer as tests read it: assertions walk into it freely and vitest checks the
