@@ -10,11 +10,18 @@ import { ROOT } from './helpers/cli.js';
  * rule is shown to fire on a file that breaks it, and to let a file that keeps it through, in a
  * throw-away project with the same configuration.
  */
-const CASES: { file: string; from: string; allowed: boolean }[] = [
+const CASES: { file: string; from: string; allowed: boolean; names?: string }[] = [
   { file: 'src/domain/a.ts', from: 'node:fs', allowed: false },
   { file: 'src/domain/b.ts', from: '../adapters/storage/json-file.js', allowed: false },
   { file: 'src/domain/c.ts', from: '../kernel/service.js', allowed: false },
   { file: 'src/domain/d.ts', from: '../kernel/clock.js', allowed: true },
+  {
+    file: 'src/domain/f.ts',
+    from: '../kernel/errors.js',
+    allowed: true,
+    names: 'type { ErrorCode, RiskCode }',
+  },
+  { file: 'src/domain/g.ts', from: '../kernel/errors.js', allowed: false, names: '{ fail }' },
   { file: 'src/domain/e.test.ts', from: 'node:fs', allowed: true },
   { file: 'src/kernel/a.ts', from: '../services/registry.js', allowed: false },
   { file: 'src/kernel/b.ts', from: '../domain/orders.js', allowed: false },
@@ -48,7 +55,10 @@ describe('layer rules', () => {
     writeFileSync(path.join(dir, 'biome.json'), JSON.stringify(config));
     for (const c of CASES) {
       mkdirSync(path.dirname(path.join(dir, c.file)), { recursive: true });
-      writeFileSync(path.join(dir, c.file), `import { x } from '${c.from}';\nexport const y = x;\n`);
+      writeFileSync(
+        path.join(dir, c.file),
+        `import ${c.names ?? '{ x }'} from '${c.from}';\nexport const y = x;\n`,
+      );
     }
     // Exits 1 (the probes break rules on purpose); its summary on stderr is not wanted here.
     const out = spawnSync(

@@ -3,6 +3,7 @@
  * Pure: `applyOrderEvent` returns the next order or a typed error; it never throws and never
  * mutates its input. Adapters map broker news onto these events; the order manager journals them.
  */
+import type { ErrorCode } from '../kernel/errors.js';
 
 export const ORDER_STATUSES = [
   'PENDING_NEW',
@@ -117,16 +118,10 @@ export type NewOrder = Pick<
 > &
   Partial<Pick<Order, 'price' | 'stopPrice' | 'strategyId'>>;
 
-export type OrderErrorCode =
-  | 'ILLEGAL_TRANSITION'
-  | 'OVERFILL'
-  | 'INVALID_FILL'
-  | 'INVALID_REPLACE'
-  | 'FILL_MISMATCH';
-
 export interface OrderError {
   readonly ok: false;
-  readonly code: OrderErrorCode;
+  /** ILLEGAL_TRANSITION, INVALID_REPLACE, or for a broker report INVALID_FILL, OVERFILL, FILL_MISMATCH. */
+  readonly code: ErrorCode;
   readonly from: OrderStatus;
   readonly event: OrderEventType;
   readonly message: string;
@@ -277,7 +272,8 @@ export function createOrder(spec: NewOrder, ts: number): Order {
 }
 
 export interface OrderShapeError {
-  readonly code: 'INVALID_ORDER';
+  /** INVALID_ORDER. */
+  readonly code: ErrorCode;
   readonly message: string;
   readonly details: { readonly field: string };
 }
@@ -444,17 +440,17 @@ function withReplaceRequest(
   event: Extract<OrderEvent, { type: 'replace_requested' }>,
 ): Order | OrderError {
   const { change } = event;
-  if (change.quantity === undefined && change.price === undefined && change.stopPrice === undefined) {
-    return orderError(order, event, 'INVALID_REPLACE', 'a replace must change quantity, price or stopPrice');
-  }
-  const problem = changeProblem(order, change);
-  if (problem) return orderError(order, event, 'INVALID_REPLACE', problem);
+  const problem =
+    change.quantity === undefined && change.price === undefined && change.stopPrice === undefined
+      ? 'a replace must change quantity, price or stopPrice'
+      : changeProblem(order, change);
+  if (problem) return invalidReplace(order, event, problem);
   return { ...order, pendingChange: change };
 }
 
 function withChange(order: Order, event: OrderEvent, change: OrderChange): Order | OrderError {
   const problem = changeProblem(order, change);
-  if (problem) return orderError(order, event, 'INVALID_REPLACE', problem);
+  if (problem) return invalidReplace(order, event, problem);
   const quantity = change.quantity ?? order.quantity;
   return {
     ...order,
@@ -465,6 +461,9 @@ function withChange(order: Order, event: OrderEvent, change: OrderChange): Order
     pendingChange: undefined,
   };
 }
+
+const invalidReplace = (order: Order, event: OrderEvent, problem: string): OrderError =>
+  orderError(order, event, 'INVALID_REPLACE', problem);
 
 /** A new quantity must leave something to fill; prices must be positive. */
 function changeProblem(order: Order, change: OrderChange): string | null {
@@ -546,6 +545,6 @@ function resumeFor(
   return event.type === 'accepted' || isFillEvent(event) ? liveStatus(after) : resume;
 }
 
-function orderError(order: Order, event: OrderEvent, code: OrderErrorCode, message: string): OrderError {
+function orderError(order: Order, event: OrderEvent, code: ErrorCode, message: string): OrderError {
   return { ok: false, code, from: order.status, event: event.type, message };
 }

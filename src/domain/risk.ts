@@ -5,6 +5,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { partsIn } from '../kernel/clock.js';
+import type { RiskCode } from '../kernel/errors.js';
 import { describe, nonFinitePath, strictAjv } from '../kernel/validation.js';
 import { type Instrument, isOnTick, minutesOf } from './instruments.js';
 import type { OrderSide, OrderType } from './orders.js';
@@ -178,43 +179,30 @@ export interface RiskContext {
   dailyPnl: { realised: number; unrealised: number };
 }
 
-/** Every risk rejection code once (metrics start each at 0). */
-export const RISK_CODES = [
-  'RISK_LIMITS_INVALID',
-  'RISK_KILL_SWITCH',
-  'RISK_TRADING_HALTED',
-  'RISK_BROKER_NOT_READY',
-  'RISK_UNKNOWN_INSTRUMENT',
-  'RISK_OUTSIDE_TRADING_HOURS',
-  'RISK_REDUCE_ONLY',
-  'RISK_TICK_SIZE',
-  'RISK_LOT_SIZE',
-  'RISK_MAX_ORDER_QTY',
-  'RISK_MAX_NOTIONAL',
-  'RISK_PRICE_BAND',
-  'RISK_MAX_POSITION',
-  'RISK_DAILY_LOSS',
-  'RISK_ORDER_RATE',
-  'RISK_MAX_OPEN_ORDERS',
-  'RISK_DUPLICATE_ORDER',
-  'RISK_SIGNAL_CONFIDENCE',
-] as const;
-
-export type RiskCode = (typeof RISK_CODES)[number];
-
-export interface RiskRejection {
-  code: RiskCode;
+/** What a failing check found; the check adds its code. */
+export interface RiskFinding {
   message: string;
   details: Record<string, unknown>;
 }
 
-export type RiskCheck = (ctx: RiskContext) => RiskRejection | null;
+export interface RiskRejection extends RiskFinding {
+  code: RiskCode;
+}
 
-const reject = (code: RiskCode, message: string, details: Record<string, unknown>): RiskRejection => ({
-  code,
-  message,
-  details,
-});
+/** A check and the code it rejects with (the catalogue's, kernel/errors.ts): null when the order passes. */
+export interface RiskCheck {
+  (ctx: RiskContext): RiskRejection | null;
+  readonly code: RiskCode;
+}
+
+/** The one place a check's code is written: what `find` reports becomes a rejection with that code. */
+function riskCheck(code: RiskCode, find: (ctx: RiskContext) => RiskFinding | null): RiskCheck {
+  const check = (ctx: RiskContext): RiskRejection | null => {
+    const found = find(ctx);
+    return found && { code, ...found };
+  };
+  return Object.assign(check, { code });
+}
 
 /** Instrument limits with the per-symbol override applied and the trading window in minutes. */
 export interface ResolvedLimits extends InstrumentRiskLimits {
@@ -264,30 +252,35 @@ export function reducesPosition(
   return reducible > 0 && qty + sameSideOpenQty <= reducible;
 }
 
-export const checkLimitsValid: RiskCheck = ({ limitsProblem }) =>
+export const checkLimitsValid = riskCheck('RISK_LIMITS_INVALID', ({ limitsProblem }) =>
   limitsProblem
-    ? reject('RISK_LIMITS_INVALID', `Risk limits are invalid, trading refused: ${limitsProblem}`, {
-        problem: limitsProblem,
-      })
-    : null;
+    ? {
+        message: `Risk limits are invalid, trading refused: ${limitsProblem}`,
+        details: { problem: limitsProblem },
+      }
+    : null,
+);
 
-export const checkKillSwitch: RiskCheck = ({ killSwitch }) =>
+export const checkKillSwitch = riskCheck('RISK_KILL_SWITCH', ({ killSwitch }) =>
   killSwitch.active
-    ? reject('RISK_KILL_SWITCH', `Kill switch active${killSwitch.reason ? `: ${killSwitch.reason}` : ''}`, {
-        reason: killSwitch.reason ?? null,
-      })
-    : null;
+    ? {
+        message: `Kill switch active${killSwitch.reason ? `: ${killSwitch.reason}` : ''}`,
+        details: { reason: killSwitch.reason ?? null },
+      }
+    : null,
+);
 
-export const checkTradingHalted: RiskCheck = ({ tradingState }) =>
-  tradingState === 'HALTED' ? reject('RISK_TRADING_HALTED', 'Trading is HALTED', { tradingState }) : null;
+export const checkTradingHalted = riskCheck('RISK_TRADING_HALTED', ({ tradingState }) =>
+  tradingState === 'HALTED' ? { message: 'Trading is HALTED', details: { tradingState } } : null,
+);
 
-export const checkBrokerReady: RiskCheck = ({ brokerReady }) =>
-  brokerReady ? null : reject('RISK_BROKER_NOT_READY', 'Broker not ready (not connected or reconciling)', {});
+export const checkBrokerReady = riskCheck('RISK_BROKER_NOT_READY', ({ brokerReady }) =>
+  brokerReady ? null : { message: 'Broker not ready (not connected or reconciling)', details: {} },
+);
 
-export const checkKnownInstrument: RiskCheck = ({ instrument, order }) =>
-  instrument
-    ? null
-    : reject('RISK_UNKNOWN_INSTRUMENT', `Unknown instrument ${order.symbol}`, { symbol: order.symbol });
+export const checkKnownInstrument = riskCheck('RISK_UNKNOWN_INSTRUMENT', ({ instrument, order }) =>
+  instrument ? null : { message: `Unknown instrument ${order.symbol}`, details: { symbol: order.symbol } },
+);
 
 const QUARTER_HOUR_MS = 900_000;
 const offsetCache = new Map<string, { bucket: number; offsetMs: number }>();
@@ -318,40 +311,50 @@ function localWallMs(timeZone: string, now: number): number {
 const WEEKDAY_NAMES = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
 /** Weekdays only, `tradingOpen` ≤ local time < `tradingClose`. Exchange holidays are not known here. */
-export const checkTradingHours: RiskCheck = ({ instrument, limits, now, timeZone }) => {
-  if (!instrument || !limits.enforceTradingHours) return null;
-  const l = limitsFor(limits, instrument);
-  const wall = localWallMs(timeZone, now);
-  const minute = Math.floor((((wall % DAY_MS) + DAY_MS) % DAY_MS) / 60_000);
-  // 1970-01-01 was a Thursday (4).
-  const weekday = (((Math.floor(wall / DAY_MS) + 4) % 7) + 7) % 7;
-  const weekend = weekday === 0 || weekday === 6;
-  if (!weekend && minute >= l.openMinute && minute < l.closeMinute) return null;
-  const localTime = `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
-  return reject(
-    'RISK_OUTSIDE_TRADING_HOURS',
-    `${instrument.symbol} trades ${l.tradingOpen}–${l.tradingClose} on weekdays (${timeZone}); now ${WEEKDAY_NAMES[weekday]} ${localTime}`,
-    { localTime, weekday: WEEKDAY_NAMES[weekday], open: l.tradingOpen, close: l.tradingClose, timeZone },
-  );
-};
+export const checkTradingHours = riskCheck(
+  'RISK_OUTSIDE_TRADING_HOURS',
+  ({ instrument, limits, now, timeZone }) => {
+    if (!instrument || !limits.enforceTradingHours) return null;
+    const l = limitsFor(limits, instrument);
+    const wall = localWallMs(timeZone, now);
+    const minute = Math.floor((((wall % DAY_MS) + DAY_MS) % DAY_MS) / 60_000);
+    // 1970-01-01 was a Thursday (4).
+    const weekday = (((Math.floor(wall / DAY_MS) + 4) % 7) + 7) % 7;
+    const weekend = weekday === 0 || weekday === 6;
+    if (!weekend && minute >= l.openMinute && minute < l.closeMinute) return null;
+    const localTime = `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+    return {
+      message: `${instrument.symbol} trades ${l.tradingOpen}–${l.tradingClose} on weekdays (${timeZone}); now ${WEEKDAY_NAMES[weekday]} ${localTime}`,
+      details: {
+        localTime,
+        weekday: WEEKDAY_NAMES[weekday],
+        open: l.tradingOpen,
+        close: l.tradingClose,
+        timeZone,
+      },
+    };
+  },
+);
 
-export const checkReduceOnly: RiskCheck = ({ tradingState, order, position, openOrders }) => {
-  if (tradingState !== 'REDUCING') return null;
-  if (reducesPosition(position, order.side, order.quantity, openOrders.sameSideQty)) return null;
-  return reject(
-    'RISK_REDUCE_ONLY',
-    'Trading is REDUCING: only orders that reduce the position without flipping it',
-    {
-      position,
-      side: order.side,
-      quantity: order.quantity,
-      sameSideOpenQty: openOrders.sameSideQty,
-    },
-  );
-};
+export const checkReduceOnly = riskCheck(
+  'RISK_REDUCE_ONLY',
+  ({ tradingState, order, position, openOrders }) => {
+    if (tradingState !== 'REDUCING') return null;
+    if (reducesPosition(position, order.side, order.quantity, openOrders.sameSideQty)) return null;
+    return {
+      message: 'Trading is REDUCING: only orders that reduce the position without flipping it',
+      details: {
+        position,
+        side: order.side,
+        quantity: order.quantity,
+        sameSideOpenQty: openOrders.sameSideQty,
+      },
+    };
+  },
+);
 
 /** Prices positive and on the instrument's tick grid. */
-export const checkTickSize: RiskCheck = ({ instrument, order }) => {
+export const checkTickSize = riskCheck('RISK_TICK_SIZE', ({ instrument, order }) => {
   if (!instrument) return null;
   const field = offTick(order.price, instrument.tickSize)
     ? 'price'
@@ -359,44 +362,35 @@ export const checkTickSize: RiskCheck = ({ instrument, order }) => {
       ? 'stopPrice'
       : null;
   if (!field) return null;
-  return reject(
-    'RISK_TICK_SIZE',
-    `${field} ${order[field]} is not a positive multiple of the tick size ${instrument.tickSize}`,
-    { field, value: order[field], tickSize: instrument.tickSize },
-  );
-};
+  return {
+    message: `${field} ${order[field]} is not a positive multiple of the tick size ${instrument.tickSize}`,
+    details: { field, value: order[field], tickSize: instrument.tickSize },
+  };
+});
 
 const offTick = (price: number | undefined, tickSize: number): boolean =>
   price !== undefined && !(price > 0 && isOnTick(price, tickSize));
 
 /** Quantity a positive whole multiple of the lot size (100 shares for equities, 1 for futures). */
-export const checkLotSize: RiskCheck = ({ instrument, order }) => {
+export const checkLotSize = riskCheck('RISK_LOT_SIZE', ({ instrument, order }) => {
   if (!instrument) return null;
   const lots = order.quantity / instrument.lotSize;
   if (order.quantity > 0 && Number.isInteger(lots)) return null;
-  return reject(
-    'RISK_LOT_SIZE',
-    `Quantity ${order.quantity} is not a multiple of the lot size ${instrument.lotSize}`,
-    {
-      quantity: order.quantity,
-      lotSize: instrument.lotSize,
-    },
-  );
-};
+  return {
+    message: `Quantity ${order.quantity} is not a multiple of the lot size ${instrument.lotSize}`,
+    details: { quantity: order.quantity, lotSize: instrument.lotSize },
+  };
+});
 
-export const checkMaxOrderQty: RiskCheck = ({ instrument, limits, order }) => {
+export const checkMaxOrderQty = riskCheck('RISK_MAX_ORDER_QTY', ({ instrument, limits, order }) => {
   if (!instrument) return null;
   const { maxOrderQty } = limitsFor(limits, instrument);
   if (order.quantity <= maxOrderQty) return null;
-  return reject(
-    'RISK_MAX_ORDER_QTY',
-    `Quantity ${order.quantity} exceeds the maximum of ${maxOrderQty} per order`,
-    {
-      quantity: order.quantity,
-      maxOrderQty,
-    },
-  );
-};
+  return {
+    message: `Quantity ${order.quantity} exceeds the maximum of ${maxOrderQty} per order`,
+    details: { quantity: order.quantity, maxOrderQty },
+  };
+});
 
 /** The price an order's value is measured at: its limit, its stop, or the market for MARKET. */
 export function notionalPrice(ctx: Pick<RiskContext, 'order' | 'lastPrice'>, instrument: Instrument): number {
@@ -406,25 +400,25 @@ export function notionalPrice(ctx: Pick<RiskContext, 'order' | 'lastPrice'>, ins
 }
 
 /** Quantity × price × pointValue in BRL, compared in whole cents so the boundary is exact. */
-export const checkMaxNotional: RiskCheck = (ctx) => {
+export const checkMaxNotional = riskCheck('RISK_MAX_NOTIONAL', (ctx) => {
   const { instrument, limits, order } = ctx;
   if (!instrument) return null;
   const { maxNotional } = limitsFor(limits, instrument);
   const notionalCents = cents(order.quantity * notionalPrice(ctx, instrument) * instrument.pointValue);
   if (notionalCents <= cents(maxNotional)) return null;
   const notional = notionalCents / 100;
-  return reject('RISK_MAX_NOTIONAL', `Notional R$${notional} exceeds the maximum of R$${maxNotional}`, {
-    notional,
-    maxNotional,
-  });
-};
+  return {
+    message: `Notional R$${notional} exceeds the maximum of R$${maxNotional}`,
+    details: { notional, maxNotional },
+  };
+});
 
 /**
  * Fat finger: a LIMIT price more than `priceBandPct` away from the last trade, measured in whole
  * ticks so the boundary is exact. Stop orders rest away from the market by design and are not
  * banded; with no last trade there is nothing to compare with.
  */
-export const checkPriceBand: RiskCheck = ({ instrument, limits, order, lastPrice }) => {
+export const checkPriceBand = riskCheck('RISK_PRICE_BAND', ({ instrument, limits, order, lastPrice }) => {
   if (!instrument || order.type !== 'LIMIT' || order.price === undefined || !(lastPrice && lastPrice > 0))
     return null;
   const { priceBandPct } = limitsFor(limits, instrument);
@@ -433,34 +427,30 @@ export const checkPriceBand: RiskCheck = ({ instrument, limits, order, lastPrice
   // The epsilon keeps 511.9999999 from flooring to 511 when the band is exactly 512 ticks.
   const allowedTicks = Math.floor((lastPrice * priceBandPct) / 100 / tickSize + 1e-9);
   if (distanceTicks <= allowedTicks) return null;
-  return reject(
-    'RISK_PRICE_BAND',
-    `Price ${order.price} is more than ${priceBandPct}% (${allowedTicks} ticks) from the last trade ${lastPrice}`,
-    { price: order.price, lastPrice, priceBandPct, distanceTicks, allowedTicks },
-  );
-};
+  return {
+    message: `Price ${order.price} is more than ${priceBandPct}% (${allowedTicks} ticks) from the last trade ${lastPrice}`,
+    details: { price: order.price, lastPrice, priceBandPct, distanceTicks, allowedTicks },
+  };
+});
 
 /**
  * Worst case if this order and the open ones on its side all fill: |projected| ≤ maxPosition.
  * An order that leaves the position smaller than now passes even above the limit, so a lowered
  * limit never traps a position.
  */
-export const checkMaxPosition: RiskCheck = ({ instrument, limits, order, position, openOrders }) => {
-  if (!instrument) return null;
-  const { maxPosition } = limitsFor(limits, instrument);
-  const projected = position + signed(order.side, order.quantity + openOrders.sameSideQty);
-  if (Math.abs(projected) <= maxPosition || Math.abs(projected) < Math.abs(position)) return null;
-  return reject(
-    'RISK_MAX_POSITION',
-    `Position would reach ${projected}, beyond the maximum of ±${maxPosition}`,
-    {
-      position,
-      projected,
-      sameSideOpenQty: openOrders.sameSideQty,
-      maxPosition,
-    },
-  );
-};
+export const checkMaxPosition = riskCheck(
+  'RISK_MAX_POSITION',
+  ({ instrument, limits, order, position, openOrders }) => {
+    if (!instrument) return null;
+    const { maxPosition } = limitsFor(limits, instrument);
+    const projected = position + signed(order.side, order.quantity + openOrders.sameSideQty);
+    if (Math.abs(projected) <= maxPosition || Math.abs(projected) < Math.abs(position)) return null;
+    return {
+      message: `Position would reach ${projected}, beyond the maximum of ±${maxPosition}`,
+      details: { position, projected, sameSideOpenQty: openOrders.sameSideQty, maxPosition },
+    };
+  },
+);
 
 /**
  * The next trading state for a P&L: REDUCING at −dailyLossLimit, HALTED at −dailyLossLimit ×
@@ -527,31 +517,26 @@ export function tradingStateAtSession(origin: TradingStateOrigin, session: strin
  * Realised + unrealised at or below −dailyLossLimit rejects every order that does not reduce the
  * position; `details.tradingState` says where trading should move (REDUCING or HALTED).
  */
-export const checkDailyLoss: RiskCheck = ({
-  dailyPnl,
-  limits,
-  tradingState,
-  order,
-  position,
-  openOrders,
-}) => {
-  const pnlCents = cents(dailyPnl.realised + dailyPnl.unrealised);
-  if (pnlCents > -cents(limits.dailyLossLimit)) return null;
-  if (reducesPosition(position, order.side, order.quantity, openOrders.sameSideQty)) return null;
-  const pnl = pnlCents / 100;
-  return reject(
-    'RISK_DAILY_LOSS',
-    `Daily P&L R$${pnl} reached the loss limit of R$${limits.dailyLossLimit}`,
-    {
-      dailyPnl: pnl,
-      dailyLossLimit: limits.dailyLossLimit,
-      tradingState: tradingStateAfterPnl(tradingState, dailyPnl, limits),
-    },
-  );
-};
+export const checkDailyLoss = riskCheck(
+  'RISK_DAILY_LOSS',
+  ({ dailyPnl, limits, tradingState, order, position, openOrders }) => {
+    const pnlCents = cents(dailyPnl.realised + dailyPnl.unrealised);
+    if (pnlCents > -cents(limits.dailyLossLimit)) return null;
+    if (reducesPosition(position, order.side, order.quantity, openOrders.sameSideQty)) return null;
+    const pnl = pnlCents / 100;
+    return {
+      message: `Daily P&L R$${pnl} reached the loss limit of R$${limits.dailyLossLimit}`,
+      details: {
+        dailyPnl: pnl,
+        dailyLossLimit: limits.dailyLossLimit,
+        tradingState: tradingStateAfterPnl(tradingState, dailyPnl, limits),
+      },
+    };
+  },
+);
 
 /** At most maxOrdersPerWindow orders per account in any orderRateWindowMs. */
-export const checkOrderRate: RiskCheck = ({ recentOrders, limits, now }) => {
+export const checkOrderRate = riskCheck('RISK_ORDER_RATE', ({ recentOrders, limits, now }) => {
   const since = now - limits.orderRateWindowMs;
   // Oldest first: binary search for the first one inside the window.
   let lo = 0;
@@ -563,49 +548,47 @@ export const checkOrderRate: RiskCheck = ({ recentOrders, limits, now }) => {
   }
   const count = recentOrders.length - lo;
   if (count < limits.maxOrdersPerWindow) return null;
-  return reject(
-    'RISK_ORDER_RATE',
-    `${count} orders in the last ${limits.orderRateWindowMs} ms; the limit is ${limits.maxOrdersPerWindow}`,
-    { count, maxOrdersPerWindow: limits.maxOrdersPerWindow, windowMs: limits.orderRateWindowMs },
-  );
-};
+  return {
+    message: `${count} orders in the last ${limits.orderRateWindowMs} ms; the limit is ${limits.maxOrdersPerWindow}`,
+    details: { count, maxOrdersPerWindow: limits.maxOrdersPerWindow, windowMs: limits.orderRateWindowMs },
+  };
+});
 
-export const checkMaxOpenOrders: RiskCheck = ({ openOrders, limits }) =>
+export const checkMaxOpenOrders = riskCheck('RISK_MAX_OPEN_ORDERS', ({ openOrders, limits }) =>
   openOrders.count < limits.maxOpenOrders
     ? null
-    : reject(
-        'RISK_MAX_OPEN_ORDERS',
-        `${openOrders.count} open orders; the limit is ${limits.maxOpenOrders}`,
-        {
-          openOrders: openOrders.count,
-          maxOpenOrders: limits.maxOpenOrders,
-        },
-      );
+    : {
+        message: `${openOrders.count} open orders; the limit is ${limits.maxOpenOrders}`,
+        details: { openOrders: openOrders.count, maxOpenOrders: limits.maxOpenOrders },
+      },
+);
 
 /**
  * The same account/symbol/side/type/quantity/prices within duplicateWindowMs: a double click or a
  * looping strategy. A resend with the same clientOrderId is a retry, which the service answers
  * idempotently, not a duplicate.
  */
-export const checkDuplicateOrder: RiskCheck = ({ order, recentFingerprints, limits, now }) => {
-  // Oldest first: look back from the newest until the window ends.
-  for (let i = recentFingerprints.length - 1; i >= 0; i--) {
-    const fp = recentFingerprints[i] as OrderFingerprint;
-    if (now - fp.ts >= limits.duplicateWindowMs) break;
-    if (order.clientOrderId !== undefined && fp.clientOrderId === order.clientOrderId) continue;
-    if (!sameOrder(fp, order)) continue;
-    return reject(
-      'RISK_DUPLICATE_ORDER',
-      `Same order as ${fp.clientOrderId ?? 'one'} sent ${now - fp.ts} ms ago`,
-      {
-        previousClientOrderId: fp.clientOrderId ?? null,
-        ageMs: now - fp.ts,
-        windowMs: limits.duplicateWindowMs,
-      },
-    );
-  }
-  return null;
-};
+export const checkDuplicateOrder = riskCheck(
+  'RISK_DUPLICATE_ORDER',
+  ({ order, recentFingerprints, limits, now }) => {
+    // Oldest first: look back from the newest until the window ends.
+    for (let i = recentFingerprints.length - 1; i >= 0; i--) {
+      const fp = recentFingerprints[i] as OrderFingerprint;
+      if (now - fp.ts >= limits.duplicateWindowMs) break;
+      if (order.clientOrderId !== undefined && fp.clientOrderId === order.clientOrderId) continue;
+      if (!sameOrder(fp, order)) continue;
+      return {
+        message: `Same order as ${fp.clientOrderId ?? 'one'} sent ${now - fp.ts} ms ago`,
+        details: {
+          previousClientOrderId: fp.clientOrderId ?? null,
+          ageMs: now - fp.ts,
+          windowMs: limits.duplicateWindowMs,
+        },
+      };
+    }
+    return null;
+  },
+);
 
 const sameOrder = (fp: OrderFingerprint, o: RiskOrder): boolean =>
   fp.symbol === o.symbol &&
@@ -623,41 +606,43 @@ export function orderFingerprint(order: RiskOrder, ts: number): OrderFingerprint
 }
 
 /** Orders from a signal need at least minSignalConfidence; manual orders carry none and pass. */
-export const checkSignalConfidence: RiskCheck = ({ order, limits }) => {
+export const checkSignalConfidence = riskCheck('RISK_SIGNAL_CONFIDENCE', ({ order, limits }) => {
   const confidence = order.signalConfidence;
   if (confidence === undefined || confidence >= limits.minSignalConfidence) return null;
-  return reject(
-    'RISK_SIGNAL_CONFIDENCE',
-    `Signal confidence ${confidence} is below the minimum of ${limits.minSignalConfidence}`,
-    { signalConfidence: confidence, minSignalConfidence: limits.minSignalConfidence },
-  );
-};
+  return {
+    message: `Signal confidence ${confidence} is below the minimum of ${limits.minSignalConfidence}`,
+    details: { signalConfidence: confidence, minSignalConfidence: limits.minSignalConfidence },
+  };
+});
 
 /** Every check, in the order they run: the cheap, decisive ones first. */
-export const RISK_CHECKS: readonly { readonly code: RiskCode; readonly check: RiskCheck }[] = [
-  { code: 'RISK_LIMITS_INVALID', check: checkLimitsValid },
-  { code: 'RISK_KILL_SWITCH', check: checkKillSwitch },
-  { code: 'RISK_TRADING_HALTED', check: checkTradingHalted },
-  { code: 'RISK_BROKER_NOT_READY', check: checkBrokerReady },
-  { code: 'RISK_UNKNOWN_INSTRUMENT', check: checkKnownInstrument },
-  { code: 'RISK_OUTSIDE_TRADING_HOURS', check: checkTradingHours },
-  { code: 'RISK_REDUCE_ONLY', check: checkReduceOnly },
-  { code: 'RISK_TICK_SIZE', check: checkTickSize },
-  { code: 'RISK_LOT_SIZE', check: checkLotSize },
-  { code: 'RISK_MAX_ORDER_QTY', check: checkMaxOrderQty },
-  { code: 'RISK_MAX_NOTIONAL', check: checkMaxNotional },
-  { code: 'RISK_PRICE_BAND', check: checkPriceBand },
-  { code: 'RISK_MAX_POSITION', check: checkMaxPosition },
-  { code: 'RISK_DAILY_LOSS', check: checkDailyLoss },
-  { code: 'RISK_ORDER_RATE', check: checkOrderRate },
-  { code: 'RISK_MAX_OPEN_ORDERS', check: checkMaxOpenOrders },
-  { code: 'RISK_DUPLICATE_ORDER', check: checkDuplicateOrder },
-  { code: 'RISK_SIGNAL_CONFIDENCE', check: checkSignalConfidence },
+export const RISK_CHECKS: readonly RiskCheck[] = [
+  checkLimitsValid,
+  checkKillSwitch,
+  checkTradingHalted,
+  checkBrokerReady,
+  checkKnownInstrument,
+  checkTradingHours,
+  checkReduceOnly,
+  checkTickSize,
+  checkLotSize,
+  checkMaxOrderQty,
+  checkMaxNotional,
+  checkPriceBand,
+  checkMaxPosition,
+  checkDailyLoss,
+  checkOrderRate,
+  checkMaxOpenOrders,
+  checkDuplicateOrder,
+  checkSignalConfidence,
 ];
+
+/** Every risk rejection code once, from the checks (metrics start each at 0). */
+export const RISK_CODES: readonly RiskCode[] = RISK_CHECKS.map((check) => check.code);
 
 /** The first failing check, or null when the order may go. */
 export function evaluateRisk(ctx: RiskContext): RiskRejection | null {
-  for (const { check } of RISK_CHECKS) {
+  for (const check of RISK_CHECKS) {
     const rejection = check(ctx);
     if (rejection) return rejection;
   }
@@ -667,7 +652,7 @@ export function evaluateRisk(ctx: RiskContext): RiskRejection | null {
 /** Every failing check, for diagnostics (a dry-run endpoint, logs). */
 export function evaluateAll(ctx: RiskContext): RiskRejection[] {
   const rejections: RiskRejection[] = [];
-  for (const { check } of RISK_CHECKS) {
+  for (const check of RISK_CHECKS) {
     const rejection = check(ctx);
     if (rejection) rejections.push(rejection);
   }

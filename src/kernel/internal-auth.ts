@@ -5,7 +5,7 @@ import { Socket } from 'node:net';
 import path from 'node:path';
 import { ROLE_HEADER } from './auth/role-header.js';
 import type { Config } from './config.js';
-import { AppError } from './errors.js';
+import { type AppError, fail } from './errors.js';
 import { writeFileDurably } from './fs.js';
 
 /**
@@ -131,7 +131,7 @@ export class RequestGuard {
   check(req: GuardedRequest, pathname: string): AppError | undefined {
     const host = first(req.headers.host);
     if (!this.hostAllowed(host, req.socket instanceof Socket ? req.socket.localPort : undefined)) {
-      return new AppError(421, 'HOST_NOT_ALLOWED', 'the Host header does not name this service', {
+      return fail.HOST_NOT_ALLOWED({
         header: 'host',
         host: (host ?? '').slice(0, 255),
       });
@@ -139,7 +139,7 @@ export class RequestGuard {
     const client = this.opts.frontDoor || this.clientPaths.has(pathname);
     const origin = first(req.headers.origin);
     if (origin !== undefined && !(client && this.originAllowed(origin, host ?? ''))) {
-      return new AppError(403, 'ORIGIN_NOT_ALLOWED', 'requests from this browser origin are refused', {
+      return fail.ORIGIN_NOT_ALLOWED({
         header: 'origin',
         origin: origin.slice(0, 255),
       });
@@ -148,12 +148,7 @@ export class RequestGuard {
     if (!trusted) for (const name of TRUSTED_HEADERS) delete req.headers[name];
     if (trusted || client || (req.method === 'GET' && (pathname === '/health' || pathname === '/metrics')))
       return undefined;
-    return new AppError(
-      401,
-      'INTERNAL_CREDENTIAL_REQUIRED',
-      'internal service: call it through the gateway (or present the internal credential)',
-      { header: INTERNAL_HEADER },
-    );
+    return fail.INTERNAL_CREDENTIAL_REQUIRED({ header: INTERNAL_HEADER });
   }
 
   private carriesCredential(headers: IncomingHttpHeaders): boolean {

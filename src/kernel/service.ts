@@ -5,7 +5,7 @@ import type { Histogram } from 'prom-client';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { diskHealth, diskState, registerDiskMetrics } from './disk.js';
-import { AppError, badRequest, type ErrorEnvelope } from './errors.js';
+import { AppError, CODE, type ErrorEnvelope, fail } from './errors.js';
 import { addUpgradeGuard } from './feed/upgrade.js';
 import {
   INTERNAL_TOKEN_ENV,
@@ -149,7 +149,7 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     frameworkErrors: (err, request, reply) => {
       const { status, envelope } = toEnvelope(err, request.id);
       if (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-        envelope.error.code = 'VALIDATION_ERROR';
+        envelope.error.code = CODE.VALIDATION_ERROR;
         envelope.error.details = { location: 'url', field: 'url' };
       }
       (reply as FastifyReply).status(status).send(envelope);
@@ -190,7 +190,7 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     const deep = tooDeep(body as string);
     if (!deep) return parseJson(request, body as string, done);
     done(
-      badRequest('JSON_TOO_DEEP', `body: ${deep.field} nests deeper than ${MAX_JSON_DEPTH} levels`, {
+      fail.JSON_TOO_DEEP(`body: ${deep.field} nests deeper than ${MAX_JSON_DEPTH} levels`, {
         location: 'body',
         field: deep.field,
         maxDepth: MAX_JSON_DEPTH,
@@ -244,12 +244,10 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     reply.status(status).send(envelope);
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({
-      error: {
-        code: 'NOT_FOUND',
-        message: `no route ${request.method} ${truncateUrl(request.url.split('?')[0] ?? '', config.log.maxUrlChars)}`,
-      },
-    } satisfies ErrorEnvelope);
+    const notFound = fail.NOT_FOUND(
+      `no route ${request.method} ${truncateUrl(request.url.split('?')[0] ?? '', config.log.maxUrlChars)}`,
+    );
+    reply.status(notFound.status).send(notFound.toEnvelope());
   });
 
   const checks = new Map<string, HealthCheck>();
@@ -338,41 +336,36 @@ async function runCheck(check: HealthCheck): Promise<HealthCheckResult> {
 
 /** Maps any error thrown in a request to a status and the one envelope. */
 export function toEnvelope(err: unknown, requestId: string): { status: number; envelope: ErrorEnvelope } {
-  if (err instanceof AppError) return { status: err.status, envelope: err.toEnvelope() };
+  if (err instanceof AppError) return answerOf(err);
   const e = err as FastifyError & { validationContext?: string };
   if (e.validation?.length) {
     const errors = e.validation.map((v) => describe(v as never));
     const first = errors[0] ?? { field: '(root)', message: 'invalid request' };
-    return {
-      status: 400,
-      envelope: {
-        error: {
-          code: 'VALIDATION_ERROR',
-          message: `${e.validationContext ?? 'request'}: ${first.message}`,
-          details: { location: e.validationContext, field: first.field, errors },
-        },
-      },
-    };
+    return answerOf(
+      fail.VALIDATION_ERROR(`${e.validationContext ?? 'request'}: ${first.message}`, {
+        location: e.validationContext,
+        field: first.field,
+        errors,
+      }),
+    );
   }
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
-  if (status >= 500) {
-    return {
-      status: 500,
-      envelope: { error: { code: 'INTERNAL_ERROR', message: 'internal error', details: { requestId } } },
-    };
-  }
+  if (status >= 500) return answerOf(fail.INTERNAL_ERROR({ requestId }));
+  // Fastify's own refusals keep the status and message Fastify gave them.
   const code =
     e.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-      ? 'PAYLOAD_TOO_LARGE'
+      ? CODE.PAYLOAD_TOO_LARGE
       : e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? 'UNSUPPORTED_MEDIA_TYPE'
+        ? CODE.UNSUPPORTED_MEDIA_TYPE
         : e instanceof SyntaxError ||
             e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
             e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-          ? 'INVALID_JSON'
-          : 'BAD_REQUEST';
+          ? CODE.INVALID_JSON
+          : CODE.BAD_REQUEST;
   return { status, envelope: { error: { code, message: e.message } } };
 }
+
+const answerOf = (err: AppError) => ({ status: err.status, envelope: err.toEnvelope() });
 
 /**
  * Runs one service as this process: loads and validates config (a bad value exits 2 naming the

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { unavailable } from './errors.js';
+import { type ErrorCode, fail } from './errors.js';
 import type { ServiceContext } from './service.js';
 
 /** The handbook page for a data file that cannot be used (journal, keys, subscriptions, checkpoint). */
@@ -12,8 +12,8 @@ export interface UnusableFile {
 }
 
 export interface UnusableOptions {
-  /** The error code of the refused requests, e.g. `JOURNAL_UNAVAILABLE`. */
-  code: string;
+  /** The error code of the refused requests (a 503 in the catalogue), e.g. `JOURNAL_UNAVAILABLE`. */
+  code: ErrorCode;
   /** The handbook page an operator follows, e.g. `runbooks/data-file-unusable`. */
   runbook: string;
   /** Which requests need the file and are refused with 503; the others are served. */
@@ -50,7 +50,7 @@ export function reportUnusable(
   ctx.app.addHook('onRequest', (req, _reply, done) => {
     if (!refuse(req)) return done();
     done(
-      unavailable(opts.code, `${shown} cannot be used: ${told}`, {
+      fail[opts.code](`${shown} cannot be used: ${told}`, {
         file: shown,
         reason: told,
         runbook: opts.runbook,

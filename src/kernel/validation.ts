@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import formatsModule from 'ajv-formats';
-import { badRequest } from './errors.js';
+import { fail } from './errors.js';
 
 // ajv-formats is CommonJS: under NodeNext its default import is the module object.
 const addFormats = formatsModule.default;
@@ -173,14 +173,14 @@ export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export function parseInstant(field: string, text: string): number {
   const ms = /^\d{1,15}$/.test(text) ? Number(text) : Date.parse(text);
   if (!Number.isFinite(ms)) {
-    throw badRequest('VALIDATION_ERROR', `${field} must be ISO-8601 or epoch milliseconds`, {
+    throw fail.VALIDATION_ERROR(`${field} must be ISO-8601 or epoch milliseconds`, {
       location: 'querystring',
       field,
       value: text.slice(0, 100),
     });
   }
   if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) {
-    throw badRequest('VALIDATION_ERROR', `${field} must be between 1970-01-01 and 9999-12-31 (UTC)`, {
+    throw fail.VALIDATION_ERROR(`${field} must be between 1970-01-01 and 9999-12-31 (UTC)`, {
       location: 'querystring',
       field,
       value: text.slice(0, 100),

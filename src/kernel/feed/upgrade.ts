@@ -1,6 +1,6 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AppError } from '../errors.js';
+import { AppError, type ErrorCode, type ErrorDetails, fail } from '../errors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
@@ -26,14 +26,10 @@ export function addUpgradeRoute(server: Server, path: string, handler: UpgradeHa
       socket.on('error', () => socket.destroy());
       const url = new URL(req.url ?? '/', 'http://feed.invalid');
       const refused = guards.get(server)?.(req, url.pathname);
-      if (refused) {
-        return rejectUpgrade(socket, refused.status, refused.code, refused.message, {
-          ...(refused.details && { details: refused.details }),
-        });
-      }
+      if (refused) return refuseUpgrade(socket, refused);
       const route = routes.get(url.pathname);
       if (route) route(req, socket, head, url);
-      else rejectUpgrade(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
+      else refuseUpgrade(socket, fail.NOT_FOUND(`no WebSocket endpoint at ${url.pathname}`));
     });
     tables.set(server, routes);
     table = routes;
@@ -46,20 +42,19 @@ export function removeUpgradeRoute(server: Server, path: string): void {
   tables.get(server)?.delete(path);
 }
 
-/** Answers an upgrade request with a plain HTTP error in the project's envelope and closes it. */
-export function rejectUpgrade(
+/** Answers an upgrade request with the error's status and envelope, as plain HTTP, and closes it. */
+export function refuseUpgrade(
   socket: Duplex,
-  status: number,
-  code: string,
-  message: string,
-  extra: { details?: Record<string, unknown>; headers?: Record<string, string | number> } = {},
+  error: AppError,
+  extraHeaders: Record<string, string | number> = {},
 ): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { code, message, ...(extra.details && { details: extra.details }) } });
-  const headers = Object.entries(extra.headers ?? {})
+  const { status } = error;
+  const body = JSON.stringify(error.toEnvelope());
+  const headers = Object.entries(extraHeaders)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.once('finish', () => socket.destroy());
@@ -71,4 +66,15 @@ export function rejectUpgrade(
       'Connection: close\r\n\r\n' +
       body,
   );
+}
+
+/** The same with the parts spelled out: kept for kernel/feed/server.ts, which is being reworked. */
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  extra: { details?: ErrorDetails; headers?: Record<string, string | number> } = {},
+): void {
+  refuseUpgrade(socket, new AppError(status, code, message, extra.details), extra.headers);
 }

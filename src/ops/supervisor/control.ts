@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { type AppError, fail } from '../../kernel/errors.js';
 import type { ProcessStatus } from './supervisor.js';
 
 /**
@@ -114,9 +115,10 @@ export async function startControlServer(token: string, handlers: ControlHandler
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    const refuse = (err: AppError) => send(err.status, err.toEnvelope());
     const given = Buffer.from(String(req.headers[TOKEN_HEADER] ?? ''));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return send(401, { error: { code: 'UNAUTHORIZED', message: 'bad or missing supervisor token' } });
+      return refuse(fail.UNAUTHORIZED('bad or missing supervisor token'));
     }
     try {
       if (req.method === 'GET' && req.url === '/status') return send(200, handlers.status());
@@ -129,9 +131,9 @@ export async function startControlServer(token: string, handlers: ControlHandler
         const service = typeof body.service === 'string' ? body.service : undefined;
         return send(200, await handlers.restart(service));
       }
-      send(404, { error: { code: 'NOT_FOUND', message: `no control route ${req.method} ${req.url}` } });
+      refuse(fail.NOT_FOUND(`no control route ${req.method} ${req.url}`));
     } catch (err) {
-      send(400, { error: { code: 'CONTROL_FAILED', message: (err as Error).message } });
+      refuse(fail.CONTROL_FAILED((err as Error).message));
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import { FAULT_KINDS, type FaultKind } from '../../adapters/broker/sim/index.js';
 import type { Gap } from '../../domain/gaps.js';
 import type { Instrument } from '../../domain/instruments.js';
-import { AppError, badRequest, notFound } from '../../kernel/errors.js';
+import { fail, notFound } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import { parseInstant } from '../../kernel/validation.js';
 
@@ -48,7 +48,7 @@ export interface DataCaptureApi {
 export function registerRoutes(app: App, api: DataCaptureApi): void {
   const known = (ticker: string, field = 'ticker') => {
     if (!api.instruments.has(ticker)) {
-      throw badRequest('UNKNOWN_TICKER', `${field} '${ticker}' is not a configured instrument`, {
+      throw fail.UNKNOWN_TICKER(`${field} '${ticker}' is not a configured instrument`, {
         field,
         known: [...api.instruments.keys()],
       });
@@ -161,7 +161,7 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
   app.get('/api/status', async () => api.status());
 
   const sim = () => {
-    if (!api.sim) throw new AppError(409, 'NOT_SIMULATED', 'the broker is not the simulator');
+    if (!api.sim) throw fail.NOT_SIMULATED();
     return api.sim;
   };
   app.get('/api/sim/truth', async () => sim().truth());
@@ -196,7 +196,7 @@ export function timeRange(fromText?: string, toText?: string): { from?: number; 
   const from = fromText === undefined ? undefined : parseInstant('from', fromText);
   const to = toText === undefined ? undefined : parseInstant('to', toText);
   if (from !== undefined && to !== undefined && from > to) {
-    throw badRequest('VALIDATION_ERROR', `from (${fromText}) is after to (${toText})`, { field: 'from' });
+    throw fail.VALIDATION_ERROR(`from (${fromText}) is after to (${toText})`, { field: 'from' });
   }
   return { from, to };
 }

@@ -7,7 +7,7 @@ import type { CapturedEvent } from '../../domain/market-data.js';
 import { Bus } from '../../kernel/bus.js';
 import { localDayOf } from '../../kernel/calendar.js';
 import { diskState } from '../../kernel/disk.js';
-import { unavailable } from '../../kernel/errors.js';
+import { CODE, fail } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
@@ -165,7 +165,7 @@ export const dataCaptureService: ServiceDefinition = {
         'subscriptions',
         { file: err.file, reason: err.message },
         {
-          code: 'SUBSCRIPTIONS_UNAVAILABLE',
+          code: CODE.SUBSCRIPTIONS_UNAVAILABLE,
           runbook: DATA_FILE_RUNBOOK,
           event: 'capture.subscriptions_unusable',
           refuse: (req) => req.method !== 'GET' && req.url.startsWith('/api/subscriptions'),
@@ -177,7 +177,7 @@ export const dataCaptureService: ServiceDefinition = {
       try {
         await change();
       } catch (err) {
-        throw unavailable('STORAGE_WRITE_FAILED', `cannot save the subscriptions: ${(err as Error).message}`);
+        throw fail.STORAGE_WRITE_FAILED(`cannot save the subscriptions: ${(err as Error).message}`);
       }
     };
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { badRequest } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 
 // The router decodes once; a slug that still decodes is checked again at each level.
 const MAX_DECODES = 3;
@@ -12,7 +12,7 @@ const MAX_DECODES = 3;
 export function checkSlug(raw: string, root: string): string {
   for (const form of decodings(raw)) {
     const problem = problemOf(form, root);
-    if (problem) throw badRequest('INVALID_SLUG', `slug ${problem}`, { slug: raw });
+    if (problem) throw fail.INVALID_SLUG(`slug ${problem}`, { slug: raw });
   }
   return raw;
 }

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { ALL_ACCOUNTS, accountsOf, type KeyStore } from '../../kernel/auth/keys.js';
-import { AppError } from '../../kernel/errors.js';
+import { type AppError, fail } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import { identityOf } from './auth.js';
 import { callUpstream, type ProxyOptions, type Upstream } from './proxy.js';
@@ -70,7 +70,7 @@ export function registerAccountCheck(
   function forbidden(account: unknown, mine: readonly string[]): AppError | undefined {
     // A non-string account is the order manager's to refuse (400 naming the field).
     if (typeof account !== 'string' || mine.includes(account)) return undefined;
-    return new AppError(403, 'ACCOUNT_FORBIDDEN', `this key may not trade for account '${account}'`, {
+    return fail.ACCOUNT_FORBIDDEN(`this key may not trade for account '${account}'`, {
       field: 'account',
       account,
       allowed: mine,

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthGuard, FailureCounter } from '../../kernel/auth/failures.js';
 import { allows, type KeyIdentity, type KeyStore, type Role } from '../../kernel/auth/keys.js';
-import { AppError } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import type { Session, Sessions } from './session.js';
 
@@ -57,7 +57,7 @@ export class Authenticator {
       return { via: 'key', identity: await this.checkKey(req, reply, header) };
     const token = this.sessions.tokenOf(req);
     if (token) return { via: 'session', ...(await this.sessions.resume(req, reply, token)) };
-    throw new AppError(401, 'UNAUTHORIZED', 'an X-API-Key header (or a session cookie) is required');
+    throw fail.UNAUTHORIZED('an X-API-Key header (or a session cookie) is required');
   }
 
   /** A login with a key (POST /api/v1/session): limited like every other key check. */
@@ -71,30 +71,19 @@ export class Authenticator {
     if (outcome.ok) return outcome.value;
     if (outcome.reason !== 'failed') reply.header('retry-after', outcome.retryAfter);
     if (outcome.reason === 'failed') {
-      throw new AppError(401, 'UNAUTHORIZED', 'the API key is not valid or was revoked');
+      throw fail.UNAUTHORIZED('the API key is not valid or was revoked');
     }
-    if (outcome.reason === 'blocked') throw blocked(outcome.retryAfter);
-    throw new AppError(
-      429,
-      'TOO_MANY_AUTH_ATTEMPTS',
-      'too many key verifications in progress; try again in a second',
-      { retryAfterSeconds: outcome.retryAfter },
-    );
+    const refuse = outcome.reason === 'blocked' ? fail.TOO_MANY_AUTH_FAILURES : fail.TOO_MANY_AUTH_ATTEMPTS;
+    throw refuse({ retryAfterSeconds: outcome.retryAfter });
   }
 
   private refuseBlocked(req: FastifyRequest, reply: FastifyReply): void {
     const retryAfter = this.guard.blockedFor(req.ip);
     if (retryAfter > 0) {
       reply.header('retry-after', retryAfter);
-      throw blocked(retryAfter);
+      throw fail.TOO_MANY_AUTH_FAILURES({ retryAfterSeconds: retryAfter });
     }
   }
-}
-
-function blocked(retryAfter: number): AppError {
-  return new AppError(429, 'TOO_MANY_AUTH_FAILURES', 'too many failed authentications; try again later', {
-    retryAfterSeconds: retryAfter,
-  });
 }
 
 /**
@@ -115,9 +104,7 @@ export function registerAuth(
       const retryAfter = anonymous.blockedFor(req.ip);
       if (retryAfter > 0) {
         reply.header('retry-after', retryAfter);
-        throw new AppError(
-          429,
-          'RATE_LIMITED',
+        throw fail.RATE_LIMITED(
           `more than ${unauthenticatedPerMinute} unauthenticated requests a minute; retry in ${retryAfter} s`,
           { limit: unauthenticatedPerMinute, retryAfterSeconds: retryAfter },
         );
@@ -129,7 +116,7 @@ export function registerAuth(
     credentials.set(req, credential);
     const { identity } = credential;
     if (!allows(identity.role, access)) {
-      throw new AppError(403, 'FORBIDDEN', `this route needs the '${access}' role`, {
+      throw fail.FORBIDDEN(`this route needs the '${access}' role`, {
         required: access,
         role: identity.role,
         key: identity.id,

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../kernel/config.js';
-import { AppError } from '../../kernel/errors.js';
+import { CODE, ERRORS, fail, isRiskCode } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import {
   callUpstream,
@@ -84,9 +84,9 @@ export function registerCompatRoutes(
     const open = data.filter(
       (p) => p.symbol === symbol && p.quantity !== 0 && (account === undefined || p.account === account),
     );
-    if (open.length === 0) throw new AppError(404, 'NOT_FOUND', `no open position in ${symbol}`, { symbol });
+    if (open.length === 0) throw fail.NOT_FOUND(`no open position in ${symbol}`, { symbol });
     if (open.length > 1) {
-      throw new AppError(409, 'AMBIGUOUS_POSITION', `several accounts hold ${symbol}; pass ?account=`, {
+      throw fail.AMBIGUOUS_POSITION(`several accounts hold ${symbol}; pass ?account=`, {
         symbol,
         accounts: open.map((p) => p.account),
       });
@@ -120,10 +120,10 @@ async function execute(req: FastifyRequest, reply: FastifyReply, om: Upstream, o
     return reply.status(202).send({ orderId: data.id, status: data.status, message });
   }
   const error = res.status === 422 ? (jsonOf(res, om) as Partial<ErrorBody>).error : undefined;
-  if (error?.code?.startsWith('RISK_')) {
+  if (isRiskCode(error?.code)) {
     // The original contract's flat shape, not the envelope.
-    return reply.status(403).send({
-      code: 'RISK_LIMIT_EXCEEDED',
+    return reply.status(ERRORS.RISK_LIMIT_EXCEEDED.status).send({
+      code: CODE.RISK_LIMIT_EXCEEDED,
       message: error.message,
       riskCode: error.code,
       details: error.details ?? {},
@@ -151,7 +151,7 @@ function jsonOf(res: UpstreamAnswer, from: Upstream): unknown {
 }
 
 const badAnswer = (from: Upstream, res: UpstreamAnswer) =>
-  new AppError(502, 'UPSTREAM_BAD_ANSWER', `${from.service} gave an answer the gateway cannot read`, {
+  fail.UPSTREAM_BAD_ANSWER(`${from.service} gave an answer the gateway cannot read`, {
     service: from.service,
     status: res.status,
   });

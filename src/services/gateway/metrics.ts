@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import { LOOPBACK } from '../../kernel/client-ip.js';
-import { AppError } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
 import type { App } from '../../kernel/service.js';
 
@@ -42,11 +42,7 @@ export function guardMetrics(app: App, token: string | null): void {
     if (req.routeOptions.url !== '/metrics' || LOOPBACK.has(req.ip)) return;
     const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
     if (expected && presented && timingSafeEqual(digest(presented), expected)) return;
-    throw new AppError(
-      403,
-      'METRICS_FORBIDDEN',
-      '/metrics answers loopback, or a scraper with the configured bearer token',
-    );
+    throw fail.METRICS_FORBIDDEN();
   });
 }
 

@@ -2,7 +2,7 @@ import { Agent, type IncomingHttpHeaders, type IncomingMessage, request } from '
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyIdentity } from '../../kernel/auth/keys.js';
 import type { ServiceName } from '../../kernel/config.js';
-import { AppError, badRequest } from '../../kernel/errors.js';
+import { AppError, CODE, ERRORS, fail } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import { identityOf } from './auth.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -46,16 +46,13 @@ const PLAIN_NAME = /^[\x21-\x7e][\x20-\x7e]{0,58}$/;
 
 /** The one way an upstream that gives no answer is reported: 503 when unreachable, 504 on timeout. */
 export function upstreamUnavailable(service: string, reason: 'timeout' | 'unreachable', detail: string) {
-  return new AppError(
-    reason === 'timeout' ? 504 : 503,
-    'UPSTREAM_UNAVAILABLE',
-    `${service} is not answering`,
-    {
-      service,
-      reason,
-      detail,
-    },
-  );
+  // The catalogue's 503, or 504 when the upstream was reached but did not answer in time.
+  const status = reason === 'timeout' ? 504 : ERRORS.UPSTREAM_UNAVAILABLE.status;
+  return new AppError(status, CODE.UPSTREAM_UNAVAILABLE, `${service} is not answering`, {
+    service,
+    reason,
+    detail,
+  });
 }
 
 /**
@@ -93,9 +90,7 @@ export async function callUpstream(
   } catch (err) {
     if (err instanceof AnswerTooLarge) {
       opts.metrics.upstreamFailures.inc({ service: to.service, reason: 'too_large' });
-      throw new AppError(
-        502,
-        'UPSTREAM_ANSWER_TOO_LARGE',
+      throw fail.UPSTREAM_ANSWER_TOO_LARGE(
         `${to.service}'s answer is larger than the gateway reads whole (${maxBytes} bytes)`,
         { service: to.service, limitBytes: maxBytes, setting: 'services.gateway.maxBufferedAnswerBytes' },
       );
@@ -108,7 +103,7 @@ export async function callUpstream(
 async function openUpstream(req: FastifyRequest, to: Upstream, call: UpstreamCall, opts: ProxyOptions) {
   // `..` would let a wildcard route reach any upstream path once the URL is normalized.
   if (DOT_SEGMENT.test(call.path)) {
-    throw badRequest('INVALID_PATH', 'the path may not contain . or .. segments');
+    throw fail.INVALID_PATH();
   }
   const headers: Record<string, string> = {
     ...call.headers,

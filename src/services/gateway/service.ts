@@ -5,7 +5,7 @@ import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList } from '../../kernel/client-ip.js';
-import { AppError } from '../../kernel/errors.js';
+import { CODE, fail } from '../../kernel/errors.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
@@ -52,7 +52,7 @@ export const gatewayService: ServiceDefinition = {
         'keys',
         { file: err.file, reason: err.reason },
         {
-          code: 'KEYS_UNAVAILABLE',
+          code: CODE.KEYS_UNAVAILABLE,
           runbook: DATA_FILE_RUNBOOK,
           shownAs: KEYS_FILE_SHOWN_AS,
           event: 'gateway.keys_unusable',
@@ -72,15 +72,11 @@ export const gatewayService: ServiceDefinition = {
       global: false,
       hook: 'preHandler', // after authentication, so limits are per key
       errorResponseBuilder: (_req, ctx) =>
-        new AppError(
-          ctx.statusCode,
-          'RATE_LIMITED',
-          `more than ${ctx.max} requests a minute; retry in ${ctx.after}`,
-          {
-            limit: ctx.max,
-            retryAfter: ctx.after,
-          },
-        ),
+        // ctx.statusCode is 429 too: the plugin's 403 is for `ban`, which is not set.
+        fail.RATE_LIMITED(`more than ${ctx.max} requests a minute; retry in ${ctx.after}`, {
+          limit: ctx.max,
+          retryAfter: ctx.after,
+        }),
     });
     const signer = TokenSigner.at(config.home, now);
     const sessions = new Sessions(signer, keys, { ttlMs: gw.sessionTtlMs, secure: gw.secureCookies }, now);

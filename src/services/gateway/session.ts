@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyIdentity, KeyStore } from '../../kernel/auth/keys.js';
 import type { TokenClaims, TokenSigner } from '../../kernel/auth/tokens.js';
 import { UsedTokens } from '../../kernel/auth/used-tokens.js';
-import { AppError } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 
 export const SESSION_COOKIE = 'ts_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -64,15 +64,11 @@ export class Sessions {
     const identity = claims && !this.ended.has(claims.nonce) ? await this.keys.identityOf(claims.kid) : null;
     if (!claims || !identity) {
       this.clearCookie(reply);
-      throw new AppError(401, 'UNAUTHORIZED', 'the session has expired or ended; sign in again');
+      throw fail.UNAUTHORIZED('the session has expired or ended; sign in again');
     }
     refuseCrossSite(req);
     if (!SAFE_METHODS.has(req.method) && !this.csrfMatches(token, req.headers[CSRF_HEADER])) {
-      throw new AppError(
-        403,
-        'CSRF_TOKEN_INVALID',
-        `a state change with a session cookie needs the ${CSRF_HEADER} header`,
-      );
+      throw fail.CSRF_TOKEN_INVALID(`a state change with a session cookie needs the ${CSRF_HEADER} header`);
     }
     return { token, claims, identity };
   }
@@ -115,7 +111,7 @@ export function refuseCrossSite(req: FastifyRequest): void {
   const origin = req.headers.origin;
   const crossSite = site !== undefined && site !== 'same-origin' && site !== 'none';
   if (crossSite || (origin !== undefined && hostOf(origin) !== req.headers.host)) {
-    throw new AppError(403, 'CROSS_SITE_REFUSED', 'a page of another origin may not use a browser session', {
+    throw fail.CROSS_SITE_REFUSED({
       ...(origin !== undefined && { origin }),
       ...(site !== undefined && { secFetchSite: site }),
     });

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { Config } from '../../kernel/config.js';
-import { badRequest } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import { parseInstant } from '../../kernel/validation.js';
 import { buildSloReport, defaultWindow } from '../../ops/slo/report.js';
@@ -41,7 +41,7 @@ export function registerSloRoute(app: App, config: Config, now: () => number): v
       if (req.query.from !== undefined) window.from = parseInstant('from', req.query.from);
       if (req.query.to !== undefined) window.to = parseInstant('to', req.query.to);
       if (window.to <= window.from) {
-        throw badRequest('VALIDATION_ERROR', 'querystring: to must be after from', {
+        throw fail.VALIDATION_ERROR('querystring: to must be after from', {
           location: 'querystring',
           field: 'to',
         });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import type { Idea } from '../../domain/ideas.js';
-import { AppError } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 
 /**
  * `Idempotency-Key` on `POST /api/items`: a client that retries a create (its first answer lost to
@@ -64,18 +64,14 @@ export function replay(
     (name) => record.request[name] !== request[name],
   );
   if (differs.length > 0) {
-    throw new AppError(
-      422,
-      'IDEMPOTENCY_KEY_REUSED',
+    throw fail.IDEMPOTENCY_KEY_REUSED(
       `Idempotency-Key '${record.key}' was used at ${record.at} for another idea: ${differs.join(', ')} ${differs.length === 1 ? 'differs' : 'differ'}; send a new key for a new idea`,
       { field: IDEMPOTENCY_HEADER, key: record.key, differs, ideaId: record.ideaId },
     );
   }
   const idea = ideaOf(record.ideaId);
   if (!idea) {
-    throw new AppError(
-      410,
-      'IDEA_DELETED',
+    throw fail.IDEA_DELETED(
       `the idea created with Idempotency-Key '${record.key}' (${record.ideaId}) has been deleted since`,
       { field: IDEMPOTENCY_HEADER, key: record.key, ideaId: record.ideaId },
     );

@@ -9,7 +9,7 @@ import {
   PRIORITY_RANK,
 } from '../../domain/ideas.js';
 import { ROLE_HEADER } from '../../kernel/auth/role-header.js';
-import { AppError, notFound, unavailable } from '../../kernel/errors.js';
+import { CODE, fail, notFound } from '../../kernel/errors.js';
 import { Gauge } from '../../kernel/metrics.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { reportUnusable } from '../../kernel/unusable.js';
@@ -40,7 +40,7 @@ export const ideaBankService: ServiceDefinition = {
         'storage',
         { file: store.file, reason: state.reason },
         {
-          code: 'IDEA_BANK_UNAVAILABLE',
+          code: CODE.IDEA_BANK_UNAVAILABLE,
           runbook: IDEA_BANK_RUNBOOK,
           event: 'idea_bank.storage_unavailable',
           refuse: (req) => req.url.startsWith('/api/'),
@@ -66,7 +66,7 @@ export const ideaBankService: ServiceDefinition = {
       } catch (err) {
         if (err instanceof StoreWriteError) {
           logger.error({ event: 'idea_bank.write_failed', err: err.message }, 'ideas not saved');
-          throw unavailable('STORAGE_WRITE_FAILED', err.message);
+          throw fail.STORAGE_WRITE_FAILED(err.message);
         }
         throw err;
       }
@@ -83,9 +83,7 @@ export const ideaBankService: ServiceDefinition = {
     };
     const checkDescription = (req: { headers: Record<string, unknown> }, description?: string) => {
       if (description !== undefined && isTrader(req) && description.length > caps.traderMaxDescription) {
-        throw new AppError(
-          413,
-          'FIELD_TOO_LARGE',
+        throw fail.FIELD_TOO_LARGE(
           `description is longer than ${caps.traderMaxDescription} characters (a trader's limit)`,
           { location: 'body', field: 'description', max: caps.traderMaxDescription },
         );
@@ -99,18 +97,14 @@ export const ideaBankService: ServiceDefinition = {
     ) => {
       const maxIdeas = trader ? Math.min(caps.traderMaxIdeas, caps.maxIdeas) : caps.maxIdeas;
       if (!replacing && ideas.size + 1 > maxIdeas) {
-        throw new AppError(
-          409,
-          'IDEA_BANK_FULL',
+        throw fail.IDEA_BANK_FULL(
           `the idea bank holds ${ideas.size} ideas, the most ${trader ? 'a trader may fill it to' : 'it keeps'} is ${maxIdeas}; delete or archive some first`,
           { ideas: ideas.size, maxIdeas },
         );
       }
       const bytes = totalBytes(ideas.values()) - (replacing ? ideaBytes(replacing) : 0) + ideaBytes(adding);
       if (bytes > caps.maxBytes) {
-        throw new AppError(
-          409,
-          'IDEA_BANK_FULL',
+        throw fail.IDEA_BANK_FULL(
           `the idea bank would hold ${bytes} bytes, over its ceiling of ${caps.maxBytes}; delete some ideas first`,
           { bytes, maxBytes: caps.maxBytes },
         );
@@ -191,9 +185,7 @@ export const ideaBankService: ServiceDefinition = {
         if (!current) throw notFound('idea', id);
         if (changes.status && !canMove(current.status, changes.status)) {
           const allowed = KANBAN_MOVES[current.status];
-          throw new AppError(
-            409,
-            'INVALID_TRANSITION',
+          throw fail.INVALID_TRANSITION(
             `an idea in '${current.status}' cannot move to '${changes.status}'; allowed: ${allowed.length ? allowed.join(', ') : 'none (final)'}`,
             { from: current.status, to: changes.status, allowed },
           );

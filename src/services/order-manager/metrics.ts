@@ -1,6 +1,7 @@
 import type { PositionSnapshot } from '../../domain/positions.js';
 import { MISMATCH_KINDS } from '../../domain/reconciliation.js';
 import { RISK_CODES, TRADING_STATES, type TradingState } from '../../domain/risk.js';
+import { CODE } from '../../kernel/errors.js';
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
 
 /** The order path's target is a p99 under 5 ms: buckets fine enough to tell 4 from 4.5 from 5 ms. */
@@ -98,7 +99,7 @@ export function createOrderManagerMetrics(
     registers,
   });
   // Every code from 0 too: increase() over a series born at 1 sees no rejection at all.
-  for (const code of [...RISK_CODES, 'BROKER_REJECTED']) rejected.inc({ code }, 0);
+  for (const code of [...RISK_CODES, CODE.BROKER_REJECTED]) rejected.inc({ code }, 0);
   return {
     reconcileMismatches,
     rejected,

@@ -7,6 +7,7 @@ import { positionSnapshot, sessionKeyAt, startSession } from '../../domain/posit
 import { Bus } from '../../kernel/bus.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
+import { CODE, fail } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
@@ -74,7 +75,7 @@ function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
     'journal',
     { file: err.file, reason: err.message },
     {
-      code: 'JOURNAL_UNAVAILABLE',
+      code: CODE.JOURNAL_UNAVAILABLE,
       runbook: DATA_FILE_RUNBOOK,
       event: 'order_manager.journal_unavailable',
       refuse: (req) => req.url.startsWith('/api/'),
@@ -214,9 +215,11 @@ function wire(
       await journal.committed();
       return payload;
     } catch (err) {
-      reply.code(503).header('content-type', 'application/json; charset=utf-8');
-      const message = `the order journal could not commit: ${(err as Error).message}`;
-      return JSON.stringify({ error: { code: 'JOURNAL_COMMIT_FAILED', message } });
+      const failed = fail.JOURNAL_COMMIT_FAILED(
+        `the order journal could not commit: ${(err as Error).message}`,
+      );
+      reply.code(failed.status).header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify(failed.toEnvelope());
     }
   });
   feed.attach(app, FEED_PATHS.orders);

@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import type { HistogramData, OrderOutcomes } from '../../domain/slo.js';
-import { badRequest } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 import type { Histogram } from '../../kernel/metrics.js';
 import type { App } from '../../kernel/service.js';
 import { parseInstant } from '../../kernel/validation.js';
@@ -28,7 +28,7 @@ export function registerSloRoutes(
   app.get('/api/slo', { schema: { querystring: SloQuery } }, async (req) => {
     const from = timeOf('from', req.query.from);
     const to = timeOf('to', req.query.to);
-    if (to <= from) throw badRequest('VALIDATION_ERROR', 'to must be after from', { field: 'to' });
+    if (to <= from) throw fail.VALIDATION_ERROR('to must be after from', { field: 'to' });
     return {
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),

@@ -1,5 +1,6 @@
 import { INTRADAY_STEP_MS } from '../../domain/bars.js';
 import { allows, type Role } from '../../kernel/auth/keys.js';
+import { CODE, type ErrorCode } from '../../kernel/errors.js';
 
 /** The kinds of channel a client can subscribe to; market-data kinds are per instrument. */
 export type ChannelKind = 'trades' | 'quotes' | 'bars' | 'orders' | 'positions' | 'risk' | 'health';
@@ -37,7 +38,7 @@ export interface ChannelSpec {
 
 export type ChannelLookup =
   | { ok: true; channel: ChannelSpec }
-  | { ok: false; code: 'UNKNOWN_CHANNEL' | 'UNKNOWN_INSTRUMENT' | 'FORBIDDEN'; message: string };
+  | { ok: false; code: ErrorCode; message: string };
 
 export const tradesChannel = (symbol: string) => `trades:${symbol}`;
 export const quotesChannel = (symbol: string) => `quotes:${symbol}`;
@@ -69,7 +70,7 @@ export function lookupChannel(
   if (!channel) return { ok: false, ...whyUnknown(name, symbols) };
   const need = CHANNEL_RULES[channel.kind].role;
   if (!allows(role, need)) {
-    return { ok: false, code: 'FORBIDDEN', message: `channel '${name}' needs the '${need}' role` };
+    return { ok: false, code: CODE.FORBIDDEN, message: `channel '${name}' needs the '${need}' role` };
   }
   return { ok: true, channel };
 }
@@ -83,12 +84,12 @@ function whyUnknown(name: string, symbols: ReadonlySet<string>) {
     (parts[0] === 'bars' && parts.length === 3 && (parts[1] ?? '') in LIVE_BAR_INTERVALS);
   if (marketShape && !symbols.has(symbol)) {
     return {
-      code: 'UNKNOWN_INSTRUMENT' as const,
+      code: CODE.UNKNOWN_INSTRUMENT,
       message: `no instrument '${symbol.slice(0, 20)}' configured`,
     };
   }
   return {
-    code: 'UNKNOWN_CHANNEL' as const,
+    code: CODE.UNKNOWN_CHANNEL,
     message: `no channel '${shown}'; channels are trades:SYM, quotes:SYM, bars:1m:SYM, orders, positions, risk, health`,
   };
 }

@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { type AttemptOutcome, AuthGuard } from '../../kernel/auth/failures.js';
 import type { KeyIdentity } from '../../kernel/auth/keys.js';
-import { rejectUpgrade } from '../../kernel/feed/upgrade.js';
+import { CODE, ERRORS, fail } from '../../kernel/errors.js';
+import { refuseUpgrade } from '../../kernel/feed/upgrade.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { App } from '../../kernel/service.js';
 import { Broadcaster, Peer } from '../../kernel/ws/broadcaster.js';
@@ -316,31 +317,27 @@ export class Hub {
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
-    if (this.closing) return rejectUpgrade(socket, 503, 'SHUTTING_DOWN', 'the stream is shutting down');
+    if (this.closing) return refuseUpgrade(socket, fail.SHUTTING_DOWN());
     // An IP past its failed-authentication limit is refused before any key is checked.
     const ip = this.opts.clientIp?.(req) ?? req.socket.remoteAddress ?? 'unknown';
     const retryAfter = this.guard.blockedFor(ip);
     if (retryAfter > 0) {
       this.counters.refused.blocked++;
-      return rejectUpgrade(
-        socket,
-        429,
-        'TOO_MANY_AUTH_FAILURES',
-        'too many failed authentications; try again later',
-        { details: { retryAfterSeconds: retryAfter }, headers: { 'Retry-After': retryAfter } },
-      );
+      return refuseUpgrade(socket, fail.TOO_MANY_AUTH_FAILURES({ retryAfterSeconds: retryAfter }), {
+        'Retry-After': retryAfter,
+      });
     }
     if (this.broadcaster.peerCount >= this.opts.maxClients) {
-      return rejectUpgrade(socket, 503, 'TOO_MANY_CLIENTS', `at most ${this.opts.maxClients} clients`);
+      return refuseUpgrade(socket, fail.TOO_MANY_CLIENTS(`at most ${this.opts.maxClients} clients`));
     }
     if (this.capped(socket, ip)) return;
     if (this.pendingUpgrades >= this.opts.maxPendingUpgrades) {
       this.counters.refused.busy++;
-      return rejectUpgrade(
+      return refuseUpgrade(
         socket,
-        503,
-        'TOO_MANY_HANDSHAKES',
-        `at most ${this.opts.maxPendingUpgrades} connections may be authenticating at once`,
+        fail.TOO_MANY_HANDSHAKES(
+          `at most ${this.opts.maxPendingUpgrades} connections may be authenticating at once`,
+        ),
       );
     }
     let outcome: AttemptOutcome<Admission>;
@@ -350,28 +347,22 @@ export class Hub {
       outcome = await this.guard.attempt(ip, credentialOf(req, url), () => this.opts.authenticate(req, url));
     } catch (err) {
       this.opts.logger.error({ err }, 'stream authentication failed');
-      return rejectUpgrade(socket, 500, 'INTERNAL_ERROR', 'internal error');
+      return refuseUpgrade(socket, fail.INTERNAL_ERROR());
     } finally {
       this.pendingUpgrades--;
     }
     if (!outcome.ok && outcome.reason !== 'failed') {
       this.counters.refused[outcome.reason]++;
-      const [code, message] =
-        outcome.reason === 'blocked'
-          ? ['TOO_MANY_AUTH_FAILURES', 'too many failed authentications; try again later']
-          : ['TOO_MANY_AUTH_ATTEMPTS', 'too many key verifications in progress; try again in a second'];
-      return rejectUpgrade(socket, 429, code, message, {
-        details: { retryAfterSeconds: outcome.retryAfter },
-        headers: { 'Retry-After': outcome.retryAfter },
+      const refuse = outcome.reason === 'blocked' ? fail.TOO_MANY_AUTH_FAILURES : fail.TOO_MANY_AUTH_ATTEMPTS;
+      return refuseUpgrade(socket, refuse({ retryAfterSeconds: outcome.retryAfter }), {
+        'Retry-After': outcome.retryAfter,
       });
     }
     if (!outcome.ok) {
       this.counters.authFailures++;
-      return rejectUpgrade(
+      return refuseUpgrade(
         socket,
-        401,
-        'UNAUTHORIZED',
-        'a valid X-API-Key header or ?token= (from the gateway) is required',
+        fail.UNAUTHORIZED('a valid X-API-Key header or ?token= (from the gateway) is required'),
       );
     }
     if (socket.destroyed) return;
@@ -387,18 +378,16 @@ export class Hub {
   /** Refuses an upgrade (429) when its IP, or its key once known, has the most connections it may. */
   private capped(socket: Duplex, ip: string, keyId?: string): boolean {
     const { maxClientsPerIp: perIp, maxClientsPerKey: perKey } = this.opts;
-    const [code, message] =
+    const retry = { retryAfterSeconds: 5 };
+    const refusal =
       (this.perIp.get(ip) ?? 0) >= perIp
-        ? ['TOO_MANY_CONNECTIONS_PER_IP', `at most ${perIp} connections from one address`]
+        ? fail.TOO_MANY_CONNECTIONS_PER_IP(`at most ${perIp} connections from one address`, retry)
         : keyId !== undefined && (this.perKey.get(keyId) ?? 0) >= perKey
-          ? ['TOO_MANY_CONNECTIONS_PER_KEY', `at most ${perKey} connections per API key`]
-          : [];
-    if (!code || !message) return false;
+          ? fail.TOO_MANY_CONNECTIONS_PER_KEY(`at most ${perKey} connections per API key`, retry)
+          : undefined;
+    if (!refusal) return false;
     this.counters.refused.capped++;
-    rejectUpgrade(socket, 429, code, message, {
-      details: { retryAfterSeconds: 5 },
-      headers: { 'Retry-After': 5 },
-    });
+    refuseUpgrade(socket, refusal, { 'Retry-After': 5 });
     return true;
   }
 
@@ -430,7 +419,11 @@ export class Hub {
     const parsed: ParsedOp = isBinary
       ? {
           ok: false,
-          error: { type: 'error', code: 'BINARY_NOT_SUPPORTED', message: 'send JSON text frames' },
+          error: {
+            type: 'error',
+            code: CODE.BINARY_NOT_SUPPORTED,
+            message: ERRORS.BINARY_NOT_SUPPORTED.message,
+          },
         }
       : parseClientOp(rawText(data), this.opts.maxSubscriptionsPerClient);
     const answer = parsed.ok ? this.handle(c, parsed.op) : parsed.error;
@@ -469,7 +462,7 @@ export class Hub {
     if (c.subscriptions.size + added.length > this.opts.maxSubscriptionsPerClient) {
       return {
         type: 'error',
-        code: 'TOO_MANY_SUBSCRIPTIONS',
+        code: CODE.TOO_MANY_SUBSCRIPTIONS,
         message: `at most ${this.opts.maxSubscriptionsPerClient} subscriptions per client`,
         ...withId,
         details: { limit: this.opts.maxSubscriptionsPerClient, subscribed: c.subscriptions.size },

@@ -6,16 +6,7 @@
  *                    replies {"type":"hello"|"subscribed"|"unsubscribed"|"pong"|"error",…}.
  * The handbook page docs/reference/stream.md documents it for client authors.
  */
-
-export type ErrorCode =
-  | 'INVALID_JSON'
-  | 'INVALID_MESSAGE'
-  | 'UNKNOWN_OP'
-  | 'UNKNOWN_CHANNEL'
-  | 'UNKNOWN_INSTRUMENT'
-  | 'FORBIDDEN'
-  | 'TOO_MANY_SUBSCRIPTIONS'
-  | 'BINARY_NOT_SUPPORTED';
+import { CODE, type ErrorCode } from '../../kernel/errors.js';
 
 export type MessageId = string | number;
 
@@ -33,8 +24,11 @@ export interface ErrorReply {
 
 export type ParsedOp = { ok: true; op: ClientOp } | { ok: false; error: ErrorReply };
 
-/** Close codes: 1001 at shutdown, 1009 for a frame over maxFrameBytes (sent by `ws`), and ours. */
-export const CLOSE_GOING_AWAY = 1001;
+/**
+ * Close codes: 1001 at shutdown (the feeds' constant), 1009 for a frame over maxFrameBytes (sent by
+ * `ws`), and ours.
+ */
+export { CLOSE_GOING_AWAY } from '../../kernel/feed/index.js';
 /** A client whose undroppable queue passed maxQueuedBytes. */
 export const CLOSE_SLOW_CONSUMER = 4001;
 /** The key behind the connection was revoked, or the browser session its token came from ended. */
@@ -44,7 +38,7 @@ const OPS = new Set(['subscribe', 'unsubscribe', 'ping']);
 
 const invalid = (message: string, id?: MessageId): ParsedOp => ({
   ok: false,
-  error: { type: 'error', code: 'INVALID_MESSAGE', message, ...(id !== undefined && { id }) },
+  error: { type: 'error', code: CODE.INVALID_MESSAGE, message, ...(id !== undefined && { id }) },
 });
 
 /** Parses one client frame; errors name what was wrong. `maxChannels` bounds one op's list. */
@@ -55,7 +49,7 @@ export function parseClientOp(text: string, maxChannels: number): ParsedOp {
   } catch {
     return {
       ok: false,
-      error: { type: 'error', code: 'INVALID_JSON', message: 'the frame is not valid JSON' },
+      error: { type: 'error', code: CODE.INVALID_JSON, message: 'the frame is not valid JSON' },
     };
   }
   if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
@@ -73,7 +67,7 @@ export function parseClientOp(text: string, maxChannels: number): ParsedOp {
       ok: false,
       error: {
         type: 'error',
-        code: 'UNKNOWN_OP',
+        code: CODE.UNKNOWN_OP,
         message: `unknown op '${m.op.slice(0, 40)}'; ops are subscribe, unsubscribe, ping`,
         ...withId,
       },
@@ -89,7 +83,7 @@ export function parseClientOp(text: string, maxChannels: number): ParsedOp {
       ok: false,
       error: {
         type: 'error',
-        code: 'TOO_MANY_SUBSCRIPTIONS',
+        code: CODE.TOO_MANY_SUBSCRIPTIONS,
         message: `at most ${maxChannels} channels per client`,
         ...withId,
         details: { limit: maxChannels, requested: channels.length },

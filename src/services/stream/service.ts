@@ -5,6 +5,7 @@ import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList, clientIp } from '../../kernel/client-ip.js';
 import { SERVICE_NAMES } from '../../kernel/config.js';
+import { CODE } from '../../kernel/errors.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
@@ -47,7 +48,7 @@ export const streamService: ServiceDefinition = {
         'keys',
         { file: err.file, reason: err.reason },
         {
-          code: 'KEYS_UNAVAILABLE',
+          code: CODE.KEYS_UNAVAILABLE,
           runbook: DATA_FILE_RUNBOOK,
           shownAs: KEYS_FILE_SHOWN_AS,
           event: 'stream.keys_unusable',
