@@ -184,10 +184,3 @@ export const fail = Object.fromEntries(
 ) as { readonly [C in ErrorCode]: ErrorFactory };
 
 export const notFound = (what: string, id: string) => fail.NOT_FOUND(`${what} '${id}' not found`, { id });
-
-// The order manager's engine and risk controls throw through these until they return typed
-// results (issue 14, step 1b). The status is the catalogue's: 400 and 409 for the codes they pass.
-export const badRequest = (code: ErrorCode, message: string, details?: ErrorDetails) =>
-  fail[code](message, details);
-export const conflict = (code: ErrorCode, message: string, details?: ErrorDetails) =>
-  fail[code](message, details);

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { fail } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Registry } from '../metrics.js';
 import type { App } from '../service.js';
@@ -17,7 +18,7 @@ import {
   parseFrom,
 } from './protocol.js';
 import { type Frame, Ring } from './ring.js';
-import { rejectUpgrade } from './upgrade.js';
+import { refuseUpgrade } from './upgrade.js';
 
 export interface FeedServerOptions<T> {
   /** The `feed` label of the metrics and the `feed` field of the log lines. */
@@ -234,12 +235,12 @@ export class FeedServer<T> {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     if (this.closing) {
-      rejectUpgrade(socket, 503, 'FEED_CLOSED', `feed ${this.name} is shutting down`);
+      refuseUpgrade(socket, fail.FEED_CLOSED(`feed ${this.name} is shutting down`));
       return;
     }
     const from = parseFrom(url.searchParams, this.last);
     if (!from.ok) {
-      rejectUpgrade(socket, 400, 'INVALID_FROM', from.message);
+      refuseUpgrade(socket, fail.INVALID_FROM(from.message));
       return;
     }
     this.broadcaster.accept(req, socket, head, (ws, id) =>

@@ -1,6 +1,6 @@
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AppError, type ErrorCode, type ErrorDetails, fail } from '../errors.js';
+import { type AppError, fail } from '../errors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
@@ -66,15 +66,4 @@ export function refuseUpgrade(
       'Connection: close\r\n\r\n' +
       body,
   );
-}
-
-/** The same with the parts spelled out: kept for kernel/feed/server.ts, which is being reworked. */
-export function rejectUpgrade(
-  socket: Duplex,
-  status: number,
-  code: ErrorCode,
-  message: string,
-  extra: { details?: ErrorDetails; headers?: Record<string, string | number> } = {},
-): void {
-  refuseUpgrade(socket, new AppError(status, code, message, extra.details), extra.headers);
 }

@@ -23,6 +23,7 @@ import {
 } from '../../domain/risk.js';
 import type { Bus } from '../../kernel/bus.js';
 import { type Clock, msUntilNextLocalDay, type Timer } from '../../kernel/clock.js';
+import { CODE } from '../../kernel/errors.js';
 import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { ExecutionClient } from '../../ports/broker.js';
@@ -370,7 +371,7 @@ export class OrderEngine {
       return;
     }
     if (u.status === 'REJECTED') {
-      this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
+      this.d.metrics.rejected.inc({ code: CODE.BROKER_REJECTED });
       this.apiOrders.forget(id);
     } else this.apiOrders.acked(id);
     this.apply(id, event);
@@ -508,7 +509,7 @@ export class OrderEngine {
         timeInForce: order.timeInForce,
       }));
     } catch (err) {
-      this.d.metrics.rejected.inc({ code: 'BROKER_REJECTED' });
+      this.d.metrics.rejected.inc({ code: CODE.BROKER_REJECTED });
       this.apiOrders.forget(order.id);
       this.settle(order.id, 'PENDING_NEW', 'rejected', (err as Error).message);
       return;

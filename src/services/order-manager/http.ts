@@ -1,6 +1,6 @@
 import type { Order } from '../../domain/orders.js';
 import type { RiskRejection } from '../../domain/risk.js';
-import { AppError, badRequest, conflict, notFound } from '../../kernel/errors.js';
+import { fail, notFound } from '../../kernel/errors.js';
 import type { CancelResult, LimitsResult, ModifyResult, SettleResult, SubmitResult } from './results.js';
 
 // The one place the engine's results become HTTP answers: the routes return what these give and
@@ -16,7 +16,7 @@ export function submitted(r: SubmitResult): { status: 200 | 201; order: Order } 
     case 'denied':
       throw riskDenied(r.rejection);
     case 'invalid':
-      throw badRequest(r.error.code, r.error.message, r.error.details);
+      throw fail[r.error.code](r.error.message, r.error.details);
   }
 }
 
@@ -30,16 +30,14 @@ export function changed(r: CancelResult | ModifyResult | SettleResult): Order {
     case 'not_found':
       throw notFound('order', r.id);
     case 'closed':
-      throw conflict('ORDER_CLOSED', `order ${r.order.id} is ${r.order.status}`, { status: r.order.status });
+      throw fail.ORDER_CLOSED(`order ${r.order.id} is ${r.order.status}`, { status: r.order.status });
     case 'denied':
       throw riskDenied(r.rejection);
     case 'illegal':
-      throw new AppError(r.error.code === 'ILLEGAL_TRANSITION' ? 409 : 400, r.error.code, r.error.message, {
-        status: r.order.status,
-      });
+      // 409 for a status that does not allow it, 400 for a change that is not valid (the catalogue's).
+      throw fail[r.error.code](r.error.message, { status: r.order.status });
     case 'not_unknown':
-      throw conflict(
-        'ORDER_NOT_UNKNOWN',
+      throw fail.ORDER_NOT_UNKNOWN(
         `order ${r.order.id} is ${r.order.status}; only an UNKNOWN order can be settled`,
         { status: r.order.status },
       );
@@ -53,10 +51,9 @@ export function found(order: Order | undefined, id: string): Order {
 
 export function limitsApplied(r: LimitsResult): void {
   if (r.kind === 'invalid') {
-    throw badRequest('VALIDATION_ERROR', r.problems.join('; '), { field: 'limits', problems: r.problems });
+    throw fail.VALIDATION_ERROR(r.problems.join('; '), { field: 'limits', problems: r.problems });
   }
 }
 
 /** 422 with the risk check's code: the request was understood and refused. */
-const riskDenied = (rejection: RiskRejection) =>
-  new AppError(422, rejection.code, rejection.message, rejection.details);
+const riskDenied = (rejection: RiskRejection) => fail[rejection.code](rejection.message, rejection.details);

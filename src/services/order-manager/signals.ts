@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Order, OrderSide } from '../../domain/orders.js';
 import { listSignals, type Signal, type SignalDecision, type SignalOutcome } from '../../domain/signals.js';
-import { badRequest } from '../../kernel/errors.js';
+import { fail } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import type { Audit, OrderEngine } from './engine.js';
 import type { OrderManagerMetrics } from './metrics.js';
@@ -81,7 +81,7 @@ export class SignalRouter {
         return { outcome: { decision: 'rejected', reason: r.rejection.message, code: r.rejection.code } };
       case 'invalid':
         // The signal's own fields made a bad order (a quantity off the lot): the caller's 400.
-        throw badRequest(r.error.code, r.error.message, r.error.details);
+        throw fail[r.error.code](r.error.message, r.error.details);
     }
   }
 
