@@ -33,32 +33,32 @@ export function registerRiskRoutes(app: App, d: RiskRouteDeps): void {
     killSwitch: engine.state.killSwitch,
   });
 
-  app.get('/api/risk/limits', async () => ({ data: engine.state.limits }));
-  app.put('/api/risk/limits', { schema: { body: RiskLimitsSchema } }, async (req) => {
+  app.get('/risk/limits', async () => ({ data: engine.state.limits }));
+  app.put('/risk/limits', { schema: { body: RiskLimitsSchema } }, async (req) => {
     limitsApplied(controls.setLimits(req.body, actorOf(req)));
     return { data: engine.state.limits };
   });
 
-  app.get('/api/risk/state', async () => ({ data: riskState() }));
-  app.put('/api/risk/state', { schema: { body: TradingStateBody } }, async (req) => {
+  app.get('/risk/state', async () => ({ data: riskState() }));
+  app.put('/risk/state', { schema: { body: TradingStateBody } }, async (req) => {
     controls.setTradingState(req.body.state as TradingState, req.body.reason, actorOf(req));
     return { data: riskState() };
   });
 
-  app.post('/api/risk/kill-switch', { schema: { body: KillSwitchBody } }, async (req) => {
+  app.post('/risk/kill-switch', { schema: { body: KillSwitchBody } }, async (req) => {
     const canceled = controls.activateKillSwitch(req.body.reason, req.body.cancelAll ?? false, actorOf(req));
     return { data: { ...riskState(), canceled: canceled.map((o) => o.id) } };
   });
-  app.post('/api/risk/kill-switch/reset', { schema: { body: ReasonBody } }, async (req) => {
+  app.post('/risk/kill-switch/reset', { schema: { body: ReasonBody } }, async (req) => {
     controls.resetKillSwitch(req.body.reason, actorOf(req));
     return { data: riskState() };
   });
 
-  app.get('/api/positions', async () => {
+  app.get('/positions', async () => {
     const data = snapshots(d);
     return { count: data.length, data };
   });
-  app.get('/api/pnl', async () => {
+  app.get('/pnl', async () => {
     const symbols = snapshots(d);
     const sum = (f: (s: (typeof symbols)[number]) => number) =>
       roundBrl(symbols.reduce((cents, s) => cents + Math.round(f(s) * 100), 0) / 100);
@@ -73,7 +73,7 @@ export function registerRiskRoutes(app: App, d: RiskRouteDeps): void {
     };
   });
 
-  app.get('/api/audit', { schema: { querystring: AuditQuery } }, async (req) => {
+  app.get('/audit', { schema: { querystring: AuditQuery } }, async (req) => {
     const data = d.journal.auditTrail(req.query.limit, req.query.action);
     return { count: data.length, data };
   });

@@ -22,7 +22,7 @@ export function actorOf(req: FastifyRequest): string {
 }
 
 export function registerOrderRoutes(app: App, engine: OrderEngine): void {
-  app.post('/api/orders', { schema: { body: NewOrderBody } }, async (req, reply) => {
+  app.post('/orders', { schema: { body: NewOrderBody } }, async (req, reply) => {
     // reply.elapsedTime runs from the request's arrival, before parsing and validation.
     const receivedAt = performance.now() - reply.elapsedTime;
     const { status, order } = submitted(engine.submit(req.body, actorOf(req), { receivedAt }));
@@ -30,35 +30,31 @@ export function registerOrderRoutes(app: App, engine: OrderEngine): void {
     return { data: order };
   });
 
-  app.get('/api/orders', { schema: { querystring: ListOrdersQuery } }, async (req) => {
+  app.get('/orders', { schema: { querystring: ListOrdersQuery } }, async (req) => {
     const matching = listOrders(engine.state.orders.values(), req.query);
     const { offset, limit } = req.query;
     const data = matching.slice(offset, offset + limit);
     return { count: data.length, total: matching.length, data };
   });
 
-  app.get('/api/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
+  app.get('/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
     data: found(engine.find(req.params.id), req.params.id),
   }));
 
-  app.patch('/api/orders/:id', { schema: { params: OrderParams, body: ModifyOrderBody } }, async (req) => ({
+  app.patch('/orders/:id', { schema: { params: OrderParams, body: ModifyOrderBody } }, async (req) => ({
     data: changed(engine.modify(req.params.id, req.body, actorOf(req))),
   }));
 
-  app.delete('/api/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
+  app.delete('/orders/:id', { schema: { params: OrderParams } }, async (req) => ({
     data: changed(engine.cancel(req.params.id, actorOf(req))),
   }));
 
   // An operator settles an UNKNOWN order the broker does not have (see the reconciliation runbook).
-  app.post(
-    '/api/orders/:id/settle',
-    { schema: { params: OrderParams, body: SettleOrderBody } },
-    async (req) => ({
-      data: changed(engine.settleUnknown(req.params.id, req.body.status, req.body.reason, actorOf(req))),
-    }),
-  );
+  app.post('/orders/:id/settle', { schema: { params: OrderParams, body: SettleOrderBody } }, async (req) => ({
+    data: changed(engine.settleUnknown(req.params.id, req.body.status, req.body.reason, actorOf(req))),
+  }));
 
-  app.post('/api/orders/cancel-all', { schema: { body: CancelAllBody } }, async (req) => {
+  app.post('/orders/cancel-all', { schema: { body: CancelAllBody } }, async (req) => {
     const { symbol, accounts, reason } = req.body;
     const data = engine.cancelAll({ symbol, accounts }, actorOf(req), reason);
     return { count: data.length, data };
@@ -83,8 +79,8 @@ function listOrders(orders: Iterable<Order>, q: ListOrdersQuery): Order[] {
 
 /** The last full reconciliation, and an operator's way to run one now (after settling a mismatch). */
 export function registerReconcileRoutes(app: App, reconciler: Reconciler): void {
-  app.get('/api/reconciliation', async () => ({ data: reconciler.health(), last: reconciler.lastFull }));
-  app.post('/api/reconciliation', async (req) => {
+  app.get('/reconciliation', async () => ({ data: reconciler.health(), last: reconciler.lastFull }));
+  app.post('/reconciliation', async (req) => {
     const run = await reconciler.full('operator');
     req.log.info({ event: 'reconcile.requested', actor: actorOf(req) }, 'reconciliation requested');
     return { data: run };

@@ -11,7 +11,7 @@ import { CODE, fail } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
-import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
+import type { App, ServiceContext, ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { OrderEngine } from './engine.js';
 import { MarketPrices } from './market-prices.js';
@@ -208,31 +208,45 @@ function wire(
     onOrderUpdate: (u) => !stopped && engine.onBrokerUpdate(u),
   });
 
-  // Group commit: no answer leaves before the commit holding what it reports (an error included).
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (!req.url.startsWith('/api/')) return payload;
-    try {
-      await journal.committed();
-      return payload;
-    } catch (err) {
-      const failed = fail.JOURNAL_COMMIT_FAILED(
-        `the order journal could not commit: ${(err as Error).message}`,
-      );
-      reply.code(failed.status).header('content-type', 'application/json; charset=utf-8');
-      return JSON.stringify(failed.toEnvelope());
-    }
-  });
   feed.attach(app, FEED_PATHS.orders);
-  registerOrderRoutes(app, engine);
-  registerReconcileRoutes(app, reconciler);
-  registerSloRoutes(app, journal, metrics, clock.now());
   const signals = new SignalRouter(
     engine,
     { autoExecute: settings.autoExecuteSignals, threshold: settings.signalConfidenceThreshold },
     metrics,
     (symbol) => instruments.get(symbol)?.lotSize ?? 1,
   );
-  registerSignalRoutes(app, signals, engine, () => clock.now());
+  // The API is one plugin under /api, so its group-commit hook is its own: /health, /metrics and
+  // the feed never wait on a commit.
+  void app.register(
+    async (api: App) => {
+      // No answer leaves before the commit holding what it reports (an error included).
+      api.addHook('onSend', async (_req, reply, payload) => {
+        try {
+          await journal.committed();
+          return payload;
+        } catch (err) {
+          const failed = fail.JOURNAL_COMMIT_FAILED(
+            `the order journal could not commit: ${(err as Error).message}`,
+          );
+          reply.code(failed.status).header('content-type', 'application/json; charset=utf-8');
+          return JSON.stringify(failed.toEnvelope());
+        }
+      });
+      registerOrderRoutes(api, engine);
+      registerReconcileRoutes(api, reconciler);
+      registerSloRoutes(api, journal, metrics, clock.now());
+      registerSignalRoutes(api, signals, engine, () => clock.now());
+      registerRiskRoutes(api, {
+        engine,
+        controls,
+        journal,
+        timeZone: config.timezone,
+        now: () => clock.now(),
+        lastPrice: prices.lastPrice,
+      });
+    },
+    { prefix: '/api' },
+  );
   attachStrategies(strategies, {
     engine,
     prices,
@@ -241,14 +255,6 @@ function wire(
     instruments,
     clock,
     logger,
-  });
-  registerRiskRoutes(app, {
-    engine,
-    controls,
-    journal,
-    timeZone: config.timezone,
-    now: () => clock.now(),
-    lastPrice: prices.lastPrice,
   });
   addHealthChecks(ctx, engine, prices, journal, () => routingDownReason);
   ctx.addHealthCheck('reconciliation', () => reconciler.health());

@@ -116,13 +116,13 @@ function signalAudit(s: Signal): Audit {
 }
 
 export function registerSignalRoutes(app: App, router: SignalRouter, engine: OrderEngine, now: () => number) {
-  app.post('/api/signals', { schema: { body: SignalBody } }, async (req, reply) => {
+  app.post('/signals', { schema: { body: SignalBody } }, async (req, reply) => {
     const data = router.receive(req.body, actorOf(req), now());
     reply.status(201);
     return { data };
   });
 
-  app.get('/api/signals', { schema: { querystring: ListSignalsQuery } }, async (req) => {
+  app.get('/signals', { schema: { querystring: ListSignalsQuery } }, async (req) => {
     const data = listSignals(engine.state.signals, req.query.limit, req.query.symbol);
     return { count: data.length, data };
   });

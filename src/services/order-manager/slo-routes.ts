@@ -25,7 +25,7 @@ export function registerSloRoutes(
   metrics: OrderManagerMetrics,
   startedAt: number,
 ): void {
-  app.get('/api/slo', { schema: { querystring: SloQuery } }, async (req) => {
+  app.get('/slo', { schema: { querystring: SloQuery } }, async (req) => {
     const from = timeOf('from', req.query.from);
     const to = timeOf('to', req.query.to);
     if (to <= from) throw fail.VALIDATION_ERROR('to must be after from', { field: 'to' });
