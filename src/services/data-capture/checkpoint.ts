@@ -1,5 +1,6 @@
 import { DurableJsonFile } from '../../adapters/storage/json-file.js';
 import type { GapSnapshot } from '../../domain/gaps.js';
+import type { Clock, Timer } from '../../kernel/clock.js';
 
 /**
  * What data-capture derives from its journal, saved so a restart replays only the journal's tail:
@@ -29,12 +30,13 @@ export class CheckpointFile {
   private readonly file: DurableJsonFile<Checkpoint>;
   private next: Checkpoint | null = null;
   private writing: Promise<void> | null = null;
-  private retry: NodeJS.Timeout | null = null;
+  private retry: Timer | null = null;
   /** Why the last save failed; null once one succeeds. */
   lastError: string | null = null;
 
   constructor(
     path: string,
+    private readonly clock: Clock,
     private readonly onError: (err: Error) => void = () => {},
   ) {
     this.file = new DurableJsonFile<Checkpoint>(path);
@@ -60,7 +62,7 @@ export class CheckpointFile {
   }
 
   stop(): void {
-    if (this.retry) clearTimeout(this.retry);
+    this.clock.cancel(this.retry);
     this.retry = null;
   }
 
@@ -76,10 +78,10 @@ export class CheckpointFile {
           this.next ??= cp;
           if (this.lastError === null) this.onError(err as Error);
           this.lastError = (err as Error).message;
-          this.retry ??= setTimeout(() => {
+          this.retry ??= this.clock.after(RETRY_MS, () => {
             this.retry = null;
             if (this.next) this.writing ??= this.drain();
-          }, RETRY_MS);
+          });
           this.retry.unref();
           return;
         }

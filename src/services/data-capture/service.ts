@@ -56,7 +56,7 @@ export const dataCaptureService: ServiceDefinition = {
       stepStarted = now;
     };
 
-    const checkpoints = new CheckpointFile(path.join(home, 'checkpoint.json'), (err) =>
+    const checkpoints = new CheckpointFile(path.join(home, 'checkpoint.json'), clock, (err) =>
       logger.error(
         { event: 'capture.checkpoint_write_failed', err: err.message },
         'cannot save the checkpoint; retrying (the journal holds everything)',

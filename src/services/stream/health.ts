@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../../kernel/clock.js';
 import { probeHealth } from '../../kernel/health-probe.js';
 import type { HealthStatus } from '../../kernel/service.js';
 
@@ -19,7 +20,7 @@ type Publish = (channel: string, data: unknown) => void;
  * service → status whenever any status (or detail) changes.
  */
 export class HealthPoller {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private last = '';
   private polling = false;
 
@@ -27,16 +28,16 @@ export class HealthPoller {
     private readonly services: readonly ServiceProbe[],
     private readonly intervalMs: number,
     private readonly publish: Publish,
+    private readonly clock: Clock,
   ) {}
 
   start(): void {
     void this.poll();
-    this.timer = setInterval(() => void this.poll(), this.intervalMs);
-    this.timer.unref();
+    this.timer = this.clock.every(this.intervalMs, () => void this.poll()).unref();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.clock.cancel(this.timer);
   }
 
   async poll(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { type AttemptOutcome, AuthGuard } from '../../kernel/auth/failures.js';
 import type { KeyIdentity } from '../../kernel/auth/keys.js';
+import { type Clock, systemClock, type Timer } from '../../kernel/clock.js';
 import { CODE, ERRORS, fail } from '../../kernel/errors.js';
 import { refuseUpgrade } from '../../kernel/feed/upgrade.js';
 import type { Logger } from '../../kernel/logger.js';
@@ -51,7 +52,8 @@ export interface HubOptions {
   authFailuresPerMinute: number;
   /** Distinct credentials being verified at once for one IP; more get 429 (default 4). */
   authConcurrentPerIp?: number;
-  now?: () => number;
+  /** Time and the revalidation timer (default: the system clock). */
+  clock?: Clock;
   maxSubscriptionsPerClient: number;
   maxFrameBytes: number;
   maxBufferedBytes: number;
@@ -210,7 +212,8 @@ export class Hub {
   private readonly perKey = new Map<string, number>();
   private readonly perIp = new Map<string, number>();
   private revalidating = false;
-  private revalidator: NodeJS.Timeout | undefined;
+  private revalidator: Timer | undefined;
+  private readonly clock: Clock;
   private readonly guard: AuthGuard;
   private pendingUpgrades = 0;
   private readonly channels = new Map<string, Channel>();
@@ -226,6 +229,7 @@ export class Hub {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: HubOptions) {
+    this.clock = opts.clock ?? systemClock;
     for (const spec of opts.channels) this.channels.set(spec.name, new Channel(spec));
     this.specs = new Map(opts.channels.map((c) => [c.name, c]));
     this.symbols = new Set(opts.symbols);
@@ -233,7 +237,7 @@ export class Hub {
     this.guard = new AuthGuard({
       failuresPerMinute: opts.authFailuresPerMinute,
       concurrentPerIp: opts.authConcurrentPerIp ?? 4,
-      now: opts.now ?? Date.now,
+      now: () => this.clock.now(),
     });
     this.broadcaster = new Broadcaster({
       maxPayload: opts.maxFrameBytes,
@@ -280,8 +284,9 @@ export class Hub {
       (req, socket, head, url) => void this.upgrade(req, socket, head, url),
       () => this.close(),
     );
-    this.revalidator = setInterval(() => void this.revalidate(), this.opts.revalidateMs ?? 1_000);
-    this.revalidator.unref();
+    this.revalidator = this.clock
+      .every(this.opts.revalidateMs ?? 1_000, () => void this.revalidate())
+      .unref();
   }
 
   /** The hot path: the message gets the channel's next seq and leaves in this turn's frames. */
@@ -310,7 +315,7 @@ export class Hub {
   /** Closes every client with 1001 and takes no new ones. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearInterval(this.revalidator);
+      this.clock.cancel(this.revalidator);
       await this.broadcaster.closeAll(CLOSE_GOING_AWAY, 'server shutting down', CLOSE_TIMEOUT_MS);
     })();
     return this.closing;
@@ -608,7 +613,7 @@ export class Hub {
     if (this.revalidating || this.broadcaster.peerCount === 0) return;
     this.revalidating = true;
     try {
-      const now = (this.opts.now ?? Date.now)();
+      const now = this.clock.now();
       const ids = new Set([...this.broadcaster.peers].map((c) => c.identity.id));
       const revoked = await this.opts.revokedAmong(ids);
       for (const c of this.broadcaster.peers) {

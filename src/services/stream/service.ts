@@ -68,7 +68,7 @@ export const streamService: ServiceDefinition = {
       ...settings,
       clientIp: (req) => clientIp(req, proxies),
       authConcurrentPerIp: config.auth.concurrentPerIp,
-      now: () => ctx.clock.now(),
+      clock: ctx.clock,
     });
     const publish = (channel: string, data: unknown) => hub.publish(channel, data);
 
@@ -109,8 +109,9 @@ export const streamService: ServiceDefinition = {
       market: market.resumePoint() ?? marketInput.lastSeq,
       orders: ordersInput.lastSeq,
     });
-    const saver = setInterval(() => void cursorFile.save(currentCursors()), SAVE_CURSORS_EVERY_MS);
-    saver.unref();
+    const saver = ctx.clock
+      .every(SAVE_CURSORS_EVERY_MS, () => void cursorFile.save(currentCursors()))
+      .unref();
 
     const probes = SERVICE_NAMES.filter(
       (n) => n !== 'stream' && config.services[n].enabled && SERVICE_MODULES[n],
@@ -118,7 +119,7 @@ export const streamService: ServiceDefinition = {
       name,
       url: `http://${config.services[name].host}:${config.services[name].port}/health`,
     }));
-    const health = new HealthPoller(probes, settings.healthIntervalMs, publish);
+    const health = new HealthPoller(probes, settings.healthIntervalMs, publish, ctx.clock);
 
     hub.attach(app, settings.path);
     // Dashboards and scripts connect here with their own key or token.
@@ -145,7 +146,7 @@ export const streamService: ServiceDefinition = {
         for (const input of inputs) input.start();
       },
       stop: async () => {
-        clearInterval(saver);
+        ctx.clock.cancel(saver);
         await Promise.all(inputs.map((i) => i.stop()));
         await cursorFile.save(currentCursors());
       },
