@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-
 import type { BrokerOrderReport, BrokerOrderUpdate } from '../../domain/execution.js';
 import type { Instrument } from '../../domain/instruments.js';
 import type { EventData, EventType, JournalEvent, NewAuditEntry } from '../../domain/order-events.js';
