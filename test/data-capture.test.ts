@@ -167,6 +167,7 @@ async function dataCapturePid(m: Market): Promise<number> {
 
 describe('data-capture without tick loss', () => {
   it('loses no trade and duplicates none when killed with SIGKILL at 2,000 trades/s (several runs)', async () => {
+    let late = 0;
     for (let round = 0; round < 3; round++) {
       const m = await market({ tradesPerSecond: 2_000, openForMs: 8_000 });
       supervise(m);
@@ -177,7 +178,16 @@ describe('data-capture without tick loss', () => {
         async () => Object.values((await m.status()).cursors).every(Boolean),
         30_000,
       );
-      await sleepUntil(m.openAt + 2_000 + round * 1_000);
+      const killAt = m.openAt + 2_000 + round * 1_000;
+      if (Date.now() > Math.max(killAt, m.closeAt - 3_000)) {
+        // A start slower than the market's window (a loaded machine) leaves no open market to kill
+        // it in: that round proves nothing, so it runs again on a fresh market (a few times at most).
+        expect(++late, 'data-capture never started before its market was nearly over').toBeLessThan(4);
+        expect((await supervisors.stop()).code).toBe(0);
+        round--;
+        continue;
+      }
+      await sleepUntil(killAt);
       process.kill(firstPid, 'SIGKILL');
       const secondPid = await waitFor('restarted', async () => {
         const pid = await dataCapturePid(m);
