@@ -14,7 +14,7 @@ const CASES: { file: string; from: string; allowed: boolean; names?: string }[] 
   { file: 'src/domain/a.ts', from: 'node:fs', allowed: false },
   { file: 'src/domain/b.ts', from: '../adapters/storage/json-file.js', allowed: false },
   { file: 'src/domain/c.ts', from: '../kernel/service.js', allowed: false },
-  { file: 'src/domain/d.ts', from: '../kernel/clock.js', allowed: true },
+  { file: 'src/domain/d.ts', from: '../kernel/time.js', allowed: true },
   {
     file: 'src/domain/f.ts',
     from: '../kernel/errors.js',
@@ -22,6 +22,7 @@ const CASES: { file: string; from: string; allowed: boolean; names?: string }[] 
     names: 'type { ErrorCode, RiskCode }',
   },
   { file: 'src/domain/g.ts', from: '../kernel/errors.js', allowed: false, names: '{ fail }' },
+  { file: 'src/domain/h.ts', from: '../kernel/clock.js', allowed: false },
   { file: 'src/domain/e.test.ts', from: 'node:fs', allowed: true },
   { file: 'src/kernel/a.ts', from: '../services/registry.js', allowed: false },
   { file: 'src/kernel/b.ts', from: '../domain/orders.js', allowed: false },

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, utimesSync, writeFileS
 import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { localDayOf } from '../src/kernel/calendar.js';
 import { loadConfig } from '../src/kernel/config.js';
+import { localDayOf } from '../src/kernel/time.js';
 import { backupCheck } from '../src/ops/maintenance/health-check.js';
 import {
   configEnv,

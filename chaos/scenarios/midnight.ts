@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isWholeHourZone } from '../../src/kernel/time.js';
 import { allOrders, tapeTruthAt, venueBook } from '../lib/checks.js';
 import { bringUp, finish } from '../lib/harness.js';
 import { OrderLoad } from '../lib/load.js';
@@ -16,8 +17,9 @@ function zones(): string[] {
 }
 
 /**
- * The zone whose next local midnight comes soonest after `leadMs` from now. Zones are whole, half
- * or three-quarter hours off UTC, so one's midnight is at most an hour away (usually less).
+ * The zone whose next local midnight comes soonest after `leadMs` from now, among those config
+ * accepts (a whole number of hours off UTC): Etc/GMT±N has one for every hour, so one's midnight is
+ * at most an hour away.
  */
 export function nearestMidnight(leadMs: number): { zone: string; midnight: number } {
   const now = Date.now();
@@ -28,7 +30,7 @@ export function nearestMidnight(leadMs: number): { zone: string; midnight: numbe
       if (m - now < leadMs) m = nextLocalMidnight(zone, m + 1_000);
       // A DST change in the next day would move it: make sure the date really turns there.
       if (localDate(zone, m - 1) === localDate(zone, m)) continue;
-      if (!best || m < best.midnight) best = { zone, midnight: m };
+      if ((!best || m < best.midnight) && isWholeHourZone(zone)) best = { zone, midnight: m };
     } catch {
       // zone unknown to this ICU
     }

@@ -1,8 +1,8 @@
 /** OHLCV bars, and the fold that builds one live from trades in order. Pure: no I/O. */
 
 /**
- * Intraday bucket widths. UTC epoch alignment equals local alignment for these because
- * America/Sao_Paulo is a whole number of hours from UTC.
+ * Intraday bucket widths. UTC epoch alignment equals local alignment for these because config
+ * accepts only a zone a whole number of hours from UTC (`isWholeHourZone`, kernel/time.ts).
  */
 export const INTRADAY_STEP_MS = {
   '1m': 60_000,

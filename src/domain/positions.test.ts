@@ -167,8 +167,8 @@ describe('sessions', () => {
   });
 
   it('the session key is the São Paulo date', () => {
-    expect(sessionKeyAt(Date.UTC(2026, 5, 17, 2, 59))).toBe('2026-06-16');
-    expect(sessionKeyAt(Date.UTC(2026, 5, 17, 3, 0))).toBe('2026-06-17');
+    expect(sessionKeyAt(Date.UTC(2026, 5, 17, 2, 59), 'America/Sao_Paulo')).toBe('2026-06-16');
+    expect(sessionKeyAt(Date.UTC(2026, 5, 17, 3, 0), 'America/Sao_Paulo')).toBe('2026-06-17');
   });
 
   it('roundBrl rounds to cents', () => {

@@ -6,7 +6,7 @@
  * Prices are accumulated in integer tick units (price × 10^tickDecimals) so tick-aligned prices
  * add up exactly; BRL figures are rounded to cents only where they leave this module.
  */
-import { localDate } from '../kernel/clock.js';
+import { localDate } from '../kernel/time.js';
 import { type Instrument, tickDecimals } from './instruments.js';
 import type { OrderSide } from './orders.js';
 
@@ -67,8 +67,7 @@ export interface FillOutcome {
 export const roundBrl = (brl: number): number => Math.round(brl * 100) / 100;
 
 /** The session a moment belongs to: its local date (B3 sessions never cross midnight). */
-export const sessionKeyAt = (epochMs: number, timeZone = 'America/Sao_Paulo'): string =>
-  localDate(timeZone, epochMs);
+export const sessionKeyAt = (epochMs: number, timeZone: string): string => localDate(timeZone, epochMs);
 
 export const positionKey = (account: string, symbol: string): string => `${account}:${symbol}`;
 

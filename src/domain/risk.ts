@@ -4,8 +4,8 @@
  * per-symbol limits and trading-hour minutes are resolved once per limits object and cached.
  */
 import Type, { type Static } from 'typebox';
-import { partsIn } from '../kernel/clock.js';
 import type { RiskCode } from '../kernel/errors.js';
+import { localWallMs } from '../kernel/time.js';
 import { describe, nonFinitePath, strictAjv } from '../kernel/validation.js';
 import { type Instrument, isOnTick, minutesOf } from './instruments.js';
 import type { OrderSide, OrderType } from './orders.js';
@@ -281,32 +281,6 @@ export const checkBrokerReady = riskCheck('RISK_BROKER_NOT_READY', ({ brokerRead
 export const checkKnownInstrument = riskCheck('RISK_UNKNOWN_INSTRUMENT', ({ instrument, order }) =>
   instrument ? null : { message: `Unknown instrument ${order.symbol}`, details: { symbol: order.symbol } },
 );
-
-const QUARTER_HOUR_MS = 900_000;
-const offsetCache = new Map<string, { bucket: number; offsetMs: number }>();
-
-/**
- * The instant's local wall clock as epoch-like ms. Zone offsets are whole quarter hours and change
- * on quarter-hour boundaries, so one Intl call per zone per 15 minutes is exact.
- */
-function localWallMs(timeZone: string, now: number): number {
-  const bucket = Math.floor(now / QUARTER_HOUR_MS);
-  let entry = offsetCache.get(timeZone);
-  if (entry?.bucket !== bucket) {
-    const start = bucket * QUARTER_HOUR_MS;
-    const p = partsIn(timeZone, start);
-    const wall = Date.UTC(
-      +(p.year ?? 0),
-      +(p.month ?? 1) - 1,
-      +(p.day ?? 1),
-      +(p.hour ?? 0),
-      +(p.minute ?? 0),
-    );
-    entry = { bucket, offsetMs: wall - start };
-    offsetCache.set(timeZone, entry);
-  }
-  return now + entry.offsetMs;
-}
 
 const WEEKDAY_NAMES = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { b3Holidays, easterSunday } from '../kernel/calendar.js';
+import { b3Holidays, easterSunday } from '../kernel/time.js';
 import {
   availabilityOf,
   histogramQuantile,

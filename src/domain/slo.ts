@@ -2,7 +2,7 @@
  * Service-level objectives: market-hours windows, per-minute probe records, availability and
  * error budgets, percentiles from histogram buckets. Pure: callers bring records and times.
  */
-import { b3Holidays, localDayOf, zonedInstant } from '../kernel/calendar.js';
+import { b3Holidays, localDayOf, zonedInstant } from '../kernel/time.js';
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;

@@ -103,7 +103,7 @@ describe('config', () => {
     );
   });
 
-  it('rejects unknown keys, unknown env keys, unknown zones, broken JSON and clashing ports', () => {
+  it('rejects unknown keys, unknown env keys, unknown or half-hour zones, broken JSON and clashing ports', () => {
     expectConfigError(() => loadConfig({ env: {}, cwd: writeConfig({ servces: {} }).cwd }), 'servces');
     expectConfigError(
       () => loadConfig({ env: { TRADINGSYSTEM__SERVICES__NOPE__PORT: '1' }, cwd: dir() }),
@@ -113,6 +113,12 @@ describe('config', () => {
       () => loadConfig({ env: {}, cwd: writeConfig({ timezone: 'Mars/Olympus' }).cwd }),
       'timezone',
     );
+    // Intraday bars are cut on UTC hours: a half-hour zone would shift them off its local hours.
+    const halfHour = expectConfigError(
+      () => loadConfig({ env: {}, cwd: writeConfig({ timezone: 'Asia/Kolkata' }).cwd }),
+      'timezone',
+    );
+    expect(halfHour.message).toMatch(/whole number of hours/);
     const broken = writeConfig('{ "log": ');
     expectConfigError(() => loadConfig({ env: {}, cwd: broken.cwd }), broken.file);
     const clash = expectConfigError(

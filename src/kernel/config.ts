@@ -3,7 +3,7 @@ import path from 'node:path';
 import Type, { type Static, type TSchema } from 'typebox';
 import { DEFAULT_INSTRUMENTS } from '../domain/instruments.js';
 import { AddressList } from './client-ip.js';
-import { assertTimeZone } from './clock.js';
+import { assertTimeZone, isWholeHourZone } from './time.js';
 import { createAjv, describe } from './validation.js';
 
 /** The services the supervisor knows, in dependency order. */
@@ -206,6 +206,10 @@ const NotifySchema = Type.Object(
 export const ConfigSchema = Type.Object(
   {
     home: Type.String({ minLength: 1 }),
+    /**
+     * The market's zone: sessions, Parquet dates, log files and daily jobs follow its local days. A
+     * whole number of hours from UTC, since intraday bars are cut on UTC hours.
+     */
     timezone: Type.String({ minLength: 1, default: 'America/Sao_Paulo' }),
     log: Type.Object(
       {
@@ -595,6 +599,13 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptio
     throw new ConfigError(
       'timezone',
       `invalid config: timezone '${config.timezone}' is not a known time zone`,
+    );
+  }
+  // Intraday bars are cut on UTC hours (domain/bars.ts): local hours only in a whole-hour zone.
+  if (!isWholeHourZone(config.timezone)) {
+    throw new ConfigError(
+      'timezone',
+      `invalid config: timezone '${config.timezone}' is not a whole number of hours from UTC, which intraday bars need`,
     );
   }
   checkPorts(config);

@@ -1,7 +1,8 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type DestinationStream, type Logger, pino } from 'pino';
-import { type Clock, localDate, msUntilNextLocalDay, systemClock } from './clock.js';
+import { type Clock, systemClock } from './clock.js';
+import { localDate, msUntilNextLocalDay } from './time.js';
 
 export type { Logger } from 'pino';
 

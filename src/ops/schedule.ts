@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { keepAside } from '../adapters/storage/unusable-file.js';
-import { localDayOf, zonedInstant } from '../kernel/calendar.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
 import type { Logger } from '../kernel/logger.js';
+import { localDayOf, zonedInstant } from '../kernel/time.js';
 
 /** A job run once a day at a local wall-clock time. */
 export interface DailyJob {

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { localDayOf } from '../../kernel/calendar.js';
 import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
 import { internalHeaders } from '../../kernel/internal-auth.js';
 import { freePort } from '../../kernel/ports.js';
+import { localDayOf } from '../../kernel/time.js';
 import { stopSupervisor } from '../supervisor/background.js';
 import { listBackups } from './manifest.js';
 import { type RestoreStep, restoreBackup } from './restore.js';

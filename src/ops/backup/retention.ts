@@ -1,6 +1,5 @@
 import { rmSync } from 'node:fs';
-import { addDays } from '../../kernel/calendar.js';
-import { localDate } from '../../kernel/clock.js';
+import { addDays, localDate } from '../../kernel/time.js';
 import { listBackups } from './manifest.js';
 
 /**

@@ -11,11 +11,10 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { addDays } from '../../kernel/calendar.js';
-import { localDate } from '../../kernel/clock.js';
 import { type Config, configFilePath } from '../../kernel/config.js';
 import { diskState, formatBytes } from '../../kernel/disk.js';
 import { fsyncPath } from '../../kernel/fs.js';
+import { addDays, localDate } from '../../kernel/time.js';
 import { copyHashed, hashFile } from './copy.js';
 import {
   BACKUP_NAME,

@@ -1,7 +1,6 @@
 import { createReadStream, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { addDays } from '../../kernel/calendar.js';
-import { localDate, partsIn } from '../../kernel/clock.js';
+import { addDays, localDate, partsIn } from '../../kernel/time.js';
 import { UsageError } from '../usage.js';
 
 /** pino's levels, lowest first. */

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { partsIn } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
+import { partsIn } from '../../kernel/time.js';
 import { UsageError, wholeNumber, withUsage } from './args.js';
 import { getJson } from './health-check.js';
 

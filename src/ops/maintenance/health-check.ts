@@ -1,9 +1,9 @@
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { partsIn } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { diskState } from '../../kernel/disk.js';
 import { internalHeaders } from '../../kernel/internal-auth.js';
+import { partsIn } from '../../kernel/time.js';
 import { lastGoodBackup, listBackups } from '../backup/manifest.js';
 import { UsageError, withUsage } from './args.js';
 import { type HealthCheckBody, probeServices, type ServiceHealth } from './service-health.js';

@@ -2,10 +2,10 @@ import { appendFileSync, closeSync, fstatSync, ftruncateSync, openSync, readSync
 import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { localDayOf } from '../../kernel/calendar.js';
 import type { Config } from '../../kernel/config.js';
 import { formatBytes } from '../../kernel/disk.js';
 import type { Logger } from '../../kernel/logger.js';
+import { localDayOf } from '../../kernel/time.js';
 import type { DailyJob } from '../schedule.js';
 import { UsageError, wholeNumber, withUsage } from './args.js';
 

@@ -11,9 +11,9 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { MAX_WINDOW_DAYS, type MinuteRecord, mergeRecords } from '../../domain/slo.js';
-import { addDays, localDayOf } from '../../kernel/calendar.js';
-import { type Clock, localDate, systemClock } from '../../kernel/clock.js';
+import { type Clock, systemClock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
+import { addDays, localDate, localDayOf } from '../../kernel/time.js';
 import type { ProbeResult, ProcessStatus } from '../supervisor/supervisor.js';
 
 const MINUTE_MS = 60_000;

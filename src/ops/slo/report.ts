@@ -13,10 +13,9 @@ import {
   orderSuccessOf,
   type Verdict,
 } from '../../domain/slo.js';
-import { localDayOf, zonedInstant } from '../../kernel/calendar.js';
-import { partsIn } from '../../kernel/clock.js';
 import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
 import { internalHeaders } from '../../kernel/internal-auth.js';
+import { localDayOf, partsIn, zonedInstant } from '../../kernel/time.js';
 import { firstRecordedMinute, readProbeRecords } from './probe-store.js';
 
 const HTTP_TIMEOUT_MS = 5_000;

@@ -27,9 +27,8 @@ import {
 } from '@duckdb/node-api';
 import { tradeFinancialVolume } from '../../domain/bars.js';
 import type { Aggressor, CapturedEvent, CapturedQuote, CapturedTrade } from '../../domain/market-data.js';
-import { addDays } from '../../kernel/calendar.js';
-import { localDate } from '../../kernel/clock.js';
-import { type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS, LocalDates } from './bars.js';
+import { addDays, localDate } from '../../kernel/time.js';
+import { type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS } from './bars.js';
 
 export const MAX_QUERY_ROWS = 10_000;
 
@@ -199,7 +198,6 @@ export class MarketStore {
   private tailDropApplied = 0;
   /** Rows in DuckDB's tail_trades: exact after each rebuild, counted up by loads (-1: unknown). */
   private tailRows = 0;
-  private readonly dates: LocalDates;
   private readonly trades: Kind<CapturedTrade>;
   private readonly quotes: Kind<CapturedQuote>;
 
@@ -212,8 +210,7 @@ export class MarketStore {
     private readonly timeZone: string,
     private readonly onDamaged: (damage: DamagedParquet) => void,
   ) {
-    this.dates = new LocalDates(timeZone);
-    const dateOf = (ts: number) => this.dates.of(ts);
+    const dateOf = (ts: number) => localDate(timeZone, ts);
     const pointValue = (ticker: string) => pointValues[ticker] ?? 1;
     this.trades = {
       dir: 'trades',
@@ -526,7 +523,7 @@ export class MarketStore {
   /** Adds the (date, ticker) partitions of `rows` to `seen`. */
   private partitions(rows: CapturedEvent[], seen: Map<string, [string, string]>): void {
     for (const e of rows) {
-      const date = this.dates.of(e.ts);
+      const date = localDate(this.timeZone, e.ts);
       const key = `${date}/${e.ticker}`;
       if (seen.has(key)) continue;
       if (!SAFE_TICKER.test(e.ticker)) throw new Error(`unsafe ticker '${e.ticker}' (seq ${e.seq})`);
@@ -647,8 +644,8 @@ export class MarketStore {
   /** A ticker's trade files in a query's dates, newest first. */
   private async filesOf(q: { ticker: string; from?: number; to?: number }): Promise<string[]> {
     const root = path.join(this.parquetDir, 'trades');
-    const from = q.from === undefined ? '' : this.dates.of(q.from);
-    const to = q.to === undefined ? '~' : this.dates.of(q.to);
+    const from = q.from === undefined ? '' : localDate(this.timeZone, q.from);
+    const to = q.to === undefined ? '~' : localDate(this.timeZone, q.to);
     const dates = (await readdir(root).catch(() => [] as string[]))
       .filter((d) => d.startsWith('date=') && d.slice(5) >= from && d.slice(5) <= to)
       .sort()
@@ -714,11 +711,11 @@ export class MarketStore {
     const params: Params = { ticker: q.ticker };
     if (q.from !== undefined) {
       parts.push('ts >= epoch_ms($from::BIGINT)', '"date" >= $fromDate::DATE');
-      Object.assign(params, { from: q.from, fromDate: this.dates.of(q.from) });
+      Object.assign(params, { from: q.from, fromDate: localDate(this.timeZone, q.from) });
     }
     if (q.to !== undefined) {
       parts.push('ts <= epoch_ms($to::BIGINT)', '"date" <= $toDate::DATE');
-      Object.assign(params, { to: q.to, toDate: this.dates.of(q.to) });
+      Object.assign(params, { to: q.to, toDate: localDate(this.timeZone, q.to) });
     }
     return { sql: parts.join(' AND '), params };
   }

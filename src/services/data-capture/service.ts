@@ -5,12 +5,12 @@ import { keepAside, UnusableFileError } from '../../adapters/storage/unusable-fi
 import { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { Bus } from '../../kernel/bus.js';
-import { localDayOf } from '../../kernel/calendar.js';
 import { diskState } from '../../kernel/disk.js';
 import { CODE, fail } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
+import { localDayOf } from '../../kernel/time.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { Backfiller, SessionEndWatch } from './backfill.js';
 import { BrokerSession } from './broker-session.js';

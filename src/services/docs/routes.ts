@@ -1,7 +1,7 @@
 import Type from 'typebox';
-import { localDate } from '../../kernel/clock.js';
 import { notFound } from '../../kernel/errors.js';
 import type { App, HealthCheckResult } from '../../kernel/service.js';
+import { localDate } from '../../kernel/time.js';
 import { DOMAINS, STATUSES } from './frontmatter.js';
 import type { Doc, HandbookState } from './load.js';
 import type { DocsMetrics } from './metrics.js';

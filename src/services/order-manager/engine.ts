@@ -21,10 +21,11 @@ import {
   tradingStateAtSession,
 } from '../../domain/risk.js';
 import type { Bus } from '../../kernel/bus.js';
-import { type Clock, msUntilNextLocalDay, type Timer } from '../../kernel/clock.js';
+import type { Clock, Timer } from '../../kernel/clock.js';
 import { CODE } from '../../kernel/errors.js';
 import { timeOrderedUuid } from '../../kernel/ids.js';
 import type { Logger } from '../../kernel/logger.js';
+import { msUntilNextLocalDay } from '../../kernel/time.js';
 import type { ExecutionClient } from '../../ports/broker.js';
 import type { OrderStore } from '../../ports/order-store.js';
 import { toOrderEvent } from './broker-events.js';

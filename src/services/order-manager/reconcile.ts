@@ -1,10 +1,10 @@
 import type { BrokerOrderReport } from '../../domain/execution.js';
 import type { Order } from '../../domain/orders.js';
 import { type Mismatch, planOrder } from '../../domain/reconciliation.js';
-import { localDayOf } from '../../kernel/calendar.js';
 import type { Clock, Timer } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
+import { localDayOf } from '../../kernel/time.js';
 import type { ExecutionClient } from '../../ports/broker.js';
 import type { OrderEngine } from './engine.js';
 import type { OrderManagerMetrics } from './metrics.js';

@@ -125,6 +125,7 @@ describe('SimBrokerAdapter live data and history', () => {
       burstFactor: 3,
       realHours: false,
       instruments: DEFAULT_INSTRUMENTS,
+      timeZone: 'America/Sao_Paulo',
     });
     recorder.listenTo(adapter);
     await connectFully(adapter, recorder);

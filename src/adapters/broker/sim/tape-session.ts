@@ -1,7 +1,6 @@
 import type { Instrument } from '../../../domain/instruments.js';
 import { minutesOf } from '../../../domain/instruments.js';
-import type { LocalDay } from '../../../kernel/calendar.js';
-import { zonedInstant } from '../../../kernel/calendar.js';
+import { type LocalDay, zonedInstant } from '../../../kernel/time.js';
 import { combine, hashText, unit } from './hash.js';
 
 /** The knobs of the simulated flow that shape when trades print. */

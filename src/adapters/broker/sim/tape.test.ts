@@ -13,6 +13,7 @@ function tape(overrides: Partial<TapeOptions> = {}): Tape {
     burstFactor: 3,
     realHours: false,
     instruments: DEFAULT_INSTRUMENTS,
+    timeZone: 'America/Sao_Paulo',
     ...overrides,
   });
 }

@@ -1,6 +1,6 @@
 import type { Instrument } from '../../../domain/instruments.js';
 import type { Quote, Trade } from '../../../domain/market-data.js';
-import { localDayOf } from '../../../kernel/calendar.js';
+import { localDayOf } from '../../../kernel/time.js';
 import { bookAfter, printTrade } from './prints.js';
 import { type FlowSettings, TapeSession } from './tape-session.js';
 
@@ -17,8 +17,8 @@ export interface TapeOptions {
   /** Epoch ms from which nothing prints any more, so tests have a tape with a known end. */
   closeAt?: number;
   instruments: readonly Instrument[];
-  /** Zone of the session calendar. */
-  timeZone?: string;
+  /** Zone of the session calendar (config `timezone`). */
+  timeZone: string;
 }
 
 /** An instrument's session window on one local day. */
@@ -50,7 +50,7 @@ export class Tape {
       realHours: options.realHours,
       openAt: options.openAt,
       closeAt: options.closeAt,
-      timeZone: options.timeZone ?? 'America/Sao_Paulo',
+      timeZone: options.timeZone,
     };
   }
 

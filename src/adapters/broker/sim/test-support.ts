@@ -48,6 +48,7 @@ export function manualSim(options: Partial<SimBrokerOptions> = {}, startAt = T0)
     burstFactor: 3,
     realHours: false,
     instruments: DEFAULT_INSTRUMENTS,
+    timeZone: 'America/Sao_Paulo',
     clock,
     emitIntervalMs: 3_600_000,
     ...options,
