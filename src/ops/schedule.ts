@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { keepAside } from '../adapters/storage/unusable-file.js';
 import { type Clock, systemClock } from '../kernel/clock.js';
+import { keepAside } from '../kernel/durable-file.js';
 import type { Logger } from '../kernel/logger.js';
 import { localDayOf, zonedInstant } from '../kernel/time.js';
 

@@ -5,8 +5,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SmallDisk } from '../../../test/helpers/disk.js';
+import { DiskRefusedError, UnusableFileError } from '../../kernel/durable-file.js';
 import { OrderJournal } from './order-journal.js';
-import { DiskRefusedError, UnusableFileError } from './unusable-file.js';
 
 const home = () => mkdtempSync(path.join(os.tmpdir(), 'ts-order-journal-'));
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditEntry, JournalEvent, NewAuditEntry, OrderOutcomeRow } from '../../domain/order-events.js';
 import { type Deferred, deferred } from '../../kernel/deferred.js';
+import { DiskRefusedError, isDiskRefusal, UnusableFileError } from '../../kernel/durable-file.js';
 import type { FeedHistory, FeedRecord } from '../../kernel/feed/index.js';
 import { writeFileDurably } from '../../kernel/fs.js';
 import type { HealthCheckResult } from '../../kernel/service.js';
@@ -11,7 +12,6 @@ import { TurnBatcher } from '../../kernel/turn.js';
 import type { OrderQueries, OrderStore } from '../../ports/order-store.js';
 import { SQLITE_CACHE_SIZE } from './sqlite-cache.js';
 import { SqliteWriter, type WriteRow } from './sqlite-writer.js';
-import { DiskRefusedError, isDiskRefusal, UnusableFileError } from './unusable-file.js';
 
 interface EventRow {
   seq: number;

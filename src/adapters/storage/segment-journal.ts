@@ -18,8 +18,8 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { type Clock, systemClock } from '../../kernel/clock.js';
+import { keepAside } from '../../kernel/durable-file.js';
 import { decodeRecord, encodeRecord, MAX_RECORD_BYTES, recordEnd, recordSeq, Views } from './market-codec.js';
-import { keepAside } from './unusable-file.js';
 
 /**
  * The market-data journal: append-only segment files of checksummed records.

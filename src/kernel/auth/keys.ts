@@ -2,7 +2,7 @@ import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } 
 import { mkdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DurableJsonFile } from '../../adapters/storage/json-file.js';
+import { DurableJsonFile } from '../durable-file.js';
 import type { Logger } from '../logger.js';
 import type { HealthCheckResult } from '../service.js';
 import { Gate } from './failures.js';

@@ -1,6 +1,6 @@
-import { DurableJsonFile } from '../../adapters/storage/json-file.js';
 import type { GapSnapshot } from '../../domain/gaps.js';
 import type { Clock, Timer } from '../../kernel/clock.js';
+import { DurableJsonFile } from '../../kernel/durable-file.js';
 
 /**
  * What data-capture derives from its journal, saved so a restart replays only the journal's tail:

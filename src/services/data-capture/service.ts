@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { createBroker } from '../../adapters/broker/factory.js';
 import { SegmentJournal } from '../../adapters/storage/segment-journal.js';
-import { keepAside, UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import { GapTracker } from '../../domain/gaps.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import { Bus } from '../../kernel/bus.js';
 import { diskState } from '../../kernel/disk.js';
+import { keepAside, UnusableFileError } from '../../kernel/durable-file.js';
 import { CODE, fail } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DurableJsonFile } from '../../adapters/storage/json-file.js';
+import { DurableJsonFile } from '../../kernel/durable-file.js';
 
 interface SubscriptionsFile {
   tickers: string[];

@@ -1,10 +1,10 @@
 import helmet from '@fastify/helmet';
 import rateLimitPlugin from '@fastify/rate-limit';
 import Fastify from 'fastify';
-import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList } from '../../kernel/client-ip.js';
+import { UnusableFileError } from '../../kernel/durable-file.js';
 import { CODE, fail } from '../../kernel/errors.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';

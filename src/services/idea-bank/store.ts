@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { Low } from 'lowdb';
-import { DurableJsonFile } from '../../adapters/storage/json-file.js';
-import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { Idea } from '../../domain/ideas.js';
 import { type Clock, systemClock } from '../../kernel/clock.js';
+import { DurableJsonFile, UnusableFileError } from '../../kernel/durable-file.js';
 import { describe as describeError, strictAjv } from '../../kernel/validation.js';
 import { isLive, type KeyRecord, KeyRecordSchema } from './idempotency.js';
 import { IdeaSchema } from './schemas.js';

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { type Broker, createBroker } from '../../adapters/broker/factory.js';
 import { OrderJournal } from '../../adapters/storage/order-journal.js';
-import { DiskRefusedError, UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { JournalEvent } from '../../domain/order-events.js';
 import { positionSnapshot, sessionKeyAt, startSession } from '../../domain/positions.js';
 import { Bus } from '../../kernel/bus.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
+import { DiskRefusedError, UnusableFileError } from '../../kernel/durable-file.js';
 import { CODE, fail } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';

@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { DurableJsonFile } from '../../adapters/storage/json-file.js';
-import { keepAside } from '../../adapters/storage/unusable-file.js';
+import { DurableJsonFile, keepAside } from '../../kernel/durable-file.js';
 import { FeedClient, type FeedRecord } from '../../kernel/feed/index.js';
 import type { Logger } from '../../kernel/logger.js';
 

@@ -1,10 +1,10 @@
-import { UnusableFileError } from '../../adapters/storage/unusable-file.js';
 import type { CapturedEvent } from '../../domain/market-data.js';
 import type { OrderManagerEvent } from '../../domain/order-events.js';
 import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList, clientIp } from '../../kernel/client-ip.js';
 import { SERVICE_NAMES } from '../../kernel/config.js';
+import { UnusableFileError } from '../../kernel/durable-file.js';
 import { CODE } from '../../kernel/errors.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';

@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../../../domain/execution.js';
+import { UnusableFileError } from '../../../kernel/durable-file.js';
 import { fsyncPath } from '../../../kernel/fs.js';
 import { SQLITE_CACHE_SIZE } from '../../storage/sqlite-cache.js';
-import { UnusableFileError } from '../../storage/unusable-file.js';
 import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
 
 /** The venue file exists but cannot be used: it is left untouched for a restore, never replaced. */

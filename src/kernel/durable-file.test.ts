@@ -2,8 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DurableJsonFile } from './json-file.js';
-import { UnusableFileError } from './unusable-file.js';
+import { DurableJsonFile, UnusableFileError } from './durable-file.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'ts-json-'));
 
