@@ -35,6 +35,8 @@ const CASES: { file: string; from: string; allowed: boolean; names?: string }[] 
   { file: 'src/services/order-manager/x/b.ts', from: '../../stream/hub.js', allowed: false },
   { file: 'src/services/idea-bank/c.ts', from: '../registry.js', allowed: false },
   { file: 'src/services/docs/d.ts', from: '../../ops/slo/report.js', allowed: false },
+  { file: 'src/services/stream/service.ts', from: '../registry.js', allowed: false },
+  { file: 'src/services/gateway/health.ts', from: '../registry.js', allowed: false },
   { file: 'src/services/stream/e.ts', from: '../../kernel/feed/index.js', allowed: true },
   { file: 'src/services/order-manager/f.ts', from: './engine.js', allowed: true },
   {

@@ -17,6 +17,20 @@ export const SERVICE_NAMES = [
 ] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
+/**
+ * The services whose code exists, in the same order: only these are started, fronted and probed.
+ * src/services/registry.ts loads each, and the compiler holds it to this list.
+ */
+export const IMPLEMENTED_SERVICES = [
+  'data-capture',
+  'order-manager',
+  'stream',
+  'gateway',
+  'idea-bank',
+  'docs',
+] as const satisfies readonly ServiceName[];
+export type ImplementedService = (typeof IMPLEMENTED_SERVICES)[number];
+
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 
 /** Where a service listens, and whether the supervisor starts it. */

@@ -1,8 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type Config, SERVICE_NAMES, type ServiceName } from '../../kernel/config.js';
+import { type Config, IMPLEMENTED_SERVICES, type ServiceName } from '../../kernel/config.js';
 import { type HealthProbeResult, probeHealth } from '../../kernel/health-probe.js';
 import type { App, HealthStatus } from '../../kernel/service.js';
-import { SERVICE_MODULES } from '../registry.js';
 import type { Authenticator } from './auth.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -20,9 +19,9 @@ export interface SystemHealth {
   feeds: Record<string, unknown>;
 }
 
-/** The services the gateway fronts: enabled in config and with code in the registry. */
+/** The services the gateway fronts: enabled in config and with code. */
 export function frontedServices(config: Config): ServiceName[] {
-  return SERVICE_NAMES.filter((n) => n !== 'gateway' && config.services[n].enabled && SERVICE_MODULES[n]);
+  return IMPLEMENTED_SERVICES.filter((n) => n !== 'gateway' && config.services[n].enabled);
 }
 
 /** Probes every fronted service's `/health` in parallel, each bounded by a short timeout. */

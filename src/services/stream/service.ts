@@ -3,14 +3,13 @@ import type { OrderManagerEvent } from '../../domain/order-events.js';
 import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList, clientIp } from '../../kernel/client-ip.js';
-import { SERVICE_NAMES } from '../../kernel/config.js';
+import { IMPLEMENTED_SERVICES } from '../../kernel/config.js';
 import { UnusableFileError } from '../../kernel/durable-file.js';
 import { CODE } from '../../kernel/errors.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
-import { SERVICE_MODULES } from '../registry.js';
 import { streamAuthenticator } from './auth.js';
 import { allChannels } from './channels.js';
 import { HealthPoller } from './health.js';
@@ -113,12 +112,12 @@ export const streamService: ServiceDefinition = {
       .every(SAVE_CURSORS_EVERY_MS, () => void cursorFile.save(currentCursors()))
       .unref();
 
-    const probes = SERVICE_NAMES.filter(
-      (n) => n !== 'stream' && config.services[n].enabled && SERVICE_MODULES[n],
-    ).map((name) => ({
-      name,
-      url: `http://${config.services[name].host}:${config.services[name].port}/health`,
-    }));
+    const probes = IMPLEMENTED_SERVICES.filter((n) => n !== 'stream' && config.services[n].enabled).map(
+      (name) => ({
+        name,
+        url: `http://${config.services[name].host}:${config.services[name].port}/health`,
+      }),
+    );
     const health = new HealthPoller(probes, settings.healthIntervalMs, publish, ctx.clock);
 
     hub.attach(app, settings.path);
