@@ -232,7 +232,7 @@ const commands: Record<string, Handler> = {
       console.error(`--days must be a whole number of days >= 1 (got '${values.days}')`);
       return 2;
     }
-    const { removeOldPartitions } = await import('./services/data-capture/market-store.js');
+    const { removeOldPartitions } = await import('./adapters/storage/parquet-partitions.js');
     const removed = await removeOldPartitions(
       path.join(config.home, 'parquet'),
       days,

@@ -48,7 +48,8 @@ const CASES: { file: string; from: string; allowed: boolean; names?: string }[] 
   { file: 'src/ports/a.ts', from: '../adapters/broker/sim/index.js', allowed: false },
   { file: 'src/ports/b.ts', from: 'node:fs', allowed: false },
   { file: 'src/ports/c.ts', from: '../domain/execution.js', allowed: true },
-  { file: 'src/cli.ts', from: './services/order-manager/engine.js', allowed: false },
+  // One probe per file, so the CLI's is the import that used to be exempt.
+  { file: 'src/cli.ts', from: './services/data-capture/market-store.js', allowed: false },
 ];
 
 describe('layer rules', () => {

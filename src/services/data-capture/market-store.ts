@@ -25,9 +25,10 @@ import {
   quotedString,
   VARCHAR,
 } from '@duckdb/node-api';
+import { removeOldPartitions } from '../../adapters/storage/parquet-partitions.js';
 import { tradeFinancialVolume } from '../../domain/bars.js';
 import type { Aggressor, CapturedEvent, CapturedQuote, CapturedTrade } from '../../domain/market-data.js';
-import { addDays, localDate } from '../../kernel/time.js';
+import { localDate } from '../../kernel/time.js';
 import { type Bar, type BarInterval, dayStart, INTRADAY_STEP_MS } from './bars.js';
 
 export const MAX_QUERY_ROWS = 10_000;
@@ -773,15 +774,6 @@ async function scanParquet(parquetDir: string): Promise<{ tmp: string[]; tradeFi
   };
 }
 
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 function seqRange(events: CapturedEvent[]): { lo: number; hi: number } {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
@@ -850,29 +842,4 @@ function toBar(r: Row, timeOf: (key: string) => number): Bar {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Deletes the `date=` partitions of trades and quotes older than `days` local days. Only Parquet:
- * the journal is pruned by data-capture itself, and only once its segments are in Parquet.
- */
-export async function removeOldPartitions(
-  parquetDir: string,
-  days: number,
-  nowMs: number,
-  timeZone: string,
-): Promise<string[]> {
-  if (!Number.isInteger(days) || days < 0) throw new RangeError(`market-store: bad retention days ${days}`);
-  const cutoff = addDays(localDate(timeZone, nowMs), -days);
-  const removed: string[] = [];
-  for (const kind of ['trades', 'quotes']) {
-    const dir = path.join(parquetDir, kind);
-    for (const name of await listDir(dir)) {
-      const date = /^date=(\d{4}-\d{2}-\d{2})$/.exec(name)?.[1];
-      if (date === undefined || date >= cutoff) continue;
-      await rm(path.join(dir, name), { recursive: true, force: true });
-      removed.push(path.join(dir, name));
-    }
-  }
-  return removed;
 }
