@@ -28,6 +28,7 @@ const CASES: { file: string; from: string; allowed: boolean; names?: string }[] 
   { file: 'src/kernel/b.ts', from: '../domain/orders.js', allowed: false },
   { file: 'src/kernel/auth/c.ts', from: '../../ops/supervisor/run.js', allowed: false },
   { file: 'src/kernel/d.ts', from: './clock.js', allowed: true },
+  { file: 'src/kernel/config.ts', from: '../domain/instruments.js', allowed: false },
   { file: 'src/kernel/auth/keys.ts', from: '../../adapters/storage/json-file.js', allowed: false },
   { file: 'src/adapters/a.ts', from: '../services/data-capture/capture.js', allowed: false },
   { file: 'src/adapters/b.ts', from: '../kernel/clock.js', allowed: true },

@@ -20,53 +20,6 @@ export interface Instrument {
   referencePrice: number;
 }
 
-export const DEFAULT_INSTRUMENTS: Instrument[] = [
-  {
-    symbol: 'WINZ26',
-    exchange: 'F',
-    kind: 'future',
-    tickSize: 5,
-    pointValue: 0.2,
-    lotSize: 1,
-    sessionOpen: '09:00',
-    sessionClose: '18:25',
-    referencePrice: 128_000,
-  },
-  {
-    symbol: 'WDOZ26',
-    exchange: 'F',
-    kind: 'future',
-    tickSize: 0.5,
-    pointValue: 10,
-    lotSize: 1,
-    sessionOpen: '09:00',
-    sessionClose: '18:30',
-    referencePrice: 5_400,
-  },
-  {
-    symbol: 'PETR4',
-    exchange: 'B',
-    kind: 'equity',
-    tickSize: 0.01,
-    pointValue: 1,
-    lotSize: 100,
-    sessionOpen: '10:00',
-    sessionClose: '17:00',
-    referencePrice: 38.5,
-  },
-  {
-    symbol: 'VALE3',
-    exchange: 'B',
-    kind: 'equity',
-    tickSize: 0.01,
-    pointValue: 1,
-    lotSize: 100,
-    sessionOpen: '10:00',
-    sessionClose: '17:00',
-    referencePrice: 61.2,
-  },
-];
-
 /** Number of decimals of a tick size (5 → 0, 0.5 → 1, 0.01 → 2), for exact rounding. */
 export function tickDecimals(tickSize: number): number {
   const text = String(tickSize);

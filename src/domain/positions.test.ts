@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { defaultInstrument } from '../kernel/test-support.js';
 import type { Instrument } from './instruments.js';
 import {
   applyFill,
@@ -12,7 +13,6 @@ import {
   startSession,
   unrealisedPnl,
 } from './positions.js';
-import { defaultInstrument } from './test-support.js';
 
 const instrument = defaultInstrument;
 const WIN = instrument('WINZ26');

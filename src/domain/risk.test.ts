@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_INSTRUMENTS } from '../kernel/config.js';
+import { defaultInstrument } from '../kernel/test-support.js';
 import { strictAjv } from '../kernel/validation.js';
-import { DEFAULT_INSTRUMENTS } from './instruments.js';
 import {
   checkBrokerReady,
   checkDailyLoss,
@@ -37,7 +38,6 @@ import {
   tradingStateAtSession,
   withTradingState,
 } from './risk.js';
-import { defaultInstrument } from './test-support.js';
 
 const instrument = defaultInstrument;
 const WIN = instrument('WINZ26');

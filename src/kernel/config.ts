@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Type, { type Static, type TSchema } from 'typebox';
-import { DEFAULT_INSTRUMENTS } from '../domain/instruments.js';
 import { AddressList } from './client-ip.js';
 import { assertTimeZone, isWholeHourZone } from './time.js';
 import { createAjv, describe } from './validation.js';
@@ -71,6 +70,57 @@ const InstrumentSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/**
+ * The instruments of a config that names none: plain data here, so the kernel needs nothing from
+ * the domain (whose `Instrument` has this shape); tests use them as their instruments too.
+ */
+export const DEFAULT_INSTRUMENTS: Static<typeof InstrumentSchema>[] = [
+  {
+    symbol: 'WINZ26',
+    exchange: 'F',
+    kind: 'future',
+    tickSize: 5,
+    pointValue: 0.2,
+    lotSize: 1,
+    sessionOpen: '09:00',
+    sessionClose: '18:25',
+    referencePrice: 128_000,
+  },
+  {
+    symbol: 'WDOZ26',
+    exchange: 'F',
+    kind: 'future',
+    tickSize: 0.5,
+    pointValue: 10,
+    lotSize: 1,
+    sessionOpen: '09:00',
+    sessionClose: '18:30',
+    referencePrice: 5_400,
+  },
+  {
+    symbol: 'PETR4',
+    exchange: 'B',
+    kind: 'equity',
+    tickSize: 0.01,
+    pointValue: 1,
+    lotSize: 100,
+    sessionOpen: '10:00',
+    sessionClose: '17:00',
+    referencePrice: 38.5,
+  },
+  {
+    symbol: 'VALE3',
+    exchange: 'B',
+    kind: 'equity',
+    tickSize: 0.01,
+    pointValue: 1,
+    lotSize: 100,
+    sessionOpen: '10:00',
+    sessionClose: '17:00',
+    referencePrice: 61.2,
+  },
+];
 
 const DataCaptureSchema = Type.Object(
   {

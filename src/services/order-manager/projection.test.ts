@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INSTRUMENTS } from '../../domain/instruments.js';
 import type { JournalEvent } from '../../domain/order-events.js';
 import { createOrder, type OrderEvent } from '../../domain/orders.js';
+import { DEFAULT_INSTRUMENTS } from '../../kernel/config.js';
 import { emptyState, forgetClosed, leavesKey, type OrderState, project } from './projection.js';
 
 const instruments = new Map(DEFAULT_INSTRUMENTS.map((i) => [i.symbol, i]));

@@ -1,9 +1,9 @@
 import { pino } from 'pino';
-import { DEFAULT_INSTRUMENTS } from '../../domain/instruments.js';
 import type { JournalEvent } from '../../domain/order-events.js';
 import type { Order } from '../../domain/orders.js';
 import { Bus } from '../../kernel/bus.js';
 import { ManualClock } from '../../kernel/clock.js';
+import { DEFAULT_INSTRUMENTS } from '../../kernel/config.js';
 import { Registry } from '../../kernel/metrics.js';
 import { MemoryOrderStore } from '../../ports/testing/memory-order-store.js';
 import { ScriptedExecutionClient } from '../../ports/testing/scripted-execution.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INSTRUMENTS } from '../../../domain/instruments.js';
+import { DEFAULT_INSTRUMENTS } from '../../../kernel/config.js';
 import { createSimBroker, simOptionsFromConfig } from './index.js';
 
 describe('simulator from config', () => {

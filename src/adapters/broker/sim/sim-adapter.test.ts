@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INSTRUMENTS } from '../../../domain/instruments.js';
 import type { Trade } from '../../../domain/market-data.js';
+import { DEFAULT_INSTRUMENTS } from '../../../kernel/config.js';
 import { SimBrokerAdapter } from './sim-adapter.js';
 import { connectFully, manualSim, Recorder, T0, turns } from './test-support.js';
 

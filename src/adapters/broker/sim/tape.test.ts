@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INSTRUMENTS, isOnTick } from '../../../domain/instruments.js';
+import { isOnTick } from '../../../domain/instruments.js';
+import { DEFAULT_INSTRUMENTS } from '../../../kernel/config.js';
 import { Tape, type TapeOptions } from './tape.js';
 
 const T0 = Date.parse('2026-03-16T12:00:00Z'); // 09:00 in São Paulo

@@ -1,7 +1,7 @@
 import type { BrokerEvent, BrokerOrderRequest, BrokerOrderUpdate } from '../../../domain/execution.js';
-import { DEFAULT_INSTRUMENTS } from '../../../domain/instruments.js';
 import type { Quote, Trade } from '../../../domain/market-data.js';
 import { ManualClock } from '../../../kernel/clock.js';
+import { DEFAULT_INSTRUMENTS } from '../../../kernel/config.js';
 import type { MarketDataHandlers } from '../../../ports/broker.js';
 import { SimBrokerAdapter, type SimBrokerOptions } from './sim-adapter.js';
 
