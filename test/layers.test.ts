@@ -38,6 +38,8 @@ const CASES: { file: string; from: string; allowed: boolean; names?: string }[] 
   { file: 'src/services/docs/d.ts', from: '../../ops/slo/report.js', allowed: false },
   { file: 'src/services/stream/service.ts', from: '../registry.js', allowed: false },
   { file: 'src/services/gateway/health.ts', from: '../registry.js', allowed: false },
+  { file: 'src/services/gateway/slo.ts', from: '../../ops/slo/report.js', allowed: false },
+  { file: 'src/services/gateway/e.ts', from: '../../adapters/slo-report.js', allowed: true },
   { file: 'src/services/stream/e.ts', from: '../../kernel/feed/index.js', allowed: true },
   { file: 'src/services/order-manager/f.ts', from: './engine.js', allowed: true },
   {

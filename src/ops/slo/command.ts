@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
+import { buildSloReport } from '../../adapters/slo-report.js';
+import { defaultWindow, parseTime, renderSloText } from '../../domain/slo-report.js';
 import type { Config } from '../../kernel/config.js';
 import { UsageError, withUsage } from '../maintenance/args.js';
-import { buildSloReport, defaultWindow, parseTime, renderSloText } from './report.js';
 
 const USAGE = 'slo [--from ISO] [--to ISO] [--json]';
 

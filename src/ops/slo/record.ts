@@ -1,7 +1,7 @@
+import { ProbeRecorder } from '../../adapters/storage/probe-store.js';
 import type { Config } from '../../kernel/config.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { ProbeResult, ProcessStatus, Supervisor } from '../supervisor/supervisor.js';
-import { ProbeRecorder } from './probe-store.js';
 
 /**
  * Hooks the durable probe records onto a supervisor: every probe, every state change, and a look

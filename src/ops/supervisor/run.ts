@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { marketHoursOf } from '../../domain/slo-report.js';
 import type { Config } from '../../kernel/config.js';
 import {
   INTERNAL_TOKEN_ENV,
@@ -14,7 +15,6 @@ import { logRetentionJob } from '../maintenance/logs.js';
 import { systemEventsFrom } from '../notify/system-events.js';
 import { DailyJobs } from '../schedule.js';
 import { recordProbes } from '../slo/record.js';
-import { marketHoursOf } from '../slo/report.js';
 import {
   claimState,
   controlPort,

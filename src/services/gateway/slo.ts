@@ -1,9 +1,10 @@
 import Type from 'typebox';
+import { buildSloReport } from '../../adapters/slo-report.js';
+import { defaultWindow } from '../../domain/slo-report.js';
 import type { Config } from '../../kernel/config.js';
 import { fail } from '../../kernel/errors.js';
 import type { App } from '../../kernel/service.js';
 import { parseInstant } from '../../kernel/validation.js';
-import { buildSloReport, defaultWindow } from '../../ops/slo/report.js';
 import { SECURITY } from './openapi.js';
 import { rateLimit } from './routes.js';
 

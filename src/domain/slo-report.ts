@@ -1,3 +1,8 @@
+/**
+ * The SLO report: built from what the supervisor recorded and what the order manager and
+ * data-capture answered, and its text form. Pure: the reading is in adapters/slo-report.ts.
+ */
+import { localDayOf, partsIn, zonedInstant } from '../kernel/time.js';
 import {
   type Availability,
   availabilityOf,
@@ -5,6 +10,7 @@ import {
   type HistogramData,
   histogramQuantile,
   type MarketHours,
+  type MinuteRecord,
   marketMinutes,
   minuteOfDay,
   OBJECTIVES,
@@ -12,13 +18,8 @@ import {
   type OrderSuccess,
   orderSuccessOf,
   type Verdict,
-} from '../../domain/slo.js';
-import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
-import { internalHeaders } from '../../kernel/internal-auth.js';
-import { localDayOf, partsIn, zonedInstant } from '../../kernel/time.js';
-import { firstRecordedMinute, readProbeRecords } from './probe-store.js';
+} from './slo.js';
 
-const HTTP_TIMEOUT_MS = 5_000;
 const DAY_MS = 86_400_000;
 
 export interface SloWindow {
@@ -64,7 +65,19 @@ export interface SloReport {
   errors: string[];
 }
 
-export const marketHoursOf = (config: Config): MarketHours => ({
+/** The parts of the config that say when the market is open. */
+export interface MarketHoursConfig {
+  timezone: string;
+  slo: {
+    marketOpen: string;
+    marketClose: string;
+    tradingDays: number[];
+    b3Holidays: boolean;
+    holidays: string[];
+  };
+}
+
+export const marketHoursOf = (config: MarketHoursConfig): MarketHours => ({
   timeZone: config.timezone,
   openMinute: minuteOfDay(config.slo.marketOpen),
   closeMinute: minuteOfDay(config.slo.marketClose),
@@ -85,12 +98,14 @@ export function parseTime(text: string): number {
   return /^\d+$/.test(text.trim()) ? Number(text) : Date.parse(text);
 }
 
-interface OrderManagerSlo {
+/** The order manager's answer to `GET /api/slo`. */
+export interface OrderManagerSlo {
   orders: OrderOutcomes;
   latency: { since: string; tickToOrder: HistogramData; apiOrderAck: HistogramData };
 }
 
-interface GapRow {
+/** A gap as data-capture's `GET /api/gaps` lists it. */
+export interface GapRow {
   state: 'open' | 'filled' | 'skipped';
   fromTradeId: number;
   toTradeId: number;
@@ -99,43 +114,40 @@ interface GapRow {
 }
 
 /**
- * The SLO report of a window: availability per service from the supervisor's probe records in
- * market hours, and the order manager's and data-capture's own figures over HTTP.
+ * The window a report covers: cut at `now`, and starting no earlier than the first record, as the
+ * minutes before it are not this installation's downtime: it did not exist.
  */
-export async function buildSloReport(
-  config: Config,
-  window: SloWindow,
-  now = Date.now(),
-): Promise<SloReport> {
+export function reportSpan(window: SloWindow, recordedSince: number | null, now: number): SloWindow {
   const to = Math.min(window.to, now);
-  // Minutes before the first record of this installation are not its downtime: it did not exist.
-  const recordedSince = firstRecordedMinute(config.home);
-  const from = Math.min(Math.max(window.from, recordedSince ?? to), to);
+  return { from: Math.min(Math.max(window.from, recordedSince ?? to), to), to };
+}
+
+/** What a report is built from, as read for its span. */
+export interface SloSources {
+  span: SloWindow;
+  /** The services configured (enabled built-ins, then extra processes); records may name more. */
+  services: string[];
+  /** Probe records by service, then by minute. */
+  records: Map<string, Map<number, MinuteRecord>>;
+  /** The two services' answers, null when one did not answer (`errors` says why). */
+  orderManager: OrderManagerSlo | null;
+  gaps: { data: GapRow[] } | null;
+  /** Sources that did not answer. */
+  errors: string[];
+}
+
+/**
+ * The SLO report of a span: availability per service from the probe records in market hours, and
+ * the order manager's and data-capture's own figures.
+ */
+export function sloReport(config: MarketHoursConfig, sources: SloSources, now: number): SloReport {
+  const { from, to } = sources.span;
   const hours = marketHoursOf(config);
   const minutes = marketMinutes(hours, from, to);
-  const records = readProbeRecords(config.home, config.timezone, from, to);
-  const services = [
-    ...SERVICE_NAMES.filter((n) => config.services[n].enabled),
-    ...config.supervisor.extra.map((p) => p.name),
-  ];
+  const { records, errors, orderManager: om, gaps } = sources;
+  const services = [...sources.services];
   for (const s of records.keys()) if (!services.includes(s)) services.push(s);
   const availability = services.map((s) => availabilityOf(s, minutes, records.get(s), now));
-
-  const errors: string[] = [];
-  const [om, gaps] = await Promise.all([
-    getJson<OrderManagerSlo>(
-      config,
-      'order-manager',
-      `/api/slo?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
-    ).catch((err: Error) => {
-      errors.push(err.message);
-      return null;
-    }),
-    getJson<{ data: GapRow[] }>(config, 'data-capture', '/api/gaps').catch((err: Error) => {
-      errors.push(err.message);
-      return null;
-    }),
-  ]);
 
   const latency = (h: HistogramData | undefined): LatencyFigure => {
     const data = h && {
@@ -214,26 +226,6 @@ function holidaysIn(h: MarketHours, from: number, to: number): string[] {
     if (closedReason(h, date) === 'holiday') out.push(date);
   }
   return out;
-}
-
-async function getJson<T>(
-  config: Config,
-  service: 'order-manager' | 'data-capture',
-  route: string,
-): Promise<T> {
-  const { host, port, enabled } = config.services[service];
-  if (!enabled) throw new Error(`${service} is not enabled`);
-  let res: Response;
-  try {
-    res = await fetch(`http://${host}:${port}${route}`, {
-      headers: internalHeaders(config.home),
-      signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
-    });
-  } catch {
-    throw new Error(`${service} is not answering on ${host}:${port}`);
-  }
-  if (!res.ok) throw new Error(`${service} answered ${res.status} to ${route.split('?')[0]}`);
-  return (await res.json()) as T;
 }
 
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;

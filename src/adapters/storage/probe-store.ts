@@ -14,7 +14,6 @@ import { MAX_WINDOW_DAYS, type MinuteRecord, mergeRecords } from '../../domain/s
 import { type Clock, systemClock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/logger.js';
 import { addDays, localDate, localDayOf } from '../../kernel/time.js';
-import type { ProbeResult, ProcessStatus } from '../supervisor/supervisor.js';
 
 const MINUTE_MS = 60_000;
 /** Minutes kept in memory while the disk refuses them (a day of every service), then the oldest go. */
@@ -35,6 +34,23 @@ interface Line {
 }
 
 const UP_STATES = new Set(['healthy', 'degraded']);
+
+/** What the recorder keeps of one of the supervisor's probes (its `ProbeResult`). */
+export interface ProbeSample {
+  service: string;
+  /** Epoch ms when the probe started. */
+  at: number;
+  ok: boolean;
+  latencyMs: number;
+  /** The service's state after the probe. */
+  state: string;
+}
+
+/** What the recorder keeps of a process's status as the supervisor reports it. */
+export interface StatusSample {
+  name: string;
+  state: string;
+}
 
 export interface ProbeRecorderOptions {
   home: string;
@@ -76,7 +92,7 @@ export class ProbeRecorder {
     this.flush();
   }
 
-  onProbe(p: ProbeResult): void {
+  onProbe(p: ProbeSample): void {
     this.add(p.service, p.at, {
       probes: 1,
       ok: p.ok ? 1 : 0,
@@ -91,7 +107,7 @@ export class ProbeRecorder {
    * without an answering process (crashed, in backoff, starting, failed) is down, whether or not a
    * probe ran — a crash between two probes is over before the next one would see it.
    */
-  onStatus(rows: readonly ProcessStatus[]): void {
+  onStatus(rows: readonly StatusSample[]): void {
     const now = this.clock.now();
     for (const r of rows) {
       if (UP_STATES.has(r.state) || r.state === 'unhealthy') continue; // probes judge these

@@ -12,8 +12,13 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.js';
-import type { ProbeResult } from '../supervisor/supervisor.js';
-import { firstRecordedMinute, ProbeRecorder, probeDir, readProbeRecords } from './probe-store.js';
+import {
+  firstRecordedMinute,
+  ProbeRecorder,
+  type ProbeSample,
+  probeDir,
+  readProbeRecords,
+} from './probe-store.js';
 
 const ZONE = 'America/Sao_Paulo';
 const at = (iso: string) => Date.parse(iso);
@@ -33,11 +38,10 @@ function recorder(h: string, clock = new ManualClock(at('2026-03-16T12:00:00Z'))
   return { r, lines, clock };
 }
 
-const probe = (service: string, iso: string, over: Partial<ProbeResult> = {}): ProbeResult => ({
+const probe = (service: string, iso: string, over: Partial<ProbeSample> = {}): ProbeSample => ({
   service,
   at: at(iso),
   ok: true,
-  httpStatus: 200,
   latencyMs: 3,
   state: 'healthy',
   ...over,
@@ -51,7 +55,6 @@ describe('probe records', () => {
     r.onProbe(
       probe('gateway', '2026-03-16T12:00:06Z', {
         ok: false,
-        httpStatus: 503,
         state: 'unhealthy',
         latencyMs: 40,
       }),
