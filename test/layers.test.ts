@@ -26,6 +26,7 @@ const CASES: { file: string; from: string; allowed: boolean; names?: string }[] 
   { file: 'src/domain/e.test.ts', from: 'node:fs', allowed: true },
   { file: 'src/kernel/a.ts', from: '../services/registry.js', allowed: false },
   { file: 'src/kernel/b.ts', from: '../domain/orders.js', allowed: false },
+  { file: 'src/kernel/e.ts', from: '../ports/broker.js', allowed: false },
   { file: 'src/kernel/auth/c.ts', from: '../../ops/supervisor/run.js', allowed: false },
   { file: 'src/kernel/d.ts', from: './clock.js', allowed: true },
   { file: 'src/kernel/config.ts', from: '../domain/instruments.js', allowed: false },
