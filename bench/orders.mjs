@@ -12,7 +12,7 @@ const dist = (p) => import(path.join(ROOT, 'dist', p));
 
 async function riskCost(rounds) {
   const { evaluateRisk, checkKillSwitch, DEFAULT_RISK_LIMITS } = await dist('domain/risk.js');
-  const { DEFAULT_INSTRUMENTS } = await dist('domain/instruments.js');
+  const { DEFAULT_INSTRUMENTS } = await dist('kernel/config.js');
   const instrument = DEFAULT_INSTRUMENTS[0];
   const now = Date.parse('2026-03-16T15:00:00Z'); // 12:00 in São Paulo, a Monday
   const ctx = {
