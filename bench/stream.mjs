@@ -140,6 +140,9 @@ async function oursTarget() {
       TRADINGSYSTEM__SERVICES__DATA_CAPTURE__PORT: String(producer.server.address().port),
       TRADINGSYSTEM__SERVICES__ORDER_MANAGER__PORT: String(await freePort()),
       TRADINGSYSTEM__SERVICES__STREAM__MAX_CLIENTS: String(CLIENTS + 10),
+      // One key from one address for every client: the per-key and per-IP caps must let them all in.
+      TRADINGSYSTEM__SERVICES__STREAM__MAX_CLIENTS_PER_KEY: String(CLIENTS + 10),
+      TRADINGSYSTEM__SERVICES__STREAM__MAX_CLIENTS_PER_IP: String(CLIENTS + 10),
       TRADINGSYSTEM__SERVICES__STREAM__HEALTH_INTERVAL_MS: '60000',
     },
     cwd: home,
