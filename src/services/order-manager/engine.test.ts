@@ -136,14 +136,9 @@ describe('OrderEngine', () => {
   });
 
   it('with the kill switch on, cancels an UNKNOWN order the broker turns out to be working', async () => {
-    const { engine, store, broker, clock, controls } = await setUp();
-    broker.sendAnswer = 'take-silently';
-    const order = placed(engine.submit(win(), 'trader'));
-    const committing = store.commit();
-    await clock.advanceAsync(ACK_TIMEOUT_MS);
-    await committing;
-    await store.commit();
-    expect(engine.get(order.id).status).toBe('UNKNOWN');
+    const { engine, store, broker, controls, unanswered } = await setUp();
+    const order = await unanswered();
+    expect(order.status).toBe('UNKNOWN');
     controls.activateKillSwitch('drill', true, 'risk-officer');
     await store.commit();
     expect(broker.cancels).toEqual([]); // an UNKNOWN order has no id to cancel

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACK_TIMEOUT_MS, placed, setUp, win } from './test-support.js';
+import { placed, setUp, win } from './test-support.js';
 
 describe('Reconciler', () => {
   it('makes an order the broker does not report UNKNOWN, never flat or gone, and says so', async () => {
@@ -83,14 +83,9 @@ describe('Reconciler', () => {
   });
 
   it('settles an UNKNOWN order from the reports on the periodic poll, without blocking new orders', async () => {
-    const { engine, store, broker, reconciler, clock } = await setUp();
-    broker.sendAnswer = 'take-silently';
-    const order = placed(engine.submit(win(), 'trader'));
-    const committing = store.commit();
-    await clock.advanceAsync(ACK_TIMEOUT_MS);
-    await committing;
-    await store.commit();
-    expect(engine.get(order.id).status).toBe('UNKNOWN');
+    const { engine, store, broker, reconciler, unanswered } = await setUp();
+    const order = await unanswered();
+    expect(order.status).toBe('UNKNOWN');
     broker.fill(order.clientOrderId, 1, 129_990, false); // filled at the broker; we heard nothing
     const polling = reconciler.pollUnknown();
     expect(engine.reconciling).toBe(false);

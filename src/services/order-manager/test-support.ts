@@ -81,7 +81,19 @@ export async function setUp(opts: { closedOrdersInMemory?: number } = {}) {
   await broker.connect();
   engine.rebuild();
   const types = () => store.events.map((e) => (e.type === 'order.event' ? eventType(e) : e.type));
+  /** An order the broker took but never answered: UNKNOWN after the ack timeout, all committed. */
+  const unanswered = async (): Promise<Order> => {
+    broker.sendAnswer = 'take-silently';
+    const order = placed(engine.submit(win(), 'trader'));
+    const committing = store.commit(); // held until the answer, ACK_TIMEOUT_MS at most
+    await clock.advanceAsync(ACK_TIMEOUT_MS);
+    await committing;
+    await store.commit();
+    broker.sendAnswer = 'accept';
+    return engine.get(order.id);
+  };
   return {
+    unanswered,
     clock,
     store,
     broker,
