@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { type ErrorCode, fail } from './errors.js';
+import { type AppError, type ErrorCode, fail } from './errors.js';
 import type { ServiceContext } from './service.js';
 
 /** The handbook page for a data file that cannot be used (journal, keys, subscriptions, checkpoint). */
@@ -28,14 +28,15 @@ export interface UnusableOptions {
  * The one way a service says a file it needs is unusable (corrupt, truncated, unreadable): it
  * stays up instead of crash-looping, leaves the file exactly as found for an operator, logs an
  * error, reports the health check `down` with the file, the reason and the runbook, and answers the
- * requests that need the file with 503 and the same reason. Whatever does not need it goes on.
+ * requests that need the file with 503 and the same reason (those `refuse` picks, or whatever the
+ * caller answers with the returned refusal). Whatever does not need it goes on.
  */
 export function reportUnusable(
   ctx: ServiceContext,
   check: string,
   problem: UnusableFile,
   opts: UnusableOptions,
-): void {
+): () => AppError {
   const { file, reason } = problem;
   ctx.logger.error(
     { event: opts.event, file, reason, runbook: opts.runbook },
@@ -45,16 +46,14 @@ export function reportUnusable(
   const shown = opts.shownAs ?? file;
   const told = opts.shownAs ? reason.split(file).join(opts.shownAs) : reason;
   ctx.addHealthCheck(check, () => ({ status: 'down', detail: told, file: shown, runbook: opts.runbook }));
+  const refusal = () =>
+    fail[opts.code](`${shown} cannot be used: ${told}`, { file: shown, reason: told, runbook: opts.runbook });
   const { refuse } = opts;
-  if (!refuse) return;
-  ctx.app.addHook('onRequest', (req, _reply, done) => {
-    if (!refuse(req)) return done();
-    done(
-      fail[opts.code](`${shown} cannot be used: ${told}`, {
-        file: shown,
-        reason: told,
-        runbook: opts.runbook,
-      }),
-    );
-  });
+  if (refuse) {
+    ctx.app.addHook('onRequest', (req, _reply, done) => {
+      if (!refuse(req)) return done();
+      done(refusal());
+    });
+  }
+  return refusal;
 }

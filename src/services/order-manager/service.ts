@@ -70,7 +70,7 @@ export const orderManagerService = createOrderManagerService();
 
 /** A journal that cannot be opened is never recreated: the service stays up, reports down, serves nothing. */
 function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
-  reportUnusable(
+  const refusal = reportUnusable(
     ctx,
     'journal',
     { file: err.file, reason: err.message },
@@ -78,8 +78,16 @@ function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
       code: CODE.JOURNAL_UNAVAILABLE,
       runbook: DATA_FILE_RUNBOOK,
       event: 'order_manager.journal_unavailable',
-      refuse: (req) => req.url.startsWith('/api/'),
     },
+  );
+  // The API plugin without its routes: every /api request is answered with the refusal.
+  void ctx.app.register(
+    async (api: App) => {
+      api.setNotFoundHandler(async () => {
+        throw refusal();
+      });
+    },
+    { prefix: '/api' },
   );
 }
 
