@@ -11,7 +11,7 @@ import {
 import { ROLE_HEADER } from '../../kernel/auth/role-header.js';
 import { CODE, fail, notFound } from '../../kernel/errors.js';
 import { Gauge } from '../../kernel/metrics.js';
-import type { ServiceDefinition } from '../../kernel/service.js';
+import type { App, ServiceDefinition } from '../../kernel/service.js';
 import { reportUnusable } from '../../kernel/unusable.js';
 import { fingerprint, type NewIdeaFields, replay } from './idempotency.js';
 import {
@@ -34,19 +34,18 @@ export const ideaBankService: ServiceDefinition = {
     const store = IdeaStore.at(config.home, clock);
     const state = await store.open();
     if (state.ready) addHealthCheck('storage', () => ({ status: 'ok', file: store.file, items: store.size }));
-    else {
-      reportUnusable(
-        ctx,
-        'storage',
-        { file: store.file, reason: state.reason },
-        {
-          code: CODE.IDEA_BANK_UNAVAILABLE,
-          runbook: IDEA_BANK_RUNBOOK,
-          event: 'idea_bank.storage_unavailable',
-          refuse: (req) => req.url.startsWith('/api/'),
-        },
-      );
-    }
+    const refusal = state.ready
+      ? null
+      : reportUnusable(
+          ctx,
+          'storage',
+          { file: store.file, reason: state.reason },
+          {
+            code: CODE.IDEA_BANK_UNAVAILABLE,
+            runbook: IDEA_BANK_RUNBOOK,
+            event: 'idea_bank.storage_unavailable',
+          },
+        );
 
     new Gauge({
       name: 'tradingsystem_idea_bank_items',
@@ -121,102 +120,122 @@ export const ideaBankService: ServiceDefinition = {
       return ideas;
     };
 
-    app.get('/api/items', { schema: { querystring: ListQuery } }, async (req) => {
-      const { matching, page } = listIdeas(sortedBy(req.query.sort), req.query);
-      return { success: true, count: page.length, total: matching, data: page };
-    });
-
-    app.get('/api/items/:id', { schema: { params: IdParams } }, async (req) => {
-      const idea = store.get(req.params.id);
-      if (!idea) throw notFound('idea', req.params.id);
-      return { success: true, data: idea };
-    });
-
-    // With an Idempotency-Key, a retry answers the idea the first request created (200, as the
-    // order manager answers a known clientOrderId); see idempotency.ts.
-    app.post(
-      '/api/items',
-      { schema: { body: CreateIdeaBody, headers: CreateIdeaHeaders } },
-      async (req, reply) => {
-        const b = req.body;
-        checkDescription(req, b.description);
-        const trader = isTrader(req);
-        const fields: NewIdeaFields = {
-          title: b.title.trim(),
-          description: b.description.trim(),
-          category: b.category,
-          priority: b.priority ?? 'medium',
-          tags: normalizeTags(b.tags ?? []),
-        };
-        const key = req.headers['idempotency-key'];
-        const request = key === undefined ? undefined : fingerprint(fields);
-        // A retry of a committed create is answered from memory, without a write.
-        const known = key === undefined ? undefined : store.keyRecord(key);
-        if (known && request) return { success: true, data: replay(known, request, (id) => store.get(id)) };
-
-        const at = now();
-        const created: Idea = { id: randomUUID(), ...fields, status: 'new', createdAt: at, updatedAt: at };
-        const { idea, replayed } = await save((ideas, keys) => {
-          if (key === undefined || request === undefined) {
-            checkRoom(ideas, created, undefined, trader);
-            ideas.set(created.id, created);
-            return { idea: created, replayed: false };
-          }
-          // The same key may be in this batch already, or in the write that just ended.
-          const pending = keys.get(key);
-          if (pending) return { idea: replay(pending, request, (id) => ideas.get(id)), replayed: true };
-          checkRoom(ideas, created, undefined, trader);
-          ideas.set(created.id, created);
-          keys.set(key, { key, ideaId: created.id, at, request });
-          return { idea: created, replayed: false };
-        });
-        reply.status(replayed ? 200 : 201);
-        return { success: true, data: idea };
-      },
-    );
-
-    app.put('/api/items/:id', { schema: { params: IdParams, body: UpdateIdeaBody } }, async (req) => {
-      const { id } = req.params;
-      const changes = req.body;
-      checkDescription(req, changes.description);
-      const trader = isTrader(req);
-      const updated = await save((ideas) => {
-        const current = ideas.get(id);
-        if (!current) throw notFound('idea', id);
-        if (changes.status && !canMove(current.status, changes.status)) {
-          const allowed = KANBAN_MOVES[current.status];
-          throw fail.INVALID_TRANSITION(
-            `an idea in '${current.status}' cannot move to '${changes.status}'; allowed: ${allowed.length ? allowed.join(', ') : 'none (final)'}`,
-            { from: current.status, to: changes.status, allowed },
-          );
+    // The API is one plugin under /api. Without its file it has no routes: its not-found handler
+    // answers every request with the refusal.
+    void app.register(
+      async (api: App) => {
+        if (refusal) {
+          api.setNotFoundHandler(async () => {
+            throw refusal();
+          });
+          return;
         }
-        const next: Idea = {
-          ...current,
-          ...(changes.title !== undefined && { title: changes.title.trim() }),
-          ...(changes.description !== undefined && { description: changes.description.trim() }),
-          ...(changes.category && { category: changes.category }),
-          ...(changes.priority && { priority: changes.priority }),
-          ...(changes.status && { status: changes.status }),
-          ...(changes.tags && { tags: normalizeTags(changes.tags) }),
-          updatedAt: now(),
-        };
-        checkRoom(ideas, next, current, trader);
-        ideas.set(id, next);
-        return next;
-      });
-      return { success: true, data: updated };
-    });
+        api.get('/items', { schema: { querystring: ListQuery } }, async (req) => {
+          const { matching, page } = listIdeas(sortedBy(req.query.sort), req.query);
+          return { success: true, count: page.length, total: matching, data: page };
+        });
 
-    app.delete('/api/items/:id', { schema: { params: IdParams } }, async (req) => {
-      const { id } = req.params;
-      const removed = await save((ideas) => {
-        const current = ideas.get(id);
-        if (!current) throw notFound('idea', id);
-        ideas.delete(id);
-        return current;
-      });
-      return { success: true, data: removed };
-    });
+        api.get('/items/:id', { schema: { params: IdParams } }, async (req) => {
+          const idea = store.get(req.params.id);
+          if (!idea) throw notFound('idea', req.params.id);
+          return { success: true, data: idea };
+        });
+
+        // With an Idempotency-Key, a retry answers the idea the first request created (200, as the
+        // order manager answers a known clientOrderId); see idempotency.ts.
+        api.post(
+          '/items',
+          { schema: { body: CreateIdeaBody, headers: CreateIdeaHeaders } },
+          async (req, reply) => {
+            const b = req.body;
+            checkDescription(req, b.description);
+            const trader = isTrader(req);
+            const fields: NewIdeaFields = {
+              title: b.title.trim(),
+              description: b.description.trim(),
+              category: b.category,
+              priority: b.priority ?? 'medium',
+              tags: normalizeTags(b.tags ?? []),
+            };
+            const key = req.headers['idempotency-key'];
+            const request = key === undefined ? undefined : fingerprint(fields);
+            // A retry of a committed create is answered from memory, without a write.
+            const known = key === undefined ? undefined : store.keyRecord(key);
+            if (known && request)
+              return { success: true, data: replay(known, request, (id) => store.get(id)) };
+
+            const at = now();
+            const created: Idea = {
+              id: randomUUID(),
+              ...fields,
+              status: 'new',
+              createdAt: at,
+              updatedAt: at,
+            };
+            const { idea, replayed } = await save((ideas, keys) => {
+              if (key === undefined || request === undefined) {
+                checkRoom(ideas, created, undefined, trader);
+                ideas.set(created.id, created);
+                return { idea: created, replayed: false };
+              }
+              // The same key may be in this batch already, or in the write that just ended.
+              const pending = keys.get(key);
+              if (pending) return { idea: replay(pending, request, (id) => ideas.get(id)), replayed: true };
+              checkRoom(ideas, created, undefined, trader);
+              ideas.set(created.id, created);
+              keys.set(key, { key, ideaId: created.id, at, request });
+              return { idea: created, replayed: false };
+            });
+            reply.status(replayed ? 200 : 201);
+            return { success: true, data: idea };
+          },
+        );
+
+        api.put('/items/:id', { schema: { params: IdParams, body: UpdateIdeaBody } }, async (req) => {
+          const { id } = req.params;
+          const changes = req.body;
+          checkDescription(req, changes.description);
+          const trader = isTrader(req);
+          const updated = await save((ideas) => {
+            const current = ideas.get(id);
+            if (!current) throw notFound('idea', id);
+            if (changes.status && !canMove(current.status, changes.status)) {
+              const allowed = KANBAN_MOVES[current.status];
+              throw fail.INVALID_TRANSITION(
+                `an idea in '${current.status}' cannot move to '${changes.status}'; allowed: ${allowed.length ? allowed.join(', ') : 'none (final)'}`,
+                { from: current.status, to: changes.status, allowed },
+              );
+            }
+            const next: Idea = {
+              ...current,
+              ...(changes.title !== undefined && { title: changes.title.trim() }),
+              ...(changes.description !== undefined && { description: changes.description.trim() }),
+              ...(changes.category && { category: changes.category }),
+              ...(changes.priority && { priority: changes.priority }),
+              ...(changes.status && { status: changes.status }),
+              ...(changes.tags && { tags: normalizeTags(changes.tags) }),
+              updatedAt: now(),
+            };
+            checkRoom(ideas, next, current, trader);
+            ideas.set(id, next);
+            return next;
+          });
+          return { success: true, data: updated };
+        });
+
+        api.delete('/items/:id', { schema: { params: IdParams } }, async (req) => {
+          const { id } = req.params;
+          const removed = await save((ideas) => {
+            const current = ideas.get(id);
+            if (!current) throw notFound('idea', id);
+            ideas.delete(id);
+            return current;
+          });
+          return { success: true, data: removed };
+        });
+      },
+      { prefix: '/api' },
+    );
   },
 };
 
