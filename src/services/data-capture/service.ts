@@ -154,13 +154,15 @@ export const dataCaptureService: ServiceDefinition = {
     const broker = createBroker(config, clock);
     const subscriptions = new SubscriptionList(config.home);
     const configured = settings.subscriptions.filter((t) => instruments.has(t));
+    /** Set while the subscriptions file cannot be used: every change is refused with it. */
+    let subscriptionsRefusal: (() => Error) | null = null;
     try {
       await subscriptions.load(configured);
     } catch (err) {
       if (!(err instanceof UnusableFileError)) throw err;
       // Capture goes on with the configured tickers; the file is left as found and not rewritten.
       subscriptions.useOnly(configured);
-      reportUnusable(
+      subscriptionsRefusal = reportUnusable(
         ctx,
         'subscriptions',
         { file: err.file, reason: err.message },
@@ -168,12 +170,12 @@ export const dataCaptureService: ServiceDefinition = {
           code: CODE.SUBSCRIPTIONS_UNAVAILABLE,
           runbook: DATA_FILE_RUNBOOK,
           event: 'capture.subscriptions_unusable',
-          refuse: (req) => req.method !== 'GET' && req.url.startsWith('/api/subscriptions'),
         },
       );
     }
     // A subscription change that cannot be saved (a full disk) is refused, not half done.
     const saving = async (change: () => Promise<void>) => {
+      if (subscriptionsRefusal) throw subscriptionsRefusal();
       try {
         await change();
       } catch (err) {
