@@ -87,11 +87,6 @@ export class MemoryOrderStore implements OrderStore {
     return undefined;
   }
 
-  /** Appended but not committed yet. */
-  get pending(): readonly JournalEvent[] {
-    return this.batch?.events ?? [];
-  }
-
   /** The next commit fails and rolls back its batch. */
   failNextCommit(err = new Error('disk full')): void {
     this.nextFailure = err;

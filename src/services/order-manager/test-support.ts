@@ -16,7 +16,7 @@ import { RiskControls } from './risk-controls.js';
 import type { NewOrderBody } from './schemas.js';
 import type { OrderManagerTopics } from './topics.js';
 
-export const ZONE = 'America/Sao_Paulo';
+const ZONE = 'America/Sao_Paulo';
 /** 10:00 in São Paulo on a Monday. */
 export const T0 = Date.parse('2026-03-16T13:00:00Z');
 export const ACK_TIMEOUT_MS = 2_000;
@@ -101,7 +101,6 @@ export async function setUp(opts: { closedOrdersInMemory?: number } = {}) {
     reconciler,
     controls,
     published,
-    metrics,
     types,
     bus,
     handlerErrors,
