@@ -55,12 +55,12 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
     }
   };
 
-  app.get('/api/subscriptions', async () => ({
+  app.get('/subscriptions', async () => ({
     data: api.subscriptions().map((t) => ({ ticker: t, exchange: api.instruments.get(t)?.exchange ?? null })),
   }));
 
   app.post(
-    '/api/subscriptions',
+    '/subscriptions',
     { schema: { body: Type.Object({ ticker: Ticker }, { additionalProperties: false }) } },
     async (req, reply) => {
       known(req.body.ticker);
@@ -72,7 +72,7 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
   );
 
   app.delete(
-    '/api/subscriptions/:ticker',
+    '/subscriptions/:ticker',
     { schema: { params: Type.Object({ ticker: Ticker }) } },
     async (req) => {
       if (!api.subscriptions().includes(req.params.ticker)) throw notFound('subscription', req.params.ticker);
@@ -82,7 +82,7 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
   );
 
   app.get(
-    '/api/trades',
+    '/trades',
     {
       schema: {
         querystring: Type.Object(
@@ -107,7 +107,7 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
   );
 
   app.get(
-    '/api/bars',
+    '/bars',
     {
       schema: {
         querystring: Type.Object(
@@ -133,7 +133,7 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
   );
 
   app.get(
-    '/api/gaps',
+    '/gaps',
     {
       schema: {
         querystring: Type.Object(
@@ -158,16 +158,16 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
     },
   );
 
-  app.get('/api/status', async () => api.status());
+  app.get('/status', async () => api.status());
 
   const sim = () => {
     if (!api.sim) throw fail.NOT_SIMULATED();
     return api.sim;
   };
-  app.get('/api/sim/truth', async () => sim().truth());
-  app.get('/api/sim/faults', async () => sim().faults());
+  app.get('/sim/truth', async () => sim().truth());
+  app.get('/sim/faults', async () => sim().faults());
   app.post(
-    '/api/sim/faults',
+    '/sim/faults',
     {
       schema: {
         body: Type.Object(
@@ -185,7 +185,7 @@ export function registerRoutes(app: App, api: DataCaptureApi): void {
       return sim().faults();
     },
   );
-  app.delete('/api/sim/faults', async () => {
+  app.delete('/sim/faults', async () => {
     sim().clear();
     return sim().faults();
   });

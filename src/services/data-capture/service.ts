@@ -9,7 +9,7 @@ import { keepAside, UnusableFileError } from '../../kernel/durable-file.js';
 import { CODE, fail } from '../../kernel/errors.js';
 import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
-import type { ServiceContext, ServiceDefinition } from '../../kernel/service.js';
+import type { App, ServiceContext, ServiceDefinition } from '../../kernel/service.js';
 import { localDayOf } from '../../kernel/time.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { Backfiller, SessionEndWatch } from './backfill.js';
@@ -21,7 +21,7 @@ import { cursorsFromParquet, lostCount, reopenLostTrades, repairFromParquet } fr
 import { JournalRetry } from './journal-retry.js';
 import { MarketStore } from './market-store.js';
 import { createCaptureMetrics, registerDuckdbMemory, registerQueryTail } from './metrics.js';
-import { registerRoutes } from './routes.js';
+import { type DataCaptureApi, registerRoutes } from './routes.js';
 import { SubscriptionList } from './subscriptions.js';
 import type { DataCaptureTopics } from './topics.js';
 
@@ -356,7 +356,7 @@ export const dataCaptureService: ServiceDefinition = {
       return { status: 'ok', open: 0 };
     });
 
-    registerRoutes(ctx.app, {
+    const api: DataCaptureApi = {
       instruments,
       subscriptions: () => subscriptions.list(),
       subscribe: async (ticker) => {
@@ -393,7 +393,8 @@ export const dataCaptureService: ServiceDefinition = {
         },
         clear: () => broker.sim?.clearFaults(),
       },
-    });
+    };
+    await ctx.app.register(async (scope: App) => registerRoutes(scope, api), { prefix: '/api' });
 
     // A critically full disk pauses Parquet conversion (DuckDB's files need room, the journal
     // already holds every trade); it goes on once there is room again.

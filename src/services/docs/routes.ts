@@ -40,7 +40,7 @@ const SearchQuery = Type.Object(
 const SlugParams = Type.Object({ '*': Type.String() });
 
 export function registerRoutes(app: App, deps: RouteDeps): void {
-  app.get('/api/docs', { schema: { querystring: ListQuery } }, async (req) => {
+  app.get('/docs', { schema: { querystring: ListQuery } }, async (req) => {
     const { domain, type, tag, status } = req.query;
     const wanted = tag?.toLowerCase();
     const data = [...deps.current().docs.values()]
@@ -56,7 +56,7 @@ export function registerRoutes(app: App, deps: RouteDeps): void {
     return { count: data.length, data };
   });
 
-  app.get('/api/docs/search', { schema: { querystring: SearchQuery } }, async (req) => {
+  app.get('/docs/search', { schema: { querystring: SearchQuery } }, async (req) => {
     const query = req.query.q.trim();
     const state = deps.current();
     const stop = deps.metrics.searchDuration.startTimer();
@@ -66,7 +66,7 @@ export function registerRoutes(app: App, deps: RouteDeps): void {
     return { query, count: data.length, data };
   });
 
-  app.get('/api/docs/health', async () => {
+  app.get('/docs/health', async () => {
     const state = deps.current();
     return {
       invalid: state.invalid,
@@ -77,7 +77,7 @@ export function registerRoutes(app: App, deps: RouteDeps): void {
   });
 
   // The router prefers static routes, so `/search` and `/health` never reach this wildcard.
-  app.get('/api/docs/*', { schema: { params: SlugParams } }, async (req) => {
+  app.get('/docs/*', { schema: { params: SlugParams } }, async (req) => {
     const state = deps.current();
     const slug = checkSlug(req.params['*'], state.dir);
     const doc = state.docs.get(slug);

@@ -1,7 +1,7 @@
-import type { ServiceDefinition } from '../../kernel/service.js';
+import type { App, ServiceDefinition } from '../../kernel/service.js';
 import { Handbook } from './handbook.js';
 import { createDocsMetrics } from './metrics.js';
-import { handbookHealth, registerRoutes } from './routes.js';
+import { handbookHealth, type RouteDeps, registerRoutes } from './routes.js';
 
 /**
  * The documentation API: serves the handbook folder (`services.docs.dir`) as a list, pages rendered
@@ -16,12 +16,13 @@ export const docsService: ServiceDefinition = {
     await handbook.start();
     ctx.lifecycle.add({ name: 'handbook', stop: () => handbook.close() });
     ctx.addHealthCheck('handbook', () => handbookHealth(handbook.current()));
-    registerRoutes(ctx.app, {
+    const api: RouteDeps = {
       current: () => handbook.current(),
       now: () => ctx.clock.now(),
       timezone: ctx.config.timezone,
       reviewMaxAgeDays,
       metrics,
-    });
+    };
+    await ctx.app.register(async (scope: App) => registerRoutes(scope, api), { prefix: '/api' });
   },
 };

@@ -8,7 +8,7 @@ import { UnusableFileError } from '../../kernel/durable-file.js';
 import { CODE } from '../../kernel/errors.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
-import type { ServiceDefinition } from '../../kernel/service.js';
+import type { App, ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { streamAuthenticator } from './auth.js';
 import { allChannels } from './channels.js';
@@ -130,14 +130,19 @@ export const streamService: ServiceDefinition = {
           : { status: 'degraded', detail: `${input.name} feed not connected`, url: input.status().url },
       );
     }
-    app.get('/api/status', async () => ({
-      clients: hub.stats(),
-      subscriptions: hub.subscriptionCount,
-      counters: hub.counters,
-      inputs: Object.fromEntries(inputs.map((i) => [i.name, i.status()])),
-      cursors: currentCursors(),
-      lateTrades: market.lateTrades,
-    }));
+    await app.register(
+      async (api: App) => {
+        api.get('/status', async () => ({
+          clients: hub.stats(),
+          subscriptions: hub.subscriptionCount,
+          counters: hub.counters,
+          inputs: Object.fromEntries(inputs.map((i) => [i.name, i.status()])),
+          cursors: currentCursors(),
+          lateTrades: market.lateTrades,
+        }));
+      },
+      { prefix: '/api' },
+    );
 
     ctx.lifecycle.add({
       name: 'inputs',
