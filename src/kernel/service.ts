@@ -1,6 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, LogController } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+  type RouteShorthandOptions,
+} from 'fastify';
 import type { Histogram } from 'prom-client';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
@@ -35,6 +41,11 @@ export interface HealthCheckResult {
 }
 export type HealthCheck = () => HealthCheckResult | Promise<HealthCheckResult>;
 
+/** The routes every service has from the base. */
+export type BaseRoute = '/health' | '/metrics';
+/** Route hooks a service adds to a base route, e.g. the gateway's guard on who may read it. */
+export type BaseRouteHooks = Pick<RouteShorthandOptions, 'onRequest' | 'preSerialization'>;
+
 export type App = FastifyInstance<
   import('node:http').Server,
   import('node:http').IncomingMessage,
@@ -52,6 +63,8 @@ export interface ServiceContext {
   clock: Clock;
   app: App;
   addHealthCheck(name: string, check: HealthCheck): void;
+  /** Hooks of the base's own route (registered after setup): they apply to that route only. */
+  hookBaseRoute(route: BaseRoute, hooks: BaseRouteHooks): void;
   /**
    * The service's components: started in order once the server is ready, stopped in reverse
    * after the HTTP server stops taking requests.
@@ -251,13 +264,35 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
   });
 
   const checks = new Map<string, HealthCheck>();
+  const baseRouteHooks: Record<BaseRoute, BaseRouteHooks> = { '/health': {}, '/metrics': {} };
   const lifecycle = new Lifecycle(logger);
   const startedAt = clock.now();
   // Every service watches the free space of the data home (one statfs per `disk.cacheMs`).
   checks.set('disk', async () => diskHealth(await diskState(config.home, config)));
   registerDiskMetrics(metrics.registry, config.home, config);
 
-  app.get('/health', async (_request, reply) => {
+  app.addHook('onReady', () => lifecycle.start());
+  app.addHook('onClose', () => lifecycle.stop());
+
+  const ctx: ServiceContext = {
+    name: def.name,
+    config,
+    logger,
+    metrics,
+    clock,
+    app,
+    addHealthCheck: (name, check) => checks.set(name, check),
+    hookBaseRoute: (route, hooks) => Object.assign(baseRouteHooks[route], hooks),
+    lifecycle,
+    // In a process of its own (runService) this ends the process; built in-process, it only says so.
+    restart: (reason) => logger.warn({ event: 'service.restart_requested', reason }, 'restart requested'),
+    internalToken: token,
+    clientPath: (p) => guard.addClientPath(p),
+  };
+  await def.setup(ctx);
+
+  // After setup, so that the hooks a service gave them are in their route options.
+  app.get('/health', baseRouteHooks['/health'], async (_request, reply) => {
     const results: Record<string, HealthCheckResult> = {};
     await Promise.all(
       [...checks].map(async ([name, check]) => {
@@ -279,29 +314,10 @@ export async function buildService(def: ServiceDefinition, opts: BuildOptions): 
     };
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', baseRouteHooks['/metrics'], async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-
-  app.addHook('onReady', () => lifecycle.start());
-  app.addHook('onClose', () => lifecycle.stop());
-
-  const ctx: ServiceContext = {
-    name: def.name,
-    config,
-    logger,
-    metrics,
-    clock,
-    app,
-    addHealthCheck: (name, check) => checks.set(name, check),
-    lifecycle,
-    // In a process of its own (runService) this ends the process; built in-process, it only says so.
-    restart: (reason) => logger.warn({ event: 'service.restart_requested', reason }, 'restart requested'),
-    internalToken: token,
-    clientPath: (p) => guard.addClientPath(p),
-  };
-  await def.setup(ctx);
   return ctx;
 }
 

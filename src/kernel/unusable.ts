@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import { type AppError, type ErrorCode, fail } from './errors.js';
 import type { ServiceContext } from './service.js';
 
@@ -16,8 +15,6 @@ export interface UnusableOptions {
   code: ErrorCode;
   /** The handbook page an operator follows, e.g. `runbooks/data-file-unusable`. */
   runbook: string;
-  /** Which requests need the file and are refused with 503; the others are served. */
-  refuse?: (req: FastifyRequest) => boolean;
   /** Logged with the error, e.g. `idea_bank.storage_unavailable`. */
   event: string;
   /** What answers call the file instead of its path, for a file whose place is not to be told (the keys). */
@@ -27,9 +24,10 @@ export interface UnusableOptions {
 /**
  * The one way a service says a file it needs is unusable (corrupt, truncated, unreadable): it
  * stays up instead of crash-looping, leaves the file exactly as found for an operator, logs an
- * error, reports the health check `down` with the file, the reason and the runbook, and answers the
- * requests that need the file with 503 and the same reason (those `refuse` picks, or whatever the
- * caller answers with the returned refusal). Whatever does not need it goes on.
+ * error, and reports the health check `down` with the file, the reason and the runbook. It returns the
+ * refusal (503, the same reason) the caller answers the requests that need the file with (the order
+ * manager's API plugin, for one, then has no routes and gives it to every request). Whatever does not
+ * need the file goes on.
  */
 export function reportUnusable(
   ctx: ServiceContext,
@@ -46,14 +44,6 @@ export function reportUnusable(
   const shown = opts.shownAs ?? file;
   const told = opts.shownAs ? reason.split(file).join(opts.shownAs) : reason;
   ctx.addHealthCheck(check, () => ({ status: 'down', detail: told, file: shown, runbook: opts.runbook }));
-  const refusal = () =>
+  return () =>
     fail[opts.code](`${shown} cannot be used: ${told}`, { file: shown, reason: told, runbook: opts.runbook });
-  const { refuse } = opts;
-  if (refuse) {
-    ctx.app.addHook('onRequest', (req, _reply, done) => {
-      if (!refuse(req)) return done();
-      done(refusal());
-    });
-  }
-  return refusal;
 }

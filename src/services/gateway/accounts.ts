@@ -8,11 +8,23 @@ import { callUpstream, type ProxyOptions, type Upstream } from './proxy.js';
 type Body = Record<string, unknown> | null | undefined;
 
 /**
+ * Which account a route's request trades for, declared in its route config: `named` in the body (or
+ * the configured one), always the `configured` one, that `of-order` it changes or cancels, or the
+ * `cancel-all` list.
+ */
+export type AccountRule = 'named' | 'configured' | 'of-order' | 'cancel-all';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    account?: AccountRule;
+  }
+}
+
+/**
  * A key trades only for its accounts (finding 9: any trader could name any account). Checked after
- * authentication and validation, before the request reaches the order manager; 403 names the
- * account. Placing names the account in the body (or trades on the configured one); changing or
- * cancelling one order looks the order up first; cancel-all is narrowed to the key's accounts.
- * Settling an UNKNOWN order is an admin's reconciliation act and is not narrowed.
+ * authentication and validation, before the request reaches the order manager, on each route whose
+ * config names an `account` rule; 403 names the account. Cancel-all is narrowed to the key's
+ * accounts. Settling an UNKNOWN order is an admin's reconciliation act and is not narrowed.
  */
 export function registerAccountCheck(
   app: App,
@@ -35,13 +47,11 @@ export function registerAccountCheck(
     return (JSON.parse(answer.text) as { data?: { account?: unknown } }).data?.account;
   };
 
-  const CHECKS: Record<string, (req: FastifyRequest, mine: readonly string[]) => unknown> = {
-    'POST /api/v1/orders': (req, mine) => forbidden((req.body as Body)?.account ?? configured, mine),
-    'POST /api/v1/execute': (_req, mine) => forbidden(configured, mine),
-    'POST /api/v1/signals': (_req, mine) => forbidden(configured, mine),
-    'PATCH /api/v1/orders/:id': async (req, mine) => forbidden(await accountOfOrder(req), mine),
-    'DELETE /api/v1/orders/:id': async (req, mine) => forbidden(await accountOfOrder(req), mine),
-    'POST /api/v1/orders/cancel-all': (req, mine) => {
+  const CHECKS: Record<AccountRule, (req: FastifyRequest, mine: readonly string[]) => unknown> = {
+    named: (req, mine) => forbidden((req.body as Body)?.account ?? configured, mine),
+    configured: (_req, mine) => forbidden(configured, mine),
+    'of-order': async (req, mine) => forbidden(await accountOfOrder(req), mine),
+    'cancel-all': (req, mine) => {
       const body = req.body as Body;
       // No body is the order manager's to refuse (400), and then nothing is cancelled.
       if (!body || typeof body !== 'object') return undefined;
@@ -56,13 +66,13 @@ export function registerAccountCheck(
   };
 
   app.addHook('preHandler', async (req) => {
-    const check = CHECKS[`${req.method} ${req.routeOptions.url}`];
+    const rule = req.routeOptions.config.account;
     const identity = identityOf(req);
-    if (!check || !identity) return;
+    if (!rule || !identity) return;
     const record = keys.recordOf(identity.id);
     const mine = record ? accountsOf(record, configured) : [];
     if (mine.includes(ALL_ACCOUNTS)) return;
-    const refusal = await check(req, mine);
+    const refusal = await CHECKS[rule](req, mine);
     if (refusal) throw refusal;
   });
 

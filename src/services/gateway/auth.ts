@@ -23,13 +23,23 @@ export const credentialOf = (req: FastifyRequest): Credential | undefined => cre
 export const identityOf = (req: FastifyRequest): KeyIdentity | undefined => credentials.get(req)?.identity;
 
 /**
- * Every matched route needs a key with its role unless marked public; an `/api/` route that
- * declares no access is admin-only, so a forgotten declaration fails closed.
+ * Every route registered in `api` (a plugin's instance) from now on that declares no access is
+ * admin-only, so a forgotten declaration fails closed. Outside the plugin the default is public.
+ */
+export function adminByDefault(api: App): void {
+  api.addHook('onRoute', (route) => {
+    route.config = { access: 'admin', ...route.config };
+  });
+}
+
+/**
+ * Every matched route needs a key with its role unless marked public: the REST API's routes are
+ * admin-only unless they say otherwise (`adminByDefault`); the base's routes and the dashboard's
+ * files declare nothing and are public.
  */
 function accessOf(req: FastifyRequest): Access | null {
-  const url = req.routeOptions.url;
-  if (url === undefined) return null; // no route: the 404 handler answers
-  return req.routeOptions.config.access ?? (url.startsWith('/api/') ? 'admin' : 'public');
+  if (req.routeOptions.url === undefined) return null; // no route: the 404 handler answers
+  return req.routeOptions.config.access ?? 'public';
 }
 
 /**

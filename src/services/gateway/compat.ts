@@ -16,6 +16,7 @@ import {
   type RouteGroup,
   type RouteSpec,
   routeOptions,
+  underApi,
   upstreamOf,
 } from './routes.js';
 import { ExecuteBody, PositionQuery, SignalsQuery, SymbolParams } from './schemas.js';
@@ -50,6 +51,7 @@ export const COMPAT_ROUTES = {
       access: 'trader',
       limit: 'order',
       body: ExecuteBody,
+      account: 'configured',
     },
   ),
 };
@@ -68,7 +70,7 @@ export function registerCompatRoutes(
 
   const om = upstreamOf(services, 'order-manager');
   const route = (r: RouteSpec, handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
-    app.route({ method: r.method, url: r.path, ...routeOptions(app, r, GROUP, limits), handler });
+    app.route({ method: r.method, url: underApi(r.path), ...routeOptions(app, r, GROUP, limits), handler });
 
   route(COMPAT_ROUTES.latestSignals, (req, reply) =>
     forward(req, reply, om, `/api/signals${queryOf(req.url)}`, undefined, opts),

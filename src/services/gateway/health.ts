@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Config, IMPLEMENTED_SERVICES, type ServiceName } from '../../kernel/config.js';
 import { type HealthProbeResult, probeHealth } from '../../kernel/health-probe.js';
-import type { App, HealthStatus } from '../../kernel/service.js';
+import type { HealthStatus } from '../../kernel/service.js';
 import type { Authenticator } from './auth.js';
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -65,9 +65,8 @@ export async function systemHealth(config: Config, timeoutMs: number): Promise<S
  * refused like on any route. With the keys file damaged no key works, so the names are what an
  * operator's probe sees.
  */
-export function guardHealthDetails(app: App, auth: Authenticator): void {
-  app.addHook('preSerialization', async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    if (req.routeOptions.url !== '/health' || req.method !== 'GET') return payload;
+export function healthDetailsGuard(auth: Authenticator) {
+  return async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     if (req.headers['x-api-key'] || auth.sessions.tokenOf(req)) {
       await auth.authenticate(req, reply);
       return payload;
@@ -82,5 +81,5 @@ export function guardHealthDetails(app: App, auth: Authenticator): void {
       .filter(([, c]) => c.status !== 'ok')
       .map(([name, c]) => [name, { status: c.status }]);
     return { status, service, pid, ...(failing.length > 0 && { checks: Object.fromEntries(failing) }) };
-  });
+  };
 }

@@ -5,7 +5,6 @@ import type { FastifyRequest } from 'fastify';
 import { LOOPBACK } from '../../kernel/client-ip.js';
 import { fail } from '../../kernel/errors.js';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../../kernel/metrics.js';
-import type { App } from '../../kernel/service.js';
 
 export interface GatewayMetrics {
   upstreamDuration: Histogram<'service' | 'status'>;
@@ -36,14 +35,14 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
  * `metricsTokenFile`, sent as `Authorization: Bearer`). `req.ip` is the client behind a trusted
  * proxy, so a proxy on loopback does not make every client local.
  */
-export function guardMetrics(app: App, token: string | null): void {
+export function metricsGuard(token: string | null) {
   const expected = token === null ? null : digest(token);
-  app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (req.routeOptions.url !== '/metrics' || LOOPBACK.has(req.ip)) return;
+  return async (req: FastifyRequest) => {
+    if (LOOPBACK.has(req.ip)) return;
     const presented = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
     if (expected && presented && timingSafeEqual(digest(presented), expected)) return;
     throw fail.METRICS_FORBIDDEN();
-  });
+  };
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();

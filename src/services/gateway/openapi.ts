@@ -7,8 +7,8 @@ import { SESSION_COOKIE } from './session.js';
 export const SECURITY: Record<string, string[]>[] = [{ apiKey: [] }, { session: [] }];
 
 /**
- * The OpenAPI 3 document, generated from the route schemas registered after this call, at
- * `/api/v1/openapi.json`, and the interactive page at `/docs`. Both are public.
+ * The OpenAPI 3 document, generated from the route schemas registered after this call, and the
+ * interactive page at `/docs` (public). `registerOpenApiDocument` serves the document in the API.
  */
 export async function registerOpenApi(app: App): Promise<void> {
   await app.register(swagger, {
@@ -32,8 +32,12 @@ export async function registerOpenApi(app: App): Promise<void> {
     hideUntagged: true,
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: docsCsp });
-  app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
-    app.swagger(),
+}
+
+/** `GET /openapi.json` in the API plugin (`/api/v1/openapi.json`), public. */
+export function registerOpenApiDocument(api: App): void {
+  api.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () =>
+    api.swagger(),
   );
 }
 

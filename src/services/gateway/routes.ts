@@ -4,6 +4,7 @@ import type { Role } from '../../kernel/auth/keys.js';
 import { ROLE_HEADER } from '../../kernel/auth/role-header.js';
 import type { Config, ServiceName } from '../../kernel/config.js';
 import type { App } from '../../kernel/service.js';
+import type { AccountRule } from './accounts.js';
 import { identityOf } from './auth.js';
 import { SECURITY } from './openapi.js';
 import { forward, type ProxyOptions, type Upstream } from './proxy.js';
@@ -46,6 +47,21 @@ export interface RouteSpec {
   headers?: TSchema;
   /** Tell the upstream the caller's role (`ROLE_HEADER`). */
   passRole?: boolean;
+  /** Which account the request trades for, checked against the key's accounts (accounts.ts). */
+  account?: AccountRule;
+}
+
+/**
+ * The REST API's prefix: its routes are one plugin mounted here (service.ts), so what applies to the
+ * API (its default role, the account check, the refusal while the keys file is unusable) applies by
+ * encapsulation. The route tables name each public path in full.
+ */
+export const API_PREFIX = '/api/v1';
+
+/** A public path as the API plugin registers it, relative to `API_PREFIX`. */
+export function underApi(publicPath: string): string {
+  if (!publicPath.startsWith(API_PREFIX)) throw new Error(`${publicPath} is not under ${API_PREFIX}`);
+  return publicPath.slice(API_PREFIX.length);
 }
 
 /** Routes answered by one upstream: `from` on the gateway becomes `to` on the upstream. */
@@ -166,11 +182,21 @@ export const ROUTE_GROUPS: RouteGroup[] = [
     routes: [
       read('/orders', 'Orders, newest first', { querystring: OrdersQuery }),
       read('/orders/:id', 'One order', ORDER_ID),
-      change('POST', '/orders', 'Place an order (through the pre-trade risk checks)', 'trader', 'order'),
-      change('PATCH', '/orders/:id', 'Change the price or quantity of an order', 'trader', 'order', ORDER_ID),
+      change('POST', '/orders', 'Place an order (through the pre-trade risk checks)', 'trader', 'order', {
+        account: 'named',
+      }),
+      change('PATCH', '/orders/:id', 'Change the price or quantity of an order', 'trader', 'order', {
+        ...ORDER_ID,
+        account: 'of-order',
+      }),
       // Cancels have a budget of their own: a key that spent its order budget can still cancel.
-      change('DELETE', '/orders/:id', 'Cancel an order', 'trader', 'cancel', ORDER_ID),
-      change('POST', '/orders/cancel-all', 'Cancel every open order (of one symbol)', 'trader', 'cancel'),
+      change('DELETE', '/orders/:id', 'Cancel an order', 'trader', 'cancel', {
+        ...ORDER_ID,
+        account: 'of-order',
+      }),
+      change('POST', '/orders/cancel-all', 'Cancel every open order (of one symbol)', 'trader', 'cancel', {
+        account: 'cancel-all',
+      }),
       change(
         'POST',
         '/orders/:id/settle',
@@ -188,7 +214,9 @@ export const ROUTE_GROUPS: RouteGroup[] = [
       // Anyone who may trade may stop trading, on the looser budget: stopping is never throttled like orders.
       change('POST', '/risk/kill-switch', 'Activate the kill switch', 'trader', 'read'),
       change('POST', '/risk/kill-switch/reset', 'Reset the kill switch', 'admin', 'read'),
-      change('POST', '/signals', 'Send a signal (may become a MARKET order)', 'trader', 'order'),
+      change('POST', '/signals', 'Send a signal (may become a MARKET order)', 'trader', 'order', {
+        account: 'configured',
+      }),
       read('/signals', 'Signals received, newest first', { querystring: SignalsQuery }),
       read('/audit', 'Who did what: the audit trail', { querystring: AuditQuery }),
       read('/reconciliation', 'The last full reconciliation with the broker and its mismatches'),
@@ -250,7 +278,7 @@ export function registerProxyRoutes(
       if (r.passRole) pass.push(ROLE_HEADER);
       app.route({
         method: r.method,
-        url: group.from + r.path,
+        url: underApi(group.from + r.path),
         ...routeOptions(app, r, group, limits),
         handler: (req, reply) => {
           // Whatever a client sent under this name is replaced: only the gateway says who calls.
@@ -318,7 +346,11 @@ export function routeOptions(
       ...(r.body && { body: r.body }),
       ...(r.headers && { headers: r.headers }),
     },
-    config: { access: r.access, ...(!shared && { rateLimit: rateLimit(max) }) },
+    config: {
+      access: r.access,
+      ...(r.account && { account: r.account }),
+      ...(!shared && { rateLimit: rateLimit(max) }),
+    },
     ...(shared && { preHandler: sharedBudget(app, r.limit, max) }),
   };
 }

@@ -5,17 +5,17 @@ import { KEYS_FILE_SHOWN_AS, KeyStore } from '../../kernel/auth/keys.js';
 import { TokenSigner } from '../../kernel/auth/tokens.js';
 import { AddressList } from '../../kernel/client-ip.js';
 import { UnusableFileError } from '../../kernel/durable-file.js';
-import { CODE, fail } from '../../kernel/errors.js';
+import { type AppError, CODE, fail } from '../../kernel/errors.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
-import type { ServiceDefinition } from '../../kernel/service.js';
+import type { App, ServiceDefinition } from '../../kernel/service.js';
 import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
 import { registerAccountCheck } from './accounts.js';
-import { Authenticator, registerAuth } from './auth.js';
+import { Authenticator, adminByDefault, registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
-import { guardHealthDetails, systemHealth } from './health.js';
-import { gatewayMetrics, guardMetrics, readMetricsToken } from './metrics.js';
-import { registerOpenApi, SECURITY } from './openapi.js';
-import { ROUTE_GROUPS, rateLimit, registerProxyRoutes, upstreamOf } from './routes.js';
+import { healthDetailsGuard, systemHealth } from './health.js';
+import { gatewayMetrics, metricsGuard, readMetricsToken } from './metrics.js';
+import { registerOpenApi, registerOpenApiDocument, SECURITY } from './openapi.js';
+import { API_PREFIX, ROUTE_GROUPS, rateLimit, registerProxyRoutes, upstreamOf } from './routes.js';
 import { Sessions } from './session.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerSloRoute } from './slo.js';
@@ -35,6 +35,7 @@ export const gatewayService: ServiceDefinition = {
     const gw = config.services.gateway;
     const now = () => clock.now();
     const keys = KeyStore.at(config.home, now, logger, config.auth);
+    let keysRefusal: (() => AppError) | undefined;
     try {
       const initialKeyFile = await keys.ensureInitialAdmin();
       if (initialKeyFile) {
@@ -47,7 +48,7 @@ export const gatewayService: ServiceDefinition = {
     } catch (err) {
       // A damaged keys file admits nobody and is never replaced by a new admin key.
       if (!(err instanceof UnusableFileError)) throw err;
-      reportUnusable(
+      keysRefusal = reportUnusable(
         ctx,
         'keys',
         { file: err.file, reason: err.reason },
@@ -56,7 +57,6 @@ export const gatewayService: ServiceDefinition = {
           runbook: DATA_FILE_RUNBOOK,
           shownAs: KEYS_FILE_SHOWN_AS,
           event: 'gateway.keys_unusable',
-          refuse: (req) => req.url.startsWith('/api/'),
         },
       );
     }
@@ -88,47 +88,62 @@ export const gatewayService: ServiceDefinition = {
       config.auth.concurrentPerIp,
     );
     registerAuth(app, auth, gw.unauthenticatedPerMinute, now);
-    guardHealthDetails(app, auth);
-    guardMetrics(app, readMetricsToken(gw.metricsTokenFile, config.home));
-    const proxy = {
-      timeoutMs: gw.upstreamTimeoutMs,
-      maxBufferedBytes: gw.maxBufferedAnswerBytes,
-      logger,
-      metrics: gatewayMetrics(metrics.registry),
-      internalHeaders: internalHeadersOf(ctx.internalToken),
-    };
-    const orderManager = upstreamOf(config.services, 'order-manager');
-    registerAccountCheck(app, keys, config.services['order-manager'].account, orderManager, proxy);
-    await registerOpenApi(app);
-    registerSessionRoutes(app, auth, signer, {
-      streamTokenTtlMs: gw.streamTokenTtlMs,
-      stream: config.services.stream,
-      readsPerMinute: gw.readsPerMinute,
+    ctx.hookBaseRoute('/health', { preSerialization: healthDetailsGuard(auth) });
+    ctx.hookBaseRoute('/metrics', {
+      onRequest: metricsGuard(readMetricsToken(gw.metricsTokenFile, config.home)),
     });
+    await registerOpenApi(app);
 
-    const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute, write: gw.ideaWritesPerMinute };
-    registerProxyRoutes(app, ROUTE_GROUPS, config.services, limits, proxy);
-    registerCompatRoutes(app, config.services, limits, proxy);
+    const restApi = async (api: App) => {
+      adminByDefault(api);
+      if (keysRefusal) {
+        // No key can be checked: the API has no routes, and every request under it gets the refusal.
+        const refusal = keysRefusal;
+        api.setNotFoundHandler(async () => {
+          throw refusal();
+        });
+        return;
+      }
+      const proxy = {
+        timeoutMs: gw.upstreamTimeoutMs,
+        maxBufferedBytes: gw.maxBufferedAnswerBytes,
+        logger,
+        metrics: gatewayMetrics(metrics.registry),
+        internalHeaders: internalHeadersOf(ctx.internalToken),
+      };
+      const orderManager = upstreamOf(config.services, 'order-manager');
+      registerAccountCheck(api, keys, config.services['order-manager'].account, orderManager, proxy);
+      registerOpenApiDocument(api);
+      registerSessionRoutes(api, auth, signer, {
+        streamTokenTtlMs: gw.streamTokenTtlMs,
+        stream: config.services.stream,
+        readsPerMinute: gw.readsPerMinute,
+      });
 
-    app.get(
-      '/api/v1/health',
-      {
-        schema: {
-          tags: ['system'],
-          summary: 'Every service, the broker connection and the feeds; 503 when any service is down',
-          description: 'Role: viewer.',
-          security: SECURITY,
+      const limits = { read: gw.readsPerMinute, order: gw.ordersPerMinute, write: gw.ideaWritesPerMinute };
+      registerProxyRoutes(api, ROUTE_GROUPS, config.services, limits, proxy);
+      registerCompatRoutes(api, config.services, limits, proxy);
+
+      api.get(
+        '/health',
+        {
+          schema: {
+            tags: ['system'],
+            summary: 'Every service, the broker connection and the feeds; 503 when any service is down',
+            description: 'Role: viewer.',
+            security: SECURITY,
+          },
+          config: { access: 'viewer', rateLimit: rateLimit(gw.readsPerMinute) },
         },
-        config: { access: 'viewer', rateLimit: rateLimit(gw.readsPerMinute) },
-      },
-      async (_req, reply) => {
-        const health = await systemHealth(config, gw.upstreamTimeoutMs);
-        reply.status(health.status === 'down' ? 503 : 200);
-        return health;
-      },
-    );
-
-    registerSloRoute(app, config, now);
+        async (_req, reply) => {
+          const health = await systemHealth(config, gw.upstreamTimeoutMs);
+          reply.status(health.status === 'down' ? 503 : 200);
+          return health;
+        },
+      );
+      registerSloRoute(api, config, now);
+    };
+    await app.register(restApi, { prefix: API_PREFIX });
 
     const root = staticRoot(gw.staticDir);
     const serving = await registerStaticFiles(app, root);

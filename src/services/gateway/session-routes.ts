@@ -72,7 +72,7 @@ export function registerSessionRoutes(
   });
 
   app.post(
-    '/api/v1/session',
+    '/session',
     {
       schema: schema(
         'Sign in with an API key: sets the session cookie',
@@ -92,7 +92,7 @@ export function registerSessionRoutes(
   );
 
   app.get(
-    '/api/v1/session',
+    '/session',
     {
       schema: schema('Who is signed in, until when, and the CSRF token', 'Role: viewer.', {
         security: SECURITY,
@@ -107,7 +107,7 @@ export function registerSessionRoutes(
   );
 
   app.delete(
-    '/api/v1/session',
+    '/session',
     {
       schema: schema('Sign out: ends the session and clears its cookie', 'Role: viewer.', {
         security: SECURITY,
@@ -122,7 +122,7 @@ export function registerSessionRoutes(
   );
 
   app.post(
-    '/api/v1/stream/token',
+    '/stream/token',
     {
       schema: schema(
         'A short-lived token to connect to the stream (WebSocket)',

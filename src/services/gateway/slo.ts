@@ -24,7 +24,7 @@ export const SloQuery = Type.Object(
  */
 export function registerSloRoute(app: App, config: Config, now: () => number): void {
   app.get(
-    '/api/v1/slo',
+    '/slo',
     {
       schema: {
         tags: ['system'],

@@ -17,7 +17,7 @@ export const staticRoot = (dir: string) => path.resolve(PROJECT_DIR, dir);
  */
 export async function registerStaticFiles(app: App, root: string): Promise<'dashboard' | 'sign-in page'> {
   if (existsSync(path.join(root, 'index.html'))) {
-    // Its routes are outside /api/, so public (accessOf in auth.ts).
+    // Its routes are outside the REST API, so public (accessOf in auth.ts).
     await app.register(fastifyStatic, { root, wildcard: true });
     return 'dashboard';
   }
