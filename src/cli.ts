@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfig, SERVICE_NAMES, type ServiceName } from './kernel/config.js';
+import { loadConfig } from './config.js';
+import { type Config, ConfigError, SERVICE_NAMES, type ServiceName } from './kernel/config.js';
 import { internalHeaders } from './kernel/internal-auth.js';
 import { runService } from './kernel/service.js';
 import { backupCommand, drDrillCommand, restoreCommand } from './ops/backup/command.js';
@@ -329,7 +330,7 @@ const commands: Record<string, Handler> = {
       );
       return 2;
     }
-    await runService(await load());
+    await runService(await load(), loadConfig);
     return -1; // keeps running until a signal
   },
 };

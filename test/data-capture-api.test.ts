@@ -11,8 +11,8 @@ import {
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import type { CapturedEvent } from '../src/domain/market-data.js';
-import { loadConfig } from '../src/kernel/config.js';
 import { FeedClient, type FeedRecord } from '../src/kernel/feed/index.js';
 import { FEED_PATHS } from '../src/kernel/feed/paths.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { KEYS_FILE_SHOWN_AS } from '../src/kernel/auth/keys.js';
-import { loadConfig } from '../src/kernel/config.js';
 import { buildService } from '../src/kernel/service.js';
 import { gatewayService } from '../src/services/gateway/service.js';
 import { streamService } from '../src/services/stream/service.js';

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { KeyStore, type Role } from '../src/kernel/auth/keys.js';
-import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext, type ServiceDefinition } from '../src/kernel/service.js';
 import { COMPAT_IN_GROUPS, COMPAT_ROUTES, registerCompatRoutes } from '../src/services/gateway/compat.js';
 import { ROUTE_GROUPS } from '../src/services/gateway/routes.js';

@@ -2,10 +2,10 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { IDEA_STATUSES, KANBAN_MOVES } from '../src/domain/ideas.js';
 import { KeyStore } from '../src/kernel/auth/keys.js';
 import { type Clock, ManualClock } from '../src/kernel/clock.js';
-import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { gatewayService } from '../src/services/gateway/service.js';
 import { ideaBankService } from '../src/services/idea-bank/service.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statfsSync, utimesSync, writeFileS
 import http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/kernel/config.js';
+import { loadConfig } from '../src/config.js';
 import { localDayOf } from '../src/kernel/time.js';
 import { backupCheck } from '../src/ops/maintenance/health-check.js';
 import {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker } from '../src/adapters/broker/factory.js';
 import { SimBrokerAdapter, simOptionsFromConfig } from '../src/adapters/broker/sim/index.js';
-import { loadConfig } from '../src/kernel/config.js';
+import { loadConfig } from '../src/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { createOrderManagerService } from '../src/services/order-manager/service.js';
 import { freePort, type JsonBody, tempHome, waitFor } from './helpers/cli.js';

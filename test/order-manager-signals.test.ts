@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/kernel/config.js';
+import { loadConfig } from '../src/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { dataCaptureService } from '../src/services/data-capture/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { OrderJournal } from '../src/adapters/storage/order-journal.js';
-import { loadConfig } from '../src/kernel/config.js';
+import { loadConfig } from '../src/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';
 import { outcomes } from '../src/services/order-manager/slo-routes.js';

@@ -4,8 +4,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { KeyStore } from '../src/kernel/auth/keys.js';
-import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { gatewayService } from '../src/services/gateway/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';

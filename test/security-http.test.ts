@@ -5,7 +5,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/kernel/config.js';
+import { loadConfig } from '../src/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { gatewayService } from '../src/services/gateway/service.js';
 import { freePort, tempHome } from './helpers/cli.js';

@@ -4,8 +4,8 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { ROLE_HEADER } from '../src/kernel/auth/role-header.js';
-import { loadConfig } from '../src/kernel/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { ideaBankService } from '../src/services/idea-bank/service.js';
 import { tempHome } from './helpers/cli.js';

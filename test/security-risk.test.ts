@@ -4,7 +4,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/kernel/config.js';
+import { loadConfig } from '../src/config.js';
 import { buildService, type ServiceContext } from '../src/kernel/service.js';
 import { orderManagerService } from '../src/services/order-manager/service.js';
 import { freePort, tempHome, waitFor } from './helpers/cli.js';

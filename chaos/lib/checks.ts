@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { simOptionsFromConfig } from '../../src/adapters/broker/sim/index.js';
 import { Tape } from '../../src/adapters/broker/sim/tape.js';
-import { loadConfig } from '../../src/kernel/config.js';
+import { loadConfig } from '../../src/config.js';
 import { duck } from '../../test/helpers/market.js';
 import type { IdeaLoad, OrderLoad } from './load.js';
 import type { ScenarioContext } from './scenario.js';

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Type, { type Static, type TSchema } from 'typebox';
+import Type, { type Static, type TObject, type TSchema } from 'typebox';
 import { AddressList } from './client-ip.js';
 import { assertTimeZone, isWholeHourZone } from './time.js';
 import { createAjv, describe } from './validation.js';
@@ -32,15 +32,16 @@ export type ImplementedService = (typeof IMPLEMENTED_SERVICES)[number];
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 
-/** Where a service listens, and whether the supervisor starts it. */
-const address = (port: number) => ({
+/** Where a service listens, and whether the supervisor starts it: the start of every service's section. */
+export const address = (port: number) => ({
   host: Type.String({ minLength: 1, default: '127.0.0.1' }),
   port: Type.Integer({ minimum: 1, maximum: 65535, default: port }),
   enabled: Type.Boolean({ default: true }),
 });
-const section = { additionalProperties: false, default: {} } as const;
+/** The options of a config section: no unknown keys, and every default applies when it is left out. */
+export const section = { additionalProperties: false, default: {} } as const;
 /** An IPv4/IPv6 address or CIDR, e.g. `127.0.0.1`, `10.0.0.0/8`, `::1` (checked in full at start). */
-const TrustedProxy = Type.String({ pattern: '^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$' });
+export const TrustedProxy = Type.String({ pattern: '^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$' });
 
 /** A process the supervisor runs besides the built-in services (a test service, an exporter). */
 const ExtraProcess = Type.Object(
@@ -121,52 +122,6 @@ export const DEFAULT_INSTRUMENTS: Static<typeof InstrumentSchema>[] = [
     referencePrice: 61.2,
   },
 ];
-
-const DataCaptureSchema = Type.Object(
-  {
-    ...address(5050),
-    broker: Type.Enum(['sim', 'replay', 'profitdll'], { default: 'sim' }),
-    /** Tickers subscribed at start (more via POST /api/subscriptions, kept in the data home). */
-    subscriptions: Type.Array(Type.String({ pattern: '^[A-Z0-9]{4,12}$' }), {
-      default: ['WINZ26', 'WDOZ26', 'PETR4', 'VALE3'],
-    }),
-    journal: Type.Object(
-      {
-        fsyncIntervalMs: Type.Integer({ minimum: 1, maximum: 50, default: 50 }),
-        segmentMaxAgeMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 60_000 }),
-        segmentMaxBytes: Type.Integer({ minimum: 4096, default: 64 * 1024 * 1024 }),
-        /** Sealed segments already in Parquet are kept this long for feed resume, then deleted. */
-        keepConvertedHours: Type.Integer({ minimum: 1, default: 48 }),
-      },
-      section,
-    ),
-    recovery: Type.Object(
-      {
-        reconnectAttempts: Type.Integer({ minimum: 1, default: 3 }),
-        reconnectIntervalMs: Type.Integer({ minimum: 10, default: 5_000 }),
-        /**
-         * Connected but no data (no trade, no book change on any subscription) for this long while
-         * the market is open: degraded and reconnected. A live B3 feed of the liquid instruments
-         * is never silent for seconds; raise it for a watch list of illiquid ones only.
-         */
-        stallAfterMs: Type.Integer({ minimum: 100, default: 5_000 }),
-        /** Degraded (or not connected) for longer than this: escalate. */
-        escalateAfterMs: Type.Integer({ minimum: 100, default: 60_000 }),
-      },
-      section,
-    ),
-    parquetRetentionDays: Type.Integer({ minimum: 1, default: 90 }),
-    /**
-     * Trades journaled but not yet in Parquet that queries see, held in memory (~200 bytes each).
-     * While Parquet lags further behind (a backlog after a restart, conversion paused on a full
-     * disk), the newest trades become queryable as they convert; the journal has them all.
-     */
-    queryTailMaxTrades: Type.Integer({ minimum: 1_000, default: 1_000_000 }),
-    /** On a first start mid-session, how much of the session's earlier trades to fetch from history. */
-    initialBackfillMinutes: Type.Integer({ minimum: 0, default: 10 }),
-  },
-  section,
-);
 
 /** The deterministic B3 simulator, the embedded default broker. */
 const SimSchema = Type.Object(
@@ -267,351 +222,215 @@ const NotifySchema = Type.Object(
   section,
 );
 
-export const ConfigSchema = Type.Object(
-  {
-    home: Type.String({ minLength: 1 }),
-    /**
-     * The market's zone: sessions, Parquet dates, log files and daily jobs follow its local days. A
-     * whole number of hours from UTC, since intraday bars are cut on UTC hours.
-     */
-    timezone: Type.String({ minLength: 1, default: 'America/Sao_Paulo' }),
-    log: Type.Object(
-      {
-        level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { default: 'info' }),
-        retentionDays: Type.Integer({ minimum: 1, default: 30 }),
-        /**
-         * When the supervisor removes log files older than `retentionDays` each day (local time in
-         * `timezone`); a run missed while it was down is made up at its next start.
-         */
-        cleanAt: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:30' }),
-        /** A logged request URL is cut to this many characters: a client must not fill the disk with URLs. */
-        maxUrlChars: Type.Integer({ minimum: 16, maximum: 65_536, default: 256 }),
-        /**
-         * Rejected-request (4xx) lines per route and status in a second; the rest are counted and
-         * reported in one line, so a flood of bad requests costs a few lines a second.
-         */
-        rejectedLinesPerSecond: Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-    /** Free space of the file system holding the data home (`tradingsystem check-disk`, every `/health`). */
-    disk: Type.Object(
-      {
-        /** Free space below this share of the disk: warning (each service's `disk` check is degraded). */
-        warnFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 15 }),
-        /**
-         * Below this: critical. data-capture keeps journaling but pauses Parquet conversion, the order
-         * manager goes on, and backups refuse to start rather than fill the disk.
-         */
-        criticalFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 5 }),
-        /** One reading of the free space is reused this long (every `/health` and scrape asks). */
-        cacheMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-    /** Limits of `tradingsystem health-check`. */
-    healthCheck: Type.Object(
-      {
-        /** The newest good backup older than this is a problem (daily at 02:00 plus the time it takes). */
-        backupMaxAgeHours: Type.Number({ exclusiveMinimum: 0, default: 26 }),
-        /** Our clock against the exchange's trade timestamps: a larger offset is a problem. */
-        clockMaxOffsetMs: Type.Integer({ minimum: 1, default: 1_000 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-    http: Type.Object(
-      {
-        bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
-        shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
-        /** A client must send all of a request's headers within this (else 408 and closed). */
-        headersTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
-        /** ...and the whole request, body included, within this: a slow body cannot hold a socket. */
-        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
-        /**
-         * An idle keep-alive connection is closed after this. The gateway's upstream pool closes its
-         * own idle connections at half of the default (UPSTREAM_IDLE_SOCKET_MS): lower both together.
-         */
-        keepAliveTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }),
-        /** A socket with no traffic either way for this long is destroyed (WebSockets manage their own). */
-        idleTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
-        /** Open connections per service (WebSockets included); a connection beyond it is closed at once. */
-        maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4_096 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-    /** API key verification (gateway and stream): scrypt is deliberately slow, so it is rationed. */
-    auth: Type.Object(
-      {
-        /** scrypt verifications running at once in a process (each ~45 ms of a core and 16 MB). */
-        verifyConcurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
-        /** Verifications waiting for a slot; beyond it a request is refused at once with 429. */
-        verifyQueue: Type.Integer({ minimum: 0, maximum: 10_000, default: 64 }),
-        /** Distinct keys being verified at once for one client IP; more are refused with 429. */
-        concurrentPerIp: Type.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
-        /** A key that verified is trusted this long without scrypt (a revocation ends it at once). */
-        verifiedCacheMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
-      },
-      section,
-    ),
-    instruments: Type.Array(InstrumentSchema, { minItems: 1, default: DEFAULT_INSTRUMENTS }),
-    sim: SimSchema,
-    services: Type.Object(
-      {
-        'data-capture': DataCaptureSchema,
-        'order-manager': Type.Object(
-          {
-            ...address(5055),
-            account: Type.String({ default: 'SIM-001' }),
-            ackTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
-            /**
-             * Closed orders kept in memory besides the open ones (newest first): what
-             * GET /api/orders lists. An older one is read back from the journal by id or
-             * clientOrderId. About 0.7 KB each.
-             */
-            closedOrdersInMemory: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000 }),
-            enforceTradingHours: Type.Boolean({ default: false }),
-            /** POST /api/signals turns BUY/SELL signals at or above the threshold into orders. */
-            autoExecuteSignals: Type.Boolean({ default: true }),
-            /** Also seeds the risk limit minSignalConfidence of a fresh journal. */
-            signalConfidenceThreshold: Type.Number({ minimum: 0, maximum: 1, default: 0.65 }),
-            /** In-process strategies to run on the live trade feed, by id (e.g. ['momentum']). */
-            strategies: Type.Array(Type.String(), { default: [] }),
-            momentum: Type.Object(
-              {
-                /** Same-direction price moves in a row that trigger an order. */
-                consecutiveTrades: Type.Integer({ minimum: 2, maximum: 1_000, default: 3 }),
-                /** Per symbol, after an order. */
-                cooldownMs: Type.Integer({ minimum: 0, default: 1_000 }),
-                /** Largest net position the strategy builds per symbol, in lots. */
-                maxPositionLots: Type.Integer({ minimum: 1, default: 1 }),
-                /** Symbols traded; empty = every symbol on the feed. */
-                symbols: Type.Array(Type.String({ pattern: '^[A-Z0-9]{4,12}$' }), { default: [] }),
-              },
-              section,
-            ),
-          },
-          section,
-        ),
-        stream: Type.Object(
-          {
-            ...address(9001),
-            /** The WebSocket endpoint. */
-            path: Type.String({ pattern: '^/[a-z0-9/_-]*$', default: '/ws' }),
-            /** Connections beyond this are refused with 503. */
-            maxClients: Type.Integer({ minimum: 1, default: 1_000 }),
-            /** Connections of one API key (its stream tokens included); more are refused with 429. */
-            maxClientsPerKey: Type.Integer({ minimum: 1, default: 20 }),
-            /** Connections from one client IP; more are refused with 429 before any key is checked. */
-            maxClientsPerIp: Type.Integer({ minimum: 1, default: 50 }),
-            /** Proxies (IPs or CIDRs) whose X-Forwarded-For names the client, for the per-IP limits. */
-            trustedProxies: Type.Array(TrustedProxy, { default: [] }),
-            /**
-             * Upgrades still being authenticated at once; more are refused with 503. As many as
-             * maxClients by default: every dashboard reconnecting after a restart gets in.
-             */
-            maxPendingUpgrades: Type.Integer({ minimum: 1, default: 1_000 }),
-            /** Failed authentications per client IP in a minute before its upgrades get 429. */
-            authFailuresPerMinute: Type.Integer({ minimum: 1, default: 10 }),
-            maxSubscriptionsPerClient: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
-            /** Largest frame a client may send; a bigger one closes the connection with 1009. */
-            maxFrameBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, default: 16_384 }),
-            /** Socket buffer above which a client is behind: market data conflates to the latest per channel. */
-            maxBufferedBytes: Type.Integer({ minimum: 1_024, default: 262_144 }),
-            /** Undroppable messages (orders, positions, risk, replies) queued for a client beyond this: disconnected. */
-            maxQueuedBytes: Type.Integer({ minimum: 1_024, default: 1_048_576 }),
-            /** Ping period; a client that has not answered the previous ping is cut off (0 = off). */
-            heartbeatIntervalMs: Type.Integer({ minimum: 0, default: 15_000 }),
-            /** How often every service's /health is polled for the `health` channel. */
-            healthIntervalMs: Type.Integer({ minimum: 100, default: 3_000 }),
-          },
-          section,
-        ),
-        gateway: Type.Object(
-          {
-            ...address(8000),
-            upstreamTimeoutMs: Type.Integer({ minimum: 100, default: 5_000 }),
-            authFailuresPerMinute: Type.Integer({ minimum: 1, default: 10 }),
-            /**
-             * Requests per client IP in a minute that present no credential checked by a route
-             * (public routes, unknown paths); more get 429. Dashboard files and health included.
-             */
-            unauthenticatedPerMinute: Type.Integer({ minimum: 1, default: 600 }),
-            /** Largest upstream answer the gateway reads whole (to rework it); proxied answers stream. */
-            maxBufferedAnswerBytes: Type.Integer({ minimum: 1_024, default: 8 * 1_048_576 }),
-            readsPerMinute: Type.Integer({ minimum: 1, default: 1_200 }),
-            ordersPerMinute: Type.Integer({ minimum: 1, default: 120 }),
-            /** Changes to ideas per key per minute: each one rewrites the idea bank's file. */
-            ideaWritesPerMinute: Type.Integer({ minimum: 1, default: 60 }),
-            /** How long a browser session (the cookie from POST /api/v1/session) lasts. */
-            sessionTtlMs: Type.Integer({ minimum: 1_000, default: 8 * 3_600_000 }),
-            /** How long a stream token (POST /api/v1/stream/token) may be used to connect. */
-            streamTokenTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
-            /**
-             * Host names (or `name:port`) the gateway answers to besides 127.0.0.1, localhost, ::1 and
-             * its bind host: the name browsers use to reach it. Any other Host is refused (DNS rebinding).
-             */
-            allowedHosts: Type.Array(Type.String({ pattern: '^[A-Za-z0-9.:\\[\\]-]{1,261}$' }), {
-              default: [],
-            }),
-            /**
-             * Browser origins (`https://desk.example`) allowed besides the gateway's own; a request with
-             * any other `Origin` is refused, at the gateway and at the stream's WebSocket.
-             */
-            allowedOrigins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' }), { default: [] }),
-            /** Marks the session cookie Secure: turn on when browsers reach the gateway over HTTPS. */
-            secureCookies: Type.Boolean({ default: false }),
-            /**
-             * Proxies (IPs or CIDRs) in front of the gateway, e.g. a TLS terminator: only a request
-             * from one of them is taken to come from the client its X-Forwarded-For names, for the
-             * per-IP budgets and failed-login limits. None by default: X-Forwarded-For is ignored.
-             */
-            trustedProxies: Type.Array(TrustedProxy, { default: [] }),
-            /**
-             * A file holding the bearer token that lets a scraper off loopback read `/metrics`
-             * (Prometheus: `authorization.credentials_file`). Empty: `/metrics` answers loopback only.
-             * A relative path is taken from the data home.
-             */
-            metricsTokenFile: Type.String({ default: '' }),
-            /** The dashboard's built files served at `/`; a relative path is taken from the project folder. */
-            staticDir: Type.String({ minLength: 1, default: 'web/dist' }),
-          },
-          section,
-        ),
-        'idea-bank': Type.Object(
-          {
-            ...address(3200),
-            /**
-             * The ceiling of the bank: every change rewrites the whole file (atomic, fsynced), so
-             * its cost grows with the file; these bound it (about 60 ms a write at 8 MB).
-             */
-            maxIdeas: Type.Integer({ minimum: 1, maximum: 100_000, default: 2_000 }),
-            maxBytes: Type.Integer({ minimum: 10_000, maximum: 100_000_000, default: 8_000_000 }),
-            /** A trader may fill the bank only to this many ideas: room stays for admins. */
-            traderMaxIdeas: Type.Integer({ minimum: 1, maximum: 100_000, default: 1_500 }),
-            /** Longest description a trader may write (an admin: the schema's 10,000). */
-            traderMaxDescription: Type.Integer({ minimum: 1, maximum: 10_000, default: 4_000 }),
-          },
-          section,
-        ),
-        docs: Type.Object(
-          {
-            ...address(3300),
-            /** The handbook folder; a relative path is taken from the working directory. */
-            dir: Type.String({ minLength: 1, default: 'docs' }),
-            /** A page whose `last_review` is older than this is reported stale. */
-            reviewMaxAgeDays: Type.Integer({ minimum: 1, default: 90 }),
-          },
-          section,
-        ),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-    backup: Type.Object(
-      {
-        /** The supervisor backs up daily at this local time (config.timezone); a missed one is made up at start. */
-        dailyAt: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '02:00' }),
-        /** Daily backup by the supervisor; off where an OS timer does it (`backup install-schedule`). */
-        scheduled: Type.Boolean({ default: true }),
-        /** Backups older than this many days are deleted (never the newest verified one). */
-        retentionDays: Type.Integer({ minimum: 1, default: 30 }),
-        /** Parquet partitions and log files of the last this many days go into a backup. */
-        parquetDays: Type.Integer({ minimum: 1, default: 7 }),
-        logDays: Type.Integer({ minimum: 1, default: 7 }),
-      },
-      section,
-    ),
-    /** Releases (`tradingsystem deploy`, `rollback`, `releases`): code only, never data. */
-    deploy: Type.Object(
-      {
-        /**
-         * Where releases are installed: `<dir>/<version>/`, the `current` pointer, the deploy log.
-         * Outside the data home; a relative path is taken from the working directory.
-         */
-        dir: Type.String({ minLength: 1, default: 'releases' }),
-        /** A service restarted on a new release must answer healthy within this, or the deploy rolls back. */
-        healthTimeoutMs: Type.Integer({ minimum: 1_000, default: 60_000 }),
-        /** Then every restarted service must stay up (same pid, healthy) this long before the deploy is done. */
-        settleMs: Type.Integer({ minimum: 0, default: 10_000 }),
-        /** Installed releases kept; older ones go after a good deploy (never the current or the previous good one). */
-        keepReleases: Type.Integer({ minimum: 2, default: 5 }),
-      },
-      section,
-    ),
-    /** The supervisor as an OS service (`tradingsystem service install`): systemd on Linux, WinSW on Windows. */
-    service: Type.Object(
-      {
-        /** The service's name; empty: `tradingsystem` (systemd unit) on Linux, `TradingSystem` on Windows. */
-        name: Type.String({ pattern: '^([A-Za-z][A-Za-z0-9_-]{0,63})?$', default: '' }),
-        /** Linux: the user the unit runs the supervisor as; empty runs it as root. */
-        user: Type.String({ pattern: '^([a-z_][a-z0-9_-]{0,31})?$', default: '' }),
-        /** Linux: the folder `service install` writes the unit file into. */
-        unitDir: Type.String({ minLength: 1, default: '/etc/systemd/system' }),
-        /** Linux: systemd restarts a supervisor that has not pinged its watchdog for this long (0: no watchdog). */
-        watchdogSec: Type.Integer({ minimum: 0, maximum: 3_600, default: 30 }),
-      },
-      section,
-    ),
-    notify: NotifySchema,
-    /** `tradingsystem monitoring up`: Prometheus and Alertmanager run from the installed programs. */
-    monitoring: Type.Object(
-      {
-        /** Both listen here only; put a proxy with authentication in front to reach them from elsewhere. */
-        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
-        prometheusPort: Type.Integer({ minimum: 1, maximum: 65535, default: 9090 }),
-        alertmanagerPort: Type.Integer({ minimum: 1, maximum: 65535, default: 9093 }),
-        /** Prometheus's --storage.tsdb.retention.time: the ops summary's 15 days. */
-        retention: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d|w|y)$', default: '15d' }),
-        /** SIGTERM first; SIGKILL after this long. */
-        stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
-      },
-      section,
-    ),
-    /** Service-level objectives measured by the system itself (`tradingsystem slo`, GET /api/v1/slo). */
-    slo: Type.Object(
-      {
-        /** Market hours, local time in `timezone`, in which availability counts: B3's 09:00–18:00. */
-        marketOpen: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '09:00' }),
-        /** Exclusive; `24:00` is the end of the day. */
-        marketClose: Type.String({ pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', default: '18:00' }),
-        /** Weekdays the market trades, 0 = Sunday. */
-        tradingDays: Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { default: [1, 2, 3, 4, 5] }),
-        /** Skip B3's standing holidays (national holidays, Carnival, Good Friday, Corpus Christi, 24/31 Dec). */
-        b3Holidays: Type.Boolean({ default: true }),
-        /** More closed days (`YYYY-MM-DD`): what B3's yearly calendar adds to its rules. */
-        holidays: Type.Array(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), { default: [] }),
-        /** The supervisor's probe records are kept this many days (13 months: a year-on-year view). */
-        retentionDays: Type.Integer({ minimum: 1, default: 400 }),
-        /** How often the supervisor appends its per-minute probe aggregates. */
-        flushIntervalMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 60_000 }),
-      },
-      section,
-    ),
-    supervisor: Type.Object(
-      {
-        healthTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),
-        healthIntervalMs: Type.Integer({ minimum: 50, default: 5_000 }),
-        livenessFailures: Type.Integer({ minimum: 1, default: 3 }),
-        backoffInitialMs: Type.Integer({ minimum: 10, default: 1_000 }),
-        backoffMaxMs: Type.Integer({ minimum: 10, default: 60_000 }),
-        backoffResetMs: Type.Integer({ minimum: 10, default: 60_000 }),
-        crashLoopMax: Type.Integer({ minimum: 1, default: 5 }),
-        crashLoopWindowMs: Type.Integer({ minimum: 1_000, default: 300_000 }),
-        /** A crash-looping (`failed`) service is tried again this often; 0 leaves it down. */
-        failedRetryMs: Type.Integer({ minimum: 0, default: 60_000 }),
-        stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
-        /** The supervisor's own `GET /metrics` and `GET /health` for Prometheus (plain HTTP). */
-        metricsHost: Type.String({ minLength: 1, default: '127.0.0.1' }),
-        /** 0: no metrics listener. */
-        metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 5099 }),
-        extra: Type.Array(ExtraProcess, { default: [] }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-  },
-  { additionalProperties: false },
-);
+/** The sections every process reads: where its data is, the market's zone and instruments, logs, HTTP. */
+const PROCESS_SECTIONS = {
+  home: Type.String({ minLength: 1 }),
+  /**
+   * The market's zone: sessions, Parquet dates, log files and daily jobs follow its local days. A
+   * whole number of hours from UTC, since intraday bars are cut on UTC hours.
+   */
+  timezone: Type.String({ minLength: 1, default: 'America/Sao_Paulo' }),
+  log: Type.Object(
+    {
+      level: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], { default: 'info' }),
+      retentionDays: Type.Integer({ minimum: 1, default: 30 }),
+      /**
+       * When the supervisor removes log files older than `retentionDays` each day (local time in
+       * `timezone`); a run missed while it was down is made up at its next start.
+       */
+      cleanAt: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:30' }),
+      /** A logged request URL is cut to this many characters: a client must not fill the disk with URLs. */
+      maxUrlChars: Type.Integer({ minimum: 16, maximum: 65_536, default: 256 }),
+      /**
+       * Rejected-request (4xx) lines per route and status in a second; the rest are counted and
+       * reported in one line, so a flood of bad requests costs a few lines a second.
+       */
+      rejectedLinesPerSecond: Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  /** Free space of the file system holding the data home (`tradingsystem check-disk`, every `/health`). */
+  disk: Type.Object(
+    {
+      /** Free space below this share of the disk: warning (each service's `disk` check is degraded). */
+      warnFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 15 }),
+      /**
+       * Below this: critical. data-capture keeps journaling but pauses Parquet conversion, the order
+       * manager goes on, and backups refuse to start rather than fill the disk.
+       */
+      criticalFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 5 }),
+      /** One reading of the free space is reused this long (every `/health` and scrape asks). */
+      cacheMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 5_000 }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  /** Limits of `tradingsystem health-check`. */
+  healthCheck: Type.Object(
+    {
+      /** The newest good backup older than this is a problem (daily at 02:00 plus the time it takes). */
+      backupMaxAgeHours: Type.Number({ exclusiveMinimum: 0, default: 26 }),
+      /** Our clock against the exchange's trade timestamps: a larger offset is a problem. */
+      clockMaxOffsetMs: Type.Integer({ minimum: 1, default: 1_000 }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  http: Type.Object(
+    {
+      bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+      shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+      /** A client must send all of a request's headers within this (else 408 and closed). */
+      headersTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+      /** ...and the whole request, body included, within this: a slow body cannot hold a socket. */
+      requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
+      /**
+       * An idle keep-alive connection is closed after this. The gateway's upstream pool closes its
+       * own idle connections at half of the default (UPSTREAM_IDLE_SOCKET_MS): lower both together.
+       */
+      keepAliveTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }),
+      /** A socket with no traffic either way for this long is destroyed (WebSockets manage their own). */
+      idleTimeoutMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
+      /** Open connections per service (WebSockets included); a connection beyond it is closed at once. */
+      maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4_096 }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  /** API key verification (gateway and stream): scrypt is deliberately slow, so it is rationed. */
+  auth: Type.Object(
+    {
+      /** scrypt verifications running at once in a process (each ~45 ms of a core and 16 MB). */
+      verifyConcurrency: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+      /** Verifications waiting for a slot; beyond it a request is refused at once with 429. */
+      verifyQueue: Type.Integer({ minimum: 0, maximum: 10_000, default: 64 }),
+      /** Distinct keys being verified at once for one client IP; more are refused with 429. */
+      concurrentPerIp: Type.Integer({ minimum: 1, maximum: 1_000, default: 4 }),
+      /** A key that verified is trusted this long without scrypt (a revocation ends it at once). */
+      verifiedCacheMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
+    },
+    section,
+  ),
+  instruments: Type.Array(InstrumentSchema, { minItems: 1, default: DEFAULT_INSTRUMENTS }),
+  sim: SimSchema,
+};
 
-export type Config = Static<typeof ConfigSchema>;
+/** The operations kit's sections: backups, deploys, the OS service, notifications, monitoring, SLOs, the supervisor. */
+const OPERATIONS_SECTIONS = {
+  backup: Type.Object(
+    {
+      /** The supervisor backs up daily at this local time (config.timezone); a missed one is made up at start. */
+      dailyAt: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '02:00' }),
+      /** Daily backup by the supervisor; off where an OS timer does it (`backup install-schedule`). */
+      scheduled: Type.Boolean({ default: true }),
+      /** Backups older than this many days are deleted (never the newest verified one). */
+      retentionDays: Type.Integer({ minimum: 1, default: 30 }),
+      /** Parquet partitions and log files of the last this many days go into a backup. */
+      parquetDays: Type.Integer({ minimum: 1, default: 7 }),
+      logDays: Type.Integer({ minimum: 1, default: 7 }),
+    },
+    section,
+  ),
+  /** Releases (`tradingsystem deploy`, `rollback`, `releases`): code only, never data. */
+  deploy: Type.Object(
+    {
+      /**
+       * Where releases are installed: `<dir>/<version>/`, the `current` pointer, the deploy log.
+       * Outside the data home; a relative path is taken from the working directory.
+       */
+      dir: Type.String({ minLength: 1, default: 'releases' }),
+      /** A service restarted on a new release must answer healthy within this, or the deploy rolls back. */
+      healthTimeoutMs: Type.Integer({ minimum: 1_000, default: 60_000 }),
+      /** Then every restarted service must stay up (same pid, healthy) this long before the deploy is done. */
+      settleMs: Type.Integer({ minimum: 0, default: 10_000 }),
+      /** Installed releases kept; older ones go after a good deploy (never the current or the previous good one). */
+      keepReleases: Type.Integer({ minimum: 2, default: 5 }),
+    },
+    section,
+  ),
+  /** The supervisor as an OS service (`tradingsystem service install`): systemd on Linux, WinSW on Windows. */
+  service: Type.Object(
+    {
+      /** The service's name; empty: `tradingsystem` (systemd unit) on Linux, `TradingSystem` on Windows. */
+      name: Type.String({ pattern: '^([A-Za-z][A-Za-z0-9_-]{0,63})?$', default: '' }),
+      /** Linux: the user the unit runs the supervisor as; empty runs it as root. */
+      user: Type.String({ pattern: '^([a-z_][a-z0-9_-]{0,31})?$', default: '' }),
+      /** Linux: the folder `service install` writes the unit file into. */
+      unitDir: Type.String({ minLength: 1, default: '/etc/systemd/system' }),
+      /** Linux: systemd restarts a supervisor that has not pinged its watchdog for this long (0: no watchdog). */
+      watchdogSec: Type.Integer({ minimum: 0, maximum: 3_600, default: 30 }),
+    },
+    section,
+  ),
+  notify: NotifySchema,
+  /** `tradingsystem monitoring up`: Prometheus and Alertmanager run from the installed programs. */
+  monitoring: Type.Object(
+    {
+      /** Both listen here only; put a proxy with authentication in front to reach them from elsewhere. */
+      host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+      prometheusPort: Type.Integer({ minimum: 1, maximum: 65535, default: 9090 }),
+      alertmanagerPort: Type.Integer({ minimum: 1, maximum: 65535, default: 9093 }),
+      /** Prometheus's --storage.tsdb.retention.time: the ops summary's 15 days. */
+      retention: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d|w|y)$', default: '15d' }),
+      /** SIGTERM first; SIGKILL after this long. */
+      stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    },
+    section,
+  ),
+  /** Service-level objectives measured by the system itself (`tradingsystem slo`, GET /api/v1/slo). */
+  slo: Type.Object(
+    {
+      /** Market hours, local time in `timezone`, in which availability counts: B3's 09:00–18:00. */
+      marketOpen: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '09:00' }),
+      /** Exclusive; `24:00` is the end of the day. */
+      marketClose: Type.String({ pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', default: '18:00' }),
+      /** Weekdays the market trades, 0 = Sunday. */
+      tradingDays: Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { default: [1, 2, 3, 4, 5] }),
+      /** Skip B3's standing holidays (national holidays, Carnival, Good Friday, Corpus Christi, 24/31 Dec). */
+      b3Holidays: Type.Boolean({ default: true }),
+      /** More closed days (`YYYY-MM-DD`): what B3's yearly calendar adds to its rules. */
+      holidays: Type.Array(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), { default: [] }),
+      /** The supervisor's probe records are kept this many days (13 months: a year-on-year view). */
+      retentionDays: Type.Integer({ minimum: 1, default: 400 }),
+      /** How often the supervisor appends its per-minute probe aggregates. */
+      flushIntervalMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 60_000 }),
+    },
+    section,
+  ),
+  supervisor: Type.Object(
+    {
+      healthTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),
+      healthIntervalMs: Type.Integer({ minimum: 50, default: 5_000 }),
+      livenessFailures: Type.Integer({ minimum: 1, default: 3 }),
+      backoffInitialMs: Type.Integer({ minimum: 10, default: 1_000 }),
+      backoffMaxMs: Type.Integer({ minimum: 10, default: 60_000 }),
+      backoffResetMs: Type.Integer({ minimum: 10, default: 60_000 }),
+      crashLoopMax: Type.Integer({ minimum: 1, default: 5 }),
+      crashLoopWindowMs: Type.Integer({ minimum: 1_000, default: 300_000 }),
+      /** A crash-looping (`failed`) service is tried again this often; 0 leaves it down. */
+      failedRetryMs: Type.Integer({ minimum: 0, default: 60_000 }),
+      stopTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+      /** The supervisor's own `GET /metrics` and `GET /health` for Prometheus (plain HTTP). */
+      metricsHost: Type.String({ minLength: 1, default: '127.0.0.1' }),
+      /** 0: no metrics listener. */
+      metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 5099 }),
+      extra: Type.Array(ExtraProcess, { default: [] }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+};
+
+const KernelConfigSchema = Type.Object({ ...PROCESS_SECTIONS, ...OPERATIONS_SECTIONS });
+
+/**
+ * Each service's section of the config (`services.<name>`), declared by the service in its own
+ * `config.ts` (declaration merging, as Fastify's `FastifyContextConfig`): the kernel names no
+ * service's keys. The compiler refuses a `Config` while a service in SERVICE_NAMES has none.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by each service's config.ts
+export interface ServiceConfigs {}
+
+/** The whole config: the kernel's sections, and `services` with each service's own. */
+export type Config = Static<typeof KernelConfigSchema> & {
+  services: { [Name in ServiceName]: ServiceConfigs[Name] };
+};
 export type ServiceConfig = Config['services'][ServiceName];
 export type ExtraProcessConfig = Static<typeof ExtraProcess>;
 
@@ -628,7 +447,15 @@ export class ConfigError extends Error {
 export const CONFIG_FILE = 'tradingsystem.config.json';
 export const ENV_PREFIX = 'TRADINGSYSTEM__';
 
-const validateConfig = createAjv({ useDefaults: true, coerceTypes: false }).compile(ConfigSchema);
+/** A service's section of the config (`services.<name>`), from the service's own `config.ts`. */
+export interface ServiceConfigSection {
+  schema: TObject;
+  /**
+   * After validation: what the schema cannot say, e.g. resolving a path or checking the section
+   * against another one (a ConfigError naming the key).
+   */
+  settle?(config: Config, cwd: string): void;
+}
 
 interface LoadOptions {
   env?: NodeJS.ProcessEnv;
@@ -636,47 +463,70 @@ interface LoadOptions {
 }
 
 /**
- * Loads the one validated config: defaults < `tradingsystem.config.json` (or `TRADINGSYSTEM_CONFIG`)
- * < environment. Nested keys are set from the environment as `TRADINGSYSTEM__SERVICES__GATEWAY__PORT=8080`
- * (segments match keys ignoring case, `-` and `_`: `BODY_LIMIT_BYTES` is `bodyLimitBytes`); values are JSON when they parse
- * as JSON, text otherwise. Any bad value throws a ConfigError naming the key.
+ * The one config of the system, composed of the kernel's sections and each service's, with the
+ * loader for it: `src/config.ts` composes it from the services' sections, and everything that
+ * loads config loads it from there.
  */
-export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): Config {
-  const raw = readConfigFile(env, cwd);
-  applyEnvOverrides(raw, env);
-  raw.home = path.resolve(
-    cwd,
-    env.TRADINGSYSTEM_HOME ?? (typeof raw.home === 'string' ? raw.home : './data'),
+export function composeConfig(services: Record<ServiceName, ServiceConfigSection>) {
+  const schema = Type.Object(
+    {
+      ...PROCESS_SECTIONS,
+      services: Type.Object(
+        Object.fromEntries(SERVICE_NAMES.map((name) => [name, services[name].schema])),
+        section,
+      ),
+      ...OPERATIONS_SECTIONS,
+    },
+    { additionalProperties: false },
   );
+  const validate = createAjv({ useDefaults: true, coerceTypes: false }).compile(schema);
 
-  if (!validateConfig(raw)) {
-    const first = validateConfig.errors?.[0];
-    const { field, message } = first ? describe(first) : { field: '(root)', message: 'invalid config' };
-    throw new ConfigError(field, `invalid config: ${message}`);
-  }
-  const config = raw as unknown as Config;
-  config.services.docs.dir = path.resolve(cwd, config.services.docs.dir);
-  config.deploy.dir = path.resolve(cwd, config.deploy.dir);
-  try {
-    assertTimeZone(config.timezone);
-  } catch {
-    throw new ConfigError(
-      'timezone',
-      `invalid config: timezone '${config.timezone}' is not a known time zone`,
+  /**
+   * Loads the one validated config: defaults < `tradingsystem.config.json` (or `TRADINGSYSTEM_CONFIG`)
+   * < environment. Nested keys are set from the environment as `TRADINGSYSTEM__SERVICES__GATEWAY__PORT=8080`
+   * (segments match keys ignoring case, `-` and `_`: `BODY_LIMIT_BYTES` is `bodyLimitBytes`); values are JSON when they parse
+   * as JSON, text otherwise. Any bad value throws a ConfigError naming the key.
+   */
+  function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): Config {
+    const raw = readConfigFile(env, cwd);
+    applyEnvOverrides(raw, env, schema);
+    raw.home = path.resolve(
+      cwd,
+      env.TRADINGSYSTEM_HOME ?? (typeof raw.home === 'string' ? raw.home : './data'),
     );
+
+    if (!validate(raw)) {
+      const first = validate.errors?.[0];
+      const { field, message } = first ? describe(first) : { field: '(root)', message: 'invalid config' };
+      throw new ConfigError(field, `invalid config: ${message}`);
+    }
+    const config = raw as unknown as Config;
+    config.deploy.dir = path.resolve(cwd, config.deploy.dir);
+    checkTimeZone(config.timezone);
+    checkPorts(config);
+    checkTrustedProxies(config);
+    checkNotify(config);
+    checkHttp(config);
+    for (const name of SERVICE_NAMES) services[name].settle?.(config, cwd);
+    return config;
+  }
+
+  return { schema, loadConfig };
+}
+
+function checkTimeZone(timezone: string): void {
+  try {
+    assertTimeZone(timezone);
+  } catch {
+    throw new ConfigError('timezone', `invalid config: timezone '${timezone}' is not a known time zone`);
   }
   // Intraday bars are cut on UTC hours (domain/bars.ts): local hours only in a whole-hour zone.
-  if (!isWholeHourZone(config.timezone)) {
+  if (!isWholeHourZone(timezone)) {
     throw new ConfigError(
       'timezone',
-      `invalid config: timezone '${config.timezone}' is not a whole number of hours from UTC, which intraday bars need`,
+      `invalid config: timezone '${timezone}' is not a whole number of hours from UTC, which intraday bars need`,
     );
   }
-  checkPorts(config);
-  checkTrustedProxies(config);
-  checkNotify(config);
-  checkHttp(config);
-  return config;
 }
 
 /** The config file in use: `TRADINGSYSTEM_CONFIG`, or `tradingsystem.config.json` in the working directory. */
@@ -707,11 +557,11 @@ function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): Record<string, unk
   return parsed as Record<string, unknown>;
 }
 
-function applyEnvOverrides(target: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+function applyEnvOverrides(target: Record<string, unknown>, env: NodeJS.ProcessEnv, root: TSchema): void {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const segments = name.slice(ENV_PREFIX.length).split('__');
-    let schema: TSchema | undefined = ConfigSchema;
+    let schema: TSchema | undefined = root;
     let node = target;
     const keys: string[] = [];
     for (const [i, segment] of segments.entries()) {
@@ -746,10 +596,12 @@ function parseEnvValue(value: string): unknown {
   }
 }
 
+/** Every service section with `trustedProxies`: each entry an address or CIDR the parser takes. */
 function checkTrustedProxies(config: Config): void {
-  for (const name of ['gateway', 'stream'] as const) {
+  for (const [name, service] of Object.entries(config.services)) {
+    if (!('trustedProxies' in service)) continue;
     try {
-      void new AddressList(config.services[name].trustedProxies);
+      void new AddressList(service.trustedProxies);
     } catch (err) {
       const key = `services.${name}.trustedProxies`;
       throw new ConfigError(key, `invalid config: ${key}: ${(err as Error).message}`);
@@ -785,19 +637,11 @@ function checkPorts(config: Config): void {
 }
 
 /** Limits that only make sense together (Node refuses headers slower than the whole request). */
-function checkHttp(config: Config): void {
-  const { http, services } = config;
+function checkHttp({ http }: Config): void {
   if (http.headersTimeoutMs > http.requestTimeoutMs) {
     throw new ConfigError(
       'http.headersTimeoutMs',
       `invalid config: http.headersTimeoutMs ${http.headersTimeoutMs} must not exceed http.requestTimeoutMs ${http.requestTimeoutMs}`,
-    );
-  }
-  // Every stream client is a connection: the cap must leave room for them and for plain requests.
-  if (services.stream.maxClients >= http.maxConnections) {
-    throw new ConfigError(
-      'http.maxConnections',
-      `invalid config: http.maxConnections ${http.maxConnections} must exceed services.stream.maxClients ${services.stream.maxClients}`,
     );
   }
 }

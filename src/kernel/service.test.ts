@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Type from 'typebox';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from './config.js';
+import { loadConfig } from '../config.js';
 import { AppError } from './errors.js';
 import { buildService, type HealthCheckResult } from './service.js';
 

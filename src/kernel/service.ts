@@ -9,7 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Histogram } from 'prom-client';
 import { type Clock, systemClock } from './clock.js';
-import { type Config, ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import { diskHealth, diskState, registerDiskMetrics } from './disk.js';
 import { AppError, CODE, type ErrorEnvelope, fail } from './errors.js';
 import { addUpgradeGuard } from './feed/upgrade.js';
@@ -384,12 +384,13 @@ export function toEnvelope(err: unknown, requestId: string): { status: number; e
 const answerOf = (err: AppError) => ({ status: err.status, envelope: err.toEnvelope() });
 
 /**
- * Runs one service as this process: loads and validates config (a bad value exits 2 naming the
- * key), listens on the configured address, and shuts down in order on SIGTERM/SIGINT or when the
+ * Runs one service as this process: loads and validates config with `loadConfig` (the system's,
+ * from src/config.ts; a bad value exits 2 naming the key), listens on the configured address, and shuts down in order on SIGTERM/SIGINT or when the
  * supervisor that started it goes away.
  */
 export async function runService(
   def: ServiceDefinition,
+  loadConfig: () => Config,
   opts: { console?: boolean } = {},
 ): Promise<ServiceContext> {
   let config: Config;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../../config.js';
 import { buildService } from '../service.js';
 import { FeedClient, type FeedClientOptions, type FeedClientState } from './client.js';
 import { MemoryFeedHistory } from './memory-history.js';

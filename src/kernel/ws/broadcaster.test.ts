@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../../config.js';
 import { buildService } from '../service.js';
 import { Broadcaster, type BroadcasterOptions, Peer } from './broadcaster.js';
 

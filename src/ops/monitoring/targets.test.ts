@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../../kernel/config.js';
+import { loadConfig } from '../../config.js';
 import { PROJECT_DIR } from '../deploy/release.js';
 import { prometheusConfigFor, scrapeTargets, writeTargets } from './targets.js';
 

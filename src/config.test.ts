@@ -2,7 +2,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigSchema, loadConfig } from './config.js';
+import { ConfigError, SERVICE_NAMES } from './kernel/config.js';
+import { dataCaptureConfig } from './services/data-capture/config.js';
+import { docsConfig } from './services/docs/config.js';
+import { gatewayConfig } from './services/gateway/config.js';
+import { ideaBankConfig } from './services/idea-bank/config.js';
+import { orderManagerConfig } from './services/order-manager/config.js';
+import { streamConfig } from './services/stream/config.js';
 
 const dir = () => mkdtempSync(path.join(os.tmpdir(), 'ts-config-'));
 
@@ -26,6 +33,28 @@ function expectConfigError(fn: () => unknown, key: string): ConfigError {
 }
 
 describe('config', () => {
+  it('composes each service section from the service’s own config.ts, in SERVICE_NAMES order', () => {
+    const sections = (ConfigSchema.properties.services as unknown as { properties: Record<string, unknown> })
+      .properties;
+    expect(Object.keys(sections)).toEqual([...SERVICE_NAMES]);
+    expect(sections).toEqual({
+      'data-capture': dataCaptureConfig.schema,
+      'order-manager': orderManagerConfig.schema,
+      stream: streamConfig.schema,
+      gateway: gatewayConfig.schema,
+      'idea-bank': ideaBankConfig.schema,
+      docs: docsConfig.schema,
+    });
+  });
+
+  it('keeps every default, and the order of the keys, as they were (a change shows in the snapshot)', () => {
+    const cwd = dir();
+    const text = JSON.stringify(loadConfig({ env: {}, cwd }), null, 1)
+      .split(cwd)
+      .join('<cwd>');
+    expect(text).toMatchSnapshot();
+  });
+
   it('has the ops summary defaults with no file and no env', () => {
     const cwd = dir();
     const c = loadConfig({ env: {}, cwd });
