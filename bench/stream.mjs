@@ -112,7 +112,7 @@ async function measure(name, target, durationS) {
 
 async function oursTarget() {
   const { FeedServer } = await import(pathToFileURL(path.join(DIST, 'kernel', 'feed', 'index.js')).href);
-  const { loadConfig } = await import(pathToFileURL(path.join(DIST, 'kernel', 'config.js')).href);
+  const { loadConfig } = await import(pathToFileURL(path.join(DIST, 'config.js')).href);
   const { buildService } = await import(pathToFileURL(path.join(DIST, 'kernel', 'service.js')).href);
   const { streamService } = await import(
     pathToFileURL(path.join(DIST, 'services', 'stream', 'service.js')).href
