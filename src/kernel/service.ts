@@ -385,8 +385,8 @@ const answerOf = (err: AppError) => ({ status: err.status, envelope: err.toEnvel
 
 /**
  * Runs one service as this process: loads and validates config with `loadConfig` (the system's,
- * from src/config.ts; a bad value exits 2 naming the key), listens on the configured address, and shuts down in order on SIGTERM/SIGINT or when the
- * supervisor that started it goes away.
+ * from src/config.ts; a bad value exits 2 naming the key), listens on the configured address, and
+ * shuts down in order on SIGTERM/SIGINT or when the supervisor that started it goes away.
  */
 export async function runService(
   def: ServiceDefinition,

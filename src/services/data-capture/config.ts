@@ -1,7 +1,10 @@
 import Type, { type Static } from 'typebox';
 import { address, type ServiceConfigSection, section } from '../../kernel/config.js';
 
-/** `services.data-capture`: the capture of market data: where it listens, the broker, the journal, recovery and Parquet. */
+/**
+ * `services.data-capture`: the capture of market data: where it listens, the broker, the journal,
+ * recovery and Parquet.
+ */
 const DataCaptureConfigSchema = Type.Object(
   {
     ...address(5050),

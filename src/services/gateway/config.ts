@@ -1,7 +1,10 @@
 import Type, { type Static } from 'typebox';
 import { address, type ServiceConfigSection, section, TrustedProxy } from '../../kernel/config.js';
 
-/** `services.gateway`: the front door: upstream timeouts, rate limits, sessions, allowed hosts and origins, proxies. */
+/**
+ * `services.gateway`: the front door: upstream timeouts, rate limits, sessions, allowed hosts and
+ * origins, proxies.
+ */
 const GatewayConfigSchema = Type.Object(
   {
     ...address(8000),

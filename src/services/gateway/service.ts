@@ -93,7 +93,15 @@ export const gatewayService: ServiceDefinition = {
       onRequest: metricsGuard(readMetricsToken(gw.metricsTokenFile, config.home)),
     });
     await registerOpenApi(app);
+    const proxy = {
+      timeoutMs: gw.upstreamTimeoutMs,
+      maxBufferedBytes: gw.maxBufferedAnswerBytes,
+      logger,
+      metrics: gatewayMetrics(metrics.registry),
+      internalHeaders: internalHeadersOf(ctx.internalToken),
+    };
 
+    // The REST API: one plugin, so its default role, account check and refusal apply to it alone.
     const restApi = async (api: App) => {
       adminByDefault(api);
       if (keysRefusal) {
@@ -104,13 +112,6 @@ export const gatewayService: ServiceDefinition = {
         });
         return;
       }
-      const proxy = {
-        timeoutMs: gw.upstreamTimeoutMs,
-        maxBufferedBytes: gw.maxBufferedAnswerBytes,
-        logger,
-        metrics: gatewayMetrics(metrics.registry),
-        internalHeaders: internalHeadersOf(ctx.internalToken),
-      };
       const orderManager = upstreamOf(config.services, 'order-manager');
       registerAccountCheck(api, keys, config.services['order-manager'].account, orderManager, proxy);
       registerOpenApiDocument(api);
