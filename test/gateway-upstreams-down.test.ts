@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, type JsonBody, type Running, spawnCli, tempHome, waitFor } from './helpers/cli.js';
+import { freePorts, type JsonBody, type Running, spawnCli, tempHome, waitFor } from './helpers/cli.js';
 
 /**
  * The real services as separate processes (no supervisor, so nothing restarts behind the test's
@@ -23,13 +23,24 @@ const ports: Record<string, number> = {};
 const running = new Map<string, Running>();
 let env: NodeJS.ProcessEnv = {};
 
+/** Started and answering /health; one that exits first, or never answers, fails with its output. */
 async function startService(name: string): Promise<void> {
-  running.set(name, spawnCli(['run', name], env));
-  await waitFor(
+  const run = spawnCli(['run', name], env);
+  running.set(name, run);
+  const up = waitFor(
     `${name} up`,
     async () => (await fetch(`http://127.0.0.1:${ports[name]}/health`)).status < 500,
     30_000,
   );
+  const exited = run.exited.then((code) => {
+    throw new Error(`${name} exited with ${code} before answering`);
+  });
+  exited.catch(() => {}); // once it is up, the test's own kill later is no failure
+  try {
+    await Promise.race([up, exited]);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${name} said:\n${run.output().slice(-4_000)}`);
+  }
 }
 
 async function kill(name: string): Promise<void> {
@@ -45,7 +56,12 @@ afterAll(async () => {
 
 describe('gateway with its upstreams killed in turn', () => {
   it('names the dead upstream in a quick 503, keeps serving the others, and recovers when it is back', async () => {
-    for (const name of [...UPSTREAMS, 'gateway']) ports[name] = await freePort();
+    // Picked together: one at a time, the OS may hand out a port twice, and the clash stops a service.
+    const names = [...UPSTREAMS, 'gateway'];
+    const picked = await freePorts(names.length);
+    names.forEach((name, i) => {
+      ports[name] = picked[i] as number;
+    });
     env = {
       ...process.env,
       TRADINGSYSTEM_HOME: home,
