@@ -51,7 +51,7 @@ declare module '../../kernel/config.js' {
 
 export const streamConfig: ServiceConfigSection = {
   schema: StreamConfigSchema,
-  // Every stream client is a connection: the service's cap must leave room for them and for plain requests.
+  // Every stream client is a connection: the per-service cap must leave room for them and requests.
   settle({ http, services }) {
     if (services.stream.maxClients >= http.maxConnections) {
       throw new ConfigError(
