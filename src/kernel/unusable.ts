@@ -1,5 +1,5 @@
 import { type AppError, type ErrorCode, fail } from './errors.js';
-import type { ServiceContext } from './service.js';
+import type { App, ServiceContext } from './service.js';
 
 /** The handbook page for a data file that cannot be used (journal, keys, subscriptions, checkpoint). */
 export const DATA_FILE_RUNBOOK = 'runbooks/data-file-unusable';
@@ -46,4 +46,14 @@ export function reportUnusable(
   ctx.addHealthCheck(check, () => ({ status: 'down', detail: told, file: shown, runbook: opts.runbook }));
   return () =>
     fail[opts.code](`${shown} cannot be used: ${told}`, { file: shown, reason: told, runbook: opts.runbook });
+}
+
+/**
+ * An API that cannot work without the file: `api` (its plugin's instance) registers no routes, and
+ * its not-found handler answers every request under its prefix with the refusal.
+ */
+export function refuseEveryRequest(api: App, refusal: () => AppError): void {
+  api.setNotFoundHandler(async () => {
+    throw refusal();
+  });
 }

@@ -8,7 +8,7 @@ import { UnusableFileError } from '../../kernel/durable-file.js';
 import { type AppError, CODE, fail } from '../../kernel/errors.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { App, ServiceDefinition } from '../../kernel/service.js';
-import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
+import { DATA_FILE_RUNBOOK, refuseEveryRequest, reportUnusable } from '../../kernel/unusable.js';
 import { registerAccountCheck } from './accounts.js';
 import { Authenticator, adminByDefault, registerAuth } from './auth.js';
 import { registerCompatRoutes } from './compat.js';
@@ -104,14 +104,8 @@ export const gatewayService: ServiceDefinition = {
     // The REST API: one plugin, so its default role, account check and refusal apply to it alone.
     const restApi = async (api: App) => {
       adminByDefault(api);
-      if (keysRefusal) {
-        // No key can be checked: the API has no routes, and every request under it gets the refusal.
-        const refusal = keysRefusal;
-        api.setNotFoundHandler(async () => {
-          throw refusal();
-        });
-        return;
-      }
+      // No key can be checked: the API has no routes, and every request under it gets the refusal.
+      if (keysRefusal) return refuseEveryRequest(api, keysRefusal);
       const orderManager = upstreamOf(config.services, 'order-manager');
       registerAccountCheck(api, keys, config.services['order-manager'].account, orderManager, proxy);
       registerOpenApiDocument(api);

@@ -12,7 +12,7 @@ import { ROLE_HEADER } from '../../kernel/auth/role-header.js';
 import { CODE, fail, notFound } from '../../kernel/errors.js';
 import { Gauge } from '../../kernel/metrics.js';
 import type { App, ServiceDefinition } from '../../kernel/service.js';
-import { reportUnusable } from '../../kernel/unusable.js';
+import { refuseEveryRequest, reportUnusable } from '../../kernel/unusable.js';
 import { fingerprint, type NewIdeaFields, replay } from './idempotency.js';
 import {
   CreateIdeaBody,
@@ -124,12 +124,7 @@ export const ideaBankService: ServiceDefinition = {
     // answers every request with the refusal.
     void app.register(
       async (api: App) => {
-        if (refusal) {
-          api.setNotFoundHandler(async () => {
-            throw refusal();
-          });
-          return;
-        }
+        if (refusal) return refuseEveryRequest(api, refusal);
         api.get('/items', { schema: { querystring: ListQuery } }, async (req) => {
           const { matching, page } = listIdeas(sortedBy(req.query.sort), req.query);
           return { success: true, count: page.length, total: matching, data: page };

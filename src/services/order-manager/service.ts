@@ -12,7 +12,7 @@ import { FeedServer } from '../../kernel/feed/index.js';
 import { FEED_PATHS } from '../../kernel/feed/paths.js';
 import { internalHeadersOf } from '../../kernel/internal-auth.js';
 import type { App, ServiceContext, ServiceDefinition } from '../../kernel/service.js';
-import { DATA_FILE_RUNBOOK, reportUnusable } from '../../kernel/unusable.js';
+import { DATA_FILE_RUNBOOK, refuseEveryRequest, reportUnusable } from '../../kernel/unusable.js';
 import { OrderEngine } from './engine.js';
 import { MarketPrices } from './market-prices.js';
 import { createOrderManagerMetrics } from './metrics.js';
@@ -81,14 +81,7 @@ function serveJournalDown(ctx: ServiceContext, err: UnusableFileError): void {
     },
   );
   // The API plugin without its routes: every /api request is answered with the refusal.
-  void ctx.app.register(
-    async (api: App) => {
-      api.setNotFoundHandler(async () => {
-        throw refusal();
-      });
-    },
-    { prefix: '/api' },
-  );
+  void ctx.app.register(async (api: App) => refuseEveryRequest(api, refusal), { prefix: '/api' });
 }
 
 const JOURNAL_RETRY_MS = 5_000;
