@@ -30,7 +30,7 @@ async function start(home: string) {
   });
   let sim: SimBrokerAdapter | undefined;
   const service = createOrderManagerService({
-    broker: (cfg, clock, venueFile): Broker => {
+    broker: (cfg, clock, { venueFile }): Broker => {
       sim = new SimBrokerAdapter({
         ...simOptionsFromConfig(cfg),
         clock,

@@ -93,7 +93,7 @@ async function start(opts: { home?: string; latencyMs?: number; ackTimeoutMs?: n
   });
   let conn: TestConnection | undefined;
   const service = createOrderManagerService({
-    broker: (cfg, clock, venueFile): Broker => {
+    broker: (cfg, clock, { venueFile }): Broker => {
       const sim = new SimBrokerAdapter({
         ...simOptionsFromConfig(cfg),
         clock,

@@ -83,7 +83,7 @@ async function start(home: string, clock: Clock) {
   });
   expect(config.timezone).toBe(ZONE);
   const service = createOrderManagerService({
-    broker: (cfg, brokerClock, venueFile): Broker => {
+    broker: (cfg, brokerClock, { venueFile }): Broker => {
       const sim = new SimBrokerAdapter({ ...simOptionsFromConfig(cfg), clock: brokerClock, venueFile });
       return {
         marketData: sim,

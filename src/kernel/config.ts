@@ -143,6 +143,31 @@ const SimSchema = Type.Object(
   section,
 );
 
+/**
+ * Nelogica's ProfitDLL, the production broker (`services.data-capture.broker: profitdll`): data-capture
+ * logs in for market data, the order manager with routing. The login secrets are never in config:
+ * they come from `credentialsFile` or the environment (PROFITDLL_ACTIVATION_KEY, PROFITDLL_USER,
+ * PROFITDLL_PASSWORD, PROFITDLL_ROUTING_PASSWORD).
+ */
+const ProfitDllSchema = Type.Object(
+  {
+    /** The DLL: a path, or a name the system's loader finds (`ProfitDLL64.dll` beside the program). */
+    library: Type.String({ minLength: 1, default: 'ProfitDLL64.dll' }),
+    /**
+     * A file of `NAME=value` lines with the four names above; on POSIX it must not be readable by
+     * group or others. Without it, the environment is read.
+     */
+    credentialsFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** The broker's id of the traded account (services.order-manager.account); 0: as the DLL reports it. */
+    brokerId: Type.Integer({ minimum: 0, default: 0 }),
+    /** A history request not finished within this fails; backfill asks again later. */
+    historyTimeoutMs: Type.Integer({ minimum: 1_000, maximum: 3_600_000, default: 120_000 }),
+    /** DLLFinalize not returned within this: the adapter gives up waiting and reports it. */
+    finalizeTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 15_000 }),
+  },
+  section,
+);
+
 /** What the supervisor can notify about by itself (`notify.events`). */
 export const NOTIFY_EVENT_KINDS = [
   'broker-escalation',
@@ -310,6 +335,7 @@ const PROCESS_SECTIONS = {
   ),
   instruments: Type.Array(InstrumentSchema, { minItems: 1, default: DEFAULT_INSTRUMENTS }),
   sim: SimSchema,
+  profitdll: ProfitDllSchema,
 };
 
 /** The operations kit's sections: backups, deploys, the OS service, notifications, monitoring, SLOs, the supervisor. */

@@ -15,6 +15,8 @@ export const SECRET_KEYS = [
   'apiKey',
   'api_key',
   'activationKey',
+  'routingPassword',
+  'Password',
   'authorization',
   'cookie',
   'x-api-key',

@@ -14,13 +14,14 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { IS_WINDOWS } from '../kernel/platform.js';
 
 /**
  * Every difference between Linux and Windows that deploys and the OS service meet, in one place:
  * how the `current` release pointer is kept, how a process's command line is read, which tar
  * program packs a release, and which service manager starts the supervisor at boot.
  */
-export const IS_WINDOWS = process.platform === 'win32';
+export { IS_WINDOWS };
 
 /** The name of the pointer to the current release inside the releases folder. */
 export const POINTER = 'current';

@@ -1,6 +1,9 @@
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { Registry } from '../../kernel/metrics.js';
 import type { ExecutionClient, MarketDataClient } from '../../ports/broker.js';
+import { createProfitDllBroker } from './profitdll/index.js';
 import { createSimBroker, type FaultKind } from './sim/index.js';
 
 /** What only the simulator offers: ground truth and fault injection, for tests and drills. */
@@ -26,13 +29,23 @@ export interface Broker {
 export interface BrokerOptions {
   /** The simulated venue's file: routing processes pass it so orders and fills survive restarts. */
   venueFile?: string;
+  /** ProfitDLL: where routing keeps which of the DLL's orders are ours. */
+  orderLinksFile?: string;
+  logger?: Logger;
+  registry?: Registry;
 }
 
-/** The configured broker adapter: the simulator (default), replay or ProfitDLL. */
+/** The configured broker adapter: the simulator (default) or ProfitDLL; replay is not built yet. */
 export function createBroker(config: Config, clock: Clock, opts: BrokerOptions = {}): Broker {
   const kind = config.services['data-capture'].broker;
+  if (kind === 'profitdll') {
+    const { marketData, execution, marketOpen } = createProfitDllBroker(config, opts);
+    return { marketData, execution, marketOpen, sim: null };
+  }
   if (kind !== 'sim') {
-    throw new Error(`services.data-capture.broker '${kind}' is not available in this build yet; use 'sim'`);
+    throw new Error(
+      `services.data-capture.broker '${kind}' is not available in this build yet; use 'sim' or 'profitdll'`,
+    );
   }
   const sim = createSimBroker(config, {
     clock,

@@ -151,7 +151,7 @@ export const dataCaptureService: ServiceDefinition = {
     });
     feed.attach(ctx.app, FEED_PATHS.market);
 
-    const broker = createBroker(config, clock);
+    const broker = createBroker(config, clock, { logger, registry: ctx.metrics.registry });
     const subscriptions = new SubscriptionList(config.home);
     const configured = settings.subscriptions.filter((t) => instruments.has(t));
     /** Set while the subscriptions file cannot be used: every change is refused with it. */

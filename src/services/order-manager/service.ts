@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type Broker, createBroker } from '../../adapters/broker/factory.js';
+import { type Broker, type BrokerOptions, createBroker } from '../../adapters/broker/factory.js';
 import { OrderJournal } from '../../adapters/storage/order-journal.js';
 import type { JournalEvent } from '../../domain/order-events.js';
 import { positionSnapshot, sessionKeyAt, startSession } from '../../domain/positions.js';
@@ -37,7 +37,7 @@ export const ORDER_FEED_RING = 4_096;
  * positions and P&L, all of it journaled in SQLite before it is acknowledged and rebuilt from the
  * journal at start, with an audit trail and a resumable event feed.
  */
-export type BrokerFactory = (config: Config, clock: Clock, venueFile: string) => Broker;
+export type BrokerFactory = (config: Config, clock: Clock, opts: BrokerOptions) => Broker;
 
 export interface OrderManagerOptions {
   /** Tests wrap the broker (a connection that loses news); the default is `createBroker`. */
@@ -64,7 +64,7 @@ export const createOrderManagerService = (opts: OrderManagerOptions = {}): Servi
   },
 });
 
-const defaultBroker: BrokerFactory = (config, clock, venueFile) => createBroker(config, clock, { venueFile });
+const defaultBroker: BrokerFactory = createBroker;
 
 export const orderManagerService = createOrderManagerService();
 
@@ -130,7 +130,12 @@ function wire(
     internalHeadersOf(ctx.internalToken),
   );
   // The simulated venue keeps its orders and fills on disk: it outlives our restarts, as a broker does.
-  const broker = makeBroker(config, clock, path.join(config.home, 'sim', 'venue.sqlite'));
+  const broker = makeBroker(config, clock, {
+    venueFile: path.join(config.home, 'sim', 'venue.sqlite'),
+    orderLinksFile: path.join(config.home, 'db', 'profitdll-orders.jsonl'),
+    logger,
+    registry: ctx.metrics.registry,
+  });
 
   const feed = new FeedServer<JournalEvent>({
     name: 'orders',
