@@ -57,6 +57,7 @@ beforeAll(() => {
     file,
     path.join(ROOT, 'test', 'fixtures', 'profitdll-fake', 'fake.c'),
     '-lpthread',
+    '-lm',
   ]);
   dll = loadProfitDll(file);
   const lib = koffi.load(file);

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import koffi from 'koffi';
 import { ROOT, tempHome } from './cli.js';
@@ -15,6 +16,7 @@ export function buildFakeProfitDll(): string {
     file,
     path.join(ROOT, 'test', 'fixtures', 'profitdll-fake', 'fake.c'),
     '-lpthread',
+    '-lm',
   ]);
   return file;
 }
@@ -63,5 +65,39 @@ export function fakeControls(file: string) {
       price: number,
       qty: number,
     ) => number,
+  };
+}
+
+/** One line command to the fake's control port (FAKEPROFIT_CONTROL_PORT) in another process. */
+export function fakeCommand(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(5_000, () => socket.destroy(new Error(`no reply to '${line}'`)));
+    socket.on('connect', () => socket.write(`${line}\n`));
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+      if (reply.endsWith('\n')) {
+        socket.end();
+        resolve(reply.trimEnd());
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** The fake's tape as the exchange printed it: trade n of a ticker, computed by the fake itself. */
+export function tapeOf(file: string) {
+  const lib = koffi.load(file);
+  const tapeTrade = lib.func(
+    'void FakeProfit_TapeTrade(const char *t, double rate, int64 start, uint32 n, _Out_ int64 *at, _Out_ double *price, _Out_ int64 *qty)',
+  );
+  return (ticker: string, rate: number, startMs: number, n: number) => {
+    const at = [0];
+    const price = [0];
+    const qty = [0];
+    tapeTrade(ticker, rate, startMs, n, at, price, qty);
+    return { ts: Number(at[0]), price: price[0] as number, qty: Number(qty[0]) };
   };
 }

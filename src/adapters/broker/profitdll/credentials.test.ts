@@ -26,12 +26,18 @@ describe('ProfitDLL credentials', () => {
   it('come from a file only its owner can read, and a missing one is named without any value', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ts-creds-'));
     const file = path.join(dir, 'creds');
-    writeFileSync(file, '# desk 3\nPROFITDLL_ACTIVATION_KEY=key\nPROFITDLL_USER=me\nPROFITDLL_PASSWORD=a=b\n', {
-      mode: 0o600,
-    });
+    writeFileSync(
+      file,
+      '# desk 3\nPROFITDLL_ACTIVATION_KEY=key\nPROFITDLL_USER=me\nPROFITDLL_PASSWORD=a=b\n',
+      {
+        mode: 0o600,
+      },
+    );
     expect(readCredentials(file, false, {})).toMatchObject({ activationKey: 'key', password: 'a=b' });
     chmodSync(file, 0o644);
-    expect(() => readCredentials(file, false, {})).toThrow(/may be read by group or others \(mode 0644\); chmod 600 it/);
+    expect(() => readCredentials(file, false, {})).toThrow(
+      /may be read by group or others \(mode 0644\); chmod 600 it/,
+    );
     expect(() => readCredentials(path.join(dir, 'none'), false, {})).toThrow(/cannot be read \(ENOENT\)/);
   });
 });

@@ -225,7 +225,8 @@ export class ProfitDllMarketData implements MarketDataClient {
             this.emit({ type: 'market', state: 'connecting' });
             return;
           default:
-            this.ready = false;
+            // Connecting again: whatever we had subscribed is asked for again once connected.
+            this.lost();
             this.emit({ type: 'market', state: 'connecting' });
         }
     }
