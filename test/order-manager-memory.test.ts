@@ -41,6 +41,7 @@ async function start(home: string) {
         marketData: sim,
         execution: sim,
         sim: null,
+        library: null,
         marketOpen: (s, now) => sim?.tape.isOpen(s, now) ?? false,
       };
     },

@@ -101,7 +101,13 @@ async function start(opts: { home?: string; latencyMs?: number; ackTimeoutMs?: n
         latencyMs: opts.latencyMs ?? 0,
       });
       conn = new TestConnection(sim);
-      return { marketData: sim, execution: conn, sim: null, marketOpen: (s, now) => sim.tape.isOpen(s, now) };
+      return {
+        marketData: sim,
+        execution: conn,
+        sim: null,
+        library: null,
+        marketOpen: (s, now) => sim.tape.isOpen(s, now),
+      };
     },
   });
   const ctx = await buildService(service, { config });

@@ -89,6 +89,7 @@ async function start(home: string, clock: Clock) {
         marketData: sim,
         execution: losingSim(sim),
         sim: null,
+        library: null,
         marketOpen: (s, now) => sim.tape.isOpen(s, now),
       };
     },

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -296,8 +296,26 @@ describe('ProfitDLL adapter: routing', () => {
       { tradeId: `${d}#50`, qty: 50, price: 32, ts: expect.any(Number) },
     ]);
     expect(await restarted.execution.openOrders('FAKE-001')).toEqual([]);
+
+    // Killed between SendOrder and the DLL naming the order: only the request was written. The
+    // order is found again by what it asked for, under its clientOrderId, and linked for good.
+    const intentOnly = path.join(after.home, 'intent-only.jsonl');
+    const intent = readFileSync(linksFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"t":"intent"') && l.includes('"c":"c-d"'));
+    writeFileSync(intentOnly, `${intent.join('\n')}\n`);
     await restarted.execution.disconnect();
     restarted.execution.close();
+    const third = createProfitDllBroker(after.config, { orderLinksFile: intentOnly });
+    const thirdEvents: BrokerEvent[] = [];
+    third.execution.listenExecution({ onEvent: (e) => thirdEvents.push(e), onOrderUpdate: () => {} });
+    await third.execution.connect();
+    await waitFor('routing, third', () => thirdEvents.some((e) => e.type === 'routing' && e.connected));
+    const found = (await third.execution.orderReports('FAKE-001', 0)).filter((r) => r.brokerOrderId === d);
+    expect(found.map((r) => r.clientOrderId)).toEqual(['c-d']);
+    expect(readFileSync(intentOnly, 'utf8')).toContain(`{"t":"link","c":"c-d","id":"${d}"}`);
+    await third.execution.disconnect();
+    third.execution.close();
     expect(readFileSync(linksFile, 'utf8')).not.toContain('sign-pass');
   }, 60_000);
 });

@@ -127,6 +127,28 @@ describe('data-capture on ProfitDLL (the fake DLL in C)', () => {
     const last = trades.data[0];
     expect(last?.price).toBe(s.tapeTrade('PETR4', last?.tradeId ?? 0).price);
 
+    // check-connection shows the DLL's own states beside ours; nothing shows a secret.
+    const check = await runCli(['check-connection'], s.env);
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/broker session\s+Active/);
+    expect(check.stdout).toMatch(
+      /ProfitDLL\s+login LOGIN_CONNECTED · routing - · market MARKET_CONNECTED · activation CONNECTION_ACTIVATE_VALID/,
+    );
+    expect(check.stdout).toMatch(/market MARKET_CONNECTING\n.*market MARKET_CONNECTED/);
+    const metrics = await fetch(`${s.base}/metrics`).then((r) => r.text());
+    expect(
+      Number(/tradingsystem_profitdll_callbacks_total\{kind="trade"\} (\d+)/.exec(metrics)?.[1]),
+    ).toBeGreaterThan(0);
+    expect(metrics).toMatch(/tradingsystem_profitdll_state\{type="market"\} 4/);
+    const seen = [
+      check.stdout,
+      metrics,
+      await fetch(`${s.base}/health`).then((r) => r.text()),
+      JSON.stringify(await s.status()),
+    ].join('\n');
+    for (const secret of ['key-123', 's3cret-pass', 'sign-pass', 'trader@example.com'])
+      expect(seen).not.toContain(secret);
+
     // The DLL drops market data: our state leaves Active, and on its return we subscribe again
     // (the fake forgets subscriptions) and fetch what printed meanwhile from GetHistoryTrades.
     expect(await s.command('disconnect')).toBe('ok');
@@ -152,17 +174,25 @@ describe('data-capture on ProfitDLL (the fake DLL in C)', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     const restartedBy = Date.now();
     await caughtUp(s, restartedBy);
+    const gaps = (await s.gaps()).data;
     expect((await supervisors.stop()).code).toBe(0);
+    expect(
+      gaps.filter((g) => g.state !== 'filled'),
+      'every gap filled from history, none skipped',
+    ).toEqual([]);
 
     const numbers = await tradeNumbersInParquet(s.home);
     for (const { ticker } of TAPE) {
       const n = numbers[ticker];
       expect(n, ticker).toBeDefined();
       expect(n?.max, ticker).toBeGreaterThanOrEqual(s.printed(ticker, restartedBy));
-      expect(n, ticker).toEqual({ rows: n?.max, distinct: n?.max, min: 1, max: n?.max });
       const rows = await duck(
         `SELECT trade_id, epoch_ms(ts)::DOUBLE AS ts, price, qty FROM read_parquet('${s.home}/parquet/trades/*/*/*.parquet', hive_partitioning = true, union_by_name = true) WHERE ticker = '${ticker}' ORDER BY trade_id`,
       );
+      const held = new Set(rows.map((r) => Number(r.trade_id)));
+      const lost = Array.from({ length: n?.max ?? 0 }, (_, i) => i + 1).filter((id) => !held.has(id));
+      expect(lost, `${ticker}: trades not captured; gaps ${JSON.stringify(gaps)}`).toEqual([]);
+      expect(n, ticker).toEqual({ rows: n?.max, distinct: n?.max, min: 1, max: n?.max });
       const wrong = rows.filter((r) => {
         const printed = s.tapeTrade(ticker, Number(r.trade_id));
         return (

@@ -82,6 +82,13 @@ describe('planOrder', () => {
     expect(plan.mismatch).toBeUndefined();
   });
 
+  it('acknowledges an order it holds unacknowledged before the fills the broker made of it, so it has the broker id', () => {
+    const plan = planOrder(order('PENDING_NEW'), report({ status: 'FILLED', fills: [fill(1, 3)] }));
+    expect(types(plan.events)).toEqual(['accepted', 'filled']);
+    expect(plan.events[0]).toEqual({ type: 'accepted', ts: T0 + 100, brokerOrderId: 'B-1' });
+    expect(plan.mismatch).toBeUndefined();
+  });
+
   it('plans a replace we never heard of before its fills (REPLACED with and without fills)', () => {
     const replaced = report({
       status: 'REPLACED',

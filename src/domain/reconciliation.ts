@@ -88,6 +88,12 @@ export function planOrder(order: Order, report: BrokerOrderReport): OrderPlan {
     });
     return err ? mismatch('status', err) : { events };
   }
+  // Fills of an order whose acknowledgement never reached us (a kill in between): it is
+  // acknowledged first, so it carries the broker's id like any other.
+  if (missing.length > 0 && current.status === 'PENDING_NEW') {
+    const err = push({ type: 'accepted', ts, brokerOrderId: report.brokerOrderId });
+    if (err) return mismatch('status', `broker reports fills of an order we hold unacknowledged: ${err}`);
+  }
   for (const f of missing) {
     const type = current.filledQty + f.qty >= current.quantity ? 'filled' : 'partially_filled';
     const err = push({ type, ...f });

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
-import { fsyncPath } from './fs.js';
+import { syncFolder } from './platform.js';
 
 /**
  * A data file exists but cannot be used (unreadable, corrupt, inconsistent). It is never
@@ -94,6 +94,6 @@ export class DurableJsonFile<T> implements Adapter<T> {
     }
     await handle.close();
     await rename(tmp, this.file);
-    fsyncPath(dir);
+    syncFolder(dir);
   }
 }

@@ -1,9 +1,13 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { syncFolder } from './platform.js';
 
-/** fsyncs a file or a folder (a folder: so a rename or a new file in it survives a power cut). */
-export function fsyncPath(target: string): void {
-  const fd = openSync(target, 'r');
+/**
+ * fsyncs a file (a folder: `syncFolder`, which differs on Windows). Opened for writing: Windows
+ * flushes only a handle that may write (EPERM otherwise).
+ */
+export function fsyncFile(target: string): void {
+  const fd = openSync(target, 'r+');
   try {
     fsyncSync(fd);
   } finally {
@@ -16,11 +20,11 @@ export function writeFileDurably(file: string, data: string, mode = 0o600): void
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, data, { mode });
-    fsyncPath(tmp);
+    fsyncFile(tmp);
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
   }
-  fsyncPath(path.dirname(file));
+  syncFolder(path.dirname(file));
 }

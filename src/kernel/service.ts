@@ -31,6 +31,7 @@ import {
   truncateUrl,
 } from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
+import { SHUTDOWN_MESSAGE } from './platform.js';
 import { compileRequestValidator, describe, MAX_JSON_DEPTH, tooDeep } from './validation.js';
 
 export type HealthStatus = 'ok' | 'degraded' | 'down';
@@ -437,6 +438,11 @@ export async function runService(
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+  // Where there are no signals between processes (Windows), the supervisor asks on the IPC channel.
+  process.on('message', (message) => {
+    if ((message as { type?: unknown } | null)?.type === SHUTDOWN_MESSAGE.type)
+      void shutdown('supervisor stop');
+  });
   // Started by the supervisor over an IPC channel: when the supervisor dies, so do we.
   process.once('disconnect', () => void shutdown('supervisor gone'));
   process.on('uncaughtException', (err) => {

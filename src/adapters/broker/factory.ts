@@ -22,8 +22,20 @@ export interface Broker {
   marketData: MarketDataClient;
   execution: ExecutionClient;
   sim: SimControls | null;
+  /** What the broker library itself reports (ProfitDLL: its own states), for `check-connection`. */
+  library: (() => BrokerLibraryStatus) | null;
   /** Whether the exchange is trading a symbol now (a silent feed is a stall only then). */
   marketOpen(symbol: string, now: number): boolean;
+}
+
+/** A broker library's own view of its connection, beside our state machine's. */
+export interface BrokerLibraryStatus {
+  name: string;
+  /** The library's latest value per state type, by its own names (e.g. `market: MARKET_CONNECTED`). */
+  states: Record<string, string | null>;
+  /** Its recent state reports, oldest first (ISO-8601 times). */
+  transitions: { at: string; type: string; state: string }[];
+  callbackErrors: number;
 }
 
 export interface BrokerOptions {
@@ -39,8 +51,8 @@ export interface BrokerOptions {
 export function createBroker(config: Config, clock: Clock, opts: BrokerOptions = {}): Broker {
   const kind = config.services['data-capture'].broker;
   if (kind === 'profitdll') {
-    const { marketData, execution, marketOpen } = createProfitDllBroker(config, opts);
-    return { marketData, execution, marketOpen, sim: null };
+    const { marketData, execution, marketOpen, session } = createProfitDllBroker(config, opts);
+    return { marketData, execution, marketOpen, sim: null, library: () => session.describe() };
   }
   if (kind !== 'sim') {
     throw new Error(
@@ -54,6 +66,7 @@ export function createBroker(config: Config, clock: Clock, opts: BrokerOptions =
   return {
     marketData: sim,
     execution: sim,
+    library: null,
     marketOpen: (symbol, now) => sim.tape.isOpen(symbol, now),
     sim: {
       truth: (symbols, now) => ({

@@ -13,7 +13,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { type Config, configFilePath } from '../../kernel/config.js';
 import { diskState, formatBytes } from '../../kernel/disk.js';
-import { fsyncPath } from '../../kernel/fs.js';
+import { fsyncFile } from '../../kernel/fs.js';
+import { syncFolder } from '../../kernel/platform.js';
 import { addDays, localDate } from '../../kernel/time.js';
 import { copyHashed, hashFile } from './copy.js';
 import {
@@ -107,11 +108,11 @@ export async function takeBackup(
       files,
     };
     writeFileSync(path.join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-    fsyncPath(path.join(tmp, MANIFEST));
+    fsyncFile(path.join(tmp, MANIFEST));
     const name = freeName(root, localDate(config.timezone, started));
     const dir = path.join(root, name);
     renameSync(tmp, dir);
-    fsyncPath(root);
+    syncFolder(root);
     return { name, dir, manifest, ms: now() - started };
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
@@ -182,7 +183,7 @@ async function copySqlite(source: string, dest: string): Promise<{ bytes: number
   } finally {
     db.close();
   }
-  fsyncPath(dest);
+  fsyncFile(dest);
   return hashFile(dest);
 }
 

@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Config, SERVICE_NAMES } from '../../kernel/config.js';
+import { createTarball, extractTarball } from '../../kernel/platform.js';
 import { withUsage } from '../maintenance/args.js';
-import { createTarball, extractTarball } from '../platform.js';
 import { UsageError } from '../usage.js';
 import {
   badReleaseId,

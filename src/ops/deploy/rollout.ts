@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../kernel/config.js';
-import { commandLineOf } from '../platform.js';
+import { commandLineOf } from '../../kernel/platform.js';
 import { control, NotAnsweringError, NotRunningError } from '../supervisor/control.js';
 import type { ProcessStatus } from '../supervisor/supervisor.js';
 import { DeployError } from './release.js';

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readPointer } from '../platform.js';
+import { readPointer } from '../../kernel/platform.js';
 import { MANIFEST } from './release.js';
 import { currentReleaseDir, ReleaseStore } from './store.js';
 

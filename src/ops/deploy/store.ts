@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { POINTER, readPointer, removePointer, writePointer } from '../platform.js';
+import { POINTER, readPointer, removePointer, writePointer } from '../../kernel/platform.js';
 import { isAlive } from '../supervisor/control.js';
 import { DeployError, isReleaseId, MANIFEST, type ReleaseManifest, readManifest } from './release.js';
 

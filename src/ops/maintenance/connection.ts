@@ -14,6 +14,13 @@ export interface ConnectionStatus {
     reconnectsTotal?: number;
     escalated: boolean;
     transitions?: { at: string; from: string; to: string; cause: string }[];
+    /** What the broker library reports itself (ProfitDLL), when it is not the simulator. */
+    library?: {
+      name: string;
+      states: Record<string, string | null>;
+      transitions: { at: string; type: string; state: string }[];
+      callbackErrors: number;
+    };
   };
   subscriptions: string[];
   cursors: Record<string, { session: string; lastTradeId: number; lastTs: number } | null>;
@@ -73,6 +80,16 @@ export async function checkConnectionCommand(args: string[], config: Config): Pr
       );
       for (const t of transitions.slice(-shown))
         console.log(`  ${time(Date.parse(t.at))}  ${t.from} -> ${t.to}  (${t.cause})`);
+    }
+    if (b.library) {
+      const states = Object.entries(b.library.states).map(([type, state]) => `${type} ${state ?? '-'}`);
+      console.log(`${b.library.name.padEnd(16)} ${states.join(' · ')}`);
+      if (b.library.callbackErrors > 0)
+        console.log(
+          `  ${b.library.callbackErrors} callback(s) could not be handled (see profitdll.callback_failed in the log)`,
+        );
+      for (const t of b.library.transitions.slice(-shown))
+        console.log(`  ${time(Date.parse(t.at))}  ${t.type} ${t.state}`);
     }
     console.log('subscriptions    last trade captured (exchange time)');
     for (const ticker of status.subscriptions) {

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { type Config, configFilePath } from '../../kernel/config.js';
+import { defaultServiceName, type ServiceOs, serviceOs } from '../../kernel/platform.js';
 import { PROJECT_DIR } from '../deploy/release.js';
 import { currentReleaseDir, launcherPath } from '../deploy/store.js';
-import { defaultServiceName, type ServiceOs, serviceOs } from '../platform.js';
 import { processSpecs } from '../supervisor/specs.js';
 
 /** Everything an OS service definition (systemd unit, WinSW XML) is made from. */

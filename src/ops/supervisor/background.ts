@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { IS_WINDOWS, killTree, OWN_GROUP } from '../../kernel/platform.js';
 import {
   control,
   isAlive,
@@ -43,7 +44,7 @@ export async function startInBackground(
   mkdirSync(logDir, { recursive: true });
   const output = openSync(path.join(logDir, 'console.out'), 'a');
   const child = spawn(process.execPath, [CLI_ENTRY, 'start', ...only, '--in-background'], {
-    detached: true,
+    ...OWN_GROUP,
     stdio: ['ignore', output, output],
     env,
   });
@@ -71,9 +72,14 @@ export async function stopSupervisor(home: string, timeoutMs: number): Promise<b
   } catch (err) {
     if (!(err instanceof NotRunningError || err instanceof NotAnsweringError)) throw err;
     if (!state || !isAlive(state.pid)) return true;
-    // Alive but its control endpoint is not answering: a stopped (SIGSTOP) one is woken to hear it.
-    process.kill(state.pid, 'SIGTERM');
-    process.kill(state.pid, 'SIGCONT');
+    // Alive but its control endpoint is not answering: a stopped (SIGSTOP) one is woken to hear
+    // it; Windows has neither signal, and its supervisor is ended with its tree.
+    if (IS_WINDOWS) {
+      killTree(state.pid);
+    } else {
+      process.kill(state.pid, 'SIGTERM');
+      process.kill(state.pid, 'SIGCONT');
+    }
   }
   const deadline = Date.now() + timeoutMs;
   while (state && isAlive(state.pid)) {

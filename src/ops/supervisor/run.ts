@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { marketHoursOf } from '../../domain/slo-report.js';
 import type { Config } from '../../kernel/config.js';
@@ -10,6 +10,7 @@ import {
   secureHome,
 } from '../../kernel/internal-auth.js';
 import { createLogger, type Logger } from '../../kernel/logger.js';
+import { commandLineOf, killTree } from '../../kernel/platform.js';
 import { backupJob } from '../backup/job.js';
 import { logRetentionJob } from '../maintenance/logs.js';
 import { systemEventsFrom } from '../notify/system-events.js';
@@ -227,16 +228,12 @@ function cleanUpStale(stale: SupervisorState, specs: ProcessSpec[], logger: Logg
   for (const p of stale.processes ?? []) {
     if (p.pid === null || !isAlive(p.pid)) continue;
     const spec = specs.find((s) => s.name === p.name);
-    if (spec && commandLineOf(p.pid) === spec.command.join('\0')) {
+    if (spec && commandLineOf(p.pid)?.join('\0') === spec.command.join('\0')) {
       logger.warn(
         { event: 'supervisor.orphan_killed', service: p.name, pid: p.pid },
         'killing orphan from a dead supervisor',
       );
-      try {
-        process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
+      killTree(p.pid);
     }
   }
   logger.warn(
@@ -252,14 +249,6 @@ function unreadableStateFile(home: string): boolean {
     return Date.now() - statSync(stateFilePath(home)).mtimeMs > 2_000;
   } catch {
     return false;
-  }
-}
-
-function commandLineOf(pid: number): string | null {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '');
-  } catch {
-    return null;
   }
 }
 

@@ -4,6 +4,7 @@ import { type Clock, systemClock, type Timer } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { foreignAnswer, probeHealth } from '../../kernel/health-probe.js';
 import type { Logger } from '../../kernel/logger.js';
+import { askToStop, killTree, OWN_GROUP } from '../../kernel/platform.js';
 import type { ProcessSpec } from './specs.js';
 
 export type ProcessState =
@@ -162,7 +163,7 @@ export class Supervisor extends EventEmitter {
     }
   }
 
-  /** Stops every process, dependents first, each with SIGTERM then SIGKILL after the timeout. */
+  /** Stops every process, dependents first: asked to stop, then killed after the timeout. */
   async stop(): Promise<void> {
     this.shuttingDown = true;
     this.clock.cancel(this.monitor);
@@ -217,8 +218,8 @@ export class Supervisor extends EventEmitter {
       env: { ...process.env, ...this.childEnv, ...p.spec.env, TRADINGSYSTEM_SUPERVISED: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Own process group: Ctrl-C reaches only the supervisor, which stops children in order,
-      // and a stop can signal the whole group so no grandchild survives.
-      detached: true,
+      // and a stop ends the whole group (tree, on Windows) so no grandchild survives.
+      ...OWN_GROUP,
     });
     p.child = child;
     p.startedAt = this.clock.now();
@@ -328,7 +329,7 @@ export class Supervisor extends EventEmitter {
     p.state = 'stopping';
     this.changed();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    signalGroup(child.pid, 'SIGTERM');
+    askToStop(child);
     const inTime = await Promise.race([
       exited.then(() => true),
       this.clock.sleep(this.policy.stopTimeoutMs).then(() => false),
@@ -338,11 +339,11 @@ export class Supervisor extends EventEmitter {
         { event: 'supervisor.stop_timeout', service: p.spec.name },
         'did not stop in time; killing',
       );
-      signalGroup(child.pid, 'SIGKILL');
+      killTree(child.pid);
       await exited;
     }
     // Whatever the service left in its group goes too.
-    signalGroup(child.pid, 'SIGKILL');
+    killTree(child.pid);
     this.logger.info({ event: 'supervisor.stopped', service: p.spec.name }, 'process stopped');
   }
 
@@ -476,18 +477,10 @@ export class Supervisor extends EventEmitter {
       },
       message,
     );
-    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    if (child.pid !== undefined) killTree(child.pid);
   }
 
   private changed(): void {
     this.emit('change', this.status());
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is already gone.
   }
 }

@@ -46,6 +46,8 @@ export class ScriptedExecutionClient implements ExecutionClient {
   readonly modifies: { brokerOrderId: string; change: { price?: number; quantity?: number } }[] = [];
   /** How many times the reports and positions were asked for. */
   reportReads = 0;
+  /** This many report requests fail (a broker not answering yet). */
+  reportsFailing = 0;
   private readonly orders = new Map<string, BrokerOrder>();
   /** Orders the broker's reports leave out (a partial or lagging answer). */
   private readonly unreported = new Set<string>();
@@ -106,6 +108,10 @@ export class ScriptedExecutionClient implements ExecutionClient {
 
   async orderReports(account: string, sinceTs: number): Promise<BrokerOrderReport[]> {
     this.reportReads++;
+    if (this.reportsFailing > 0) {
+      this.reportsFailing--;
+      throw new Error('the scripted broker does not answer');
+    }
     return [...this.orders.values()]
       .filter(
         (o) =>

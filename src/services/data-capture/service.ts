@@ -373,7 +373,7 @@ export const dataCaptureService: ServiceDefinition = {
       bars: (q) => store.queryBars(q),
       gaps: () => tracker.all(),
       status: () => ({
-        broker: session.status(),
+        broker: { ...session.status(), ...(broker.library && { library: broker.library() }) },
         journal: {
           writtenSeq: journal.writtenSeq,
           durableSeq: journal.durableSeq,

@@ -104,6 +104,28 @@ describe('Reconciler', () => {
     expect(broker.reportReads).toBe(1);
   });
 
+  it('runs a failed full run again (1 s doubling) until the broker answers', async () => {
+    const { reconciler, broker, clock } = await setUp();
+    broker.reportsFailing = 3;
+    await reconciler.full('start');
+    expect(reconciler.health()).toMatchObject({
+      status: 'degraded',
+      detail: expect.stringContaining('last run failed'),
+    });
+    await clock.advanceAsync(1_000);
+    expect(broker.reportReads).toBe(2);
+    await clock.advanceAsync(1_999);
+    expect(broker.reportReads).toBe(2);
+    await clock.advanceAsync(1);
+    expect(broker.reportReads).toBe(3);
+    await clock.advanceAsync(4_000);
+    expect(broker.reportReads).toBe(4);
+    expect(reconciler.health()).toMatchObject({ status: 'ok', reason: 'start' });
+    await clock.advanceAsync(60_000);
+    expect(broker.reportReads).toBe(4);
+    reconciler.stop();
+  });
+
   it('runs at once after a failed commit, then backs off (1 s doubling) while commits keep failing', async () => {
     const { reconciler, broker, clock } = await setUp();
     reconciler.afterFailedCommit();

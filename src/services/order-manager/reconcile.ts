@@ -21,7 +21,7 @@ const POSITION_REREAD_MS = 200;
  * need a person (UNKNOWN orders, positions) are found again by it and stay.
  */
 const CONFIRM_ADOPTION_MS = 5_000;
-/** Runs after failed commits back off from this, doubling, while no commit succeeds in between. */
+/** Runs after failed commits (or failed runs) back off from this, doubling, while none succeeds. */
 const COMMIT_RETRY_FIRST_MS = 1_000;
 const COMMIT_RETRY_MAX_MS = 30_000;
 
@@ -75,6 +75,9 @@ export class Reconciler {
   private commitFailures = 0;
   private committedSeqAtFailure = -1;
   private commitRetry: Timer | null = null;
+  /** Full runs failed in a row, and the one waiting to run again. */
+  private failedRuns = 0;
+  private failedRetry: Timer | null = null;
 
   constructor(private readonly d: ReconcilerDeps) {}
 
@@ -120,6 +123,24 @@ export class Reconciler {
   stop(): void {
     this.d.clock.cancel(this.commitRetry);
     this.commitRetry = null;
+    this.d.clock.cancel(this.failedRetry);
+    this.failedRetry = null;
+  }
+
+  /**
+   * A full run that failed (the broker did not answer) is run again, 1 s after, doubling to 30 s,
+   * until one succeeds: orders a restart left PENDING_NEW wait on it, with no timer of their own.
+   */
+  private retryFailed(reason: ReconcileReason): void {
+    if (this.failedRetry) return;
+    const delay = Math.min(COMMIT_RETRY_MAX_MS, COMMIT_RETRY_FIRST_MS * 2 ** this.failedRuns);
+    this.failedRuns++;
+    this.failedRetry = this.d.clock
+      .after(delay, () => {
+        this.failedRetry = null;
+        this.requestFull(reason);
+      })
+      .unref();
   }
 
   /** A full run unless one is already queued: a burst of triggers (unmatched updates) asks once. */
@@ -175,6 +196,8 @@ export class Reconciler {
     run.finishedAt = this.d.clock.now();
     if (full) {
       this.lastFull = run;
+      if (run.error) this.retryFailed(reason);
+      else this.failedRuns = 0;
       const onlyAdoptions =
         run.mismatches.length > 0 && run.mismatches.every((m) => m.kind === 'unknown_order');
       this.confirmAt = !run.error && onlyAdoptions ? run.finishedAt + CONFIRM_ADOPTION_MS : null;

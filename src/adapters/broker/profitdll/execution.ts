@@ -91,7 +91,9 @@ export class ProfitDllExecution implements ExecutionClient {
   private readonly sends = new Map<string, { resolve: (id: string) => void; timer: NodeJS.Timeout }>();
   private readonly held = new Map<number, { at: number; orders: DllOrder[] }>();
   private readonly known = new Map<string, Known>();
+  /** What we last said of routing, and what the DLL says (ROTEAMENTO_BROKER_CONNECTED). */
   private routing: boolean | null = null;
+  private dllRouting = false;
 
   constructor(
     private readonly session: ProfitDllSession,
@@ -111,12 +113,14 @@ export class ProfitDllExecution implements ExecutionClient {
             reason: `${stateName(type, value)}: the activation key was refused`,
           });
         } else if (type === 'routing') {
-          const up = value === ROUTING_BROKER_CONNECTED;
-          if (up !== this.routing) this.emit({ type: 'routing', connected: up });
-          this.routing = up;
+          this.dllRouting = value === ROUTING_BROKER_CONNECTED;
+          this.reportRouting();
         }
       },
-      account: (brokerId, account) => this.brokerIds.set(account, brokerId),
+      account: (brokerId, account) => {
+        this.brokerIds.set(account, brokerId);
+        this.reportRouting();
+      },
       order: (order) => this.onOrder(order),
     });
   }
@@ -127,7 +131,18 @@ export class ProfitDllExecution implements ExecutionClient {
 
   async disconnect(): Promise<void> {
     this.routing = null;
+    this.dllRouting = false;
     await this.session.finalize();
+  }
+
+  /**
+   * Routing is up once the DLL is through to the broker and the account list has come (its broker
+   * id goes in every request; the list arrives after the states, ABI notes §6.6).
+   */
+  private reportRouting(): void {
+    const up = this.dllRouting && (this.opts.brokerId > 0 || this.brokerIds.size > 0);
+    if (up !== this.routing) this.emit({ type: 'routing', connected: up });
+    this.routing = up;
   }
 
   close(): void {
@@ -179,7 +194,7 @@ export class ProfitDllExecution implements ExecutionClient {
     brokerOrderId: string,
     change: { price?: number; quantity?: number; stopPrice?: number },
   ): Promise<void> {
-    const k = this.knownOrThrow(brokerOrderId);
+    const k = await this.current(brokerOrderId);
     const rc = await this.session.call<number>('SendChangeOrderV2', (dll) => dll.SendChangeOrderV2, {
       Version: 0,
       AccountID: this.accountId(k.account),
@@ -194,7 +209,7 @@ export class ProfitDllExecution implements ExecutionClient {
   }
 
   async cancelOrder(brokerOrderId: string): Promise<void> {
-    const k = this.knownOrThrow(brokerOrderId);
+    const k = await this.current(brokerOrderId);
     const rc = await this.session.call<number>('SendCancelOrderV2', (dll) => dll.SendCancelOrderV2, {
       Version: 0,
       AccountID: this.accountId(k.account),
@@ -399,10 +414,27 @@ export class ProfitDllExecution implements ExecutionClient {
     }
   }
 
-  private knownOrThrow(brokerOrderId: string): Known {
+  /**
+   * The order as last reported; one this session has not heard of yet (sent before a restart) is
+   * looked up in the DLL's order list.
+   */
+  private async current(brokerOrderId: string): Promise<Known> {
     const k = this.known.get(brokerOrderId);
-    if (!k) throw new Error(`ProfitDLL order ${brokerOrderId} is not known to this session yet`);
-    return k;
+    if (k) return k;
+    const accounts = new Set([...this.brokerIds.keys()]);
+    const linked = this.links.clientOf(brokerOrderId);
+    const sent = linked ? this.links.requestOf(linked) : undefined;
+    if (sent) accounts.add(sent.account);
+    for (const account of accounts) {
+      const o = (await this.session.enumerateOrders(this.accountId(account))).find(
+        (x) => x.clOrdId === brokerOrderId,
+      );
+      if (!o) continue;
+      this.report(this.clientOfReported(o), o);
+      const found = this.known.get(brokerOrderId);
+      if (found) return found;
+    }
+    throw new Error(`ProfitDLL has no order ${brokerOrderId}`);
   }
 
   private accountId(account: string): AccountIdentifier {

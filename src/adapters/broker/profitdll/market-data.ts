@@ -2,7 +2,7 @@ import type { BrokerEvent } from '../../../domain/execution.js';
 import type { Trade } from '../../../domain/market-data.js';
 import type { Logger } from '../../../kernel/logger.js';
 import type { MarketDataClient, MarketDataHandlers } from '../../../ports/broker.js';
-import { ACTIVATION_VALID, check, codeName, MARKET, ROUTING_BROKER_CONNECTED, stateName } from './codes.js';
+import { ACTIVATION_VALID, check, codeName, MARKET, stateName } from './codes.js';
 import type { ExchangeClock } from './dates.js';
 import type { ProfitDllMetrics } from './metrics.js';
 import type { ProfitDllSession } from './session.js';
@@ -39,7 +39,6 @@ export class ProfitDllMarketData implements MarketDataClient {
   private readonly books = new Map<string, { bid?: [number, number]; ask?: [number, number] }>();
   private history: HistoryRequest | null = null;
   private historyQueue: Promise<unknown> = Promise.resolve();
-  private routing: boolean | null = null;
   private ready = false;
 
   constructor(
@@ -189,12 +188,8 @@ export class ProfitDllMarketData implements MarketDataClient {
           this.connected();
         }
         return;
-      case 'routing': {
-        const up = value === ROUTING_BROKER_CONNECTED;
-        if (up !== this.routing) this.emit({ type: 'routing', connected: up });
-        this.routing = up;
-        return;
-      }
+      case 'routing':
+        return; // the routing side's news (execution.ts)
       case 'market':
         switch (value) {
           case MARKET.connected:

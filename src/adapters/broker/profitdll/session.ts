@@ -132,6 +132,25 @@ export class ProfitDllSession {
 
   constructor(private readonly opts: ProfitDllSessionOptions) {}
 
+  /** The DLL's own view, for `check-connection` and data-capture's `/api/status`. */
+  describe() {
+    return {
+      name: 'ProfitDLL',
+      states: Object.fromEntries(
+        (Object.keys(this.latest) as StateType[]).map((type) => {
+          const value = this.latest[type];
+          return [type, value === null ? null : stateName(type, value)];
+        }),
+      ),
+      transitions: this.transitions.map((t) => ({
+        at: new Date(t.at).toISOString(),
+        type: t.type,
+        state: t.name,
+      })),
+      callbackErrors: this.callbackErrors,
+    };
+  }
+
   /** Adds a listener: the market-data and routing clients of one login each have theirs. */
   listen(handlers: Partial<SessionHandlers>): void {
     this.listeners.push(handlers);

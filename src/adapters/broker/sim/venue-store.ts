@@ -3,7 +3,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { BrokerFill, BrokerOrderUpdate, BrokerPosition } from '../../../domain/execution.js';
 import { UnusableFileError } from '../../../kernel/durable-file.js';
-import { fsyncPath } from '../../../kernel/fs.js';
+import { fsyncFile } from '../../../kernel/fs.js';
+import { syncFolder } from '../../../kernel/platform.js';
 import { SQLITE_CACHE_SIZE } from '../../storage/sqlite-cache.js';
 import { decodeOrder, encodeOrder, type VenueOrder } from './venue-order.js';
 
@@ -271,7 +272,7 @@ function createVenueFile(file: string): void {
   } finally {
     db.close();
   }
-  fsyncPath(tmp);
+  fsyncFile(tmp);
   renameSync(tmp, file);
-  fsyncPath(path.dirname(file));
+  syncFolder(path.dirname(file));
 }
