@@ -12,6 +12,7 @@ const BENCHES = {
   orders: () => import('./orders.mjs'),
   gateway: () => import('./gateway.mjs'),
   stream: () => import('./stream.mjs'),
+  profitdll: () => import('./profitdll.mjs'),
 };
 
 const only = process.argv.slice(2);
@@ -23,7 +24,8 @@ for (const [name, load] of Object.entries(BENCHES)) {
   if (only.length && !only.includes(name)) continue;
   const { run } = await load();
   const out = await run({ rounds, durationS });
-  console.log(`\n## ${name}  (${out.machine}; median of ${out.rounds} runs × ${out.durationS} s)`);
+  const each = out.durationS === null ? '' : ` × ${out.durationS} s`;
+  console.log(`\n## ${name}  (${out.machine}; median of ${out.rounds} runs${each})`);
   const rows = Object.entries(out.results).map(([k, v]) => ({
     target: k,
     'per s': v.rps,

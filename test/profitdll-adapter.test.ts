@@ -55,7 +55,8 @@ function marketSession(b: Broker, tickers = ['WINZ26']) {
     policy: { reconnectAttempts: 3, reconnectIntervalMs: 200, stallAfterMs: 60_000, escalateAfterMs: 60_000 },
     clock: new SystemClock(),
     logger: pino({ level: 'silent' }),
-    subscriptions: () => tickers.map((symbol) => ({ symbol, exchange: 'F' })),
+    subscriptions: () =>
+      tickers.map((symbol) => ({ symbol, exchange: /^(WIN|WDO)/.test(symbol) ? 'F' : 'B' })),
     marketOpen: () => false,
   });
   b.marketData.listenMarketData({
@@ -145,6 +146,37 @@ describe('ProfitDLL adapter: market data', () => {
     expect(history.map((t) => t.tradeId)).toEqual(Array.from({ length: 250 }, (_, i) => 101 + i));
     expect(history[0]).toMatchObject({ ts: T0 + 1_000, price: 5_550, aggressor: 'SELL' });
   }, 60_000);
+
+  it('top of book: both sides of a subscribed ticker become one quote per change', async () => {
+    const b = broker();
+    const quotes: { ticker: string; bidPrice: number; bidQty: number; askPrice: number; askQty: number }[] =
+      [];
+    const m = marketSession(b, ['PETR4']);
+    b.marketData.listenMarketData({
+      onEvent: (e) => m.session.handleEvent(e),
+      onTrade: () => {},
+      onQuote: (q) => quotes.push(q),
+    });
+    open = { session: m.session, b };
+    await m.session.start();
+    await waitFor('Active', () => m.session.state === 'Active');
+    expect(fake.emitBook('PETR4', 0, 30.1, 500)).toBe(0); // bid alone: no quote yet
+    expect(fake.emitBook('PETR4', 1, 30.12, 300)).toBe(0);
+    expect(fake.emitBook('PETR4', 0, 30.11, 200)).toBe(0);
+    await waitFor('two quotes', () => quotes.length === 2);
+    expect(
+      quotes.map(({ ticker, bidPrice, bidQty, askPrice, askQty }) => [
+        ticker,
+        bidPrice,
+        bidQty,
+        askPrice,
+        askQty,
+      ]),
+    ).toEqual([
+      ['PETR4', 30.1, 500, 30.12, 300],
+      ['PETR4', 30.11, 200, 30.12, 300],
+    ]);
+  }, 30_000);
 
   it('an invalid password ends in InvalidCredentials with no second login; so does a refused activation key', async () => {
     for (const [fail, reason] of [
@@ -264,6 +296,28 @@ describe('ProfitDLL adapter: routing', () => {
         price: 1,
       }),
     ).rejects.toThrow(/SendOrder: NL_INVALID_ARGS/);
+
+    // SendCancelAllOrdersV2: every open order of the account goes.
+    const { brokerOrderId: e1 } = await b.execution.sendOrder({
+      ...base,
+      clientOrderId: 'c-e1',
+      side: 'BUY',
+      type: 'LIMIT',
+      quantity: 100,
+      price: 29,
+    });
+    const { brokerOrderId: e2 } = await b.execution.sendOrder({
+      ...base,
+      clientOrderId: 'c-e2',
+      side: 'BUY',
+      type: 'LIMIT',
+      quantity: 100,
+      price: 28,
+    });
+    await b.execution.cancelAll('FAKE-001');
+    await waitFor('both cancelled', () =>
+      [e1, e2].every((id) => updates.some((u) => u.brokerOrderId === id && u.status === 'CANCELED')),
+    );
 
     // A new order is filled while "we are away"; a new adapter on the same links file reconciles.
     const { brokerOrderId: d } = await b.execution.sendOrder({

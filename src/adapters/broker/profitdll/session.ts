@@ -2,9 +2,7 @@ import koffi, { type TypeObject } from 'koffi';
 import type { Aggressor, Trade } from '../../../domain/market-data.js';
 import type { Logger } from '../../../kernel/logger.js';
 import {
-  ACTIVATION_VALID,
   check,
-  MARKET,
   ProfitDllError,
   type StateType,
   stateName,
@@ -156,11 +154,6 @@ export class ProfitDllSession {
     this.listeners.push(handlers);
   }
 
-  /** Market data and routing, both of which the DLL reports ready. */
-  get marketReady(): boolean {
-    return this.latest.market === MARKET.connected && this.latest.activation === ACTIVATION_VALID;
-  }
-
   /**
    * Initialises the DLL: DLLInitializeLogin with routing, else DLLInitializeMarketLogin. Resolves
    * once the DLL took the call; the login's outcome arrives through the state callback.
@@ -175,9 +168,12 @@ export class ProfitDllSession {
     const cb = this.register();
     for (const type of Object.keys(this.latest) as StateType[]) this.latest[type] = null;
     const { activationKey, user, password } = credentials;
+    // Through koffi's worker like every request: the login must not hold Node's thread, which
+    // the DLL's first callbacks may already need.
     const rc =
       mode === 'routing'
-        ? dll.DLLInitializeLogin(
+        ? await asyncCall<number>(
+            dll.DLLInitializeLogin,
             activationKey,
             user,
             password,
@@ -193,7 +189,8 @@ export class ProfitDllSession {
             cb.progress,
             cb.book,
           )
-        : dll.DLLInitializeMarketLogin(
+        : await asyncCall<number>(
+            dll.DLLInitializeMarketLogin,
             activationKey,
             user,
             password,
@@ -224,12 +221,8 @@ export class ProfitDllSession {
     if (this.finalizing) return this.finalizing;
     const dll = this.dll;
     if (!this.mode || !dll) return Promise.resolve();
-    const done = new Promise<void>((resolve, reject) => {
-      dll.DLLFinalize.async((err: unknown, rc: number) => {
-        if (err) reject(err as Error);
-        else if (rc < 0) reject(new ProfitDllError('DLLFinalize', rc));
-        else resolve();
-      });
+    const done = asyncCall<number>(dll.DLLFinalize).then((rc) => {
+      check('DLLFinalize', rc);
     });
     const finalizing = done.finally(() => {
       this.mode = null;
@@ -271,10 +264,7 @@ export class ProfitDllSession {
     fn: (dll: ProfitDll) => { async: (...args: unknown[]) => void },
     ...args: unknown[]
   ): Promise<T> {
-    const target = fn(this.request(call));
-    return new Promise<T>((resolve, reject) => {
-      target.async(...args, (err: unknown, rc: T) => (err ? reject(err as Error) : resolve(rc)));
-    });
+    return asyncCall<T>(fn(this.request(call)), ...args);
   }
 
   /**
@@ -286,11 +276,7 @@ export class ProfitDllSession {
     const orders: DllOrder[] = [];
     this.enumerating = orders;
     try {
-      const rc = await new Promise<number>((resolve, reject) =>
-        dll.EnumerateAllOrders.async(account, 1, 0, this.enumerateProc(), (err: unknown, r: number) =>
-          err ? reject(err as Error) : resolve(r),
-        ),
-      );
+      const rc = await asyncCall<number>(dll.EnumerateAllOrders, account, 1, 0, this.enumerateProc());
       check('EnumerateAllOrders', rc);
       return orders;
     } finally {
@@ -471,6 +457,13 @@ export class ProfitDllSession {
 }
 
 const STATE_NOT_INITIALIZED = 0x80000002 | 0;
+
+/** A DLL function called on koffi's worker thread. */
+function asyncCall<T>(fn: { async: (...args: unknown[]) => void }, ...args: unknown[]): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    fn.async(...args, (err: unknown, result: T) => (err ? reject(err as Error) : resolve(result)));
+  });
+}
 
 interface TranslatedTrade {
   Version: number;
