@@ -10,7 +10,14 @@ import type {
 import type { Instrument } from '../../../domain/instruments.js';
 import type { Logger } from '../../../kernel/logger.js';
 import type { ExecutionClient, ExecutionHandlers } from '../../../ports/broker.js';
-import { check, codeName, LOGIN_CONNECTED, ROUTING_BROKER_CONNECTED, stateName } from './codes.js';
+import {
+  ACTIVATION_VALID,
+  check,
+  codeName,
+  LOGIN_CONNECTED,
+  ROUTING_BROKER_CONNECTED,
+  stateName,
+} from './codes.js';
 import type { ExchangeClock } from './dates.js';
 import { fillId, OrderLinks } from './order-links.js';
 import type { AccountIdentifier, DllOrder, ProfitDllSession } from './session.js';
@@ -106,7 +113,7 @@ export class ProfitDllExecution implements ExecutionClient {
           this.handlers?.onEvent({ type: 'login', ok: false, reason: stateName(type, value) });
         } else if (type === 'login') {
           this.handlers?.onEvent({ type: 'login', ok: true });
-        } else if (type === 'activation' && value !== 0) {
+        } else if (type === 'activation' && value !== ACTIVATION_VALID) {
           this.handlers?.onEvent({
             type: 'login',
             ok: false,
@@ -167,8 +174,11 @@ export class ProfitDllExecution implements ExecutionClient {
     const known = this.links.idOf(req.clientOrderId);
     if (known) return { brokerOrderId: known };
     this.links.intent(req.clientOrderId, req, Date.now());
-    const named = new Promise<string>((resolve) => {
-      const timer = setTimeout(() => this.sends.delete(req.clientOrderId), SEND_GIVE_UP_MS);
+    const named = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.sends.delete(req.clientOrderId);
+        reject(new Error(`ProfitDLL never named order ${req.clientOrderId}; reconciliation will find it`));
+      }, SEND_GIVE_UP_MS);
       this.sends.set(req.clientOrderId, { resolve, timer });
     });
     let localId: number;

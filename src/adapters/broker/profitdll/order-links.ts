@@ -1,5 +1,6 @@
 import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { BrokerFill, BrokerOrderRequest } from '../../../domain/execution.js';
+import { writeFileDurably } from '../../../kernel/fs.js';
 
 /** A request about to be sent, written before SendOrder: found again by its content if we die before its link. */
 type IntentRecord = { t: 'intent'; c: string; at: number; req: BrokerOrderRequest };
@@ -23,7 +24,11 @@ export class OrderLinks {
   private readonly fillsById = new Map<string, FillRecord[]>();
   private fd: number | null = null;
 
-  constructor(file: string | null) {
+  /**
+   * Loads the file, keeping the orders sent in the last KEEP_DAYS: older ones are closed (the DLL
+   * takes DAY orders only) and reconciliation never asks about them. Rewritten when that drops any.
+   */
+  constructor(file: string | null, now = Date.now()) {
     if (!file) return;
     let text = '';
     try {
@@ -31,15 +36,19 @@ export class OrderLinks {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    const records: OrderLinkRecord[] = [];
     for (const line of text.split('\n')) {
       if (!line) continue;
-      let record: OrderLinkRecord;
       try {
-        record = JSON.parse(line) as OrderLinkRecord;
+        records.push(JSON.parse(line) as OrderLinkRecord);
       } catch {
-        continue; // the torn last line of a crash: its write never returned, so nothing relied on it
+        // the torn last line of a crash: its write never returned, so nothing relied on it
       }
-      this.apply(record);
+    }
+    const kept = recent(records, now - KEEP_DAYS * 86_400_000);
+    for (const record of kept) this.apply(record);
+    if (kept.length < records.length) {
+      writeFileDurably(file, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
     }
     this.fd = openSync(file, 'a', 0o600);
   }
@@ -115,6 +124,18 @@ export class OrderLinks {
       }
     }
   }
+}
+
+/** How long an order's records are kept. */
+const KEEP_DAYS = 7;
+
+/** The records of orders sent at or after `since` (by their intent; an order without one is dropped). */
+function recent(records: OrderLinkRecord[], since: number): OrderLinkRecord[] {
+  const clients = new Set<string>();
+  for (const r of records) if (r.t === 'intent' && r.at >= since) clients.add(r.c);
+  const ids = new Set<string>();
+  for (const r of records) if (r.t === 'link' && clients.has(r.c)) ids.add(r.id);
+  return records.filter((r) => (r.t === 'fill' ? ids.has(r.id) : clients.has(r.c)));
 }
 
 /** A fill's id is the order's and the running total it brought: the same fill always gets the same id. */
