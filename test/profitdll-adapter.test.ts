@@ -147,6 +147,32 @@ describe('ProfitDLL adapter: market data', () => {
     expect(history[0]).toMatchObject({ ts: T0 + 1_000, price: 5_550, aggressor: 'SELL' });
   }, 60_000);
 
+  it('a handler that throws is caught and counted, never thrown into the DLL, and the next trades still come', async () => {
+    const b = broker();
+    const m = marketSession(b, ['VALE3']);
+    const seen: number[] = [];
+    b.marketData.listenMarketData({
+      onEvent: (e) => m.session.handleEvent(e),
+      onTrade: (t) => {
+        seen.push(t.tradeId);
+        if (t.tradeId === 3) throw new Error('a bug in a handler');
+      },
+      onQuote: () => {},
+    });
+    open = { session: m.session, b };
+    await m.session.start();
+    await waitFor('Active', () => m.session.state === 'Active');
+    for (let i = 0; i < 5; i++) fake.emitTrade('VALE3', Date.now(), 60 + i / 100, 100, 1, 2, 2);
+    await waitFor('five trades', () => seen.length === 5);
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(await b.registry.metrics()).toMatch(
+      /tradingsystem_profitdll_callback_errors_total\{kind="trade"\} 1/,
+    );
+    expect(b.lines.join('\n')).toContain(
+      '"event":"profitdll.callback_failed","kind":"trade","err":"a bug in a handler"',
+    );
+  }, 30_000);
+
   it('top of book: both sides of a subscribed ticker become one quote per change', async () => {
     const b = broker();
     const quotes: { ticker: string; bidPrice: number; bidQty: number; askPrice: number; askQty: number }[] =
