@@ -19,15 +19,19 @@ import path from 'node:path';
 /**
  * Every difference between Linux and Windows, in one place:
  * - stopping a process: a message on its IPC channel on Windows, which has no signals between
- *   processes; SIGTERM to its process group elsewhere (`askToStop`);
+ *   processes; SIGTERM to its process group elsewhere (`askToStop`, `terminate`);
  * - ending a process tree: `taskkill /T /F` on Windows, SIGKILL to the group elsewhere (`killTree`);
  * - making a folder's entries durable: fsync of the folder, nothing on Windows (`syncFolder`);
  * - who may read a secrets file: mode bits, the folder's ACL on Windows (`secretFileExposure`);
  * - the `current` release pointer: a symlink, a small file on Windows (`readPointer`);
- * - a process's command line (/proc), the tar program, the OS service manager (systemd, WinSW).
+ * - a process's command line (/proc), the tar program, the OS service manager (systemd, WinSW),
+ *   programs' file endings on PATH.
  * Paths are built with `node:path` everywhere, which follows the OS.
  */
 export const IS_WINDOWS = process.platform === 'win32';
+
+/** The endings a program's file may have on PATH: Windows looks for `.exe` and `.cmd`. */
+export const EXECUTABLE_SUFFIXES: readonly string[] = IS_WINDOWS ? ['.exe', '.cmd', ''] : [''];
 
 /** What a stopped service gets on its IPC channel where there are no signals (Windows). */
 export const SHUTDOWN_MESSAGE = { type: 'shutdown' } as const;
@@ -56,6 +60,19 @@ export function killTree(pid: number): void {
     return;
   }
   spawnSync('taskkill', ['/pid', String(pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true });
+}
+
+/**
+ * Asks a process we did not start with an IPC channel to end. POSIX: SIGTERM, and SIGCONT so a
+ * stopped (SIGSTOP) one hears it. Windows has neither: its tree is ended.
+ */
+export function terminate(pid: number): void {
+  if (IS_WINDOWS) {
+    killTree(pid);
+    return;
+  }
+  process.kill(pid, 'SIGTERM');
+  process.kill(pid, 'SIGCONT');
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

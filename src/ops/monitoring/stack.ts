@@ -3,6 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../../kernel/config.js';
+import { EXECUTABLE_SUFFIXES } from '../../kernel/platform.js';
 import { PROJECT_DIR } from '../deploy/release.js';
 import { isAlive } from '../supervisor/control.js';
 import { prometheusConfigFor, scrapeTargets, writeTargets } from './targets.js';
@@ -46,10 +47,9 @@ export function components(config: Config): Component[] {
 
 /** The first of `names` that is an executable file on PATH, or null. */
 export function findProgram(names: string[], envPath = process.env.PATH ?? ''): string | null {
-  const exts = process.platform === 'win32' ? ['.exe', '.cmd', ''] : [''];
   for (const name of names)
     for (const dir of envPath.split(path.delimiter).filter(Boolean))
-      for (const ext of exts) {
+      for (const ext of EXECUTABLE_SUFFIXES) {
         const file = path.join(dir, name + ext);
         if (existsSync(file)) return file;
       }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
-import { IS_WINDOWS, killTree, OWN_GROUP } from '../../kernel/platform.js';
+import { OWN_GROUP, terminate } from '../../kernel/platform.js';
 import {
   control,
   isAlive,
@@ -72,14 +72,8 @@ export async function stopSupervisor(home: string, timeoutMs: number): Promise<b
   } catch (err) {
     if (!(err instanceof NotRunningError || err instanceof NotAnsweringError)) throw err;
     if (!state || !isAlive(state.pid)) return true;
-    // Alive but its control endpoint is not answering: a stopped (SIGSTOP) one is woken to hear
-    // it; Windows has neither signal, and its supervisor is ended with its tree.
-    if (IS_WINDOWS) {
-      killTree(state.pid);
-    } else {
-      process.kill(state.pid, 'SIGTERM');
-      process.kill(state.pid, 'SIGCONT');
-    }
+    // Alive but its control endpoint is not answering (stopped, perhaps): ended another way.
+    terminate(state.pid);
   }
   const deadline = Date.now() + timeoutMs;
   while (state && isAlive(state.pid)) {
