@@ -1,35 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import koffi, { type TypeObject } from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALLBACKS, loadProfitDll, type ProfitDll, RECORDS } from '../src/adapters/broker/profitdll/ffi.js';
-import { ROOT, tempHome, waitFor } from './helpers/cli.js';
+import { waitFor } from './helpers/cli.js';
+import { buildFakeProfitDll, fakeControls } from './helpers/profitdll.js';
 
 /**
  * The ProfitDLL declarations against the fake DLL in C (test/fixtures/profitdll-fake), built here
  * with `cc`: the records have the DLL's sizes, and its own thread's callbacks arrive, decoded, on
- * Node's. The adapter built on these is issue 15's next step.
+ * Node's. The adapter on these declarations is tested in profitdll-adapter.test.ts.
  */
 const TC_LAST_PACKET = 2;
 const NL_INVALID_ARGS = -2147483645;
 
 let dll: ProfitDll;
-let control: {
-  emitTrade: (
-    ticker: string,
-    atMs: number,
-    price: number,
-    qty: number,
-    buy: number,
-    sell: number,
-    type: number,
-  ) => number;
-  disconnect: () => void;
-  reconnect: () => void;
-  failLogin: (result: number) => void;
-  loginAttempts: () => number | bigint;
-  badTranslations: () => number | bigint;
-};
+let control: ReturnType<typeof fakeControls>;
 const registered: unknown[] = [];
 const register = <T>(fn: T, proto: TypeObject) => {
   const handle = koffi.register(fn as never, koffi.pointer(proto));
@@ -48,29 +32,9 @@ const dllDate = (ms: number) => {
 };
 
 beforeAll(() => {
-  const file = path.join(tempHome('ts-profitdll-'), 'libprofitdll-fake.so');
-  execFileSync('cc', [
-    '-shared',
-    '-fPIC',
-    '-O2',
-    '-o',
-    file,
-    path.join(ROOT, 'test', 'fixtures', 'profitdll-fake', 'fake.c'),
-    '-lpthread',
-    '-lm',
-  ]);
+  const file = buildFakeProfitDll();
   dll = loadProfitDll(file);
-  const lib = koffi.load(file);
-  control = {
-    emitTrade: lib.func(
-      'uint32 FakeProfit_EmitTrade(const char *t, int64 at, double p, int64 q, int32 b, int32 s, uint8 ty)',
-    ),
-    disconnect: lib.func('void FakeProfit_Disconnect()'),
-    reconnect: lib.func('void FakeProfit_Reconnect()'),
-    failLogin: lib.func('void FakeProfit_FailLogin(int32 result)'),
-    loginAttempts: lib.func('uint64 FakeProfit_LoginAttempts()'),
-    badTranslations: lib.func('uint64 FakeProfit_BadTranslations()'),
-  };
+  control = fakeControls(file);
 });
 
 afterAll(() => {
