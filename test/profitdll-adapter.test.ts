@@ -147,6 +147,35 @@ describe('ProfitDLL adapter: market data', () => {
     expect(history[0]).toMatchObject({ ts: T0 + 1_000, price: 5_550, aggressor: 'SELL' });
   }, 60_000);
 
+  it('history requests one after another each get exactly their trades (a trailing progress never ends the next)', async () => {
+    const b = broker();
+    const m = marketSession(b, ['WINZ26']);
+    open = { session: m.session, b };
+    await m.session.start();
+    await waitFor('Active', () => m.session.state === 'Active');
+    // A ticker of its own: the fake's history is in time order per ticker, as an exchange's is.
+    const T0 = Date.now() - 120_000;
+    for (let i = 0; i < 200; i++) fake.emitTrade('BOVA11', T0 + i * 100, 5_500, 1, 1, 2, 2);
+    // Windows of 1 to 4 trades, asked back to back as the backfiller does.
+    const windows = Array.from({ length: 60 }, (_, w) => [T0 + w * 300, T0 + w * 300 + 299 - (w % 3) * 100]);
+    const answers = await Promise.all(
+      windows.map(([from, to]) =>
+        b.marketData.requestTradeHistory('BOVA11', 'B', from as number, to as number),
+      ),
+    );
+    for (const [w, answer] of answers.entries()) {
+      const [from, to] = windows[w] as [number, number];
+      const expected = Array.from({ length: 200 }, (_, i) => i + 1).filter((n) => {
+        const ts = T0 + (n - 1) * 100;
+        return ts >= from && ts <= to;
+      });
+      expect(
+        answer.map((t) => t.tradeId),
+        `window ${w}`,
+      ).toEqual(expected);
+    }
+  }, 60_000);
+
   it('a handler that throws is caught and counted, never thrown into the DLL, and the next trades still come', async () => {
     const b = broker();
     const m = marketSession(b, ['VALE3']);

@@ -18,11 +18,21 @@ export interface ProfitDllMarketDataOptions {
   metrics: ProfitDllMetrics | null;
 }
 
+/**
+ * A history request ends when both its last packet and progress 100 have come (progress alone for
+ * a range with no trade). Waiting for both keeps a request's trailing progress from ending the next
+ * one; a last packet whose progress never comes ends it after PROGRESS_GRACE_MS.
+ */
 interface HistoryRequest {
   ticker: string;
   trades: Trade[];
+  lastPacket: boolean;
+  progressDone: boolean;
   finish: (err?: Error) => void;
+  /** Starts the wait for progress 100 after the last packet. */
+  awaitProgress: () => void;
 }
+const PROGRESS_GRACE_MS = 2_000;
 
 /**
  * Market data from ProfitDLL: the DLL's states as our broker events (ready only on market connected
@@ -50,9 +60,10 @@ export class ProfitDllMarketData implements MarketDataClient {
       trade: (trade, edit) => this.onTrade(trade, edit),
       history: (trade, last) => this.onHistory(trade, last),
       progress: (ticker, progress) => {
-        // A request with nothing in its range may end with progress alone.
         const h = this.history;
-        if (h && h.ticker === ticker && progress >= 100 && h.trades.length === 0) h.finish();
+        if (!h || h.ticker !== ticker || progress < 100) return;
+        h.progressDone = true;
+        if (h.lastPacket || h.trades.length === 0) h.finish();
       },
       book: (ticker, exchange, side, price, quantity) => this.onBook(ticker, exchange, side, price, quantity),
     });
@@ -115,11 +126,18 @@ export class ProfitDllMarketData implements MarketDataClient {
   private historyChunk(ticker: string, exchange: string, fromTs: number, toTs: number): Promise<Trade[]> {
     const { exchangeClock, historyTimeoutMs } = this.opts;
     return new Promise<Trade[]>((resolve, reject) => {
+      let grace: NodeJS.Timeout | undefined;
       const request: HistoryRequest = {
         ticker,
         trades: [],
+        lastPacket: false,
+        progressDone: false,
+        awaitProgress: () => {
+          grace = setTimeout(() => request.finish(), PROGRESS_GRACE_MS);
+        },
         finish: (err) => {
           clearTimeout(timer);
+          clearTimeout(grace);
           if (this.history === request) this.history = null;
           if (err) reject(err);
           else resolve(request.trades);
@@ -263,7 +281,10 @@ export class ProfitDllMarketData implements MarketDataClient {
     const h = this.history;
     if (!h || h.ticker !== trade.ticker) return;
     h.trades.push(trade);
-    if (last) h.finish();
+    if (!last) return;
+    h.lastPacket = true;
+    if (h.progressDone) h.finish();
+    else h.awaitProgress();
   }
 
   private onBook(
