@@ -105,7 +105,8 @@ export class ProfitDllMarketData implements MarketDataClient {
 
   /**
    * GetHistoryTrades, one request at a time (the DLL tells no request id), a day at a time for WIN
-   * and WDO. The DLL's dates are whole local times, so the answer is cut to [fromTs, toTs] here.
+   * and WDO. The answer is cut to [fromTs, toTs] here too: the manual's own examples pass whole
+   * seconds, so the DLL may round the range.
    */
   requestTradeHistory(symbol: string, exchange: string, fromTs: number, toTs: number): Promise<Trade[]> {
     const run = async () => {
