@@ -429,16 +429,28 @@ export async function expectIdeasIntact(
   );
 }
 
+/** How long a system that has caught up may take to say so. */
+const HEALTHY_WITHIN_MS = 10_000;
+
 /** `tradingsystem health --json` and `status --json`, as an operator would run them: everything ok. */
 export async function expectAllHealthyCli(
   ctx: ScenarioContext,
   sys: ChaosSystem,
   label: string,
 ): Promise<void> {
-  const [health, status] = await Promise.all([
-    sys.cli(['health', '--json'], 20_000),
-    sys.cli(['status', '--json'], 20_000),
-  ]);
+  // Asked again for up to HEALTHY_WITHIN_MS while something is still settling (data-capture
+  // checking the session's last trades against history after catching up), as an operator would.
+  const deadline = Date.now() + HEALTHY_WITHIN_MS;
+  let health: Awaited<ReturnType<ChaosSystem['cli']>>;
+  let status: Awaited<ReturnType<ChaosSystem['cli']>>;
+  for (;;) {
+    [health, status] = await Promise.all([
+      sys.cli(['health', '--json'], 20_000),
+      sys.cli(['status', '--json'], 20_000),
+    ]);
+    if ((health.code === 0 && status.code === 0) || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
   let bad: string[] = [];
   try {
     bad = (JSON.parse(health.stdout) as { service: string; status: string; failing: string[] }[])

@@ -69,10 +69,17 @@ export const overloadRestart: Scenario = {
       `disk nearly full: ${(freeBytes(r.sys.home) / 2 ** 20).toFixed(0)} MiB free; Parquet conversion pauses`,
     );
     await sleep(backlogMs);
-    const paused = await r.sys.health('data-capture');
+    // Said once the query tail overflows, which a loaded machine reaches a little later.
+    const says = (h: Awaited<ReturnType<typeof r.sys.health>>) =>
+      h.failing.some((f) => /paused/.test(f) && /not all queryable/.test(f));
+    let paused = await r.sys.health('data-capture');
+    for (const until = Date.now() + 10_000; !says(paused) && Date.now() < until; ) {
+      await sleep(500);
+      paused = await r.sys.health('data-capture');
+    }
     ctx.check(
       'data-capture says Parquet is paused and which trades are not queryable yet',
-      paused.failing.some((f) => /paused/.test(f) && /not all queryable/.test(f)),
+      says(paused),
       paused.failing.join('; ') || `${paused.http} ${paused.status}`,
     );
 
