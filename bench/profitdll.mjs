@@ -3,7 +3,7 @@
 // way back; the fake times every call), the adapter (TranslateTrade, decode, queue, handler, metrics)
 // beside a bare koffi callback doing nothing, in the same process, interleaved. On Linux with the
 // .so; under Wine with Node for Windows and the MinGW-built DLL when Wine is installed.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,14 +133,13 @@ async function measure(library, rounds) {
   return { bare: summary(runs.bare), adapter: summary(runs.adapter) };
 }
 
-const compile = (args) => execFileSync(args[0], args.slice(1));
-const FAKE = () => path.join(ROOT, 'test', 'fixtures', 'profitdll-fake', 'fake.c');
-
 /** `npm run bench profitdll`: Linux, then Windows under Wine when it is installed. */
 export async function run({ rounds }) {
+  // Loaded here, not at the top: under Wine this file runs from an app folder without test/.
+  const { buildFake } = await import('../test/fixtures/profitdll-fake/build.mjs');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-profitdll-lib-'));
   const so = path.join(dir, 'libprofitdll-fake.so');
-  compile(['cc', '-shared', '-fPIC', '-O2', '-o', so, FAKE(), '-lpthread', '-lm']);
+  buildFake('linux', so);
   const linux = await measure(so, rounds);
   const results = {
     'linux: bare koffi callback': linux.bare,
@@ -155,17 +154,7 @@ export async function run({ rounds }) {
     );
     const rt = windowsRuntime();
     const dll = path.join(dir, 'ProfitDLL64.dll');
-    compile([
-      'x86_64-w64-mingw32-gcc',
-      '-shared',
-      '-O2',
-      '-static',
-      '-o',
-      dll,
-      FAKE(),
-      '-lpthread',
-      '-lws2_32',
-    ]);
+    buildFake('windows', dll);
     const out = path.join(dir, 'wine.json');
     const fd = openSync(out, 'w');
     const child = spawn(
@@ -204,5 +193,5 @@ export async function run({ rounds }) {
 if (process.argv[2] === '--measure') {
   const result = await measure(process.argv[3], Number(process.argv[4] ?? 3));
   console.log(JSON.stringify(result));
-  process.exit(0);
+  process.exit(0); // at once: nothing needs an orderly end, and a handle koffi left would keep Node waiting
 }

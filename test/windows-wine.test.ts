@@ -4,13 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort, internalHeaders, tempHome, waitFor } from './helpers/cli.js';
 import { getJson } from './helpers/market.js';
 import { buildFakeProfitDll, fakeCommand, tapeOf, writeCredentials } from './helpers/profitdll.js';
-import {
-  buildFakeProfitDllForWindows,
-  runWindowsCli,
-  type WindowsRuntime,
-  windowsRuntime,
-  winPath,
-} from './helpers/windows.js';
+import { runWindowsCli, type WindowsRuntime, windowsRuntime, winPath } from './helpers/windows.js';
 
 /**
  * The desk's machine is Windows: here Wine runs Node for Windows over this build, with the fake
@@ -35,7 +29,7 @@ describe('Windows (Node for Windows under Wine)', () => {
     const control = await freePort();
     const rate = 40;
     const tapeStart = Date.now();
-    const dll = buildFakeProfitDllForWindows(home);
+    const dll = buildFakeProfitDll('windows', home);
     const config = path.join(home, 'tradingsystem.config.json');
     writeFileSync(
       config,

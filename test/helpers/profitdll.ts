@@ -5,18 +5,16 @@ import path from 'node:path';
 import koffi from 'koffi';
 import { ROOT, tempHome } from './cli.js';
 
-/** The fake ProfitDLL (test/fixtures/profitdll-fake), built with `cc` into a fresh folder. */
-export function buildFakeProfitDll(): string {
-  const file = path.join(tempHome('ts-profitdll-'), 'libprofitdll-fake.so');
-  execFileSync('cc', [
-    '-shared',
-    '-fPIC',
-    '-O2',
-    '-o',
+/** The fake ProfitDLL (test/fixtures/profitdll-fake) built into `dir` (a fresh folder by default). */
+export function buildFakeProfitDll(
+  target: 'linux' | 'windows' = 'linux',
+  dir = tempHome('ts-profitdll-'),
+): string {
+  const file = path.join(dir, target === 'windows' ? 'ProfitDLL64.dll' : 'libprofitdll-fake.so');
+  execFileSync(process.execPath, [
+    path.join(ROOT, 'test', 'fixtures', 'profitdll-fake', 'build.mjs'),
+    target,
     file,
-    path.join(ROOT, 'test', 'fixtures', 'profitdll-fake', 'fake.c'),
-    '-lpthread',
-    '-lm',
   ]);
   return file;
 }

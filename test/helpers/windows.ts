@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { openSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './cli.js';
@@ -20,22 +20,6 @@ export function windowsRuntime(): WindowsRuntime {
 
 /** A Linux path as Windows programs under Wine see it (the Z: drive is /). */
 export const winPath = (p: string) => `Z:${p.replaceAll('/', '\\')}`;
-
-/** The fake ProfitDLL built as a real Windows DLL with MinGW. */
-export function buildFakeProfitDllForWindows(dir: string): string {
-  const file = path.join(dir, 'ProfitDLL64.dll');
-  execFileSync('x86_64-w64-mingw32-gcc', [
-    '-shared',
-    '-O2',
-    '-static',
-    '-o',
-    file,
-    path.join(ROOT, 'test', 'fixtures', 'profitdll-fake', 'fake.c'),
-    '-lpthread',
-    '-lws2_32',
-  ]);
-  return file;
-}
 
 /**
  * Windows Node running our CLI under Wine. Its output goes to a file: Node for Windows under Wine
